@@ -1,0 +1,133 @@
+//! The mapping from numhub's errors to gRPC statuses: canonical codes, a
+//! stable machine reason in `google.rpc.ErrorInfo`, field violations in
+//! `google.rpc.BadRequest`, and never any database text for internal errors.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// The `domain` of every numhub `ErrorInfo`.
+pub const ERROR_DOMAIN: &str = "numhub.dev";
+
+/// Reasons shared by every service (see numhub/common/v1/conventions.proto).
+pub mod reason {
+    pub const INVALID_FIELD: &str = "INVALID_FIELD";
+    pub const RESOURCE_NOT_FOUND: &str = "RESOURCE_NOT_FOUND";
+    pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
+    pub const REQUEST_IN_PROGRESS: &str = "REQUEST_IN_PROGRESS";
+    pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
+    pub const TEMPORARILY_UNAVAILABLE: &str = "TEMPORARILY_UNAVAILABLE";
+}
+
+/// One field at fault in a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub field: String,
+    pub description: String,
+}
+
+impl Violation {
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+/// Builds a status with an `ErrorInfo` detail.
+pub fn status(code: Code, reason: &str, message: impl Into<String>) -> Status {
+    status_with_metadata(code, reason, message, HashMap::new())
+}
+
+/// Builds a status with an `ErrorInfo` detail carrying metadata.
+pub fn status_with_metadata(
+    code: Code,
+    reason: &str,
+    message: impl Into<String>,
+    metadata: HashMap<String, String>,
+) -> Status {
+    let details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata);
+    Status::with_error_details(code, message, details)
+}
+
+/// INVALID_ARGUMENT naming every field at fault.
+pub fn invalid_argument(violations: &[Violation]) -> Status {
+    let mut message = String::from("invalid request:");
+    for (i, v) in violations.iter().enumerate() {
+        let sep = if i == 0 { " " } else { "; " };
+        let _ = write!(message, "{sep}{}: {}", v.field, v.description);
+    }
+    let mut details = ErrorDetails::with_bad_request(
+        violations
+            .iter()
+            .map(|v| FieldViolation::new(v.field.clone(), v.description.clone()))
+            .collect::<Vec<_>>(),
+    );
+    details.set_error_info(reason::INVALID_FIELD, ERROR_DOMAIN, HashMap::new());
+    Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+/// NOT_FOUND for a resource that does not exist or belongs to someone else;
+/// the two cases are indistinguishable on purpose.
+pub fn not_found(resource: &str, id: &str) -> Status {
+    status(
+        Code::NotFound,
+        reason::RESOURCE_NOT_FOUND,
+        format!("{resource} {id:?} not found"),
+    )
+}
+
+/// INTERNAL without any detail of the cause, which goes to the log with its
+/// whole chain instead.
+pub fn internal(error: &(dyn std::error::Error + 'static)) -> Status {
+    tracing::error!(error = %error_chain(error), "internal error");
+    status(Code::Internal, reason::INTERNAL_ERROR, "internal error")
+}
+
+/// An error and its sources, joined with ": ".
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_names_every_field() {
+        let status = invalid_argument(&[
+            Violation::new("amount", "must be positive"),
+            Violation::new("request_id", "is required"),
+        ]);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let fields: Vec<_> = details
+            .bad_request()
+            .unwrap()
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["amount", "request_id"]);
+        assert_eq!(details.error_info().unwrap().reason, reason::INVALID_FIELD);
+        assert!(status.message().contains("amount: must be positive"));
+    }
+
+    #[test]
+    fn internal_hides_the_cause() {
+        let cause = std::io::Error::other("relation \"ledger\" does not exist");
+        let status = internal(&cause);
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+        assert!(!format!("{:?}", status.details()).contains("ledger"));
+    }
+}

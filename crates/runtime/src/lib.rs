@@ -1,0 +1,12 @@
+//! What every numhub service stands on: configuration, telemetry, server
+//! start-up, the database, an injectable clock, error mapping and request
+//! validation. Services depend on this crate and never on each other.
+
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod rpc_telemetry;
+pub mod server;
+pub mod telemetry;
+pub mod validate;

@@ -1,0 +1,194 @@
+//! Request validation shared by every service: it collects every field at
+//! fault so a client fixes its request in one round.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tonic::Status;
+
+use crate::error::{Violation, invalid_argument};
+
+/// The longest `request_id` a client may send.
+pub const MAX_REQUEST_ID_LEN: usize = 255;
+
+/// Collects violations; `finish` turns them into one INVALID_ARGUMENT.
+#[derive(Debug, Default)]
+pub struct Validator {
+    violations: Vec<Violation>,
+}
+
+impl Validator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn violation(&mut self, field: &str, description: impl Into<String>) {
+        self.violations.push(Violation::new(field, description));
+    }
+
+    /// Records the error of a check that failed, if it did.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(description) => {
+                self.violation(field, description);
+                None
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<(), Status> {
+        if self.violations.is_empty() {
+            Ok(())
+        } else {
+            Err(invalid_argument(&self.violations))
+        }
+    }
+}
+
+/// A caller-chosen idempotency key: 1 to 255 printable ASCII characters.
+pub fn request_id(value: &str) -> Result<String, String> {
+    if value.is_empty() {
+        return Err("is required".into());
+    }
+    if value.len() > MAX_REQUEST_ID_LEN {
+        return Err(format!("must be at most {MAX_REQUEST_ID_LEN} characters"));
+    }
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must be printable ASCII without spaces".into());
+    }
+    Ok(value.to_owned())
+}
+
+/// A required identifier of at most `max_len` printable characters.
+pub fn identifier(value: &str, max_len: usize) -> Result<String, String> {
+    if value.is_empty() {
+        return Err("is required".into());
+    }
+    if value.chars().count() > max_len {
+        return Err(format!("must be at most {max_len} characters"));
+    }
+    if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("must not contain spaces or control characters".into());
+    }
+    Ok(value.to_owned())
+}
+
+/// Free text of at most `max_len` characters.
+pub fn text(value: &str, max_len: usize) -> Result<String, String> {
+    if value.chars().count() > max_len {
+        return Err(format!("must be at most {max_len} characters"));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err("must not contain control characters".into());
+    }
+    Ok(value.to_owned())
+}
+
+/// A UUID string naming a resource.
+pub fn uuid(value: &str) -> Result<uuid::Uuid, String> {
+    if value.is_empty() {
+        return Err("is required".into());
+    }
+    uuid::Uuid::try_parse(value).map_err(|_| "must be a UUID".into())
+}
+
+/// An ISO 4217 code: three upper-case ASCII letters.
+pub fn currency_code(value: &str) -> Result<String, String> {
+    if value.len() == 3 && value.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(value.to_owned())
+    } else {
+        Err("must be an ISO 4217 code of three upper-case letters, e.g. USD".into())
+    }
+}
+
+/// AIP-158 page size: 0 means `default`, otherwise 1..=`max`.
+pub fn page_size(value: i32, default: u32, max: u32) -> Result<u32, String> {
+    match value {
+        0 => Ok(default),
+        v if v < 0 => Err("must not be negative".into()),
+        v if v as u32 > max => Err(format!("must be at most {max}")),
+        v => Ok(v as u32),
+    }
+}
+
+/// Opaque page tokens: a versioned cursor, base64url-encoded so clients treat
+/// it as a blob and a later version can change what is inside.
+pub mod page_token {
+    use super::*;
+
+    const PREFIX: &str = "v1:";
+
+    pub fn encode(cursor: &str) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{PREFIX}{cursor}"))
+    }
+
+    /// The cursor inside a token; `None` for an empty token (the first page).
+    pub fn decode(token: &str) -> Result<Option<String>, String> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        let invalid = || "is not a token issued by this method".to_string();
+        let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+        text.strip_prefix(PREFIX)
+            .filter(|cursor| !cursor.is_empty())
+            .map(|cursor| Some(cursor.to_owned()))
+            .ok_or_else(invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_id_bounds() {
+        assert!(request_id("").is_err());
+        assert!(request_id(&"a".repeat(255)).is_ok());
+        assert!(request_id(&"a".repeat(256)).is_err());
+        assert!(request_id("has space").is_err());
+        assert!(request_id("ünïcode").is_err());
+        assert_eq!(request_id("k-1").unwrap(), "k-1");
+    }
+
+    #[test]
+    fn page_size_bounds() {
+        assert_eq!(page_size(0, 50, 100), Ok(50));
+        assert_eq!(page_size(1, 50, 100), Ok(1));
+        assert_eq!(page_size(100, 50, 100), Ok(100));
+        assert!(page_size(101, 50, 100).is_err());
+        assert!(page_size(-1, 50, 100).is_err());
+    }
+
+    #[test]
+    fn page_tokens_round_trip_and_reject_forgeries() {
+        let token = page_token::encode("0192-abc");
+        assert_eq!(page_token::decode(&token), Ok(Some("0192-abc".into())));
+        assert_eq!(page_token::decode(""), Ok(None));
+        assert!(page_token::decode("not base64!").is_err());
+        assert!(page_token::decode(&URL_SAFE_NO_PAD.encode("v2:x")).is_err());
+        assert!(page_token::decode(&URL_SAFE_NO_PAD.encode("v1:")).is_err());
+    }
+
+    #[test]
+    fn currency_codes() {
+        assert!(currency_code("USD").is_ok());
+        assert!(currency_code("usd").is_err());
+        assert!(currency_code("US").is_err());
+        assert!(currency_code("").is_err());
+    }
+
+    #[test]
+    fn validator_collects_every_violation() {
+        let mut v = Validator::new();
+        assert_eq!(v.check("a", request_id("")), None);
+        assert_eq!(v.check("b", page_size(101, 50, 100)), None);
+        let status = v.finish().unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(status.message().contains("a: is required"));
+        assert!(status.message().contains("b: must be at most 100"));
+    }
+}

@@ -1,0 +1,253 @@
+//! `numhub.wallet.v1.WalletService`: thin handlers that validate a request,
+//! call the domain, and map its answer. No rule lives here.
+
+use numhub_proto::common::v1::Money;
+use numhub_proto::wallet::v1 as pb;
+use numhub_runtime::validate::{self, Validator, page_token};
+use tonic::{Request, Response, Status};
+
+use crate::Wallet;
+use crate::model::{Balance, Command, Entry, Kind, Movement};
+
+/// Longest account id accepted.
+const MAX_ACCOUNT_ID_LEN: usize = 255;
+/// Longest reason or reference accepted.
+const MAX_TEXT_LEN: usize = 1024;
+const DEFAULT_PAGE_SIZE: u32 = 50;
+const MAX_PAGE_SIZE: u32 = 100;
+
+#[tonic::async_trait]
+impl pb::wallet_service_server::WalletService for Wallet {
+    async fn get_balance(
+        &self,
+        request: Request<pb::GetBalanceRequest>,
+    ) -> Result<Response<pb::Balance>, Status> {
+        let request = request.into_inner();
+        let mut v = Validator::new();
+        let account_id = v.check("account_id", account_id(&request.account_id));
+        v.finish()?;
+        let balance = self.balance(&account_id.unwrap_or_default()).await?;
+        Ok(Response::new(balance_to_proto(balance)))
+    }
+
+    async fn credit(
+        &self,
+        request: Request<pb::CreditRequest>,
+    ) -> Result<Response<pb::CreditResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Validator::new();
+        let account_id = v.check("account_id", account_id(&r.account_id));
+        let amount = v.check("amount", positive_money(r.amount.as_ref()));
+        let request_id = v.check("request_id", validate::request_id(&r.request_id));
+        let reason = v.check("reason", validate::text(&r.reason, MAX_TEXT_LEN));
+        v.finish()?;
+        let (amount, currency) = amount.unwrap_or_default();
+        let command = Command {
+            request_id: request_id.unwrap_or_default(),
+            movement: Movement::Credit {
+                account_id: account_id.unwrap_or_default(),
+                amount,
+                currency,
+                reason: reason.unwrap_or_default(),
+            },
+        };
+        let entry = self.execute(command).await?;
+        Ok(Response::new(pb::CreditResponse {
+            transaction: Some(entry_to_proto(entry)),
+        }))
+    }
+
+    async fn debit(
+        &self,
+        request: Request<pb::DebitRequest>,
+    ) -> Result<Response<pb::DebitResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Validator::new();
+        let account_id = v.check("account_id", account_id(&r.account_id));
+        let amount = v.check("amount", positive_money(r.amount.as_ref()));
+        let request_id = v.check("request_id", validate::request_id(&r.request_id));
+        let reference = v.check("reference", validate::text(&r.reference, MAX_TEXT_LEN));
+        v.finish()?;
+        let (amount, currency) = amount.unwrap_or_default();
+        let command = Command {
+            request_id: request_id.unwrap_or_default(),
+            movement: Movement::Debit {
+                account_id: account_id.unwrap_or_default(),
+                amount,
+                currency,
+                reference: reference.unwrap_or_default(),
+            },
+        };
+        let entry = self.execute(command).await?;
+        Ok(Response::new(pb::DebitResponse {
+            transaction: Some(entry_to_proto(entry)),
+        }))
+    }
+
+    async fn refund(
+        &self,
+        request: Request<pb::RefundRequest>,
+    ) -> Result<Response<pb::RefundResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Validator::new();
+        let debit_id = v.check(
+            "debit_transaction_id",
+            validate::uuid(&r.debit_transaction_id).map(|id| id.to_string()),
+        );
+        let amount = v.check("amount", optional_money(r.amount.as_ref()));
+        let request_id = v.check("request_id", validate::request_id(&r.request_id));
+        let reason = v.check("reason", validate::text(&r.reason, MAX_TEXT_LEN));
+        v.finish()?;
+        let (amount, currency) = amount.unwrap_or_default();
+        let command = Command {
+            request_id: request_id.unwrap_or_default(),
+            movement: Movement::Refund {
+                debit_id: debit_id.unwrap_or_default(),
+                amount,
+                currency,
+                reason: reason.unwrap_or_default(),
+            },
+        };
+        let entry = self.execute(command).await?;
+        Ok(Response::new(pb::RefundResponse {
+            transaction: Some(entry_to_proto(entry)),
+        }))
+    }
+
+    async fn list_transactions(
+        &self,
+        request: Request<pb::ListTransactionsRequest>,
+    ) -> Result<Response<pb::ListTransactionsResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Validator::new();
+        let account_id = v.check("account_id", account_id(&r.account_id));
+        let page_size = v.check(
+            "page_size",
+            validate::page_size(r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+        );
+        let cursor = v.check("page_token", page_cursor(&r.page_token));
+        v.finish()?;
+        let (entries, next) = self
+            .list(
+                &account_id.unwrap_or_default(),
+                cursor.flatten().as_deref(),
+                page_size.unwrap_or(DEFAULT_PAGE_SIZE),
+            )
+            .await?;
+        Ok(Response::new(pb::ListTransactionsResponse {
+            transactions: entries.into_iter().map(entry_to_proto).collect(),
+            next_page_token: next.map(|id| page_token::encode(&id)).unwrap_or_default(),
+        }))
+    }
+}
+
+fn account_id(value: &str) -> Result<String, String> {
+    validate::identifier(value, MAX_ACCOUNT_ID_LEN)
+}
+
+/// A cursor is the id of the last entry of a page: a UUID.
+fn page_cursor(token: &str) -> Result<Option<String>, String> {
+    let cursor = page_token::decode(token)?;
+    if let Some(cursor) = &cursor {
+        uuid::Uuid::try_parse(cursor).map_err(|_| "is not a token issued by this method")?;
+    }
+    Ok(cursor)
+}
+
+/// An amount that must be positive, and its currency if one is named.
+fn positive_money(money: Option<&Money>) -> Result<(i64, Option<String>), String> {
+    let money = money.ok_or("is required")?;
+    if money.minor_units <= 0 {
+        return Err("minor_units must be positive".into());
+    }
+    Ok((money.minor_units, currency(&money.currency_code)?))
+}
+
+/// An amount that may be left out (zero or unset): then `None`.
+fn optional_money(money: Option<&Money>) -> Result<(Option<i64>, Option<String>), String> {
+    let Some(money) = money else {
+        return Ok((None, None));
+    };
+    let currency = currency(&money.currency_code)?;
+    match money.minor_units {
+        0 => Ok((None, currency)),
+        units if units < 0 => Err("minor_units must not be negative".into()),
+        units => Ok((Some(units), currency)),
+    }
+}
+
+fn currency(code: &str) -> Result<Option<String>, String> {
+    if code.is_empty() {
+        Ok(None)
+    } else {
+        validate::currency_code(code)
+            .map(Some)
+            .map_err(|e| format!("currency_code {e}"))
+    }
+}
+
+fn money(currency: &str, minor_units: i64) -> Option<Money> {
+    Some(Money {
+        currency_code: currency.to_owned(),
+        minor_units,
+    })
+}
+
+fn balance_to_proto(balance: Balance) -> pb::Balance {
+    pb::Balance {
+        available: money(&balance.currency, balance.available),
+        account_id: balance.account_id,
+        update_time: Some(balance.updated_at.to_proto()),
+    }
+}
+
+pub(crate) fn entry_to_proto(entry: Entry) -> pb::Transaction {
+    let kind = match entry.kind {
+        Kind::Credit => pb::TransactionKind::Credit,
+        Kind::Debit => pb::TransactionKind::Debit,
+        Kind::Refund => pb::TransactionKind::Refund,
+    };
+    pb::Transaction {
+        amount: money(&entry.currency, entry.amount),
+        balance_after: money(&entry.currency, entry.balance_after),
+        id: entry.id,
+        account_id: entry.account_id,
+        kind: kind as i32,
+        reference: entry.reference,
+        refunded_transaction_id: entry.refund_of.unwrap_or_default(),
+        request_id: entry.request_id,
+        create_time: Some(entry.created_at.to_proto()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_validation() {
+        assert!(positive_money(None).is_err());
+        let m = |units, code: &str| Money {
+            currency_code: code.into(),
+            minor_units: units,
+        };
+        assert!(positive_money(Some(&m(0, ""))).is_err());
+        assert!(positive_money(Some(&m(-5, ""))).is_err());
+        assert!(positive_money(Some(&m(5, "usd"))).is_err());
+        assert_eq!(
+            positive_money(Some(&m(5, "EUR"))),
+            Ok((5, Some("EUR".into())))
+        );
+        assert_eq!(optional_money(None), Ok((None, None)));
+        assert_eq!(optional_money(Some(&m(0, ""))), Ok((None, None)));
+        assert!(optional_money(Some(&m(-1, ""))).is_err());
+    }
+
+    #[test]
+    fn page_cursors_must_be_entry_ids() {
+        assert_eq!(page_cursor(""), Ok(None));
+        assert!(page_cursor(&page_token::encode("not-a-uuid")).is_err());
+        let id = uuid::Uuid::now_v7().to_string();
+        assert_eq!(page_cursor(&page_token::encode(&id)), Ok(Some(id)));
+    }
+}

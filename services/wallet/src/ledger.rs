@@ -1,0 +1,364 @@
+//! Applying money movements: atomically, idempotently, and in batches.
+//!
+//! Each account belongs to one of a few *lanes* (by a hash of its id). A lane
+//! is one task that takes every command waiting in its queue and applies them
+//! together in one short transaction, then answers each. Under load a batch
+//! grows by itself, so many movements share one commit: this is what keeps a
+//! single hot account as fast as many quiet ones, since a row lock held until
+//! a commit is otherwise the limit. Commands for one account never run in two
+//! lanes of one process, and across replicas an optimistic version check on
+//! the account rows makes a batch that raced another writer start over.
+//!
+//! A batch reads, decides with [`rules::apply`], then writes; the only row
+//! locks it takes are those of its own inserts and, last, of the balance
+//! update, held just until the commit.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Duration;
+
+use numhub_runtime::clock::SharedClock;
+use numhub_runtime::db::Database;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::error::{Error, Rejection};
+use crate::model::{Command, Entry, Movement};
+use crate::rules;
+use crate::store::{self, BalanceUpdate, KeyId, NewKey};
+
+/// How the ledger batches.
+#[derive(Debug, Clone)]
+pub struct LedgerSettings {
+    /// The currency of an account whose first credit names none.
+    pub default_currency: String,
+    /// Parallel lanes; each holds at most one database connection.
+    pub lanes: usize,
+    /// Most commands applied in one transaction.
+    pub max_batch: usize,
+    /// Attempts of a batch that keeps losing races before giving up.
+    pub max_attempts: u32,
+}
+
+impl Default for LedgerSettings {
+    fn default() -> Self {
+        Self {
+            default_currency: "USD".into(),
+            lanes: 4,
+            max_batch: 128,
+            max_attempts: 20,
+        }
+    }
+}
+
+/// What a lane did with one command.
+#[derive(Debug)]
+enum Outcome {
+    Applied(Entry),
+    Rejected(Rejection),
+    /// The key already had an outcome: the caller reads it back.
+    Replay,
+}
+
+#[derive(Debug)]
+struct Job {
+    account_id: String,
+    command: Command,
+    fingerprint: String,
+    reply: oneshot::Sender<Result<Outcome, Error>>,
+}
+
+impl Job {
+    fn key(&self) -> KeyId {
+        (self.account_id.clone(), self.command.request_id.clone())
+    }
+}
+
+/// The write side of the wallet.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    db: Database,
+    lanes: Vec<mpsc::Sender<Job>>,
+}
+
+impl Ledger {
+    /// Starts the lanes; they stop when the last clone of the ledger is gone.
+    pub fn start(db: Database, clock: SharedClock, settings: LedgerSettings) -> Self {
+        let lanes = (0..settings.lanes.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(settings.max_batch * 8);
+                tokio::spawn(run_lane(db.clone(), clock.clone(), settings.clone(), rx));
+                tx
+            })
+            .collect();
+        Self { db, lanes }
+    }
+
+    /// Applies a command once, whatever the retries: the first outcome under
+    /// its key is the outcome.
+    pub async fn execute(&self, command: Command) -> Result<Entry, Error> {
+        let account_id = match &command.movement {
+            Movement::Credit { account_id, .. } | Movement::Debit { account_id, .. } => {
+                account_id.clone()
+            }
+            Movement::Refund { debit_id, .. } => store::debit_account(self.db.reader(), debit_id)
+                .await?
+                .ok_or_else(|| Rejection::debit_not_found(debit_id))?,
+        };
+        let fingerprint = command.fingerprint();
+        let request_id = command.request_id.clone();
+        let (reply, answer) = oneshot::channel();
+        let lane = &self.lanes[lane_of(&account_id, self.lanes.len())];
+        let job = Job {
+            account_id: account_id.clone(),
+            command,
+            fingerprint: fingerprint.clone(),
+            reply,
+        };
+        lane.send(job).await.map_err(|_| Error::ShuttingDown)?;
+        match answer.await.map_err(|_| Error::ShuttingDown)?? {
+            Outcome::Applied(entry) => Ok(entry),
+            Outcome::Rejected(rejection) => Err(rejection.into()),
+            Outcome::Replay => self.replay(&account_id, &request_id, &fingerprint).await,
+        }
+    }
+
+    async fn replay(
+        &self,
+        account_id: &str,
+        request_id: &str,
+        fingerprint: &str,
+    ) -> Result<Entry, Error> {
+        let Some(stored) = store::get_key(self.db.reader(), account_id, request_id).await? else {
+            // Forgotten between the lane's look and ours: only a purge of
+            // keys past their retention does that. Let the caller retry.
+            return Err(Error::RequestInProgress);
+        };
+        if stored.fingerprint != fingerprint {
+            return Err(Error::IdempotencyKeyReused(request_id.to_owned()));
+        }
+        match stored.outcome {
+            Ok(entry_id) => store::get_entry(self.db.reader(), &entry_id)
+                .await?
+                .ok_or_else(|| Error::Corrupt(format!("entry {entry_id} of a key is missing"))),
+            Err(rejection) => Err(rejection.into()),
+        }
+    }
+}
+
+fn lane_of(account_id: &str, lanes: usize) -> usize {
+    let mut hasher = DefaultHasher::new();
+    account_id.hash(&mut hasher);
+    (hasher.finish() % lanes as u64) as usize
+}
+
+async fn run_lane(
+    db: Database,
+    clock: SharedClock,
+    settings: LedgerSettings,
+    mut queue: mpsc::Receiver<Job>,
+) {
+    let mut jobs = Vec::with_capacity(settings.max_batch);
+    while queue.recv_many(&mut jobs, settings.max_batch).await > 0 {
+        let batch = std::mem::take(&mut jobs);
+        match apply_with_retries(&db, &clock, &settings, &batch).await {
+            Ok(outcomes) => {
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+            }
+            // One failing command must not fail its neighbours: apply each
+            // on its own, so every caller gets its own answer.
+            Err(error) if batch.len() > 1 => {
+                tracing::warn!(error = %numhub_runtime::error::error_chain(&error), size = batch.len(),
+                    "batch failed; applying its commands one by one");
+                for job in batch {
+                    let result =
+                        apply_with_retries(&db, &clock, &settings, std::slice::from_ref(&job))
+                            .await
+                            .map(|mut outcomes| outcomes.remove(0));
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(error) => {
+                if let Some(job) = batch.into_iter().next() {
+                    let _ = job.reply.send(Err(error));
+                }
+            }
+        }
+    }
+}
+
+/// Why a batch must start over.
+enum BatchError {
+    /// Another writer changed what the batch read.
+    Conflict,
+    Failed(Error),
+}
+
+impl From<Error> for BatchError {
+    fn from(error: Error) -> Self {
+        match &error {
+            Error::Database(db) if is_retryable(db) => BatchError::Conflict,
+            _ => BatchError::Failed(error),
+        }
+    }
+}
+
+impl From<sqlx::Error> for BatchError {
+    fn from(error: sqlx::Error) -> Self {
+        Error::Database(error).into()
+    }
+}
+
+/// Deadlocks and serialization failures between replicas: try again.
+fn is_retryable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => matches!(e.code().as_deref(), Some("40001" | "40P01")),
+        _ => false,
+    }
+}
+
+async fn apply_with_retries(
+    db: &Database,
+    clock: &SharedClock,
+    settings: &LedgerSettings,
+    jobs: &[Job],
+) -> Result<Vec<Outcome>, Error> {
+    for attempt in 1..=settings.max_attempts {
+        match apply_batch(db, clock, &settings.default_currency, jobs).await {
+            Ok(outcomes) => return Ok(outcomes),
+            Err(BatchError::Failed(error)) => return Err(error),
+            Err(BatchError::Conflict) => {
+                tracing::debug!(attempt, "batch raced another writer; starting over");
+                let jitter = rand_jitter(attempt);
+                tokio::time::sleep(jitter).await;
+            }
+        }
+    }
+    Err(Error::RequestInProgress)
+}
+
+fn rand_jitter(attempt: u32) -> Duration {
+    // Spread retries of racing replicas apart; a few ms is plenty.
+    let nanos = Uuid::now_v7().as_u128() as u64 % 1_000_000;
+    Duration::from_nanos(nanos * u64::from(attempt.min(5)))
+}
+
+async fn apply_batch(
+    db: &Database,
+    clock: &SharedClock,
+    default_currency: &str,
+    jobs: &[Job],
+) -> Result<Vec<Outcome>, BatchError> {
+    let mut tx = db.begin_write().await?;
+    let now = clock.now();
+
+    // A key twice in one batch: the first is applied, the rest replay it.
+    let mut seen = HashSet::new();
+    let firsts: Vec<bool> = jobs.iter().map(|job| seen.insert(job.key())).collect();
+    let keys: Vec<KeyId> = seen.into_iter().collect();
+    let existing = store::existing_keys(&mut tx, &keys).await?;
+    let fresh: Vec<&Job> = jobs
+        .iter()
+        .zip(&firsts)
+        .filter(|(job, first)| **first && !existing.contains_key(&job.key()))
+        .map(|(job, _)| job)
+        .collect();
+
+    let new_accounts: Vec<(&str, &str)> = fresh
+        .iter()
+        .filter_map(|job| match &job.command.movement {
+            Movement::Credit { currency, .. } => Some((
+                job.account_id.as_str(),
+                currency.as_deref().unwrap_or(default_currency),
+            )),
+            _ => None,
+        })
+        .collect();
+    store::create_missing_accounts(&mut tx, &new_accounts, now).await?;
+
+    let account_ids: Vec<&str> = unique(fresh.iter().map(|job| job.account_id.as_str()));
+    // `rules::apply` changes balances, never versions: each keeps the version
+    // read here, which the final update checks.
+    let mut accounts = store::load_accounts(&mut tx, &account_ids).await?;
+    let debit_ids: Vec<&str> = unique(fresh.iter().filter_map(|job| match &job.command.movement {
+        Movement::Refund { debit_id, .. } => Some(debit_id.as_str()),
+        _ => None,
+    }));
+    let mut debits = store::load_debits(&mut tx, &debit_ids).await?;
+
+    let mut results: HashMap<KeyId, Result<Entry, Rejection>> = HashMap::new();
+    for job in &fresh {
+        let debit = match &job.command.movement {
+            Movement::Refund { debit_id, .. } => debits.get_mut(debit_id),
+            _ => None,
+        };
+        let ctx = rules::Context {
+            entry_id: Uuid::now_v7().to_string(),
+            request_id: &job.command.request_id,
+            now,
+        };
+        let result = rules::apply(
+            &job.command.movement,
+            accounts.get_mut(&job.account_id),
+            debit,
+            ctx,
+        );
+        results.insert(job.key(), result);
+    }
+
+    let new_keys: Vec<NewKey<'_>> = fresh
+        .iter()
+        .map(|job| {
+            let result = &results[&job.key()];
+            NewKey {
+                account_id: &job.account_id,
+                request_id: &job.command.request_id,
+                fingerprint: &job.fingerprint,
+                outcome: result.as_ref().map(|entry| entry.id.as_str()),
+            }
+        })
+        .collect();
+    if store::insert_keys(&mut tx, &new_keys, now).await? != new_keys.len() as u64 {
+        // A concurrent request (another replica) recorded one of our keys.
+        return Err(BatchError::Conflict);
+    }
+    let entries: Vec<Entry> = fresh
+        .iter()
+        .filter_map(|job| results[&job.key()].as_ref().ok().cloned())
+        .collect();
+    store::insert_entries(&mut tx, &entries).await?;
+
+    let updates: Vec<BalanceUpdate<'_>> = unique(entries.iter().map(|e| e.account_id.as_str()))
+        .into_iter()
+        .filter_map(|id| {
+            let (account_id, state) = accounts.get_key_value(id)?;
+            Some(BalanceUpdate {
+                account_id,
+                balance: state.balance,
+                read_version: state.version,
+            })
+        })
+        .collect();
+    if store::update_balances(&mut tx, &updates, now).await? != updates.len() as u64 {
+        return Err(BatchError::Conflict);
+    }
+    tx.commit().await?;
+
+    Ok(jobs
+        .iter()
+        .zip(firsts)
+        .map(|(job, first)| match results.get(&job.key()) {
+            Some(Ok(entry)) if first => Outcome::Applied(entry.clone()),
+            Some(Err(rejection)) if first => Outcome::Rejected(rejection.clone()),
+            _ => Outcome::Replay,
+        })
+        .collect())
+}
+
+/// The distinct items, in first-seen order.
+fn unique<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = HashSet::new();
+    items.filter(|item| seen.insert(*item)).collect()
+}

@@ -1,0 +1,135 @@
+//! numhub's prepaid wallet: one balance per account and the append-only
+//! ledger of every movement, moved atomically and idempotently.
+//!
+//! Layers: [`grpc`] (thin handlers) over [`Wallet`] (the domain facade) over
+//! [`ledger`] (batched, idempotent writes, deciding with [`rules`]) and
+//! [`store`] (SQL for PostgreSQL and SQLite alike).
+
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod ledger;
+pub mod model;
+pub mod rules;
+pub mod store;
+
+use std::time::Duration;
+
+use numhub_proto::wallet::v1::wallet_service_server::WalletServiceServer;
+use numhub_runtime::clock::SharedClock;
+use numhub_runtime::db::{Backend, Database, Migrations};
+use sqlx::migrate::Migrator;
+use tonic::server::NamedService;
+use tonic::service::{Routes, RoutesBuilder};
+
+pub use crate::config::{WalletConfig, WalletSettings};
+use crate::error::{Error, Rejection};
+use crate::ledger::{Ledger, LedgerSettings};
+use crate::model::{Balance, Command, Entry};
+
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The wallet's schema, for both backends.
+pub const MIGRATIONS: Migrations = Migrations {
+    postgres: &POSTGRES_MIGRATIONS,
+    sqlite: &SQLITE_MIGRATIONS,
+};
+
+/// The gRPC service name, as health and reflection report it.
+pub const SERVICE_NAME: &str = <WalletServiceServer<Wallet> as NamedService>::NAME;
+
+/// How often idempotency keys past their retention are forgotten.
+const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// The wallet: reads straight from the database, writes through the ledger.
+#[derive(Debug, Clone)]
+pub struct Wallet {
+    db: Database,
+    ledger: Ledger,
+}
+
+impl Wallet {
+    /// Starts the wallet's lanes and its purge worker on a migrated database.
+    pub fn start(db: Database, clock: SharedClock, settings: &WalletSettings) -> Self {
+        let lanes = settings.write_lanes.unwrap_or(match db.backend() {
+            // One writer at a time is all SQLite allows.
+            Backend::Sqlite => 1,
+            Backend::Postgres => 4,
+        });
+        let ledger = Ledger::start(
+            db.clone(),
+            clock.clone(),
+            LedgerSettings {
+                default_currency: settings.default_currency.clone(),
+                lanes,
+                ..LedgerSettings::default()
+            },
+        );
+        tokio::spawn(purge_keys(
+            db.clone(),
+            clock,
+            settings.idempotency_retention,
+        ));
+        Self { db, ledger }
+    }
+
+    /// gRPC routes serving this wallet.
+    pub fn routes(&self) -> Routes {
+        let mut routes = RoutesBuilder::default();
+        routes.add_service(WalletServiceServer::new(self.clone()));
+        routes.routes()
+    }
+
+    pub async fn execute(&self, command: Command) -> Result<Entry, Error> {
+        self.ledger.execute(command).await
+    }
+
+    pub async fn balance(&self, account_id: &str) -> Result<Balance, Error> {
+        store::balance(self.db.reader(), account_id)
+            .await?
+            .ok_or_else(|| Rejection::account_not_found(account_id).into())
+    }
+
+    /// A page of the account's entries, newest first, and the cursor of the
+    /// next page if there is one.
+    pub async fn list(
+        &self,
+        account_id: &str,
+        before: Option<&str>,
+        page_size: u32,
+    ) -> Result<(Vec<Entry>, Option<String>), Error> {
+        // An unknown account is NOT_FOUND, not an empty list.
+        self.balance(account_id).await?;
+        let mut entries =
+            store::list_entries(self.db.reader(), account_id, before, page_size + 1).await?;
+        let next = if entries.len() > page_size as usize {
+            entries.truncate(page_size as usize);
+            entries.last().map(|e| e.id.clone())
+        } else {
+            None
+        };
+        Ok((entries, next))
+    }
+}
+
+/// Forgets idempotency keys past their retention, a chunk at a time so no
+/// statement runs long. Any number of replicas may do this at once.
+async fn purge_keys(db: Database, clock: SharedClock, retention: Duration) {
+    let mut tick = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        tick.tick().await;
+        let cutoff = clock.now().minus(retention);
+        loop {
+            match store::purge_keys(db.writer(), cutoff, 10_000).await {
+                Ok(0) => break,
+                Ok(purged) => tracing::debug!(purged, "forgot idempotency keys past retention"),
+                Err(error) => {
+                    tracing::warn!(error = %numhub_runtime::error::error_chain(&error),
+                        "cannot purge idempotency keys; will try again");
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The wallet binary: configuration in, service out.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use numhub_runtime::clock::SystemClock;
+use numhub_runtime::db::Database;
+use numhub_runtime::server::{Server, install_metrics, shutdown_signal};
+use numhub_runtime::{config, telemetry};
+use numhub_wallet::config::{DEFAULTS, Subcommand};
+use numhub_wallet::{MIGRATIONS, SERVICE_NAME, Wallet, WalletConfig};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config: WalletConfig = config::parse();
+    let telemetry = match telemetry::init("numhub-wallet", &config.telemetry) {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("numhub-wallet: {error:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let result = run(config).await;
+    if let Err(error) = &result {
+        tracing::error!(error = format!("{error:#}"), "numhub-wallet failed");
+    }
+    telemetry.shutdown();
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(_) => std::process::ExitCode::FAILURE,
+    }
+}
+
+async fn run(config: WalletConfig) -> anyhow::Result<()> {
+    let url = config.database.url(&DEFAULTS);
+    let db = Database::connect(&url, config.database.db_max_connections)
+        .await
+        .context("NUMHUB_DATABASE_URL")?;
+    db.migrate(&MIGRATIONS).await?;
+    if let Some(Subcommand::Migrate) = config.command {
+        tracing::info!("migrations applied");
+        return Ok(());
+    }
+
+    if let Some(addr) = config.server.metrics_addr(&DEFAULTS) {
+        install_metrics(addr)?;
+    }
+    let wallet = Wallet::start(db.clone(), Arc::new(SystemClock), &config.wallet);
+    let server = Server::new(wallet.routes(), vec![SERVICE_NAME])
+        .start(config.server.listen_addr(&DEFAULTS))
+        .await?;
+    shutdown_signal().await;
+    server.shutdown(config.server.shutdown_grace).await?;
+    db.close().await;
+    Ok(())
+}

@@ -1,0 +1,400 @@
+//! The wallet's SQL, the same text for PostgreSQL and SQLite.
+//!
+//! Batch statements are built for the batch's size, so they are sent
+//! unprepared (`persistent(false)`) rather than filling the statement cache
+//! with one variant per size.
+
+use std::collections::HashMap;
+
+use numhub_runtime::clock::Timestamp;
+use numhub_runtime::db::{placeholder_list, placeholder_rows};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
+
+use crate::error::{Error, Rejection, RejectionKind};
+use crate::model::{Balance, Entry, Kind};
+use crate::rules::{AccountState, DebitState};
+
+/// The first outcome recorded under an idempotency key.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub fingerprint: String,
+    pub outcome: Result<String, Rejection>,
+}
+
+/// A key to record with its outcome.
+#[derive(Debug)]
+pub struct NewKey<'a> {
+    pub account_id: &'a str,
+    pub request_id: &'a str,
+    pub fingerprint: &'a str,
+    pub outcome: Result<&'a str, &'a Rejection>,
+}
+
+/// Identifies one request: (account, request_id).
+pub type KeyId = (String, String);
+
+const ENTRY_COLUMNS: &str = "e.entry_id, e.account_id, e.kind, e.amount, a.currency, \
+    e.balance_after, e.reference, e.refund_of, e.request_id, e.created_at";
+
+fn sql(text: String) -> AssertSqlSafe<String> {
+    AssertSqlSafe(text)
+}
+
+/// Keys among `keys` that already have an outcome.
+pub async fn existing_keys(
+    conn: &mut AnyConnection,
+    keys: &[KeyId],
+) -> Result<HashMap<KeyId, StoredKey>, Error> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let text = format!(
+        "SELECT account_id, request_id, fingerprint, entry_id, reject_kind, reject_message \
+         FROM idempotency_keys WHERE (account_id, request_id) IN (VALUES {})",
+        placeholder_rows(keys.len(), 2)
+    );
+    let mut query = sqlx::query(sql(text)).persistent(false);
+    for (account_id, request_id) in keys {
+        query = query.bind(account_id).bind(request_id);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|row| {
+            let key = (row.try_get("account_id")?, row.try_get("request_id")?);
+            Ok((key, stored_key(row)?))
+        })
+        .collect()
+}
+
+/// The outcome recorded under one key, read outside any transaction.
+pub async fn get_key(
+    pool: &AnyPool,
+    account_id: &str,
+    request_id: &str,
+) -> Result<Option<StoredKey>, Error> {
+    let row = sqlx::query(
+        "SELECT fingerprint, entry_id, reject_kind, reject_message FROM idempotency_keys \
+         WHERE account_id = $1 AND request_id = $2",
+    )
+    .bind(account_id)
+    .bind(request_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| stored_key(&row)).transpose()
+}
+
+fn stored_key(row: &AnyRow) -> Result<StoredKey, Error> {
+    let entry_id: Option<String> = row.try_get("entry_id")?;
+    let reject_kind: Option<String> = row.try_get("reject_kind")?;
+    let outcome = match (entry_id, reject_kind) {
+        (Some(entry_id), None) => Ok(entry_id),
+        (None, Some(kind)) => {
+            let kind = RejectionKind::parse(&kind)
+                .ok_or_else(|| Error::Corrupt(format!("unknown rejection {kind:?}")))?;
+            let message: Option<String> = row.try_get("reject_message")?;
+            Err(Rejection::new(kind, message.unwrap_or_default()))
+        }
+        _ => return Err(Error::Corrupt("idempotency key without one outcome".into())),
+    };
+    Ok(StoredKey {
+        fingerprint: row.try_get("fingerprint")?,
+        outcome,
+    })
+}
+
+/// Creates the accounts that do not exist yet, with the given currencies.
+pub async fn create_missing_accounts(
+    conn: &mut AnyConnection,
+    accounts: &[(&str, &str)],
+    now: Timestamp,
+) -> Result<(), Error> {
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    let text = format!(
+        "INSERT INTO accounts (account_id, currency, balance, version, created_at, updated_at) \
+         VALUES {} ON CONFLICT (account_id) DO NOTHING",
+        account_rows(accounts.len())
+    );
+    let mut query = sqlx::query(sql(text)).persistent(false);
+    for (account_id, currency) in accounts {
+        query = query
+            .bind(*account_id)
+            .bind(*currency)
+            .bind(now.unix_micros());
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+fn account_rows(count: usize) -> String {
+    (0..count)
+        .map(|i| {
+            format!(
+                "(${}, ${}, 0, 0, ${t}, ${t})",
+                3 * i + 1,
+                3 * i + 2,
+                t = 3 * i + 3
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The current state of the given accounts.
+pub async fn load_accounts(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+) -> Result<HashMap<String, AccountState>, Error> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let text = format!(
+        "SELECT account_id, currency, balance, version FROM accounts WHERE account_id IN ({})",
+        placeholder_list(ids.len(), 1)
+    );
+    let mut query = sqlx::query(sql(text)).persistent(false);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|row| {
+            let state = AccountState {
+                currency: row.try_get("currency")?,
+                balance: row.try_get("balance")?,
+                version: row.try_get("version")?,
+            };
+            Ok((row.try_get("account_id")?, state))
+        })
+        .collect()
+}
+
+/// The given debits with what has been refunded of each.
+pub async fn load_debits(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+) -> Result<HashMap<String, DebitState>, Error> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let text = format!(
+        "SELECT d.entry_id, d.account_id, d.amount, \
+                COALESCE((SELECT SUM(r.amount) FROM ledger_entries r \
+                          WHERE r.refund_of = d.entry_id), 0) AS refunded \
+         FROM ledger_entries d WHERE d.kind = 'debit' AND d.entry_id IN ({})",
+        placeholder_list(ids.len(), 1)
+    );
+    let mut query = sqlx::query(sql(text)).persistent(false);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|row| {
+            let amount: i64 = row.try_get("amount")?;
+            let state = DebitState {
+                account_id: row.try_get("account_id")?,
+                amount: -amount,
+                refunded: row.try_get("refunded")?,
+            };
+            Ok((row.try_get("entry_id")?, state))
+        })
+        .collect()
+}
+
+/// Records outcomes under their keys; returns how many keys were new. Fewer
+/// than given means a concurrent request took a key first.
+pub async fn insert_keys(
+    conn: &mut AnyConnection,
+    keys: &[NewKey<'_>],
+    now: Timestamp,
+) -> Result<u64, Error> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let text = format!(
+        "INSERT INTO idempotency_keys \
+         (account_id, request_id, fingerprint, entry_id, reject_kind, reject_message, created_at) \
+         VALUES {} ON CONFLICT (account_id, request_id) DO NOTHING",
+        placeholder_rows(keys.len(), 7)
+    );
+    let mut query = sqlx::query(sql(text)).persistent(false);
+    for key in keys {
+        let (entry_id, kind, message) = match key.outcome {
+            Ok(entry_id) => (Some(entry_id), None, None),
+            Err(rejection) => (
+                None,
+                Some(rejection.kind.as_str()),
+                Some(rejection.message.as_str()),
+            ),
+        };
+        query = query
+            .bind(key.account_id)
+            .bind(key.request_id)
+            .bind(key.fingerprint)
+            .bind(entry_id)
+            .bind(kind)
+            .bind(message)
+            .bind(now.unix_micros());
+    }
+    Ok(query.execute(&mut *conn).await?.rows_affected())
+}
+
+/// Appends entries to the ledger.
+pub async fn insert_entries(conn: &mut AnyConnection, entries: &[Entry]) -> Result<(), Error> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let text = format!(
+        "INSERT INTO ledger_entries (entry_id, account_id, kind, amount, balance_after, \
+         reference, refund_of, request_id, created_at) VALUES {}",
+        placeholder_rows(entries.len(), 9)
+    );
+    let mut query = sqlx::query(sql(text)).persistent(false);
+    for e in entries {
+        query = query
+            .bind(&e.id)
+            .bind(&e.account_id)
+            .bind(e.kind.as_str())
+            .bind(e.amount)
+            .bind(e.balance_after)
+            .bind(&e.reference)
+            .bind(e.refund_of.as_deref())
+            .bind(&e.request_id)
+            .bind(e.created_at.unix_micros());
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// A new balance for an account, valid only if its version is unchanged.
+#[derive(Debug)]
+pub struct BalanceUpdate<'a> {
+    pub account_id: &'a str,
+    pub balance: i64,
+    pub read_version: i64,
+}
+
+/// Writes new balances; returns how many accounts were still at the version
+/// read. Fewer than given means another writer got there first.
+pub async fn update_balances(
+    conn: &mut AnyConnection,
+    updates: &[BalanceUpdate<'_>],
+    now: Timestamp,
+) -> Result<u64, Error> {
+    if updates.is_empty() {
+        return Ok(0);
+    }
+    let n = updates.len() * 3;
+    let text = format!(
+        "UPDATE accounts SET balance = v.column2, version = accounts.version + 1, \
+                updated_at = ${now_param} \
+         FROM (VALUES {rows}) AS v \
+         WHERE accounts.account_id = v.column1 AND accounts.version = v.column3",
+        now_param = n + 1,
+        rows = placeholder_rows(updates.len(), 3),
+    );
+    let mut query = sqlx::query(sql(text)).persistent(false);
+    for u in updates {
+        query = query
+            .bind(u.account_id)
+            .bind(u.balance)
+            .bind(u.read_version);
+    }
+    let result = query.bind(now.unix_micros()).execute(&mut *conn).await?;
+    Ok(result.rows_affected())
+}
+
+/// The account of the debit with this id, if there is such a debit.
+pub async fn debit_account(pool: &AnyPool, debit_id: &str) -> Result<Option<String>, Error> {
+    let account = sqlx::query_scalar(
+        "SELECT account_id FROM ledger_entries WHERE entry_id = $1 AND kind = 'debit'",
+    )
+    .bind(debit_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(account)
+}
+
+pub async fn get_entry(pool: &AnyPool, entry_id: &str) -> Result<Option<Entry>, Error> {
+    let text = format!(
+        "SELECT {ENTRY_COLUMNS} FROM ledger_entries e \
+         JOIN accounts a ON a.account_id = e.account_id WHERE e.entry_id = $1"
+    );
+    let row = sqlx::query(sql(text))
+        .bind(entry_id)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|row| entry(&row)).transpose()
+}
+
+/// Entries of an account, newest first, older than `before` when given.
+pub async fn list_entries(
+    pool: &AnyPool,
+    account_id: &str,
+    before: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Entry>, Error> {
+    let text = format!(
+        "SELECT {ENTRY_COLUMNS} FROM ledger_entries e \
+         JOIN accounts a ON a.account_id = e.account_id \
+         WHERE e.account_id = $1 AND ($2 IS NULL OR e.entry_id < $2) \
+         ORDER BY e.entry_id DESC LIMIT $3"
+    );
+    let rows = sqlx::query(sql(text))
+        .bind(account_id)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(entry).collect()
+}
+
+pub async fn balance(pool: &AnyPool, account_id: &str) -> Result<Option<Balance>, Error> {
+    let row = sqlx::query(
+        "SELECT account_id, currency, balance, updated_at FROM accounts WHERE account_id = $1",
+    )
+    .bind(account_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| {
+        Ok(Balance {
+            account_id: row.try_get("account_id")?,
+            currency: row.try_get("currency")?,
+            available: row.try_get("balance")?,
+            updated_at: Timestamp::from_unix_micros(row.try_get("updated_at")?),
+        })
+    })
+    .transpose()
+}
+
+/// Forgets up to `limit` idempotency keys recorded before `cutoff`.
+pub async fn purge_keys(pool: &AnyPool, cutoff: Timestamp, limit: u32) -> Result<u64, Error> {
+    let result = sqlx::query(
+        "DELETE FROM idempotency_keys WHERE (account_id, request_id) IN \
+         (SELECT account_id, request_id FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
+    )
+    .bind(cutoff.unix_micros())
+    .bind(i64::from(limit))
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+fn entry(row: &AnyRow) -> Result<Entry, Error> {
+    let kind: String = row.try_get("kind")?;
+    Ok(Entry {
+        id: row.try_get("entry_id")?,
+        account_id: row.try_get("account_id")?,
+        kind: Kind::parse(&kind).ok_or_else(|| Error::Corrupt(format!("entry kind {kind:?}")))?,
+        amount: row.try_get("amount")?,
+        currency: row.try_get("currency")?,
+        balance_after: row.try_get("balance_after")?,
+        reference: row.try_get("reference")?,
+        refund_of: row.try_get("refund_of")?,
+        request_id: row.try_get("request_id")?,
+        created_at: Timestamp::from_unix_micros(row.try_get("created_at")?),
+    })
+}
