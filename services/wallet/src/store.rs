@@ -171,7 +171,8 @@ pub async fn load_accounts(
         .collect()
 }
 
-/// The given debits with what has been refunded of each.
+/// The given debits with what has been refunded of each. (PostgreSQL sums
+/// BIGINTs as NUMERIC, hence the cast.)
 pub async fn load_debits(
     conn: &mut AnyConnection,
     ids: &[&str],
@@ -181,8 +182,8 @@ pub async fn load_debits(
     }
     let text = format!(
         "SELECT d.entry_id, d.account_id, d.amount, \
-                COALESCE((SELECT SUM(r.amount) FROM ledger_entries r \
-                          WHERE r.refund_of = d.entry_id), 0) AS refunded \
+                CAST(COALESCE((SELECT SUM(r.amount) FROM ledger_entries r \
+                               WHERE r.refund_of = d.entry_id), 0) AS BIGINT) AS refunded \
          FROM ledger_entries d WHERE d.kind = 'debit' AND d.entry_id IN ({})",
         placeholder_list(ids.len(), 1)
     );

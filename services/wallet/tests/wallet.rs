@@ -1,0 +1,534 @@
+//! The wallet's behaviour, through real gRPC, on SQLite and PostgreSQL.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use common::*;
+use numhub_proto::common::v1::Money;
+use numhub_proto::wallet::v1 as pb;
+use numhub_runtime::clock::{Clock, SharedClock};
+use numhub_testkit::{TestServer, backend_tests};
+use numhub_wallet::{SERVICE_NAME, Wallet, WalletSettings};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::task::JoinSet;
+use tonic::Code;
+
+backend_tests! {
+    async fn credit_creates_the_account_in_the_default_currency(backend: Backend) {
+        let mut h = start(backend).await;
+        let entry = h.client
+            .credit(pb::CreditRequest {
+                account_id: "acc-1".into(),
+                amount: Some(Money { currency_code: String::new(), minor_units: 500 }),
+                request_id: "top-up-1".into(),
+                reason: "first top-up".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .transaction
+            .unwrap();
+        assert_eq!(entry.kind, pb::TransactionKind::Credit as i32);
+        assert_eq!(entry.amount, usd(500));
+        assert_eq!(entry.balance_after, usd(500));
+        assert_eq!(entry.reference, "first top-up");
+        assert_eq!(entry.request_id, "top-up-1");
+        assert!(uuid::Uuid::try_parse(&entry.id).unwrap().get_version_num() == 7);
+
+        let balance = h.client
+            .get_balance(pb::GetBalanceRequest { account_id: "acc-1".into() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(balance.available, usd(500));
+        assert_eq!(balance.account_id, "acc-1");
+        assert!(balance.update_time.is_some());
+    }
+
+    async fn an_account_keeps_the_currency_of_its_first_credit(backend: Backend) {
+        let mut h = start(backend).await;
+        let eur = |units| Some(Money { currency_code: "EUR".into(), minor_units: units });
+        let first = h.client
+            .credit(pb::CreditRequest {
+                account_id: "euro".into(),
+                amount: eur(100),
+                request_id: "c1".into(),
+                reason: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .transaction
+            .unwrap();
+        assert_eq!(first.balance_after, eur(100));
+        let result = h.client.credit(pb::CreditRequest {
+            account_id: "euro".into(),
+            amount: usd(100),
+            request_id: "c2".into(),
+            reason: String::new(),
+        }).await;
+        assert_status(result, Code::FailedPrecondition, "CURRENCY_MISMATCH");
+        let result = debit(&mut h.client, "euro", 10, "d1").await;
+        assert_status(result, Code::FailedPrecondition, "CURRENCY_MISMATCH");
+        assert_eq!(balance(&mut h.client, "euro").await, 100);
+    }
+
+    async fn debit_takes_money_and_reports_the_balance_left(backend: Backend) {
+        let mut h = start(backend).await;
+        credit(&mut h.client, "acc", 1_000, "c1").await;
+        let entry = debit(&mut h.client, "acc", 300, "d1").await.unwrap();
+        assert_eq!(entry.kind, pb::TransactionKind::Debit as i32);
+        assert_eq!(entry.amount, usd(-300));
+        assert_eq!(entry.balance_after, usd(700));
+        assert_eq!(entry.reference, "activation");
+        assert_eq!(balance(&mut h.client, "acc").await, 700);
+        // Spending everything is allowed; going below zero is not.
+        debit(&mut h.client, "acc", 700, "d2").await.unwrap();
+        assert_eq!(balance(&mut h.client, "acc").await, 0);
+    }
+
+    async fn a_short_balance_is_refused_and_the_refusal_is_remembered(backend: Backend) {
+        let mut h = start(backend).await;
+        credit(&mut h.client, "acc", 100, "c1").await;
+        let status = assert_status(
+            debit(&mut h.client, "acc", 101, "d1").await,
+            Code::FailedPrecondition,
+            "INSUFFICIENT_BALANCE",
+        );
+        assert!(status.message().contains("100"), "{status:?}");
+        assert_eq!(balance(&mut h.client, "acc").await, 100);
+        assert_eq!(ledger(&mut h.client, "acc").await.len(), 1);
+
+        // Topped up since, the same request still has its first answer.
+        credit(&mut h.client, "acc", 1_000, "c2").await;
+        let replay = debit(&mut h.client, "acc", 101, "d1").await;
+        let replayed = assert_status(replay, Code::FailedPrecondition, "INSUFFICIENT_BALANCE");
+        assert_eq!(replayed.message(), status.message());
+        assert_eq!(balance(&mut h.client, "acc").await, 1_100);
+        // A new request id is a new request.
+        debit(&mut h.client, "acc", 101, "d2").await.unwrap();
+        assert_eq!(balance(&mut h.client, "acc").await, 999);
+    }
+
+    async fn bad_amounts_are_invalid_arguments_naming_the_field(backend: Backend) {
+        let mut h = start(backend).await;
+        credit(&mut h.client, "acc", 100, "c1").await;
+        for amount in [Some(0), Some(-5), None] {
+            let request = pb::DebitRequest {
+                amount: amount.and_then(usd),
+                ..debit_request("acc", 1, "d-bad")
+            };
+            let status = assert_status(h.client.debit(request).await, Code::InvalidArgument, "INVALID_FIELD");
+            assert_eq!(bad_fields(&status), ["amount"]);
+            let request = pb::CreditRequest {
+                account_id: "acc".into(),
+                amount: amount.and_then(usd),
+                request_id: "c-bad".into(),
+                reason: String::new(),
+            };
+            let status = assert_status(h.client.credit(request).await, Code::InvalidArgument, "INVALID_FIELD");
+            assert_eq!(bad_fields(&status), ["amount"]);
+        }
+        let lowercase = pb::DebitRequest {
+            amount: Some(Money { currency_code: "usd".into(), minor_units: 5 }),
+            ..debit_request("acc", 1, "d-bad")
+        };
+        let status = assert_status(h.client.debit(lowercase).await, Code::InvalidArgument, "INVALID_FIELD");
+        assert_eq!(bad_fields(&status), ["amount"]);
+        // Every field at fault is named at once.
+        let status = assert_status(
+            h.client.debit(pb::DebitRequest {
+                account_id: String::new(),
+                amount: usd(0),
+                request_id: "x".repeat(256),
+                reference: String::new(),
+            }).await,
+            Code::InvalidArgument,
+            "INVALID_FIELD",
+        );
+        assert_eq!(bad_fields(&status), ["account_id", "amount", "request_id"]);
+        let status = assert_status(debit(&mut h.client, "acc", 1, "").await, Code::InvalidArgument, "INVALID_FIELD");
+        assert_eq!(bad_fields(&status), ["request_id"]);
+        // Nothing moved.
+        assert_eq!(balance(&mut h.client, "acc").await, 100);
+        assert_eq!(ledger(&mut h.client, "acc").await.len(), 1);
+    }
+
+    async fn a_balance_cannot_overflow(backend: Backend) {
+        let mut h = start(backend).await;
+        credit(&mut h.client, "rich", i64::MAX - 10, "c1").await;
+        let result = h.client.credit(pb::CreditRequest {
+            account_id: "rich".into(),
+            amount: usd(11),
+            request_id: "c2".into(),
+            reason: String::new(),
+        }).await;
+        assert_status(result, Code::FailedPrecondition, "BALANCE_LIMIT_EXCEEDED");
+        credit(&mut h.client, "rich", 10, "c3").await;
+        assert_eq!(balance(&mut h.client, "rich").await, i64::MAX);
+    }
+
+    async fn unknown_accounts_are_not_found(backend: Backend) {
+        let mut h = start(backend).await;
+        let result = h.client.get_balance(pb::GetBalanceRequest { account_id: "ghost".into() }).await;
+        assert_status(result, Code::NotFound, "RESOURCE_NOT_FOUND");
+        assert_status(debit(&mut h.client, "ghost", 1, "d1").await, Code::NotFound, "RESOURCE_NOT_FOUND");
+        let result = h.client.list_transactions(pb::ListTransactionsRequest {
+            account_id: "ghost".into(),
+            ..Default::default()
+        }).await;
+        assert_status(result, Code::NotFound, "RESOURCE_NOT_FOUND");
+    }
+
+    async fn refunds_give_back_at_most_the_debit(backend: Backend) {
+        let mut h = start(backend).await;
+        credit(&mut h.client, "acc", 1_000, "c1").await;
+        let charge = debit(&mut h.client, "acc", 400, "d1").await.unwrap();
+
+        let part = refund(&mut h.client, &charge.id, Some(150), "r1").await.unwrap();
+        assert_eq!(part.kind, pb::TransactionKind::Refund as i32);
+        assert_eq!(part.amount, usd(150));
+        assert_eq!(part.balance_after, usd(750));
+        assert_eq!(part.refunded_transaction_id, charge.id);
+
+        let status = assert_status(
+            refund(&mut h.client, &charge.id, Some(251), "r2").await,
+            Code::FailedPrecondition,
+            "REFUND_EXCEEDS_DEBIT",
+        );
+        assert!(status.message().contains("250"), "{status:?}");
+        // No amount: the rest.
+        let rest = refund(&mut h.client, &charge.id, None, "r3").await.unwrap();
+        assert_eq!(rest.amount, usd(250));
+        assert_eq!(rest.balance_after, usd(1_000));
+        assert_status(
+            refund(&mut h.client, &charge.id, None, "r4").await,
+            Code::FailedPrecondition,
+            "REFUND_EXCEEDS_DEBIT",
+        );
+        assert_eq!(balance(&mut h.client, "acc").await, 1_000);
+    }
+
+    async fn refunds_need_a_debit(backend: Backend) {
+        let mut h = start(backend).await;
+        let top_up = credit(&mut h.client, "acc", 1_000, "c1").await;
+        let unknown = uuid::Uuid::now_v7().to_string();
+        assert_status(refund(&mut h.client, &unknown, None, "r1").await, Code::NotFound, "RESOURCE_NOT_FOUND");
+        // A credit is not something to refund.
+        assert_status(refund(&mut h.client, &top_up.id, None, "r2").await, Code::NotFound, "RESOURCE_NOT_FOUND");
+        let status = assert_status(
+            refund(&mut h.client, "not-an-id", None, "r3").await,
+            Code::InvalidArgument,
+            "INVALID_FIELD",
+        );
+        assert_eq!(bad_fields(&status), ["debit_transaction_id"]);
+        assert_eq!(balance(&mut h.client, "acc").await, 1_000);
+    }
+
+    async fn a_retry_returns_the_first_result_and_moves_nothing(backend: Backend) {
+        let mut h = start(backend).await;
+        let first_credit = credit(&mut h.client, "acc", 1_000, "c1").await;
+        assert_eq!(credit(&mut h.client, "acc", 1_000, "c1").await, first_credit);
+        let first_debit = debit(&mut h.client, "acc", 300, "d1").await.unwrap();
+        assert_eq!(debit(&mut h.client, "acc", 300, "d1").await.unwrap(), first_debit);
+        let first_refund = refund(&mut h.client, &first_debit.id, None, "r1").await.unwrap();
+        assert_eq!(refund(&mut h.client, &first_debit.id, None, "r1").await.unwrap(), first_refund);
+        assert_eq!(balance(&mut h.client, "acc").await, 1_000);
+        assert_eq!(ledger(&mut h.client, "acc").await.len(), 3);
+    }
+
+    async fn a_reused_key_with_other_fields_is_rejected(backend: Backend) {
+        let mut h = start(backend).await;
+        credit(&mut h.client, "acc", 1_000, "c1").await;
+        let charge = debit(&mut h.client, "acc", 300, "k1").await.unwrap();
+        assert_status(debit(&mut h.client, "acc", 301, "k1").await, Code::FailedPrecondition, "IDEMPOTENCY_KEY_REUSED");
+        let other_reference = pb::DebitRequest { reference: "other".into(), ..debit_request("acc", 300, "k1") };
+        assert_status(h.client.debit(other_reference).await, Code::FailedPrecondition, "IDEMPOTENCY_KEY_REUSED");
+        // Keys are per account and shared by every kind of movement.
+        let as_credit = h.client.credit(pb::CreditRequest {
+            account_id: "acc".into(),
+            amount: usd(300),
+            request_id: "k1".into(),
+            reason: String::new(),
+        }).await;
+        assert_status(as_credit, Code::FailedPrecondition, "IDEMPOTENCY_KEY_REUSED");
+        assert_status(refund(&mut h.client, &charge.id, None, "k1").await, Code::FailedPrecondition, "IDEMPOTENCY_KEY_REUSED");
+        credit(&mut h.client, "other-acc", 10, "k1").await;
+        assert_eq!(balance(&mut h.client, "acc").await, 700);
+    }
+
+    async fn concurrent_duplicates_move_money_once(backend: Backend) {
+        let h = start(backend).await;
+        let mut client = h.client.clone();
+        credit(&mut client, "acc", 10_000, "c1").await;
+        let mut tasks = JoinSet::new();
+        for _ in 0..20 {
+            let mut client = h.client.clone();
+            tasks.spawn(async move { debit(&mut client, "acc", 250, "same-key").await });
+        }
+        let mut ids = HashSet::new();
+        while let Some(result) = tasks.join_next().await {
+            match result.unwrap() {
+                Ok(entry) => {
+                    ids.insert(entry.id);
+                }
+                Err(status) => assert_eq!(status.code(), Code::Aborted, "{status:?}"),
+            }
+        }
+        assert_eq!(ids.len(), 1, "every success names the one debit");
+        assert_eq!(balance(&mut client, "acc").await, 9_750);
+        assert_eq!(ledger(&mut client, "acc").await.len(), 2);
+    }
+
+    async fn transactions_page_newest_first_without_repeats(backend: Backend) {
+        let mut h = start(backend).await;
+        credit(&mut h.client, "acc", 1_000, "c0").await;
+        for i in 1..=6 {
+            debit(&mut h.client, "acc", i, &format!("d{i}")).await.unwrap();
+        }
+        let mut pages = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = h.client
+                .list_transactions(pb::ListTransactionsRequest {
+                    account_id: "acc".into(),
+                    page_size: 3,
+                    page_token,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            pages.push(page.transactions.iter().map(|t| t.request_id.clone()).collect::<Vec<_>>());
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        assert_eq!(pages, [vec!["d6", "d5", "d4"], vec!["d3", "d2", "d1"], vec!["c0"]]);
+
+        // The default page holds everything here; each entry's balance_after
+        // is the running sum of the ledger.
+        let all = ledger(&mut h.client, "acc").await;
+        let mut running = 0;
+        for entry in all.iter().rev() {
+            running += units(&entry.amount);
+            assert_eq!(units(&entry.balance_after), running);
+        }
+        assert_eq!(running, balance(&mut h.client, "acc").await);
+
+        for (page_size, page_token, field) in [
+            (101, String::new(), "page_size"),
+            (-1, String::new(), "page_size"),
+            (10, "garbage!".to_string(), "page_token"),
+        ] {
+            let status = assert_status(
+                h.client.list_transactions(pb::ListTransactionsRequest {
+                    account_id: "acc".into(),
+                    page_size,
+                    page_token,
+                }).await,
+                Code::InvalidArgument,
+                "INVALID_FIELD",
+            );
+            assert_eq!(bad_fields(&status), [field]);
+        }
+    }
+
+    async fn the_database_refuses_to_rewrite_the_ledger_or_go_negative(backend: Backend) {
+        let mut h = start(backend).await;
+        credit(&mut h.client, "acc", 100, "c1").await;
+        let pool = h.db.db.writer();
+        let rewrite = sqlx::query("UPDATE ledger_entries SET amount = 1000000").execute(pool).await;
+        assert!(rewrite.is_err(), "the ledger was rewritten");
+        let erase = sqlx::query("DELETE FROM ledger_entries").execute(pool).await;
+        assert!(erase.is_err(), "the ledger was erased");
+        let negative = sqlx::query("UPDATE accounts SET balance = -1").execute(pool).await;
+        assert!(negative.is_err(), "a negative balance was stored");
+        assert_eq!(balance(&mut h.client, "acc").await, 100);
+    }
+
+    async fn internal_errors_do_not_leak_database_text(backend: Backend) {
+        let mut h = start(backend).await;
+        credit(&mut h.client, "acc", 100, "c1").await;
+        sqlx::query("DROP TABLE idempotency_keys").execute(h.db.db.writer()).await.unwrap();
+        let status = debit(&mut h.client, "acc", 1, "d1").await.unwrap_err();
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+        assert_eq!(reason(&status), "INTERNAL_ERROR");
+        assert!(!format!("{status:?}").contains("idempotency_keys"));
+    }
+
+    async fn idempotency_keys_outlive_a_day_then_are_forgotten(backend: Backend) {
+        let mut h = start(backend).await;
+        credit(&mut h.client, "acc", 100, "c1").await;
+        let store_pool = h.db.db.writer();
+        let day = Duration::from_secs(24 * 3600);
+        let purged = numhub_wallet::store::purge_keys(store_pool, h.clock.now().minus(day), 100).await.unwrap();
+        assert_eq!(purged, 0, "a fresh key was forgotten");
+        h.clock.advance(day * 31);
+        let retention = WalletSettings::default().idempotency_retention;
+        let purged = numhub_wallet::store::purge_keys(store_pool, h.clock.now().minus(retention), 100).await.unwrap();
+        assert_eq!(purged, 1);
+    }
+
+    async fn two_instances_on_one_database_move_money_once(backend: Backend) {
+        let h = start(backend).await;
+        // A second wallet with its own pool and lanes: another replica.
+        let other_db = numhub_runtime::db::Database::connect(&h.db.url, 8).await.unwrap();
+        let clock: SharedClock = h.clock.clone();
+        let other = Wallet::start(other_db, clock, &WalletSettings::default());
+        let other_server = TestServer::start(other.routes(), vec![SERVICE_NAME]).await;
+        let clients = [h.client.clone(), Client::new(other_server.channel())];
+
+        let mut first = clients[0].clone();
+        credit(&mut first, "hot", 1_000_000, "c1").await;
+        let mut tasks = JoinSet::new();
+        for task in 0..16 {
+            let mut client = clients[task % 2].clone();
+            tasks.spawn(async move {
+                let mut moved = 0;
+                for i in 0..25 {
+                    // Both replicas see every key: each must move money once.
+                    let key = format!("k{}", (task / 2) * 25 + i);
+                    loop {
+                        match debit(&mut client, "hot", 7, &key).await {
+                            Ok(_) => { moved += 1; break; }
+                            Err(status) if status.code() == Code::Aborted => continue,
+                            Err(status) => panic!("{status:?}"),
+                        }
+                    }
+                }
+                moved
+            });
+        }
+        let mut answered = 0;
+        while let Some(moved) = tasks.join_next().await {
+            answered += moved.unwrap();
+        }
+        assert_eq!(answered, 16 * 25);
+        let mut client = clients[1].clone();
+        let entries = ledger(&mut client, "hot").await;
+        assert_eq!(entries.len(), 1 + 8 * 25, "each key debited exactly once");
+        assert_eq!(balance(&mut client, "hot").await, 1_000_000 - 7 * 8 * 25);
+        other_server.shutdown().await;
+    }
+
+    async fn random_concurrent_movements_keep_every_invariant(backend: Backend) {
+        let h = start(backend).await;
+        const ACCOUNTS: [&str; 5] = ["a1", "a2", "a3", "a4", "a5"];
+        const TASKS: usize = 50;
+        const OPS: usize = 200;
+
+        let mut client = h.client.clone();
+        for account in ACCOUNTS {
+            credit(&mut client, account, 1_000, "opening").await;
+        }
+        // A failure names its seed; NUMHUB_TEST_SEED replays it.
+        let seed: u64 = std::env::var("NUMHUB_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(rand::random);
+        eprintln!("random_concurrent_movements: NUMHUB_TEST_SEED={seed}");
+        let mut tasks = JoinSet::new();
+        for task in 0..TASKS {
+            let mut client = h.client.clone();
+            tasks.spawn(async move {
+                let mut rng = StdRng::seed_from_u64(seed.wrapping_add(task as u64));
+                // Successful movements by key: (account, signed amount).
+                let mut moved: HashMap<String, (String, i64)> = HashMap::new();
+                let mut debits: Vec<(String, String)> = Vec::new();
+                let mut last: Option<pb::DebitRequest> = None;
+                for op in 0..OPS {
+                    let account = ACCOUNTS[rng.random_range(0..ACCOUNTS.len())];
+                    let key = format!("t{task}-op{op}");
+                    match rng.random_range(0..10) {
+                        0..=2 => {
+                            let amount = rng.random_range(1..=500);
+                            credit(&mut client, account, amount, &key).await;
+                            moved.insert(key, (account.into(), amount));
+                        }
+                        3..=6 => {
+                            let amount = rng.random_range(1..=300);
+                            let request = debit_request(account, amount, &key);
+                            last = Some(request.clone());
+                            match client.debit(request).await {
+                                Ok(r) => {
+                                    let entry = r.into_inner().transaction.unwrap();
+                                    debits.push((entry.id.clone(), account.into()));
+                                    moved.insert(key, (account.into(), -amount));
+                                }
+                                Err(s) => assert_eq!(reason(&s), "INSUFFICIENT_BALANCE", "{s:?}"),
+                            }
+                        }
+                        7 => {
+                            // Retry the last debit: never a second movement.
+                            if let Some(request) = last.clone() {
+                                match client.debit(request.clone()).await {
+                                    Ok(r) => {
+                                        let entry = r.into_inner().transaction.unwrap();
+                                        assert!(moved.contains_key(&request.request_id), "a retry moved money");
+                                        assert_eq!(entry.request_id, request.request_id);
+                                    }
+                                    Err(s) => {
+                                        assert_eq!(reason(&s), "INSUFFICIENT_BALANCE", "{s:?}");
+                                        assert!(!moved.contains_key(&request.request_id));
+                                    }
+                                }
+                            }
+                        }
+                        _ => {
+                            if debits.is_empty() {
+                                continue;
+                            }
+                            let (debit_id, account) = debits[rng.random_range(0..debits.len())].clone();
+                            let amount = if rng.random_bool(0.5) { None } else { Some(rng.random_range(1..=100)) };
+                            match refund(&mut client, &debit_id, amount, &key).await {
+                                Ok(entry) => {
+                                    moved.insert(key, (account, units(&entry.amount)));
+                                }
+                                Err(s) => assert_eq!(reason(&s), "REFUND_EXCEEDS_DEBIT", "{s:?}"),
+                            }
+                        }
+                    }
+                }
+                moved
+            });
+        }
+        let mut expected: HashMap<String, i64> =
+            ACCOUNTS.iter().map(|a| (a.to_string(), 1_000)).collect();
+        let mut moved_keys = ACCOUNTS.len();
+        while let Some(moved) = tasks.join_next().await {
+            for (_, (account, amount)) in moved.unwrap() {
+                *expected.entry(account).or_default() += amount;
+                moved_keys += 1;
+            }
+        }
+
+        let mut ledger_entries = 0;
+        for account in ACCOUNTS {
+            let expected = &expected[account];
+            let balance = balance(&mut client, account).await;
+            let entries = ledger(&mut client, account).await;
+            ledger_entries += entries.len();
+            assert!(balance >= 0);
+            assert_eq!(balance, *expected, "{account}: credits - debits + refunds");
+            assert_eq!(entries.iter().map(|e| units(&e.amount)).sum::<i64>(), balance, "{account}: ledger sum");
+            let keys: HashSet<_> = entries.iter().map(|e| &e.request_id).collect();
+            assert_eq!(keys.len(), entries.len(), "{account}: a request id moved money twice");
+            assert!(entries.iter().all(|e| units(&e.balance_after) >= 0));
+            // Refunds of one debit never exceed it.
+            let mut refunded: HashMap<&str, i64> = HashMap::new();
+            for e in entries.iter().filter(|e| !e.refunded_transaction_id.is_empty()) {
+                *refunded.entry(&e.refunded_transaction_id).or_default() += units(&e.amount);
+            }
+            for (debit_id, total) in refunded {
+                let debit = entries.iter().find(|e| e.id == debit_id).expect("refunded debit");
+                assert!(total <= -units(&debit.amount), "over-refunded {debit_id}");
+            }
+        }
+        assert_eq!(ledger_entries, moved_keys, "every success is one entry, and nothing else is");
+    }
+}
