@@ -108,6 +108,14 @@ def show(x) -> str:
     return r if len(r) <= 300 else r[:300] + "...(%d chars)" % len(r)
 
 
+NOTES: list = []
+
+
+def note(msg: str) -> None:
+    """Something worth seeing in the output of a passing check."""
+    NOTES.append(msg)
+
+
 def check(cond, msg: str) -> None:
     if not cond:
         raise Failure(msg)
@@ -905,6 +913,7 @@ def t_concurrent_same_request_id(ctx: Ctx):
     entries = [t for t in ctx.ledger(a) if t.request_id == r]
     check_eq(len(entries), 1, "ledger entries with the raced request_id")
     check_eq(ctx.balance(a), 900, "balance after 20 concurrent copies of one Debit of 100")
+    note(f"{len(oks)} identical OK, {len(errs)} ABORTED/REQUEST_IN_PROGRESS")
     again = ok("the raced Debit retried", ctx.stub.Debit, req)
     check_eq(again, oks[0], "response to the retried raced Debit")
 
@@ -1018,8 +1027,9 @@ def t_balance_after_chain(ctx: Ctx):
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)')
 LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
-# The metric names the wallet exposes for its RPCs (see the report in run.sh's
-# header for how these were chosen: they are what the server exports).
+# What the wallet exports for its RPCs, labelled service="numhub.wallet.v1.WalletService",
+# method="<Method>", code="<gRPC code>": a counter of finished RPCs and a latency
+# histogram (_bucket{le=...}, _sum, _count).
 RPC_COUNTER = "numhub_rpc_requests_total"
 RPC_HISTOGRAM = "numhub_rpc_duration_seconds"
 
@@ -1170,6 +1180,9 @@ def t_sigterm_drains(ctx: Ctx):
         problems.append(f"requests in flight at SIGTERM failed with something other than UNAVAILABLE: {bad[:5]}")
     if not any(code == "OK" for _, _, code, _ in results):
         problems.append("no Credit succeeded during the burst before SIGTERM")
+    codes = collections.Counter(code for _, _, code, _ in results)
+    note(f"{len(results)} Credits in the burst: {dict(codes)}; health {statuses}; "
+         f"exit code {rc} {elapsed:.2f}s after SIGTERM")
     if problems:
         raise Failure("; ".join(problems) + f"\n      log:\n{tail(srv.log_path, 25)}")
 
@@ -1182,6 +1195,11 @@ def t_restart_keeps_data(ctx: Ctx):
     by_rid = {t.request_id: t for t in entries}
     lost = [r for r, _, code, _ in results if code == "OK" and r not in by_rid]
     check(not lost, f"{len(lost)} Credits answered OK before the shutdown are missing after restart: {lost[:5]}")
+    # A request answered UNAVAILABLE must not have been executed: had it been in
+    # flight, the drain would have answered it.
+    cut = [r for r, _, code, _ in results if code != "OK" and r in by_rid]
+    check(not cut, f"{len(cut)} Credits were executed but answered UNAVAILABLE at shutdown (in-flight requests "
+                   f"not drained): {cut[:5]}")
     for r, units, code, _ in results:
         req = W.CreditRequest(account_id=a, amount=money(units), request_id=r, reason="drain")
         got = ok(f"Credit {r} retried after restart (first outcome {code})", ctx.stub.Credit, req).transaction
@@ -1265,11 +1283,18 @@ class Runner:
             return False
         self.passed.append(name)
         print(f"PASS {name} ({time.monotonic() - t0:.2f}s)", flush=True)
+        self.print_notes()
         return True
+
+    def print_notes(self) -> None:
+        for n in NOTES:
+            print(f"     ({n})", flush=True)
+        NOTES.clear()
 
     def fail(self, name: str, msg: str, secs: float = 0.0) -> None:
         self.failed.append((name, msg))
         print(f"FAIL {name} ({secs:.2f}s)\n    {msg}", flush=True)
+        self.print_notes()
 
     def not_run(self, names: list, why: str) -> None:
         for n in names:
@@ -1358,14 +1383,28 @@ def scenario_defaults(runner: Runner):
     runner.run("defaults/serve", serve)
 
 
+def t_data_dir_override():
+    """NUMHUB_DATA_DIR moves the SQLite database out of ./data."""
+    wd = tempfile.mkdtemp(prefix="numhub-e2e-datadir-")
+    try:
+        other = os.path.join(wd, "elsewhere")
+        p = run_binary(["migrate"], wd, {"NUMHUB_DATA_DIR": other})
+        check_eq(p.returncode, 0, f"exit code of `NUMHUB_DATA_DIR={other} numhub-wallet migrate` "
+                                  f"(stderr: {p.stderr.decode(errors='replace')[-2000:]!r})")
+        check(os.path.isdir(other) and os.listdir(other), f"nothing was created in NUMHUB_DATA_DIR={other}")
+        check(not os.path.exists(os.path.join(wd, "data")), "./data was created although NUMHUB_DATA_DIR was set")
+    finally:
+        shutil.rmtree(wd, ignore_errors=True)
+
+
 def scenario_sqlite(runner: Runner):
     wd = runner.workdir("sqlite")
     g, m = free_ports(2)
     env = {"NUMHUB_LISTEN_ADDR": f"127.0.0.1:{g}", "NUMHUB_METRICS_ADDR": f"127.0.0.1:{m}"}
     srv = Server("sqlite", wd, env, f"127.0.0.1:{g}", f"127.0.0.1:{m}")
-    run_server_scenario(runner, "sqlite", srv, extra_first=[])
-    if runner.wanted("sqlite/data_dir"):
-        runner.run("sqlite/data_dir", t_sqlite_files, Ctx("sqlite", srv))
+    run_server_scenario(runner, "sqlite", srv)
+    runner.run("sqlite/data_dir", t_sqlite_files, Ctx("sqlite", srv))
+    runner.run("sqlite/data_dir_override", t_data_dir_override)
 
 
 def psql(url: str, sql: str, timeout: float = 30) -> subprocess.CompletedProcess:

@@ -74,8 +74,12 @@ impl Database {
         let backend = Backend::from_url(url)?;
         match backend {
             Backend::Postgres => {
+                // No ping before each acquire: it costs a round trip per
+                // query, and a broken connection fails its query and is
+                // replaced anyway.
                 let pool = AnyPoolOptions::new()
                     .max_connections(max_connections.max(1))
+                    .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect(url)
                     .await
@@ -148,6 +152,7 @@ impl Database {
 fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(30))
         .after_connect(|conn, _meta| {
             Box::pin(async move {
@@ -232,8 +237,13 @@ pub fn placeholder_list(count: usize, first: usize) -> String {
 
 /// `($1, $2), ($3, $4), …`: `rows` tuples of `columns` placeholders.
 pub fn placeholder_rows(rows: usize, columns: usize) -> String {
+    placeholder_rows_from(rows, columns, 1)
+}
+
+/// Like [`placeholder_rows`], numbering from `$first`.
+pub fn placeholder_rows_from(rows: usize, columns: usize, first: usize) -> String {
     (0..rows)
-        .map(|row| format!("({})", placeholder_list(columns, 1 + row * columns)))
+        .map(|row| format!("({})", placeholder_list(columns, first + row * columns)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -246,5 +256,6 @@ mod placeholder_tests {
     fn placeholders_number_every_value_once() {
         assert_eq!(placeholder_list(3, 2), "$2, $3, $4");
         assert_eq!(placeholder_rows(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(placeholder_rows_from(1, 2, 5), "($5, $6)");
     }
 }

@@ -54,7 +54,7 @@ pub struct WalletSettings {
           value_parser = parse_retention)]
     pub idempotency_retention: Duration,
 
-    /// Parallel write lanes (default: 4 on PostgreSQL, 1 on SQLite).
+    /// Parallel write lanes (default: 2 on PostgreSQL, 1 on SQLite).
     #[arg(long, env = "NUMHUB_WALLET_WRITE_LANES",
           value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=64), usize::from))]
     pub write_lanes: Option<usize>,

@@ -9,9 +9,11 @@
 //! lanes of one process, and across replicas an optimistic version check on
 //! the account rows makes a batch that raced another writer start over.
 //!
-//! A batch reads, decides with [`rules::apply`], then writes; the only row
-//! locks it takes are those of its own inserts and, last, of the balance
-//! update, held just until the commit.
+//! A batch reads outside any transaction, decides with [`rules::apply`], then
+//! writes everything at once with [`store::write_batch`], which refuses if a
+//! key was taken or an account changed since the read; the batch then starts
+//! over. On PostgreSQL that write is one statement, so no row lock is held
+//! across a network round trip.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -25,7 +27,7 @@ use uuid::Uuid;
 use crate::error::{Error, Rejection};
 use crate::model::{Command, Entry, Movement};
 use crate::rules;
-use crate::store::{self, BalanceUpdate, KeyId, NewKey};
+use crate::store::{self, BalanceUpdate, BatchWrite, KeyId, NewKey};
 
 /// How the ledger batches.
 #[derive(Debug, Clone)]
@@ -44,7 +46,7 @@ impl Default for LedgerSettings {
     fn default() -> Self {
         Self {
             default_currency: "USD".into(),
-            lanes: 4,
+            lanes: 2,
             max_batch: 128,
             max_attempts: 20,
         }
@@ -225,14 +227,23 @@ async fn apply_with_retries(
     settings: &LedgerSettings,
     jobs: &[Job],
 ) -> Result<Vec<Outcome>, Error> {
+    // Retries are rare, so the first attempt does not look for them: a key
+    // that turns out to be taken makes the write fail, and the next attempt
+    // looks keys up first.
+    let mut look_up_keys = false;
     for attempt in 1..=settings.max_attempts {
-        match apply_batch(db, clock, &settings.default_currency, jobs).await {
+        match apply_batch(db, clock, &settings.default_currency, jobs, look_up_keys).await {
             Ok(outcomes) => return Ok(outcomes),
             Err(BatchError::Failed(error)) => return Err(error),
             Err(BatchError::Conflict) => {
-                tracing::debug!(attempt, "batch raced another writer; starting over");
-                let jitter = rand_jitter(attempt);
-                tokio::time::sleep(jitter).await;
+                tracing::debug!(
+                    attempt,
+                    "batch raced another writer or a retry; starting over"
+                );
+                look_up_keys = true;
+                if attempt > 1 {
+                    tokio::time::sleep(rand_jitter(attempt)).await;
+                }
             }
         }
     }
@@ -245,20 +256,26 @@ fn rand_jitter(attempt: u32) -> Duration {
     Duration::from_nanos(nanos * u64::from(attempt.min(5)))
 }
 
+/// Reads what the batch needs, decides every command with the rules, and
+/// writes all outcomes at once, unless something changed in between.
 async fn apply_batch(
     db: &Database,
     clock: &SharedClock,
     default_currency: &str,
     jobs: &[Job],
+    look_up_keys: bool,
 ) -> Result<Vec<Outcome>, BatchError> {
-    let mut tx = db.begin_write().await?;
     let now = clock.now();
 
     // A key twice in one batch: the first is applied, the rest replay it.
     let mut seen = HashSet::new();
     let firsts: Vec<bool> = jobs.iter().map(|job| seen.insert(job.key())).collect();
-    let keys: Vec<KeyId> = seen.into_iter().collect();
-    let existing = store::existing_keys(&mut tx, &keys).await?;
+    let existing = if look_up_keys {
+        let keys: Vec<KeyId> = seen.into_iter().collect();
+        store::existing_keys(db.reader(), &keys).await?
+    } else {
+        HashMap::new()
+    };
     let fresh: Vec<&Job> = jobs
         .iter()
         .zip(&firsts)
@@ -266,8 +283,13 @@ async fn apply_batch(
         .map(|(job, _)| job)
         .collect();
 
+    // `rules::apply` changes balances, never versions: each keeps the version
+    // read here, which the write checks.
+    let account_ids = unique(fresh.iter().map(|job| job.account_id.as_str()));
+    let mut accounts = store::load_accounts(db.reader(), &account_ids).await?;
     let new_accounts: Vec<(&str, &str)> = fresh
         .iter()
+        .filter(|job| !accounts.contains_key(&job.account_id))
         .filter_map(|job| match &job.command.movement {
             Movement::Credit { currency, .. } => Some((
                 job.account_id.as_str(),
@@ -276,17 +298,17 @@ async fn apply_batch(
             _ => None,
         })
         .collect();
-    store::create_missing_accounts(&mut tx, &new_accounts, now).await?;
-
-    let account_ids: Vec<&str> = unique(fresh.iter().map(|job| job.account_id.as_str()));
-    // `rules::apply` changes balances, never versions: each keeps the version
-    // read here, which the final update checks.
-    let mut accounts = store::load_accounts(&mut tx, &account_ids).await?;
-    let debit_ids: Vec<&str> = unique(fresh.iter().filter_map(|job| match &job.command.movement {
+    if !new_accounts.is_empty() {
+        // Creating an empty account is harmless even if the batch fails.
+        store::create_missing_accounts(db.writer(), &new_accounts, now).await?;
+        let ids = unique(new_accounts.iter().map(|(id, _)| *id));
+        accounts.extend(store::load_accounts(db.reader(), &ids).await?);
+    }
+    let debit_ids = unique(fresh.iter().filter_map(|job| match &job.command.movement {
         Movement::Refund { debit_id, .. } => Some(debit_id.as_str()),
         _ => None,
     }));
-    let mut debits = store::load_debits(&mut tx, &debit_ids).await?;
+    let mut debits = store::load_debits(db.reader(), &debit_ids).await?;
 
     let mut results: HashMap<KeyId, Result<Entry, Rejection>> = HashMap::new();
     for job in &fresh {
@@ -299,38 +321,18 @@ async fn apply_batch(
             request_id: &job.command.request_id,
             now,
         };
-        let result = rules::apply(
-            &job.command.movement,
-            accounts.get_mut(&job.account_id),
-            debit,
-            ctx,
+        let account = accounts.get_mut(&job.account_id);
+        results.insert(
+            job.key(),
+            rules::apply(&job.command.movement, account, debit, ctx),
         );
-        results.insert(job.key(), result);
     }
 
-    let new_keys: Vec<NewKey<'_>> = fresh
-        .iter()
-        .map(|job| {
-            let result = &results[&job.key()];
-            NewKey {
-                account_id: &job.account_id,
-                request_id: &job.command.request_id,
-                fingerprint: &job.fingerprint,
-                outcome: result.as_ref().map(|entry| entry.id.as_str()),
-            }
-        })
-        .collect();
-    if store::insert_keys(&mut tx, &new_keys, now).await? != new_keys.len() as u64 {
-        // A concurrent request (another replica) recorded one of our keys.
-        return Err(BatchError::Conflict);
-    }
     let entries: Vec<Entry> = fresh
         .iter()
         .filter_map(|job| results[&job.key()].as_ref().ok().cloned())
         .collect();
-    store::insert_entries(&mut tx, &entries).await?;
-
-    let updates: Vec<BalanceUpdate<'_>> = unique(entries.iter().map(|e| e.account_id.as_str()))
+    let balances = unique(entries.iter().map(|e| e.account_id.as_str()))
         .into_iter()
         .filter_map(|id| {
             let (account_id, state) = accounts.get_key_value(id)?;
@@ -341,10 +343,23 @@ async fn apply_batch(
             })
         })
         .collect();
-    if store::update_balances(&mut tx, &updates, now).await? != updates.len() as u64 {
+    let keys = fresh
+        .iter()
+        .map(|job| NewKey {
+            account_id: &job.account_id,
+            request_id: &job.command.request_id,
+            fingerprint: &job.fingerprint,
+            outcome: results[&job.key()].as_ref().map(|entry| entry.id.as_str()),
+        })
+        .collect();
+    let write = BatchWrite {
+        keys,
+        entries,
+        balances,
+    };
+    if !store::write_batch(db, &write, now).await? {
         return Err(BatchError::Conflict);
     }
-    tx.commit().await?;
 
     Ok(jobs
         .iter()

@@ -55,7 +55,9 @@ impl Wallet {
         let lanes = settings.write_lanes.unwrap_or(match db.backend() {
             // One writer at a time is all SQLite allows.
             Backend::Sqlite => 1,
-            Backend::Postgres => 4,
+            // Measured best on 2 cores (docs/benchmarks.md): more lanes
+            // split load into smaller batches, each paying a commit.
+            Backend::Postgres => 2,
         });
         let ledger = Ledger::start(
             db.clone(),

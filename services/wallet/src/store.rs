@@ -1,15 +1,16 @@
 //! The wallet's SQL, the same text for PostgreSQL and SQLite.
 //!
-//! Batch statements are built for the batch's size, so they are sent
-//! unprepared (`persistent(false)`) rather than filling the statement cache
-//! with one variant per size.
+//! Batch statements are built for the batch's size; each size is prepared
+//! once per connection and then reused, as batches under steady load come in
+//! few sizes.
 
 use std::collections::HashMap;
 
 use numhub_runtime::clock::Timestamp;
+use numhub_runtime::db::{Backend, Database, placeholder_rows_from};
 use numhub_runtime::db::{placeholder_list, placeholder_rows};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, AnyPool, Arguments, AssertSqlSafe, Encode, Row, Type};
 
 use crate::error::{Error, Rejection, RejectionKind};
 use crate::model::{Balance, Entry, Kind};
@@ -43,7 +44,7 @@ fn sql(text: String) -> AssertSqlSafe<String> {
 
 /// Keys among `keys` that already have an outcome.
 pub async fn existing_keys(
-    conn: &mut AnyConnection,
+    pool: &AnyPool,
     keys: &[KeyId],
 ) -> Result<HashMap<KeyId, StoredKey>, Error> {
     if keys.is_empty() {
@@ -54,11 +55,11 @@ pub async fn existing_keys(
          FROM idempotency_keys WHERE (account_id, request_id) IN (VALUES {})",
         placeholder_rows(keys.len(), 2)
     );
-    let mut query = sqlx::query(sql(text)).persistent(false);
+    let mut query = sqlx::query(sql(text));
     for (account_id, request_id) in keys {
         query = query.bind(account_id).bind(request_id);
     }
-    let rows = query.fetch_all(&mut *conn).await?;
+    let rows = query.fetch_all(pool).await?;
     rows.iter()
         .map(|row| {
             let key = (row.try_get("account_id")?, row.try_get("request_id")?);
@@ -105,7 +106,7 @@ fn stored_key(row: &AnyRow) -> Result<StoredKey, Error> {
 
 /// Creates the accounts that do not exist yet, with the given currencies.
 pub async fn create_missing_accounts(
-    conn: &mut AnyConnection,
+    pool: &AnyPool,
     accounts: &[(&str, &str)],
     now: Timestamp,
 ) -> Result<(), Error> {
@@ -117,14 +118,14 @@ pub async fn create_missing_accounts(
          VALUES {} ON CONFLICT (account_id) DO NOTHING",
         account_rows(accounts.len())
     );
-    let mut query = sqlx::query(sql(text)).persistent(false);
+    let mut query = sqlx::query(sql(text));
     for (account_id, currency) in accounts {
         query = query
             .bind(*account_id)
             .bind(*currency)
             .bind(now.unix_micros());
     }
-    query.execute(&mut *conn).await?;
+    query.execute(pool).await?;
     Ok(())
 }
 
@@ -144,7 +145,7 @@ fn account_rows(count: usize) -> String {
 
 /// The current state of the given accounts.
 pub async fn load_accounts(
-    conn: &mut AnyConnection,
+    pool: &AnyPool,
     ids: &[&str],
 ) -> Result<HashMap<String, AccountState>, Error> {
     if ids.is_empty() {
@@ -154,11 +155,11 @@ pub async fn load_accounts(
         "SELECT account_id, currency, balance, version FROM accounts WHERE account_id IN ({})",
         placeholder_list(ids.len(), 1)
     );
-    let mut query = sqlx::query(sql(text)).persistent(false);
+    let mut query = sqlx::query(sql(text));
     for id in ids {
         query = query.bind(*id);
     }
-    let rows = query.fetch_all(&mut *conn).await?;
+    let rows = query.fetch_all(pool).await?;
     rows.iter()
         .map(|row| {
             let state = AccountState {
@@ -174,7 +175,7 @@ pub async fn load_accounts(
 /// The given debits with what has been refunded of each. (PostgreSQL sums
 /// BIGINTs as NUMERIC, hence the cast.)
 pub async fn load_debits(
-    conn: &mut AnyConnection,
+    pool: &AnyPool,
     ids: &[&str],
 ) -> Result<HashMap<String, DebitState>, Error> {
     if ids.is_empty() {
@@ -187,11 +188,11 @@ pub async fn load_debits(
          FROM ledger_entries d WHERE d.kind = 'debit' AND d.entry_id IN ({})",
         placeholder_list(ids.len(), 1)
     );
-    let mut query = sqlx::query(sql(text)).persistent(false);
+    let mut query = sqlx::query(sql(text));
     for id in ids {
         query = query.bind(*id);
     }
-    let rows = query.fetch_all(&mut *conn).await?;
+    let rows = query.fetch_all(pool).await?;
     rows.iter()
         .map(|row| {
             let amount: i64 = row.try_get("amount")?;
@@ -205,69 +206,13 @@ pub async fn load_debits(
         .collect()
 }
 
-/// Records outcomes under their keys; returns how many keys were new. Fewer
-/// than given means a concurrent request took a key first.
-pub async fn insert_keys(
-    conn: &mut AnyConnection,
-    keys: &[NewKey<'_>],
-    now: Timestamp,
-) -> Result<u64, Error> {
-    if keys.is_empty() {
-        return Ok(0);
-    }
-    let text = format!(
-        "INSERT INTO idempotency_keys \
-         (account_id, request_id, fingerprint, entry_id, reject_kind, reject_message, created_at) \
-         VALUES {} ON CONFLICT (account_id, request_id) DO NOTHING",
-        placeholder_rows(keys.len(), 7)
-    );
-    let mut query = sqlx::query(sql(text)).persistent(false);
-    for key in keys {
-        let (entry_id, kind, message) = match key.outcome {
-            Ok(entry_id) => (Some(entry_id), None, None),
-            Err(rejection) => (
-                None,
-                Some(rejection.kind.as_str()),
-                Some(rejection.message.as_str()),
-            ),
-        };
-        query = query
-            .bind(key.account_id)
-            .bind(key.request_id)
-            .bind(key.fingerprint)
-            .bind(entry_id)
-            .bind(kind)
-            .bind(message)
-            .bind(now.unix_micros());
-    }
-    Ok(query.execute(&mut *conn).await?.rows_affected())
-}
-
-/// Appends entries to the ledger.
-pub async fn insert_entries(conn: &mut AnyConnection, entries: &[Entry]) -> Result<(), Error> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let text = format!(
-        "INSERT INTO ledger_entries (entry_id, account_id, kind, amount, balance_after, \
-         reference, refund_of, request_id, created_at) VALUES {}",
-        placeholder_rows(entries.len(), 9)
-    );
-    let mut query = sqlx::query(sql(text)).persistent(false);
-    for e in entries {
-        query = query
-            .bind(&e.id)
-            .bind(&e.account_id)
-            .bind(e.kind.as_str())
-            .bind(e.amount)
-            .bind(e.balance_after)
-            .bind(&e.reference)
-            .bind(e.refund_of.as_deref())
-            .bind(&e.request_id)
-            .bind(e.created_at.unix_micros());
-    }
-    query.execute(&mut *conn).await?;
-    Ok(())
+/// Everything one batch writes: the outcome under each new key, the new
+/// ledger entries, and the new balances.
+#[derive(Debug, Default)]
+pub struct BatchWrite<'a> {
+    pub keys: Vec<NewKey<'a>>,
+    pub entries: Vec<Entry>,
+    pub balances: Vec<BalanceUpdate<'a>>,
 }
 
 /// A new balance for an account, valid only if its version is unchanged.
@@ -278,34 +223,181 @@ pub struct BalanceUpdate<'a> {
     pub read_version: i64,
 }
 
-/// Writes new balances; returns how many accounts were still at the version
-/// read. Fewer than given means another writer got there first.
-pub async fn update_balances(
-    conn: &mut AnyConnection,
-    updates: &[BalanceUpdate<'_>],
+/// Writes a batch atomically, or not at all when a concurrent writer took one
+/// of its keys or changed one of its accounts since they were read: then
+/// `Ok(false)`, and the batch is to be read and decided again.
+///
+/// PostgreSQL gets one statement (data-modifying CTEs, committed on its own),
+/// so no row lock is held across a network round trip. SQLite, in process,
+/// gets one `BEGIN IMMEDIATE` transaction of the same statements.
+pub async fn write_batch(
+    db: &Database,
+    batch: &BatchWrite<'_>,
     now: Timestamp,
-) -> Result<u64, Error> {
-    if updates.is_empty() {
-        return Ok(0);
+) -> Result<bool, Error> {
+    if batch.keys.is_empty() {
+        return Ok(true);
     }
-    let n = updates.len() * 3;
-    let text = format!(
+    let (keys, entries, balances) = (batch.keys.len(), batch.entries.len(), batch.balances.len());
+    match db.backend() {
+        Backend::Postgres => {
+            let mut next = 1;
+            let mut parts = vec![format!("k AS ({} RETURNING 1)", keys_sql(keys, &mut next))];
+            let mut args = AnyArguments::default();
+            add_keys(&mut args, &batch.keys, now)?;
+            if entries > 0 {
+                parts.push(format!("e AS ({})", entries_sql(entries, &mut next)));
+                add_entries(&mut args, &batch.entries)?;
+            }
+            let mut applied = format!("(SELECT count(*) FROM k) = ${next}");
+            add(&mut args, keys as i64)?;
+            next += 1;
+            if balances > 0 {
+                parts.push(format!(
+                    "u AS ({} RETURNING 1)",
+                    balances_sql(balances, &mut next)
+                ));
+                add_balances(&mut args, &batch.balances, now)?;
+                applied.push_str(&format!(" AND (SELECT count(*) FROM u) = ${next}"));
+                add(&mut args, balances as i64)?;
+            }
+            let text = format!(
+                "WITH {} SELECT wallet_batch_applied({applied})",
+                parts.join(", ")
+            );
+            match sqlx::query_scalar_with::<_, bool, _>(sql(text), args)
+                .fetch_one(db.writer())
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("40001") => Ok(false),
+                Err(error) => Err(error.into()),
+            }
+        }
+        Backend::Sqlite => {
+            let mut tx = db.begin_write().await?;
+            let mut args = AnyArguments::default();
+            add_keys(&mut args, &batch.keys, now)?;
+            let inserted = sqlx::query_with(sql(keys_sql(keys, &mut 1)), args)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if inserted != keys as u64 {
+                return Ok(false);
+            }
+            if entries > 0 {
+                let mut args = AnyArguments::default();
+                add_entries(&mut args, &batch.entries)?;
+                sqlx::query_with(sql(entries_sql(entries, &mut 1)), args)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if balances > 0 {
+                let mut args = AnyArguments::default();
+                add_balances(&mut args, &batch.balances, now)?;
+                let updated = sqlx::query_with(sql(balances_sql(balances, &mut 1)), args)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if updated != balances as u64 {
+                    return Ok(false);
+                }
+            }
+            tx.commit().await?;
+            Ok(true)
+        }
+    }
+}
+
+/// Inserts keys, skipping any already taken. Its placeholders start at
+/// `*next`, which moves past them.
+fn keys_sql(count: usize, next: &mut usize) -> String {
+    let rows = placeholder_rows_from(count, 7, *next);
+    *next += count * 7;
+    format!(
+        "INSERT INTO idempotency_keys \
+         (account_id, request_id, fingerprint, entry_id, reject_kind, reject_message, created_at) \
+         VALUES {rows} ON CONFLICT (account_id, request_id) DO NOTHING"
+    )
+}
+
+fn add_keys(args: &mut AnyArguments, keys: &[NewKey<'_>], now: Timestamp) -> Result<(), Error> {
+    for key in keys {
+        let (entry_id, kind, message) = match key.outcome {
+            Ok(entry_id) => (Some(entry_id.to_owned()), None, None),
+            Err(rejection) => (
+                None,
+                Some(rejection.kind.as_str().to_owned()),
+                Some(rejection.message.clone()),
+            ),
+        };
+        add(args, key.account_id.to_owned())?;
+        add(args, key.request_id.to_owned())?;
+        add(args, key.fingerprint.to_owned())?;
+        add(args, entry_id)?;
+        add(args, kind)?;
+        add(args, message)?;
+        add(args, now.unix_micros())?;
+    }
+    Ok(())
+}
+
+fn entries_sql(count: usize, next: &mut usize) -> String {
+    let rows = placeholder_rows_from(count, 9, *next);
+    *next += count * 9;
+    format!(
+        "INSERT INTO ledger_entries (entry_id, account_id, kind, amount, balance_after, \
+         reference, refund_of, request_id, created_at) VALUES {rows}"
+    )
+}
+
+fn add_entries(args: &mut AnyArguments, entries: &[Entry]) -> Result<(), Error> {
+    for e in entries {
+        add(args, e.id.clone())?;
+        add(args, e.account_id.clone())?;
+        add(args, e.kind.as_str().to_owned())?;
+        add(args, e.amount)?;
+        add(args, e.balance_after)?;
+        add(args, e.reference.clone())?;
+        add(args, e.refund_of.clone())?;
+        add(args, e.request_id.clone())?;
+        add(args, e.created_at.unix_micros())?;
+    }
+    Ok(())
+}
+
+/// Sets balances of accounts still at the version read.
+fn balances_sql(count: usize, next: &mut usize) -> String {
+    let rows = placeholder_rows_from(count, 4, *next);
+    *next += count * 4;
+    format!(
         "UPDATE accounts SET balance = v.column2, version = accounts.version + 1, \
-                updated_at = ${now_param} \
+                updated_at = v.column4 \
          FROM (VALUES {rows}) AS v \
-         WHERE accounts.account_id = v.column1 AND accounts.version = v.column3",
-        now_param = n + 1,
-        rows = placeholder_rows(updates.len(), 3),
-    );
-    let mut query = sqlx::query(sql(text)).persistent(false);
-    for u in updates {
-        query = query
-            .bind(u.account_id)
-            .bind(u.balance)
-            .bind(u.read_version);
+         WHERE accounts.account_id = v.column1 AND accounts.version = v.column3"
+    )
+}
+
+fn add_balances(
+    args: &mut AnyArguments,
+    balances: &[BalanceUpdate<'_>],
+    now: Timestamp,
+) -> Result<(), Error> {
+    for b in balances {
+        add(args, b.account_id.to_owned())?;
+        add(args, b.balance)?;
+        add(args, b.read_version)?;
+        add(args, now.unix_micros())?;
     }
-    let result = query.bind(now.unix_micros()).execute(&mut *conn).await?;
-    Ok(result.rows_affected())
+    Ok(())
+}
+
+fn add<T>(args: &mut AnyArguments, value: T) -> Result<(), Error>
+where
+    T: for<'t> Encode<'t, Any> + Type<Any>,
+{
+    args.add(value)
+        .map_err(|e| Error::Database(sqlx::Error::Encode(e)))
 }
 
 /// The account of the debit with this id, if there is such a debit.

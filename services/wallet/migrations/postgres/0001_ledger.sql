@@ -57,3 +57,17 @@ CREATE TABLE idempotency_keys (
 );
 
 CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
+
+-- A batch writes its keys, entries and balances in one statement; this
+-- aborts that statement (with a serialization failure, which the wallet
+-- retries) when a concurrent writer took a key or changed an account first.
+CREATE FUNCTION wallet_batch_applied(applied BOOLEAN) RETURNS BOOLEAN
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT applied THEN
+        RAISE EXCEPTION 'a concurrent writer changed what this batch read'
+            USING ERRCODE = 'serialization_failure';
+    END IF;
+    RETURN TRUE;
+END;
+$$;
