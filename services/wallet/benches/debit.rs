@@ -18,7 +18,7 @@ use numhub_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use numhub_runtime::clock::SystemClock;
 use numhub_testkit::{Backend, TestDb, TestServer};
 use numhub_wallet::{MIGRATIONS, SERVICE_NAME, Wallet, WalletSettings};
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
 
@@ -181,7 +181,7 @@ async fn run_debits(
         let stop = stop.clone();
         tasks.spawn(async move {
             let mut histogram = Histogram::<u64>::new(3).expect("histogram");
-            let mut rng = rand::rngs::StdRng::from_os_rng();
+            let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
             let mut count = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let target = accounts.map_or(0, |n| rng.random_range(0..n));

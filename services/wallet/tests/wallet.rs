@@ -12,7 +12,7 @@ use numhub_runtime::clock::{Clock, SharedClock};
 use numhub_testkit::{TestServer, backend_tests};
 use numhub_wallet::{SERVICE_NAME, Wallet, WalletSettings};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use tokio::task::JoinSet;
 use tonic::Code;
 
