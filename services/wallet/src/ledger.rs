@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Rejection};
 use crate::model::{Command, Entry, Movement};
-use crate::rules;
+use crate::rules::{self, AccountState};
 use crate::store::{self, BalanceUpdate, BatchWrite, KeyId, NewKey};
 
 /// How the ledger batches.
@@ -89,7 +89,13 @@ impl Ledger {
         let lanes = (0..settings.lanes.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(settings.max_batch * 8);
-                tokio::spawn(run_lane(db.clone(), clock.clone(), settings.clone(), rx));
+                let lane = Lane {
+                    db: db.clone(),
+                    clock: clock.clone(),
+                    settings: settings.clone(),
+                    cache: HashMap::new(),
+                };
+                tokio::spawn(lane.run(rx));
                 tx
             })
             .collect();
@@ -154,47 +160,95 @@ fn lane_of(account_id: &str, lanes: usize) -> usize {
     (hasher.finish() % lanes as u64) as usize
 }
 
-async fn run_lane(
+/// Most accounts a lane remembers; past that it forgets them all and
+/// starts again, which costs one read per account.
+const CACHE_CAPACITY: usize = 100_000;
+
+/// One lane: its queue, and the state of the accounts it wrote last.
+///
+/// The cache saves the read of an account before each batch. It can never
+/// make the wallet wrong: a write only lands if every account is still at the
+/// version the lane believes, and a refusal is only recorded when it was
+/// decided on state read from the database just now.
+struct Lane {
     db: Database,
     clock: SharedClock,
     settings: LedgerSettings,
-    mut queue: mpsc::Receiver<Job>,
-) {
-    let mut jobs = Vec::with_capacity(settings.max_batch);
-    while queue.recv_many(&mut jobs, settings.max_batch).await > 0 {
-        let batch = std::mem::take(&mut jobs);
-        match apply_with_retries(&db, &clock, &settings, &batch).await {
-            Ok(outcomes) => {
-                for (job, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = job.reply.send(Ok(outcome));
+    cache: HashMap<String, AccountState>,
+}
+
+impl Lane {
+    async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
+        let mut jobs = Vec::with_capacity(self.settings.max_batch);
+        while queue.recv_many(&mut jobs, self.settings.max_batch).await > 0 {
+            let batch = std::mem::take(&mut jobs);
+            match self.apply_with_retries(&batch).await {
+                Ok(outcomes) => {
+                    for (job, outcome) in batch.into_iter().zip(outcomes) {
+                        let _ = job.reply.send(Ok(outcome));
+                    }
                 }
-            }
-            // One failing command must not fail its neighbours: apply each
-            // on its own, so every caller gets its own answer.
-            Err(error) if batch.len() > 1 => {
-                tracing::warn!(error = %numhub_runtime::error::error_chain(&error), size = batch.len(),
-                    "batch failed; applying its commands one by one");
-                for job in batch {
-                    let result =
-                        apply_with_retries(&db, &clock, &settings, std::slice::from_ref(&job))
+                // One failing command must not fail its neighbours: apply
+                // each on its own, so every caller gets its own answer.
+                Err(error) if batch.len() > 1 => {
+                    tracing::warn!(error = %numhub_runtime::error::error_chain(&error),
+                        size = batch.len(), "batch failed; applying its commands one by one");
+                    for job in batch {
+                        let result = self
+                            .apply_with_retries(std::slice::from_ref(&job))
                             .await
                             .map(|mut outcomes| outcomes.remove(0));
-                    let _ = job.reply.send(result);
+                        let _ = job.reply.send(result);
+                    }
                 }
-            }
-            Err(error) => {
-                if let Some(job) = batch.into_iter().next() {
-                    let _ = job.reply.send(Err(error));
+                Err(error) => {
+                    if let Some(job) = batch.into_iter().next() {
+                        let _ = job.reply.send(Err(error));
+                    }
                 }
             }
         }
+    }
+
+    async fn apply_with_retries(&mut self, jobs: &[Job]) -> Result<Vec<Outcome>, Error> {
+        // Retries of requests are rare, so the first attempt does not look for
+        // them: a key that turns out to be taken makes the write fail, and the
+        // next attempt looks keys up first.
+        let mut look_up_keys = false;
+        for attempt in 1..=self.settings.max_attempts {
+            let result = self.apply_batch(jobs, look_up_keys).await;
+            if result.is_err() {
+                // Whatever happened, read these accounts afresh next time.
+                for job in jobs {
+                    self.cache.remove(&job.account_id);
+                }
+            }
+            match result {
+                Ok(outcomes) => return Ok(outcomes),
+                Err(BatchError::Failed(error)) => return Err(error),
+                Err(BatchError::RefusedOnCache) => {}
+                Err(BatchError::Conflict) => {
+                    tracing::debug!(
+                        attempt,
+                        "batch raced another writer or a retry; starting over"
+                    );
+                    look_up_keys = true;
+                    if attempt > 1 {
+                        tokio::time::sleep(rand_jitter(attempt)).await;
+                    }
+                }
+            }
+        }
+        Err(Error::RequestInProgress)
     }
 }
 
 /// Why a batch must start over.
 enum BatchError {
-    /// Another writer changed what the batch read.
+    /// Another writer changed what the batch read, or a key was taken.
     Conflict,
+    /// A command was refused on remembered state; decide again on fresh.
+    RefusedOnCache,
     Failed(Error),
 }
 
@@ -221,155 +275,163 @@ fn is_retryable(error: &sqlx::Error) -> bool {
     }
 }
 
-async fn apply_with_retries(
-    db: &Database,
-    clock: &SharedClock,
-    settings: &LedgerSettings,
-    jobs: &[Job],
-) -> Result<Vec<Outcome>, Error> {
-    // Retries are rare, so the first attempt does not look for them: a key
-    // that turns out to be taken makes the write fail, and the next attempt
-    // looks keys up first.
-    let mut look_up_keys = false;
-    for attempt in 1..=settings.max_attempts {
-        match apply_batch(db, clock, &settings.default_currency, jobs, look_up_keys).await {
-            Ok(outcomes) => return Ok(outcomes),
-            Err(BatchError::Failed(error)) => return Err(error),
-            Err(BatchError::Conflict) => {
-                tracing::debug!(
-                    attempt,
-                    "batch raced another writer or a retry; starting over"
-                );
-                look_up_keys = true;
-                if attempt > 1 {
-                    tokio::time::sleep(rand_jitter(attempt)).await;
-                }
-            }
-        }
-    }
-    Err(Error::RequestInProgress)
-}
-
 fn rand_jitter(attempt: u32) -> Duration {
     // Spread retries of racing replicas apart; a few ms is plenty.
     let nanos = Uuid::now_v7().as_u128() as u64 % 1_000_000;
     Duration::from_nanos(nanos * u64::from(attempt.min(5)))
 }
 
-/// Reads what the batch needs, decides every command with the rules, and
-/// writes all outcomes at once, unless something changed in between.
-async fn apply_batch(
-    db: &Database,
-    clock: &SharedClock,
-    default_currency: &str,
-    jobs: &[Job],
-    look_up_keys: bool,
-) -> Result<Vec<Outcome>, BatchError> {
-    let now = clock.now();
+impl Lane {
+    /// Reads what the batch needs, decides every command with the rules, and
+    /// writes all outcomes at once, unless something changed in between.
+    async fn apply_batch(
+        &mut self,
+        jobs: &[Job],
+        look_up_keys: bool,
+    ) -> Result<Vec<Outcome>, BatchError> {
+        let db = &self.db;
+        let default_currency = self.settings.default_currency.as_str();
+        let now = self.clock.now();
 
-    // A key twice in one batch: the first is applied, the rest replay it.
-    let mut seen = HashSet::new();
-    let firsts: Vec<bool> = jobs.iter().map(|job| seen.insert(job.key())).collect();
-    let existing = if look_up_keys {
-        let keys: Vec<KeyId> = seen.into_iter().collect();
-        store::existing_keys(db.reader(), &keys).await?
-    } else {
-        HashMap::new()
-    };
-    let fresh: Vec<&Job> = jobs
-        .iter()
-        .zip(&firsts)
-        .filter(|(job, first)| **first && !existing.contains_key(&job.key()))
-        .map(|(job, _)| job)
-        .collect();
-
-    // `rules::apply` changes balances, never versions: each keeps the version
-    // read here, which the write checks.
-    let account_ids = unique(fresh.iter().map(|job| job.account_id.as_str()));
-    let mut accounts = store::load_accounts(db.reader(), &account_ids).await?;
-    let new_accounts: Vec<(&str, &str)> = fresh
-        .iter()
-        .filter(|job| !accounts.contains_key(&job.account_id))
-        .filter_map(|job| match &job.command.movement {
-            Movement::Credit { currency, .. } => Some((
-                job.account_id.as_str(),
-                currency.as_deref().unwrap_or(default_currency),
-            )),
-            _ => None,
-        })
-        .collect();
-    if !new_accounts.is_empty() {
-        // Creating an empty account is harmless even if the batch fails.
-        store::create_missing_accounts(db.writer(), &new_accounts, now).await?;
-        let ids = unique(new_accounts.iter().map(|(id, _)| *id));
-        accounts.extend(store::load_accounts(db.reader(), &ids).await?);
-    }
-    let debit_ids = unique(fresh.iter().filter_map(|job| match &job.command.movement {
-        Movement::Refund { debit_id, .. } => Some(debit_id.as_str()),
-        _ => None,
-    }));
-    let mut debits = store::load_debits(db.reader(), &debit_ids).await?;
-
-    let mut results: HashMap<KeyId, Result<Entry, Rejection>> = HashMap::new();
-    for job in &fresh {
-        let debit = match &job.command.movement {
-            Movement::Refund { debit_id, .. } => debits.get_mut(debit_id),
-            _ => None,
+        // A key twice in one batch: the first is applied, the rest replay it.
+        let mut seen = HashSet::new();
+        let firsts: Vec<bool> = jobs.iter().map(|job| seen.insert(job.key())).collect();
+        let existing = if look_up_keys {
+            let keys: Vec<KeyId> = seen.into_iter().collect();
+            store::existing_keys(db.reader(), &keys).await?
+        } else {
+            HashMap::new()
         };
-        let ctx = rules::Context {
-            entry_id: Uuid::now_v7().to_string(),
-            request_id: &job.command.request_id,
-            now,
-        };
-        let account = accounts.get_mut(&job.account_id);
-        results.insert(
-            job.key(),
-            rules::apply(&job.command.movement, account, debit, ctx),
-        );
-    }
+        let fresh: Vec<&Job> = jobs
+            .iter()
+            .zip(&firsts)
+            .filter(|(job, first)| **first && !existing.contains_key(&job.key()))
+            .map(|(job, _)| job)
+            .collect();
 
-    let entries: Vec<Entry> = fresh
-        .iter()
-        .filter_map(|job| results[&job.key()].as_ref().ok().cloned())
-        .collect();
-    let balances = unique(entries.iter().map(|e| e.account_id.as_str()))
-        .into_iter()
-        .filter_map(|id| {
-            let (account_id, state) = accounts.get_key_value(id)?;
-            Some(BalanceUpdate {
-                account_id,
-                balance: state.balance,
-                read_version: state.version,
+        // `rules::apply` changes balances, never versions: each keeps the version
+        // read here, which the write checks.
+        let account_ids = unique(fresh.iter().map(|job| job.account_id.as_str()));
+        let mut accounts = HashMap::new();
+        let mut missing = Vec::new();
+        for id in &account_ids {
+            match self.cache.get(*id) {
+                Some(state) => {
+                    accounts.insert(id.to_string(), state.clone());
+                }
+                None => missing.push(*id),
+            }
+        }
+        let remembered: HashSet<String> = accounts.keys().cloned().collect();
+        if !missing.is_empty() {
+            accounts.extend(store::load_accounts(db.reader(), &missing).await?);
+        }
+        let new_accounts: Vec<(&str, &str)> = fresh
+            .iter()
+            .filter(|job| !accounts.contains_key(&job.account_id))
+            .filter_map(|job| match &job.command.movement {
+                Movement::Credit { currency, .. } => Some((
+                    job.account_id.as_str(),
+                    currency.as_deref().unwrap_or(default_currency),
+                )),
+                _ => None,
             })
-        })
-        .collect();
-    let keys = fresh
-        .iter()
-        .map(|job| NewKey {
-            account_id: &job.account_id,
-            request_id: &job.command.request_id,
-            fingerprint: &job.fingerprint,
-            outcome: results[&job.key()].as_ref().map(|entry| entry.id.as_str()),
-        })
-        .collect();
-    let write = BatchWrite {
-        keys,
-        entries,
-        balances,
-    };
-    if !store::write_batch(db, &write, now).await? {
-        return Err(BatchError::Conflict);
-    }
+            .collect();
+        if !new_accounts.is_empty() {
+            // Creating an empty account is harmless even if the batch fails.
+            store::create_missing_accounts(db.writer(), &new_accounts, now).await?;
+            let ids = unique(new_accounts.iter().map(|(id, _)| *id));
+            accounts.extend(store::load_accounts(db.reader(), &ids).await?);
+        }
+        let debit_ids = unique(fresh.iter().filter_map(|job| match &job.command.movement {
+            Movement::Refund { debit_id, .. } => Some(debit_id.as_str()),
+            _ => None,
+        }));
+        let mut debits = store::load_debits(db.reader(), &debit_ids).await?;
 
-    Ok(jobs
-        .iter()
-        .zip(firsts)
-        .map(|(job, first)| match results.get(&job.key()) {
-            Some(Ok(entry)) if first => Outcome::Applied(entry.clone()),
-            Some(Err(rejection)) if first => Outcome::Rejected(rejection.clone()),
-            _ => Outcome::Replay,
-        })
-        .collect())
+        let mut results: HashMap<KeyId, Result<Entry, Rejection>> = HashMap::new();
+        for job in &fresh {
+            let debit = match &job.command.movement {
+                Movement::Refund { debit_id, .. } => debits.get_mut(debit_id),
+                _ => None,
+            };
+            let ctx = rules::Context {
+                entry_id: Uuid::now_v7().to_string(),
+                request_id: &job.command.request_id,
+                now,
+            };
+            let account = accounts.get_mut(&job.account_id);
+            results.insert(
+                job.key(),
+                rules::apply(&job.command.movement, account, debit, ctx),
+            );
+        }
+
+        let refused_on_cache = fresh
+            .iter()
+            .any(|job| results[&job.key()].is_err() && remembered.contains(&job.account_id));
+        if refused_on_cache {
+            return Err(BatchError::RefusedOnCache);
+        }
+
+        let entries: Vec<Entry> = fresh
+            .iter()
+            .filter_map(|job| results[&job.key()].as_ref().ok().cloned())
+            .collect();
+        let balances = unique(entries.iter().map(|e| e.account_id.as_str()))
+            .into_iter()
+            .filter_map(|id| {
+                let (account_id, state) = accounts.get_key_value(id)?;
+                Some(BalanceUpdate {
+                    account_id,
+                    balance: state.balance,
+                    read_version: state.version,
+                })
+            })
+            .collect();
+        let keys = fresh
+            .iter()
+            .map(|job| NewKey {
+                account_id: &job.account_id,
+                request_id: &job.command.request_id,
+                fingerprint: &job.fingerprint,
+                outcome: results[&job.key()].as_ref().map(|entry| entry.id.as_str()),
+            })
+            .collect();
+        let write = BatchWrite {
+            keys,
+            entries,
+            balances,
+        };
+        let changed: HashSet<String> = write
+            .balances
+            .iter()
+            .map(|b| b.account_id.to_owned())
+            .collect();
+        if !store::write_batch(db, &write, now).await? {
+            return Err(BatchError::Conflict);
+        }
+        drop(write);
+        if self.cache.len() + accounts.len() > CACHE_CAPACITY {
+            self.cache.clear();
+        }
+        for (id, mut state) in accounts {
+            if changed.contains(&id) {
+                state.version += 1;
+            }
+            self.cache.insert(id, state);
+        }
+
+        Ok(jobs
+            .iter()
+            .zip(firsts)
+            .map(|(job, first)| match results.get(&job.key()) {
+                Some(Ok(entry)) if first => Outcome::Applied(entry.clone()),
+                Some(Err(rejection)) if first => Outcome::Rejected(rejection.clone()),
+                _ => Outcome::Replay,
+            })
+            .collect())
+    }
 }
 
 /// The distinct items, in first-seen order.

@@ -416,6 +416,32 @@ backend_tests! {
         other_server.shutdown().await;
     }
 
+    async fn a_replica_never_decides_on_an_outdated_balance(backend: Backend) {
+        let h = start(backend).await;
+        let other_db = numhub_runtime::db::Database::connect(&h.db.url, 4).await.unwrap();
+        let clock: SharedClock = h.clock.clone();
+        let other = Wallet::start(other_db, clock, &WalletSettings::default());
+        let other_server = TestServer::start(other.routes(), vec![SERVICE_NAME]).await;
+        let (mut a, mut b) = (h.client.clone(), Client::new(other_server.channel()));
+
+        // A knows the account at 100.
+        credit(&mut a, "shared", 100, "c1").await;
+        debit(&mut a, "shared", 10, "d1").await.unwrap();
+        // B tops it up behind A's back: A must not refuse what the real
+        // balance covers.
+        credit(&mut b, "shared", 1_000, "c2").await;
+        let entry = debit(&mut a, "shared", 500, "d2").await.unwrap();
+        assert_eq!(entry.balance_after, usd(590));
+        // B spends nearly everything: A must not let a debit through on the
+        // balance it last saw.
+        debit(&mut b, "shared", 580, "d3").await.unwrap();
+        assert_status(debit(&mut a, "shared", 100, "d4").await, Code::FailedPrecondition, "INSUFFICIENT_BALANCE");
+        assert_eq!(balance(&mut a, "shared").await, 10);
+        let entries = ledger(&mut b, "shared").await;
+        assert_eq!(entries.iter().map(|e| units(&e.amount)).sum::<i64>(), 10);
+        other_server.shutdown().await;
+    }
+
     async fn random_concurrent_movements_keep_every_invariant(backend: Backend) {
         let h = start(backend).await;
         const ACCOUNTS: [&str; 5] = ["a1", "a2", "a3", "a4", "a5"];
