@@ -2,7 +2,7 @@
 //!
 //! Each account belongs to one of a few *lanes* (by a hash of its id). A lane
 //! is one task that takes every command waiting in its queue and applies them
-//! together in one short transaction, then answers each. Under load a batch
+//! together in one atomic write, then answers each. Under load a batch
 //! grows by itself, so many movements share one commit: this is what keeps a
 //! single hot account as fast as many quiet ones, since a row lock held until
 //! a commit is otherwise the limit. Commands for one account never run in two
@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
-use numhub_runtime::clock::SharedClock;
+use numhub_runtime::clock::{SharedClock, Timestamp};
 use numhub_runtime::db::Database;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -34,9 +34,9 @@ use crate::store::{self, BalanceUpdate, BatchWrite, KeyId, NewKey};
 pub struct LedgerSettings {
     /// The currency of an account whose first credit names none.
     pub default_currency: String,
-    /// Parallel lanes; each holds at most one database connection.
+    /// Parallel lanes; each uses at most one database connection at a time.
     pub lanes: usize,
-    /// Most commands applied in one transaction.
+    /// Most commands applied in one batch.
     pub max_batch: usize,
     /// Attempts of a batch that keeps losing races before giving up.
     pub max_attempts: u32,
@@ -241,47 +241,7 @@ impl Lane {
         }
         Err(Error::RequestInProgress)
     }
-}
 
-/// Why a batch must start over.
-enum BatchError {
-    /// Another writer changed what the batch read, or a key was taken.
-    Conflict,
-    /// A command was refused on remembered state; decide again on fresh.
-    RefusedOnCache,
-    Failed(Error),
-}
-
-impl From<Error> for BatchError {
-    fn from(error: Error) -> Self {
-        match &error {
-            Error::Database(db) if is_retryable(db) => BatchError::Conflict,
-            _ => BatchError::Failed(error),
-        }
-    }
-}
-
-impl From<sqlx::Error> for BatchError {
-    fn from(error: sqlx::Error) -> Self {
-        Error::Database(error).into()
-    }
-}
-
-/// Deadlocks and serialization failures between replicas: try again.
-fn is_retryable(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(e) => matches!(e.code().as_deref(), Some("40001" | "40P01")),
-        _ => false,
-    }
-}
-
-fn rand_jitter(attempt: u32) -> Duration {
-    // Spread retries of racing replicas apart; a few ms is plenty.
-    let nanos = Uuid::now_v7().as_u128() as u64 % 1_000_000;
-    Duration::from_nanos(nanos * u64::from(attempt.min(5)))
-}
-
-impl Lane {
     /// Reads what the batch needs, decides every command with the rules, and
     /// writes all outcomes at once, unless something changed in between.
     async fn apply_batch(
@@ -290,7 +250,6 @@ impl Lane {
         look_up_keys: bool,
     ) -> Result<Vec<Outcome>, BatchError> {
         let db = &self.db;
-        let default_currency = self.settings.default_currency.as_str();
         let now = self.clock.now();
 
         // A key twice in one batch: the first is applied, the rest replay it.
@@ -309,40 +268,9 @@ impl Lane {
             .map(|(job, _)| job)
             .collect();
 
-        // `rules::apply` changes balances, never versions: each keeps the version
-        // read here, which the write checks.
-        let account_ids = unique(fresh.iter().map(|job| job.account_id.as_str()));
-        let mut accounts = HashMap::new();
-        let mut missing = Vec::new();
-        for id in &account_ids {
-            match self.cache.get(*id) {
-                Some(state) => {
-                    accounts.insert(id.to_string(), state.clone());
-                }
-                None => missing.push(*id),
-            }
-        }
-        let remembered: HashSet<String> = accounts.keys().cloned().collect();
-        if !missing.is_empty() {
-            accounts.extend(store::load_accounts(db.reader(), &missing).await?);
-        }
-        let new_accounts: Vec<(&str, &str)> = fresh
-            .iter()
-            .filter(|job| !accounts.contains_key(&job.account_id))
-            .filter_map(|job| match &job.command.movement {
-                Movement::Credit { currency, .. } => Some((
-                    job.account_id.as_str(),
-                    currency.as_deref().unwrap_or(default_currency),
-                )),
-                _ => None,
-            })
-            .collect();
-        if !new_accounts.is_empty() {
-            // Creating an empty account is harmless even if the batch fails.
-            store::create_missing_accounts(db.writer(), &new_accounts, now).await?;
-            let ids = unique(new_accounts.iter().map(|(id, _)| *id));
-            accounts.extend(store::load_accounts(db.reader(), &ids).await?);
-        }
+        // `rules::apply` changes balances, never versions: each keeps the
+        // version read here, which the write checks.
+        let (mut accounts, remembered) = self.read_accounts(&fresh, now).await?;
         let debit_ids = unique(fresh.iter().filter_map(|job| match &job.command.movement {
             Movement::Refund { debit_id, .. } => Some(debit_id.as_str()),
             _ => None,
@@ -412,15 +340,7 @@ impl Lane {
             return Err(BatchError::Conflict);
         }
         drop(write);
-        if self.cache.len() + accounts.len() > CACHE_CAPACITY {
-            self.cache.clear();
-        }
-        for (id, mut state) in accounts {
-            if changed.contains(&id) {
-                state.version += 1;
-            }
-            self.cache.insert(id, state);
-        }
+        self.remember(accounts, &changed);
 
         Ok(jobs
             .iter()
@@ -432,6 +352,99 @@ impl Lane {
             })
             .collect())
     }
+
+    /// The state of the batch's accounts, from memory or the database, and
+    /// which came from memory. Accounts that a credit opens are created.
+    async fn read_accounts(
+        &self,
+        fresh: &[&Job],
+        now: Timestamp,
+    ) -> Result<(HashMap<String, AccountState>, HashSet<String>), BatchError> {
+        let mut accounts = HashMap::new();
+        let mut missing = Vec::new();
+        for id in unique(fresh.iter().map(|job| job.account_id.as_str())) {
+            match self.cache.get(id) {
+                Some(state) => {
+                    accounts.insert(id.to_owned(), state.clone());
+                }
+                None => missing.push(id),
+            }
+        }
+        let remembered: HashSet<String> = accounts.keys().cloned().collect();
+        if !missing.is_empty() {
+            accounts.extend(store::load_accounts(self.db.reader(), &missing).await?);
+        }
+        let default_currency = self.settings.default_currency.as_str();
+        let new_accounts: Vec<(&str, &str)> = fresh
+            .iter()
+            .filter(|job| !accounts.contains_key(&job.account_id))
+            .filter_map(|job| match &job.command.movement {
+                Movement::Credit { currency, .. } => Some((
+                    job.account_id.as_str(),
+                    currency.as_deref().unwrap_or(default_currency),
+                )),
+                _ => None,
+            })
+            .collect();
+        if !new_accounts.is_empty() {
+            // Creating an empty account is harmless even if the batch fails.
+            store::create_missing_accounts(self.db.writer(), &new_accounts, now).await?;
+            let ids = unique(new_accounts.iter().map(|(id, _)| *id));
+            accounts.extend(store::load_accounts(self.db.reader(), &ids).await?);
+        }
+        Ok((accounts, remembered))
+    }
+
+    /// Remembers the accounts of a batch that was written.
+    fn remember(&mut self, accounts: HashMap<String, AccountState>, changed: &HashSet<String>) {
+        if self.cache.len() + accounts.len() > CACHE_CAPACITY {
+            self.cache.clear();
+        }
+        for (id, mut state) in accounts {
+            if changed.contains(&id) {
+                state.version += 1;
+            }
+            self.cache.insert(id, state);
+        }
+    }
+}
+
+/// Why a batch must start over.
+enum BatchError {
+    /// Another writer changed what the batch read, or a key was taken.
+    Conflict,
+    /// A command was refused on remembered state; decide again on fresh.
+    RefusedOnCache,
+    Failed(Error),
+}
+
+impl From<Error> for BatchError {
+    fn from(error: Error) -> Self {
+        match &error {
+            Error::Database(db) if is_retryable(db) => BatchError::Conflict,
+            _ => BatchError::Failed(error),
+        }
+    }
+}
+
+impl From<sqlx::Error> for BatchError {
+    fn from(error: sqlx::Error) -> Self {
+        Error::Database(error).into()
+    }
+}
+
+/// Deadlocks and serialization failures between replicas: try again.
+fn is_retryable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => matches!(e.code().as_deref(), Some("40001" | "40P01")),
+        _ => false,
+    }
+}
+
+fn rand_jitter(attempt: u32) -> Duration {
+    // Spread retries of racing replicas apart; a few ms is plenty.
+    let nanos = Uuid::now_v7().as_u128() as u64 % 1_000_000;
+    Duration::from_nanos(nanos * u64::from(attempt.min(5)))
 }
 
 /// The distinct items, in first-seen order.
