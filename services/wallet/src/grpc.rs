@@ -35,26 +35,24 @@ impl pb::wallet_service_server::WalletService for Wallet {
         request: Request<pb::CreditRequest>,
     ) -> Result<Response<pb::CreditResponse>, Status> {
         let r = request.into_inner();
-        let mut v = Validator::new();
-        let account_id = v.check("account_id", account_id(&r.account_id));
-        let amount = v.check("amount", positive_money(r.amount.as_ref()));
-        let request_id = v.check("request_id", validate::request_id(&r.request_id));
-        let reason = v.check("reason", validate::text(&r.reason, MAX_TEXT_LEN));
-        v.finish()?;
-        let (amount, currency) = amount.unwrap_or_default();
+        let m = movement_fields(
+            &r.account_id,
+            r.amount.as_ref(),
+            &r.request_id,
+            "reason",
+            &r.reason,
+        )?;
         let command = Command {
-            request_id: request_id.unwrap_or_default(),
+            request_id: m.request_id,
             movement: Movement::Credit {
-                account_id: account_id.unwrap_or_default(),
-                amount,
-                currency,
-                reason: reason.unwrap_or_default(),
+                account_id: m.account_id,
+                amount: m.amount,
+                currency: m.currency,
+                reason: m.text,
             },
         };
-        let entry = self.execute(command).await?;
-        Ok(Response::new(pb::CreditResponse {
-            transaction: Some(entry_to_proto(entry)),
-        }))
+        let transaction = Some(entry_to_proto(self.execute(command).await?));
+        Ok(Response::new(pb::CreditResponse { transaction }))
     }
 
     async fn debit(
@@ -62,26 +60,24 @@ impl pb::wallet_service_server::WalletService for Wallet {
         request: Request<pb::DebitRequest>,
     ) -> Result<Response<pb::DebitResponse>, Status> {
         let r = request.into_inner();
-        let mut v = Validator::new();
-        let account_id = v.check("account_id", account_id(&r.account_id));
-        let amount = v.check("amount", positive_money(r.amount.as_ref()));
-        let request_id = v.check("request_id", validate::request_id(&r.request_id));
-        let reference = v.check("reference", validate::text(&r.reference, MAX_TEXT_LEN));
-        v.finish()?;
-        let (amount, currency) = amount.unwrap_or_default();
+        let m = movement_fields(
+            &r.account_id,
+            r.amount.as_ref(),
+            &r.request_id,
+            "reference",
+            &r.reference,
+        )?;
         let command = Command {
-            request_id: request_id.unwrap_or_default(),
+            request_id: m.request_id,
             movement: Movement::Debit {
-                account_id: account_id.unwrap_or_default(),
-                amount,
-                currency,
-                reference: reference.unwrap_or_default(),
+                account_id: m.account_id,
+                amount: m.amount,
+                currency: m.currency,
+                reference: m.text,
             },
         };
-        let entry = self.execute(command).await?;
-        Ok(Response::new(pb::DebitResponse {
-            transaction: Some(entry_to_proto(entry)),
-        }))
+        let transaction = Some(entry_to_proto(self.execute(command).await?));
+        Ok(Response::new(pb::DebitResponse { transaction }))
     }
 
     async fn refund(
@@ -139,6 +135,39 @@ impl pb::wallet_service_server::WalletService for Wallet {
             next_page_token: next.map(|id| page_token::encode(&id)).unwrap_or_default(),
         }))
     }
+}
+
+/// The fields that Credit and Debit share, validated together.
+struct MovementFields {
+    account_id: String,
+    amount: i64,
+    currency: Option<String>,
+    request_id: String,
+    /// The reason of a credit or the reference of a debit.
+    text: String,
+}
+
+fn movement_fields(
+    account: &str,
+    amount: Option<&Money>,
+    request_id: &str,
+    text_field: &str,
+    text: &str,
+) -> Result<MovementFields, Status> {
+    let mut v = Validator::new();
+    let account_id = v.check("account_id", account_id(account));
+    let amount = v.check("amount", positive_money(amount));
+    let request_id = v.check("request_id", validate::request_id(request_id));
+    let text = v.check(text_field, validate::text(text, MAX_TEXT_LEN));
+    v.finish()?;
+    let (amount, currency) = amount.unwrap_or_default();
+    Ok(MovementFields {
+        account_id: account_id.unwrap_or_default(),
+        amount,
+        currency,
+        request_id: request_id.unwrap_or_default(),
+        text: text.unwrap_or_default(),
+    })
 }
 
 fn account_id(value: &str) -> Result<String, String> {

@@ -104,6 +104,19 @@ fn stored_key(row: &AnyRow) -> Result<StoredKey, Error> {
     })
 }
 
+/// The rows of `select`, which ends with the column to match: `… WHERE x`.
+async fn fetch_where_in(pool: &AnyPool, select: &str, ids: &[&str]) -> Result<Vec<AnyRow>, Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let text = format!("{select} IN ({})", placeholder_list(ids.len(), 1));
+    let mut query = sqlx::query(sql(text));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    Ok(query.fetch_all(pool).await?)
+}
+
 /// Creates the accounts that do not exist yet, with the given currencies.
 pub async fn create_missing_accounts(
     pool: &AnyPool,
@@ -148,18 +161,8 @@ pub async fn load_accounts(
     pool: &AnyPool,
     ids: &[&str],
 ) -> Result<HashMap<String, AccountState>, Error> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let text = format!(
-        "SELECT account_id, currency, balance, version FROM accounts WHERE account_id IN ({})",
-        placeholder_list(ids.len(), 1)
-    );
-    let mut query = sqlx::query(sql(text));
-    for id in ids {
-        query = query.bind(*id);
-    }
-    let rows = query.fetch_all(pool).await?;
+    let select = "SELECT account_id, currency, balance, version FROM accounts WHERE account_id";
+    let rows = fetch_where_in(pool, select, ids).await?;
     rows.iter()
         .map(|row| {
             let state = AccountState {
@@ -178,21 +181,11 @@ pub async fn load_debits(
     pool: &AnyPool,
     ids: &[&str],
 ) -> Result<HashMap<String, DebitState>, Error> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let text = format!(
-        "SELECT d.entry_id, d.account_id, d.amount, \
+    let select = "SELECT d.entry_id, d.account_id, d.amount, \
                 CAST(COALESCE((SELECT SUM(r.amount) FROM ledger_entries r \
                                WHERE r.refund_of = d.entry_id), 0) AS BIGINT) AS refunded \
-         FROM ledger_entries d WHERE d.kind = 'debit' AND d.entry_id IN ({})",
-        placeholder_list(ids.len(), 1)
-    );
-    let mut query = sqlx::query(sql(text));
-    for id in ids {
-        query = query.bind(*id);
-    }
-    let rows = query.fetch_all(pool).await?;
+         FROM ledger_entries d WHERE d.kind = 'debit' AND d.entry_id";
+    let rows = fetch_where_in(pool, select, ids).await?;
     rows.iter()
         .map(|row| {
             let amount: i64 = row.try_get("amount")?;
