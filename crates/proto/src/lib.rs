@@ -1,7 +1,8 @@
 //! numhub's gRPC contracts, generated from `proto/` at build time.
 //!
 //! Each package of the contracts is a module here, e.g.
-//! [`numhub::wallet::v1`]. [`FILE_DESCRIPTOR_SET`] feeds server reflection.
+//! [`numhub::wallet::v1`]. [`FILE_DESCRIPTOR_SET`] feeds server reflection,
+//! and [`ACCESS_RULES`] says who may call each RPC.
 
 /// The encoded `FileDescriptorSet` of every numhub contract, for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
@@ -14,6 +15,11 @@ pub mod numhub {
             include!(concat!(env!("OUT_DIR"), "/numhub.common.v1.rs"));
         }
     }
+    pub mod accounts {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/numhub.accounts.v1.rs"));
+        }
+    }
     pub mod wallet {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/numhub.wallet.v1.rs"));
@@ -21,4 +27,42 @@ pub mod numhub {
     }
 }
 
-pub use numhub::{common, wallet};
+pub use numhub::{accounts, common, wallet};
+
+use common::v1::{Credential, Scope};
+
+/// The access rule of one RPC: the `numhub.common.v1.access` option of its
+/// method in the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MethodAccess {
+    /// The RPC's HTTP/2 path, e.g. `/numhub.wallet.v1.WalletService/GetBalance`.
+    pub path: &'static str,
+    pub credential: Credential,
+    /// The scope an API key needs; `Unspecified` for internal RPCs.
+    pub scope: Scope,
+    /// Whether the RPC also counts against the money quota.
+    pub moves_money: bool,
+}
+
+/// The access rule of every numhub RPC, read from the contracts at build
+/// time. The build fails if an RPC declares none.
+pub const ACCESS_RULES: &[MethodAccess] = include!(concat!(env!("OUT_DIR"), "/access_rules.rs"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_surface_has_its_credential() {
+        let rule = |path: &str| ACCESS_RULES.iter().find(|r| r.path == path).copied();
+        let balance = rule("/numhub.wallet.v1.WalletService/GetBalance").unwrap();
+        assert_eq!(balance.credential, Credential::ApiKey);
+        assert_eq!(balance.scope, Scope::Read);
+        let debit = rule("/numhub.wallet.v1.WalletInternalService/Debit").unwrap();
+        assert_eq!(debit.credential, Credential::Service);
+        let credit = rule("/numhub.wallet.v1.WalletAdminService/Credit").unwrap();
+        assert_eq!(credit.scope, Scope::Admin);
+        assert!(rule("/numhub.accounts.v1.AccountsInternalService/Authenticate").is_some());
+        assert!(rule("/grpc.health.v1.Health/Check").is_none());
+    }
+}

@@ -67,6 +67,8 @@ where
             rpc.service = %service,
             rpc.method = %method,
             rpc.grpc.status_code = field::Empty,
+            // Filled in by the auth layer for calls with an API key.
+            account_id = field::Empty,
         );
         // A parent that cannot be set (no OpenTelemetry layer) is fine.
         let _ = span.set_parent(extract_context(request.headers()));

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use numhub_auth::AuthConfig;
 use numhub_runtime::config::{DatabaseConfig, ServerConfig, ServiceDefaults};
 use numhub_runtime::telemetry::TelemetryConfig;
 
@@ -29,6 +30,15 @@ pub struct WalletConfig {
     pub database: DatabaseConfig,
     #[command(flatten)]
     pub telemetry: TelemetryConfig,
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    /// Where the accounts service is, to resolve API keys.
+    #[arg(
+        long,
+        env = "NUMHUB_ACCOUNTS_ADDR",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub accounts_addr: String,
     #[command(flatten)]
     pub wallet: WalletSettings,
 }

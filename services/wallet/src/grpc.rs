@@ -1,6 +1,7 @@
-//! `numhub.wallet.v1.WalletService`: thin handlers that validate a request,
+//! The wallet's public, admin and internal gRPC services: thin handlers that validate a request,
 //! call the domain, and map its answer. No rule lives here.
 
+use numhub_auth::Caller;
 use numhub_proto::common::v1::Money;
 use numhub_proto::wallet::v1 as pb;
 use numhub_runtime::validate::{self, Validator, page_token};
@@ -22,37 +23,66 @@ impl pb::wallet_service_server::WalletService for Wallet {
         &self,
         request: Request<pb::GetBalanceRequest>,
     ) -> Result<Response<pb::Balance>, Status> {
-        let request = request.into_inner();
-        let mut v = Validator::new();
-        let account_id = v.check("account_id", account_id(&request.account_id));
-        v.finish()?;
-        let balance = self.balance(&account_id.unwrap_or_default()).await?;
+        let caller = Caller::of(&request)?;
+        let balance = self.balance_or_zero(&caller.account_id).await?;
         Ok(Response::new(balance_to_proto(balance)))
     }
 
+    async fn list_transactions(
+        &self,
+        request: Request<pb::ListTransactionsRequest>,
+    ) -> Result<Response<pb::ListTransactionsResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let r = request.into_inner();
+        let mut v = Validator::new();
+        let page_size = v.check(
+            "page_size",
+            validate::page_size(r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+        );
+        let cursor = v.check("page_token", page_cursor(&r.page_token));
+        v.finish()?;
+        let (entries, next) = self
+            .list(
+                &caller.account_id,
+                cursor.flatten().as_deref(),
+                page_size.unwrap_or(DEFAULT_PAGE_SIZE),
+            )
+            .await?;
+        Ok(Response::new(pb::ListTransactionsResponse {
+            transactions: entries.into_iter().map(entry_to_proto).collect(),
+            next_page_token: next.map(|id| page_token::encode(&id)).unwrap_or_default(),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::wallet_admin_service_server::WalletAdminService for Wallet {
     async fn credit(
         &self,
         request: Request<pb::CreditRequest>,
     ) -> Result<Response<pb::CreditResponse>, Status> {
-        let r = request.into_inner();
-        let m = movement_fields(
-            &r.account_id,
-            r.amount.as_ref(),
-            &r.request_id,
-            "reason",
-            &r.reason,
-        )?;
-        let command = Command {
-            request_id: m.request_id,
-            movement: Movement::Credit {
-                account_id: m.account_id,
-                amount: m.amount,
-                currency: m.currency,
-                reason: m.text,
-            },
-        };
-        let transaction = Some(entry_to_proto(self.execute(command).await?));
-        Ok(Response::new(pb::CreditResponse { transaction }))
+        credit(self, request.into_inner()).await
+    }
+
+    async fn get_account_balance(
+        &self,
+        request: Request<pb::GetAccountBalanceRequest>,
+    ) -> Result<Response<pb::Balance>, Status> {
+        let mut v = Validator::new();
+        let account_id = v.check("account_id", account_id(&request.get_ref().account_id));
+        v.finish()?;
+        let balance = self.balance(&account_id.unwrap_or_default()).await?;
+        Ok(Response::new(balance_to_proto(balance)))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::wallet_internal_service_server::WalletInternalService for Wallet {
+    async fn credit(
+        &self,
+        request: Request<pb::CreditRequest>,
+    ) -> Result<Response<pb::CreditResponse>, Status> {
+        credit(self, request.into_inner()).await
     }
 
     async fn debit(
@@ -109,32 +139,31 @@ impl pb::wallet_service_server::WalletService for Wallet {
             transaction: Some(entry_to_proto(entry)),
         }))
     }
+}
 
-    async fn list_transactions(
-        &self,
-        request: Request<pb::ListTransactionsRequest>,
-    ) -> Result<Response<pb::ListTransactionsResponse>, Status> {
-        let r = request.into_inner();
-        let mut v = Validator::new();
-        let account_id = v.check("account_id", account_id(&r.account_id));
-        let page_size = v.check(
-            "page_size",
-            validate::page_size(r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
-        );
-        let cursor = v.check("page_token", page_cursor(&r.page_token));
-        v.finish()?;
-        let (entries, next) = self
-            .list(
-                &account_id.unwrap_or_default(),
-                cursor.flatten().as_deref(),
-                page_size.unwrap_or(DEFAULT_PAGE_SIZE),
-            )
-            .await?;
-        Ok(Response::new(pb::ListTransactionsResponse {
-            transactions: entries.into_iter().map(entry_to_proto).collect(),
-            next_page_token: next.map(|id| page_token::encode(&id)).unwrap_or_default(),
-        }))
-    }
+/// Credit, as both the admin and the internal surface offer it.
+async fn credit(
+    wallet: &Wallet,
+    r: pb::CreditRequest,
+) -> Result<Response<pb::CreditResponse>, Status> {
+    let m = movement_fields(
+        &r.account_id,
+        r.amount.as_ref(),
+        &r.request_id,
+        "reason",
+        &r.reason,
+    )?;
+    let command = Command {
+        request_id: m.request_id,
+        movement: Movement::Credit {
+            account_id: m.account_id,
+            amount: m.amount,
+            currency: m.currency,
+            reason: m.text,
+        },
+    };
+    let transaction = Some(entry_to_proto(wallet.execute(command).await?));
+    Ok(Response::new(pb::CreditResponse { transaction }))
 }
 
 /// The fields that Credit and Debit share, validated together.
@@ -226,7 +255,7 @@ fn balance_to_proto(balance: Balance) -> pb::Balance {
     pb::Balance {
         available: money(&balance.currency, balance.available),
         account_id: balance.account_id,
-        update_time: Some(balance.updated_at.to_proto()),
+        update_time: balance.updated_at.map(|t| t.to_proto()),
     }
 }
 

@@ -15,6 +15,9 @@ pub mod store;
 
 use std::time::Duration;
 
+use numhub_auth::AuthLayer;
+use numhub_proto::wallet::v1::wallet_admin_service_server::WalletAdminServiceServer;
+use numhub_proto::wallet::v1::wallet_internal_service_server::WalletInternalServiceServer;
 use numhub_proto::wallet::v1::wallet_service_server::WalletServiceServer;
 use numhub_runtime::clock::SharedClock;
 use numhub_runtime::db::{Backend, Database, Migrations};
@@ -36,8 +39,12 @@ pub const MIGRATIONS: Migrations = Migrations {
     sqlite: &SQLITE_MIGRATIONS,
 };
 
-/// The gRPC service name, as health and reflection report it.
-pub const SERVICE_NAME: &str = <WalletServiceServer<Wallet> as NamedService>::NAME;
+/// The gRPC service names, as health and reflection report them.
+pub const SERVICE_NAMES: [&str; 3] = [
+    <WalletServiceServer<Wallet> as NamedService>::NAME,
+    <WalletAdminServiceServer<Wallet> as NamedService>::NAME,
+    <WalletInternalServiceServer<Wallet> as NamedService>::NAME,
+];
 
 /// How often idempotency keys past their retention are forgotten.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
@@ -47,6 +54,7 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 pub struct Wallet {
     db: Database,
     ledger: Ledger,
+    default_currency: String,
 }
 
 impl Wallet {
@@ -73,14 +81,22 @@ impl Wallet {
             clock,
             settings.idempotency_retention,
         ));
-        Self { db, ledger }
+        Self {
+            db,
+            ledger,
+            default_currency: settings.default_currency.clone(),
+        }
     }
 
-    /// gRPC routes serving this wallet.
-    pub fn routes(&self) -> Routes {
+    /// gRPC routes of the wallet's public, admin and internal services,
+    /// behind `auth`.
+    pub fn routes(&self, auth: &AuthLayer) -> Routes {
         let mut routes = RoutesBuilder::default();
-        routes.add_service(WalletServiceServer::new(self.clone()));
-        routes.routes()
+        routes
+            .add_service(WalletServiceServer::new(self.clone()))
+            .add_service(WalletAdminServiceServer::new(self.clone()))
+            .add_service(WalletInternalServiceServer::new(self.clone()));
+        auth.protect(routes.routes())
     }
 
     pub async fn execute(&self, command: Command) -> Result<Entry, Error> {
@@ -93,6 +109,19 @@ impl Wallet {
             .ok_or_else(|| Rejection::account_not_found(account_id).into())
     }
 
+    /// The balance of an account, zero in the default currency if it was
+    /// never credited: what its owner sees before a first top-up.
+    pub async fn balance_or_zero(&self, account_id: &str) -> Result<Balance, Error> {
+        Ok(store::balance(self.db.reader(), account_id)
+            .await?
+            .unwrap_or_else(|| Balance {
+                account_id: account_id.to_owned(),
+                currency: self.default_currency.clone(),
+                available: 0,
+                updated_at: None,
+            }))
+    }
+
     /// A page of the account's entries, newest first, and the cursor of the
     /// next page if there is one.
     pub async fn list(
@@ -101,8 +130,6 @@ impl Wallet {
         before: Option<&str>,
         page_size: u32,
     ) -> Result<(Vec<Entry>, Option<String>), Error> {
-        // An unknown account is NOT_FOUND, not an empty list.
-        self.balance(account_id).await?;
         let mut entries =
             store::list_entries(self.db.reader(), account_id, before, page_size + 1).await?;
         let next = if entries.len() > page_size as usize {

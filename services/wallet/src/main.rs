@@ -3,12 +3,14 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use numhub_runtime::clock::SystemClock;
+use numhub_auth::{AccountsClient, AuthLayer, CachedAuthenticator};
+use numhub_runtime::clock::{SharedClock, SystemClock};
 use numhub_runtime::db::Database;
 use numhub_runtime::server::{Server, install_metrics, shutdown_signal};
 use numhub_runtime::{config, telemetry};
 use numhub_wallet::config::{DEFAULTS, Subcommand};
-use numhub_wallet::{MIGRATIONS, SERVICE_NAME, Wallet, WalletConfig};
+use numhub_wallet::{MIGRATIONS, SERVICE_NAMES, Wallet, WalletConfig};
+use tonic::transport::Endpoint;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -45,8 +47,26 @@ async fn run(config: WalletConfig) -> anyhow::Result<()> {
     if let Some(addr) = config.server.metrics_addr(&DEFAULTS) {
         install_metrics(addr)?;
     }
-    let wallet = Wallet::start(db.clone(), Arc::new(SystemClock), &config.wallet);
-    let server = Server::new(wallet.routes(), vec![SERVICE_NAME])
+    let clock: SharedClock = Arc::new(SystemClock);
+    let credentials = config.auth.service_credentials()?;
+    // Lazy: the wallet starts, and reports healthy, while accounts is down;
+    // calls with an API key get UNAVAILABLE until it is back.
+    let channel = Endpoint::from_shared(config.accounts_addr.clone())
+        .context("NUMHUB_ACCOUNTS_ADDR")?
+        .connect_lazy();
+    let authenticator = CachedAuthenticator::new(
+        Arc::new(AccountsClient::new(channel, &credentials)),
+        config.auth.auth_cache_ttl,
+        clock.clone(),
+    );
+    let auth = AuthLayer::new(
+        authenticator,
+        credentials,
+        config.auth.api_key_environment,
+        clock.clone(),
+    );
+    let wallet = Wallet::start(db.clone(), clock, &config.wallet);
+    let server = Server::new(wallet.routes(&auth), SERVICE_NAMES.to_vec())
         .start(config.server.listen_addr(&DEFAULTS))
         .await?;
     shutdown_signal().await;

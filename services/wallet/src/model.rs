@@ -53,7 +53,8 @@ pub struct Balance {
     pub account_id: String,
     pub currency: String,
     pub available: i64,
-    pub updated_at: Timestamp,
+    /// `None` for an account that was never credited.
+    pub updated_at: Option<Timestamp>,
 }
 
 /// A validated request to move money.

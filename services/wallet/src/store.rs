@@ -450,7 +450,7 @@ pub async fn balance(pool: &AnyPool, account_id: &str) -> Result<Option<Balance>
             account_id: row.try_get("account_id")?,
             currency: row.try_get("currency")?,
             available: row.try_get("balance")?,
-            updated_at: Timestamp::from_unix_micros(row.try_get("updated_at")?),
+            updated_at: Some(Timestamp::from_unix_micros(row.try_get("updated_at")?)),
         })
     })
     .transpose()

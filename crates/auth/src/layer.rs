@@ -1,0 +1,362 @@
+//! The tower layer every numhub gRPC service wears: it finds the RPC's
+//! access rule (from the contract), checks the credential, the rate limit and
+//! the scope, and puts the [`Caller`] into the request before any handler
+//! runs. Health and reflection are served outside it.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, Request, Response};
+use numhub_proto::common::v1::Credential;
+use numhub_proto::{ACCESS_RULES, MethodAccess};
+use numhub_runtime::clock::SharedClock;
+use numhub_runtime::error::{ERROR_DOMAIN, error_chain, reason, status};
+use tonic::service::Routes;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::api_key::{self, Environment};
+use crate::authenticator::CachedAuthenticator;
+use crate::credential::ServiceCredentials;
+use crate::identity::{Caller, Identity, scope_name};
+use crate::rate_limit::{Decision, RateLimiter};
+
+/// Reasons of the auth layer's refusals.
+pub mod reasons {
+    /// UNAUTHENTICATED: no credential was sent.
+    pub const MISSING_CREDENTIAL: &str = "MISSING_CREDENTIAL";
+    /// UNAUTHENTICATED: the key is malformed, unknown or revoked (one answer
+    /// for all three, so a caller learns nothing about which keys exist).
+    pub const INVALID_API_KEY: &str = "INVALID_API_KEY";
+    /// UNAUTHENTICATED: not a service credential this service accepts.
+    pub const INVALID_SERVICE_CREDENTIAL: &str = "INVALID_SERVICE_CREDENTIAL";
+    /// PERMISSION_DENIED: an internal RPC called with an API key.
+    pub const SERVICE_CREDENTIAL_REQUIRED: &str = "SERVICE_CREDENTIAL_REQUIRED";
+    /// PERMISSION_DENIED: the key lacks the RPC's scope.
+    pub const MISSING_SCOPE: &str = "MISSING_SCOPE";
+    /// RESOURCE_EXHAUSTED: the key's quota is used up for now.
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+}
+
+pub const RATELIMIT_LIMIT: &str = "x-ratelimit-limit";
+pub const RATELIMIT_REMAINING: &str = "x-ratelimit-remaining";
+pub const RETRY_AFTER: &str = "retry-after";
+
+/// Everything the layer needs, shared by every request.
+struct Shared {
+    rules: HashMap<&'static str, MethodAccess>,
+    authenticator: CachedAuthenticator,
+    credentials: ServiceCredentials,
+    environment: Environment,
+    limiter: RateLimiter,
+    clock: SharedClock,
+}
+
+/// The auth layer. Cheap to clone; clones share the cache and the limits.
+#[derive(Clone)]
+pub struct AuthLayer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for AuthLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthLayer")
+            .field("environment", &self.shared.environment)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthLayer {
+    /// A layer enforcing the contracts' rules ([`ACCESS_RULES`]).
+    pub fn new(
+        authenticator: CachedAuthenticator,
+        credentials: ServiceCredentials,
+        environment: Environment,
+        clock: SharedClock,
+    ) -> Self {
+        Self::with_rules(ACCESS_RULES, authenticator, credentials, environment, clock)
+    }
+
+    /// A layer enforcing `rules` instead: for tests of the layer itself.
+    pub fn with_rules(
+        rules: &[MethodAccess],
+        authenticator: CachedAuthenticator,
+        credentials: ServiceCredentials,
+        environment: Environment,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                rules: rules.iter().map(|r| (r.path, *r)).collect(),
+                authenticator,
+                credentials,
+                environment,
+                limiter: RateLimiter::default(),
+                clock,
+            }),
+        }
+    }
+
+    /// `routes`, each behind this layer.
+    pub fn protect(&self, routes: Routes) -> Routes {
+        Routes::from(routes.into_axum_router().layer(self.clone()))
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = Auth<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Auth {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The auth layer around one service.
+#[derive(Clone)]
+pub struct Auth<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+/// What a request may go on with.
+struct Admitted {
+    caller: Option<Caller>,
+    /// `x-ratelimit-limit` and `x-ratelimit-remaining`, for API keys.
+    quota: Option<(u32, u32)>,
+}
+
+/// A refusal, with the rate-limit headers it carries if any.
+struct Refused {
+    status: Status,
+    headers: HeaderMap,
+}
+
+impl From<Status> for Refused {
+    fn from(status: Status) -> Self {
+        Self {
+            status,
+            headers: HeaderMap::new(),
+        }
+    }
+}
+
+impl<S, B, R> Service<Request<B>> for Auth<S>
+where
+    S: Service<Request<B>, Response = Response<R>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+    R: Default + Send + 'static,
+{
+    type Response = Response<R>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<R>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // The ready service goes with this request; the clone waits for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            match shared.admit(request.uri().path(), request.headers()).await {
+                Ok(admitted) => {
+                    if let Some(caller) = admitted.caller {
+                        tracing::Span::current().record("account_id", &*caller.account_id);
+                        request.extensions_mut().insert(caller);
+                    }
+                    let mut response = inner.call(request).await?;
+                    if let Some((limit, remaining)) = admitted.quota {
+                        set_quota_headers(response.headers_mut(), limit, remaining);
+                    }
+                    Ok(response)
+                }
+                Err(refused) => {
+                    let mut response = refused.status.into_http::<R>();
+                    response.headers_mut().extend(refused.headers);
+                    Ok(response)
+                }
+            }
+        })
+    }
+}
+
+impl Shared {
+    async fn admit(&self, path: &str, headers: &HeaderMap) -> Result<Admitted, Refused> {
+        let Some(rule) = self.rules.get(path) else {
+            return Err(Status::unimplemented(format!("no method {path}")).into());
+        };
+        match rule.credential {
+            Credential::Service => {
+                self.check_service_credential(headers)?;
+                Ok(Admitted {
+                    caller: None,
+                    quota: None,
+                })
+            }
+            Credential::ApiKey => self.check_api_key(rule, headers).await,
+            // The build refuses contracts with an unspecified credential.
+            Credential::Unspecified => {
+                Err(Status::unimplemented(format!("no method {path}")).into())
+            }
+        }
+    }
+
+    fn check_service_credential(&self, headers: &HeaderMap) -> Result<(), Status> {
+        let Some(presented) = bearer(headers) else {
+            return Err(status(
+                Code::Unauthenticated,
+                reasons::MISSING_CREDENTIAL,
+                "this internal RPC requires the service credential in `authorization: Bearer`",
+            ));
+        };
+        if self.credentials.accepts(presented) {
+            Ok(())
+        } else if api_key::looks_like_api_key(presented) {
+            Err(status(
+                Code::PermissionDenied,
+                reasons::SERVICE_CREDENTIAL_REQUIRED,
+                "this is an internal RPC: it accepts the service credential, never an API key",
+            ))
+        } else {
+            Err(status(
+                Code::Unauthenticated,
+                reasons::INVALID_SERVICE_CREDENTIAL,
+                "the service credential is not valid",
+            ))
+        }
+    }
+
+    async fn check_api_key(
+        &self,
+        rule: &MethodAccess,
+        headers: &HeaderMap,
+    ) -> Result<Admitted, Refused> {
+        let Some(key) = bearer(headers).or_else(|| header(headers, "x-api-key")) else {
+            return Err(status(
+                Code::Unauthenticated,
+                reasons::MISSING_CREDENTIAL,
+                "send an API key as `authorization: Bearer <key>` or `x-api-key: <key>`",
+            )
+            .into());
+        };
+        let identity = self.identify(key).await?;
+        let decision = self.limiter.check(
+            &identity.api_key_id,
+            identity.rate_limits,
+            rule.moves_money,
+            self.clock.now(),
+        );
+        let (limit, remaining) = match decision {
+            Decision::Allowed { limit, remaining } => (limit, remaining),
+            Decision::Limited { limit, retry_after } => {
+                return Err(rate_limited(limit, retry_after));
+            }
+        };
+        if !identity.scopes.contains(rule.scope) {
+            let mut headers = HeaderMap::new();
+            set_quota_headers(&mut headers, limit, remaining);
+            let missing = scope_name(rule.scope);
+            return Err(Refused {
+                status: numhub_runtime::error::status_with_metadata(
+                    Code::PermissionDenied,
+                    reasons::MISSING_SCOPE,
+                    format!("this RPC needs an API key with the {missing:?} scope"),
+                    HashMap::from([("scope".to_owned(), missing.to_owned())]),
+                ),
+                headers,
+            });
+        }
+        Ok(Admitted {
+            caller: Some(Caller {
+                account_id: identity.account_id.clone(),
+                api_key_id: identity.api_key_id.clone(),
+                scopes: identity.scopes,
+            }),
+            quota: Some((limit, remaining)),
+        })
+    }
+
+    async fn identify(&self, key: &str) -> Result<Arc<Identity>, Status> {
+        let invalid = || {
+            status(
+                Code::Unauthenticated,
+                reasons::INVALID_API_KEY,
+                "the API key is not valid",
+            )
+        };
+        // A malformed key costs no lookup, and gets the answer an unknown one
+        // gets.
+        if api_key::parse(self.environment, key).is_none() {
+            return Err(invalid());
+        }
+        match self.authenticator.authenticate(key).await {
+            Ok(Some(identity)) => Ok(identity),
+            Ok(None) => Err(invalid()),
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&*error), "cannot resolve an API key");
+                Err(status(
+                    Code::Unavailable,
+                    reason::TEMPORARILY_UNAVAILABLE,
+                    "cannot check the API key right now; retry",
+                ))
+            }
+        }
+    }
+}
+
+/// RESOURCE_EXHAUSTED with RetryInfo, `retry-after` (whole seconds, rounded
+/// up) and the quota headers.
+fn rate_limited(limit: u32, retry_after: Duration) -> Refused {
+    let mut details = ErrorDetails::with_retry_info(Some(retry_after));
+    details.set_error_info(
+        reasons::RATE_LIMITED,
+        ERROR_DOMAIN,
+        HashMap::from([("limit_per_minute".to_owned(), limit.to_string())]),
+    );
+    let status = Status::with_error_details(
+        Code::ResourceExhausted,
+        format!("rate limit of {limit} requests per minute reached; retry later"),
+        details,
+    );
+    let mut headers = HeaderMap::new();
+    set_quota_headers(&mut headers, limit, 0);
+    let seconds = retry_after.as_micros().div_ceil(1_000_000).max(1);
+    headers.insert(RETRY_AFTER, HeaderValue::from(seconds as u64));
+    Refused { status, headers }
+}
+
+fn set_quota_headers(headers: &mut HeaderMap, limit: u32, remaining: u32) {
+    headers.insert(RATELIMIT_LIMIT, HeaderValue::from(limit));
+    headers.insert(RATELIMIT_REMAINING, HeaderValue::from(remaining));
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)?
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The token of `authorization: Bearer <token>` (the scheme in any case).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = header(headers, "authorization")?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}

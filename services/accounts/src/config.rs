@@ -1,0 +1,139 @@
+//! The accounts binary's configuration.
+
+use numhub_auth::{AuthConfig, RateLimits, Secret};
+use numhub_runtime::config::{DatabaseConfig, ServerConfig, ServiceDefaults};
+use numhub_runtime::telemetry::TelemetryConfig;
+
+pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
+    name: "accounts",
+    grpc_port: 50051,
+    metrics_port: 9051,
+};
+
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "numhub-accounts",
+    version,
+    about = "numhub's accounts and API keys service"
+)]
+pub struct AccountsConfig {
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+    #[command(flatten)]
+    pub server: ServerConfig,
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    #[command(flatten)]
+    pub accounts: AccountsSettings,
+}
+
+#[derive(Debug, Clone, Copy, clap::Subcommand)]
+pub enum Subcommand {
+    /// Serve gRPC (the default).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Print a new API key to use as NUMHUB_ADMIN_KEY, and exit.
+    GenerateKey,
+}
+
+/// Settings of the accounts service itself.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AccountsSettings {
+    /// The operator's admin key (read, write and admin scopes). Without it, a
+    /// key is generated at first start and printed once on standard error.
+    #[arg(long, env = "NUMHUB_ADMIN_KEY", hide_env_values = true,
+          value_parser = |v: &str| Ok::<_, String>(Secret::new(v)))]
+    pub admin_key: Option<Secret>,
+
+    /// Requests per minute per key, for accounts created without quotas.
+    #[arg(long, env = "NUMHUB_ACCOUNTS_RATE_LIMIT", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit: u32,
+
+    /// Requests per minute per key to RPCs that move money (buy, renew,
+    /// cancel), for accounts created without quotas.
+    #[arg(long, env = "NUMHUB_ACCOUNTS_MONEY_RATE_LIMIT", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub money_rate_limit: u32,
+
+    /// Requests per minute per key of the operator account.
+    #[arg(long, env = "NUMHUB_ACCOUNTS_OPERATOR_RATE_LIMIT", default_value_t = 600,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub operator_rate_limit: u32,
+
+    /// The most active API keys one account may hold.
+    #[arg(long, env = "NUMHUB_ACCOUNTS_MAX_API_KEYS", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_api_keys: u32,
+}
+
+impl Default for AccountsSettings {
+    fn default() -> Self {
+        Self {
+            admin_key: None,
+            rate_limit: 60,
+            money_rate_limit: 10,
+            operator_rate_limit: 600,
+            max_api_keys: 20,
+        }
+    }
+}
+
+impl AccountsSettings {
+    pub fn default_rate_limits(&self) -> RateLimits {
+        RateLimits {
+            requests_per_minute: self.rate_limit,
+            money_requests_per_minute: self.money_rate_limit,
+        }
+    }
+
+    pub fn operator_rate_limits(&self) -> RateLimits {
+        RateLimits {
+            requests_per_minute: self.operator_rate_limit,
+            money_requests_per_minute: self.operator_rate_limit,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn defaults_run_on_one_box() {
+        let config = AccountsConfig::try_parse_from(["a"]).unwrap();
+        assert_eq!(config.database.url(&DEFAULTS), "sqlite://data/accounts.db");
+        assert_eq!(config.accounts.rate_limit, 60);
+        assert_eq!(config.accounts.money_rate_limit, 10);
+        assert!(config.accounts.admin_key.is_none());
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let key = numhub_auth::api_key::generate(numhub_auth::Environment::Live).secret;
+        let credential = "c".repeat(40);
+        let config = AccountsConfig::try_parse_from([
+            "a",
+            "--admin-key",
+            &key,
+            "--service-credential",
+            &credential,
+        ])
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains(&key));
+        assert!(!shown.contains(&credential));
+    }
+
+    #[test]
+    fn short_service_credentials_are_refused() {
+        assert!(AccountsConfig::try_parse_from(["a", "--service-credential", "short"]).is_err());
+        assert!(AccountsConfig::try_parse_from(["a", "--rate-limit", "0"]).is_err());
+    }
+}

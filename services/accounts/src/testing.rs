@@ -1,0 +1,150 @@
+//! The accounts service served for other services' tests: a real server on
+//! 127.0.0.1:0 with an admin key, customers with keys, and auth layers that
+//! resolve keys through it over gRPC, as a deployed service does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use numhub_auth::{
+    AccountsClient, AuthLayer, CachedAuthenticator, Environment, Scopes, Secret, ServiceCredentials,
+};
+use numhub_proto::common::v1::Scope;
+use numhub_runtime::clock::ManualClock;
+use numhub_runtime::db::Database;
+use numhub_runtime::server::{RunningServer, Server};
+use tonic::metadata::MetadataValue;
+use tonic::service::Interceptor;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::{Accounts, AccountsSettings, MIGRATIONS, SERVICE_NAMES};
+
+/// The service credential of every test stack.
+pub const SERVICE_CREDENTIAL: &str = "numhub-test-service-credential-0123456789";
+/// The auth cache window of every test stack.
+pub const CACHE_TTL: Duration = Duration::from_secs(15);
+
+/// A running accounts service and what a test needs to use it.
+pub struct Stack {
+    pub accounts: Accounts,
+    pub clock: Arc<ManualClock>,
+    pub credentials: ServiceCredentials,
+    /// The operator's admin key (read, write, admin).
+    pub admin_key: String,
+    server: Option<RunningServer>,
+}
+
+/// A customer account and one of its keys.
+#[derive(Debug, Clone)]
+pub struct Customer {
+    pub account_id: String,
+    pub api_key_id: String,
+    pub key: String,
+}
+
+impl Stack {
+    /// Migrates `db`, bootstraps the operator, and serves accounts.
+    pub async fn start(db: Database, clock: Arc<ManualClock>) -> Self {
+        db.migrate(&MIGRATIONS).await.expect("migrate accounts");
+        let accounts = Accounts::new(
+            db,
+            clock.clone(),
+            AccountsSettings::default(),
+            Environment::Live,
+        );
+        let admin_key = accounts
+            .bootstrap(None)
+            .await
+            .expect("bootstrap")
+            .expect("a fresh database prints an admin key");
+        let credentials = credentials();
+        let auth = accounts.auth_layer(credentials.clone(), CACHE_TTL);
+        let server = Server::new(accounts.routes(&auth), SERVICE_NAMES.to_vec())
+            .start("127.0.0.1:0".parse().expect("address"))
+            .await
+            .expect("serve accounts");
+        Self {
+            accounts,
+            clock,
+            credentials,
+            admin_key,
+            server: Some(server),
+        }
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.as_ref().expect("serving").local_addr()
+    }
+
+    pub fn channel(&self) -> Channel {
+        Endpoint::from_shared(format!("http://{}", self.addr()))
+            .expect("endpoint")
+            .connect_lazy()
+    }
+
+    /// An auth layer for another service, resolving keys through this
+    /// server's AccountsInternalService.
+    pub fn remote_auth_layer(&self) -> AuthLayer {
+        let authenticator = CachedAuthenticator::new(
+            Arc::new(AccountsClient::new(self.channel(), &self.credentials)),
+            CACHE_TTL,
+            self.clock.clone(),
+        );
+        AuthLayer::new(
+            authenticator,
+            self.credentials.clone(),
+            Environment::Live,
+            self.clock.clone(),
+        )
+    }
+
+    /// A new customer account with a key holding `scopes`.
+    pub async fn customer(&self, name: &str, scopes: &[Scope]) -> Customer {
+        let account = self
+            .accounts
+            .create_account(name, None, &uuid::Uuid::now_v7().to_string())
+            .await
+            .expect("create account");
+        let (key, secret) = self
+            .accounts
+            .create_key(
+                &account.id,
+                "test key",
+                scopes.iter().copied().collect::<Scopes>(),
+                None,
+            )
+            .await
+            .expect("create key");
+        Customer {
+            account_id: account.id,
+            api_key_id: key.id,
+            key: secret,
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(server) = self.server.take() {
+            let _ = server.shutdown(Duration::from_secs(5)).await;
+        }
+    }
+}
+
+/// The test stacks' service credentials.
+pub fn credentials() -> ServiceCredentials {
+    ServiceCredentials::new(vec![Secret::new(SERVICE_CREDENTIAL)]).expect("credential")
+}
+
+/// A client interceptor sending `authorization: Bearer <key>`.
+#[derive(Clone, Debug)]
+pub struct BearerKey(pub String);
+
+impl Interceptor for BearerKey {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        let value = MetadataValue::try_from(format!("Bearer {}", self.0))
+            .map_err(|_| tonic::Status::invalid_argument("key is not ASCII"))?;
+        request.metadata_mut().insert("authorization", value);
+        Ok(request)
+    }
+}
