@@ -48,7 +48,8 @@ enum Verdict {
 }
 
 fn gcra(tat: i64, quota: u32, now: i64) -> Verdict {
-    let interval = PERIOD_MICROS / i64::from(quota.max(1));
+    // At least 1 µs, so a huge quota cannot divide by zero below.
+    let interval = (PERIOD_MICROS / i64::from(quota.max(1))).max(1);
     let new_tat = tat.max(now) + interval;
     let used = new_tat - now;
     if used > PERIOD_MICROS {

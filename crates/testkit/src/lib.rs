@@ -8,6 +8,8 @@
 //! mandatory; elsewhere its tests are skipped with a loud notice when it is
 //! not running.
 
+pub mod raw;
+
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -93,11 +93,17 @@ impl Accounts {
     /// gRPC routes of the three accounts services, behind `auth`.
     pub fn routes(&self, auth: &AuthLayer) -> Routes {
         let mut routes = RoutesBuilder::default();
+        self.add_services(&mut routes);
+        auth.protect(routes.routes())
+    }
+
+    /// Adds the three accounts services to `routes`, for a server of several
+    /// services that puts them all behind one auth layer.
+    pub fn add_services(&self, routes: &mut RoutesBuilder) {
         routes
             .add_service(AccountsServiceServer::new(self.clone()))
             .add_service(AccountsAdminServiceServer::new(self.clone()))
             .add_service(AccountsInternalServiceServer::new(self.clone()));
-        auth.protect(routes.routes())
     }
 
     /// An auth layer that resolves keys here, in process, for a server that

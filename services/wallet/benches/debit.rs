@@ -12,12 +12,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use numhub_accounts::testing::{Stack, credentials};
 use numhub_proto::common::v1::Money;
 use numhub_proto::wallet::v1 as pb;
-use numhub_proto::wallet::v1::wallet_service_client::WalletServiceClient;
-use numhub_runtime::clock::SystemClock;
+use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
+use numhub_runtime::clock::{ManualClock, SystemClock};
 use numhub_testkit::{Backend, TestDb, TestServer};
-use numhub_wallet::{MIGRATIONS, SERVICE_NAME, Wallet, WalletSettings};
+use numhub_wallet::{MIGRATIONS, SERVICE_NAMES, Wallet, WalletSettings};
 use rand::{RngExt, SeedableRng};
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
@@ -72,7 +73,19 @@ async fn main() -> anyhow::Result<()> {
         ..WalletSettings::default()
     };
     let wallet = Wallet::start(db.db.clone(), Arc::new(SystemClock), &settings);
-    let server = TestServer::start(wallet.routes(), vec![SERVICE_NAME]).await;
+    // Debit is internal: the auth layer checks the service credential on
+    // every call, as in production.
+    let accounts_db = TestDb::new(Backend::Sqlite).await;
+    let stack = Stack::start(
+        accounts_db.db.clone(),
+        Arc::new(ManualClock::starting_now()),
+    )
+    .await;
+    let server = TestServer::start(
+        wallet.routes(&stack.remote_auth_layer()),
+        SERVICE_NAMES.to_vec(),
+    )
+    .await;
     let channels = {
         let mut channels = Vec::new();
         for _ in 0..clients.div_ceil(8) {
@@ -133,6 +146,14 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+fn client(
+    channel: &Channel,
+) -> WalletInternalServiceClient<
+    tonic::codegen::InterceptedService<Channel, numhub_auth::ServiceInterceptor>,
+> {
+    WalletInternalServiceClient::with_interceptor(channel.clone(), credentials().interceptor())
+}
+
 fn account(i: usize) -> String {
     format!("bench-{i:05}")
 }
@@ -141,7 +162,7 @@ async fn seed(channels: &[Channel], accounts: usize) {
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = JoinSet::new();
     for worker in 0..32 {
-        let mut client = WalletServiceClient::new(channels[worker % channels.len()].clone());
+        let mut client = client(&channels[worker % channels.len()]);
         let next = next.clone();
         tasks.spawn(async move {
             loop {
@@ -177,7 +198,7 @@ async fn run_debits(
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = JoinSet::new();
     for worker in 0..clients {
-        let mut client = WalletServiceClient::new(channels[worker % channels.len()].clone());
+        let mut client = client(&channels[worker % channels.len()]);
         let stop = stop.clone();
         tasks.spawn(async move {
             let mut histogram = Histogram::<u64>::new(3).expect("histogram");

@@ -259,7 +259,7 @@ fn balance_to_proto(balance: Balance) -> pb::Balance {
     }
 }
 
-pub(crate) fn entry_to_proto(entry: Entry) -> pb::Transaction {
+pub fn entry_to_proto(entry: Entry) -> pb::Transaction {
     let kind = match entry.kind {
         Kind::Credit => pb::TransactionKind::Credit,
         Kind::Debit => pb::TransactionKind::Debit,

@@ -92,11 +92,17 @@ impl Wallet {
     /// behind `auth`.
     pub fn routes(&self, auth: &AuthLayer) -> Routes {
         let mut routes = RoutesBuilder::default();
+        self.add_services(&mut routes);
+        auth.protect(routes.routes())
+    }
+
+    /// Adds the wallet's three services to `routes`, for a server of several
+    /// services that puts them all behind one auth layer.
+    pub fn add_services(&self, routes: &mut RoutesBuilder) {
         routes
             .add_service(WalletServiceServer::new(self.clone()))
             .add_service(WalletAdminServiceServer::new(self.clone()))
             .add_service(WalletInternalServiceServer::new(self.clone()));
-        auth.protect(routes.routes())
     }
 
     pub async fn execute(&self, command: Command) -> Result<Entry, Error> {

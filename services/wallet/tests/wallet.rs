@@ -6,11 +6,13 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use common::*;
-use numhub_proto::common::v1::Money;
+use numhub_proto::ACCESS_RULES;
+use numhub_proto::common::v1::{Credential, Money, Scope};
 use numhub_proto::wallet::v1 as pb;
 use numhub_runtime::clock::{Clock, SharedClock};
+use numhub_testkit::raw::call_empty;
 use numhub_testkit::{TestServer, backend_tests};
-use numhub_wallet::{SERVICE_NAME, Wallet, WalletSettings};
+use numhub_wallet::{SERVICE_NAMES, Wallet, WalletSettings};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio::task::JoinSet;
@@ -19,9 +21,14 @@ use tonic::Code;
 backend_tests! {
     async fn credit_creates_the_account_in_the_default_currency(backend: Backend) {
         let mut h = start(backend).await;
+        let (customer, mut public) = h.customer().await;
+        // Before any credit its owner sees a zero balance, not an error.
+        let empty = public.get_balance(pb::GetBalanceRequest {}).await.unwrap().into_inner();
+        assert_eq!(empty.available, usd(0));
+        assert_eq!(empty.update_time, None);
         let entry = h.client
             .credit(pb::CreditRequest {
-                account_id: "acc-1".into(),
+                account_id: customer.account_id.clone(),
                 amount: Some(Money { currency_code: String::new(), minor_units: 500 }),
                 request_id: "top-up-1".into(),
                 reason: "first top-up".into(),
@@ -38,14 +45,17 @@ backend_tests! {
         assert_eq!(entry.request_id, "top-up-1");
         assert!(uuid::Uuid::try_parse(&entry.id).unwrap().get_version_num() == 7);
 
-        let balance = h.client
-            .get_balance(pb::GetBalanceRequest { account_id: "acc-1".into() })
+        let balance = public.get_balance(pb::GetBalanceRequest {}).await.unwrap().into_inner();
+        assert_eq!(balance.available, usd(500));
+        assert_eq!(balance.account_id, customer.account_id);
+        assert!(balance.update_time.is_some());
+        // The operator reads the same through the admin surface.
+        let admin_view = h.admin
+            .get_account_balance(pb::GetAccountBalanceRequest { account_id: customer.account_id.clone() })
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(balance.available, usd(500));
-        assert_eq!(balance.account_id, "acc-1");
-        assert!(balance.update_time.is_some());
+        assert_eq!(admin_view, balance);
     }
 
     async fn an_account_keeps_the_currency_of_its_first_credit(backend: Backend) {
@@ -73,7 +83,7 @@ backend_tests! {
         assert_status(result, Code::FailedPrecondition, "CURRENCY_MISMATCH");
         let result = debit(&mut h.client, "euro", 10, "d1").await;
         assert_status(result, Code::FailedPrecondition, "CURRENCY_MISMATCH");
-        assert_eq!(balance(&mut h.client, "euro").await, 100);
+        assert_eq!(balance(&h.wallet, "euro").await, 100);
     }
 
     async fn debit_takes_money_and_reports_the_balance_left(backend: Backend) {
@@ -84,10 +94,10 @@ backend_tests! {
         assert_eq!(entry.amount, usd(-300));
         assert_eq!(entry.balance_after, usd(700));
         assert_eq!(entry.reference, "activation");
-        assert_eq!(balance(&mut h.client, "acc").await, 700);
+        assert_eq!(balance(&h.wallet, "acc").await, 700);
         // Spending everything is allowed; going below zero is not.
         debit(&mut h.client, "acc", 700, "d2").await.unwrap();
-        assert_eq!(balance(&mut h.client, "acc").await, 0);
+        assert_eq!(balance(&h.wallet, "acc").await, 0);
     }
 
     async fn a_short_balance_is_refused_and_the_refusal_is_remembered(backend: Backend) {
@@ -99,18 +109,18 @@ backend_tests! {
             "INSUFFICIENT_BALANCE",
         );
         assert!(status.message().contains("100"), "{status:?}");
-        assert_eq!(balance(&mut h.client, "acc").await, 100);
-        assert_eq!(ledger(&mut h.client, "acc").await.len(), 1);
+        assert_eq!(balance(&h.wallet, "acc").await, 100);
+        assert_eq!(ledger(&h.wallet, "acc").await.len(), 1);
 
         // Topped up since, the same request still has its first answer.
         credit(&mut h.client, "acc", 1_000, "c2").await;
         let replay = debit(&mut h.client, "acc", 101, "d1").await;
         let replayed = assert_status(replay, Code::FailedPrecondition, "INSUFFICIENT_BALANCE");
         assert_eq!(replayed.message(), status.message());
-        assert_eq!(balance(&mut h.client, "acc").await, 1_100);
+        assert_eq!(balance(&h.wallet, "acc").await, 1_100);
         // A new request id is a new request.
         debit(&mut h.client, "acc", 101, "d2").await.unwrap();
-        assert_eq!(balance(&mut h.client, "acc").await, 999);
+        assert_eq!(balance(&h.wallet, "acc").await, 999);
     }
 
     async fn bad_amounts_are_invalid_arguments_naming_the_field(backend: Backend) {
@@ -153,8 +163,8 @@ backend_tests! {
         let status = assert_status(debit(&mut h.client, "acc", 1, "").await, Code::InvalidArgument, "INVALID_FIELD");
         assert_eq!(bad_fields(&status), ["request_id"]);
         // Nothing moved.
-        assert_eq!(balance(&mut h.client, "acc").await, 100);
-        assert_eq!(ledger(&mut h.client, "acc").await.len(), 1);
+        assert_eq!(balance(&h.wallet, "acc").await, 100);
+        assert_eq!(ledger(&h.wallet, "acc").await.len(), 1);
     }
 
     async fn a_balance_cannot_overflow(backend: Backend) {
@@ -168,19 +178,24 @@ backend_tests! {
         }).await;
         assert_status(result, Code::FailedPrecondition, "BALANCE_LIMIT_EXCEEDED");
         credit(&mut h.client, "rich", 10, "c3").await;
-        assert_eq!(balance(&mut h.client, "rich").await, i64::MAX);
+        assert_eq!(balance(&h.wallet, "rich").await, i64::MAX);
     }
 
     async fn unknown_accounts_are_not_found(backend: Backend) {
         let mut h = start(backend).await;
-        let result = h.client.get_balance(pb::GetBalanceRequest { account_id: "ghost".into() }).await;
+        let result = h.admin
+            .get_account_balance(pb::GetAccountBalanceRequest { account_id: "ghost".into() })
+            .await;
         assert_status(result, Code::NotFound, "RESOURCE_NOT_FOUND");
         assert_status(debit(&mut h.client, "ghost", 1, "d1").await, Code::NotFound, "RESOURCE_NOT_FOUND");
-        let result = h.client.list_transactions(pb::ListTransactionsRequest {
-            account_id: "ghost".into(),
-            ..Default::default()
-        }).await;
-        assert_status(result, Code::NotFound, "RESOURCE_NOT_FOUND");
+        // A customer whose wallet was never credited has an empty ledger.
+        let (_, mut public) = h.customer().await;
+        let page = public
+            .list_transactions(pb::ListTransactionsRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.transactions.is_empty());
     }
 
     async fn refunds_give_back_at_most_the_debit(backend: Backend) {
@@ -209,7 +224,7 @@ backend_tests! {
             Code::FailedPrecondition,
             "REFUND_EXCEEDS_DEBIT",
         );
-        assert_eq!(balance(&mut h.client, "acc").await, 1_000);
+        assert_eq!(balance(&h.wallet, "acc").await, 1_000);
     }
 
     async fn refunds_need_a_debit(backend: Backend) {
@@ -225,7 +240,7 @@ backend_tests! {
             "INVALID_FIELD",
         );
         assert_eq!(bad_fields(&status), ["debit_transaction_id"]);
-        assert_eq!(balance(&mut h.client, "acc").await, 1_000);
+        assert_eq!(balance(&h.wallet, "acc").await, 1_000);
     }
 
     async fn a_retry_returns_the_first_result_and_moves_nothing(backend: Backend) {
@@ -236,8 +251,8 @@ backend_tests! {
         assert_eq!(debit(&mut h.client, "acc", 300, "d1").await.unwrap(), first_debit);
         let first_refund = refund(&mut h.client, &first_debit.id, None, "r1").await.unwrap();
         assert_eq!(refund(&mut h.client, &first_debit.id, None, "r1").await.unwrap(), first_refund);
-        assert_eq!(balance(&mut h.client, "acc").await, 1_000);
-        assert_eq!(ledger(&mut h.client, "acc").await.len(), 3);
+        assert_eq!(balance(&h.wallet, "acc").await, 1_000);
+        assert_eq!(ledger(&h.wallet, "acc").await.len(), 3);
     }
 
     async fn a_reused_key_with_other_fields_is_rejected(backend: Backend) {
@@ -257,7 +272,7 @@ backend_tests! {
         assert_status(as_credit, Code::FailedPrecondition, "IDEMPOTENCY_KEY_REUSED");
         assert_status(refund(&mut h.client, &charge.id, None, "k1").await, Code::FailedPrecondition, "IDEMPOTENCY_KEY_REUSED");
         credit(&mut h.client, "other-acc", 10, "k1").await;
-        assert_eq!(balance(&mut h.client, "acc").await, 700);
+        assert_eq!(balance(&h.wallet, "acc").await, 700);
     }
 
     async fn concurrent_duplicates_move_money_once(backend: Backend) {
@@ -279,22 +294,23 @@ backend_tests! {
             }
         }
         assert_eq!(ids.len(), 1, "every success names the one debit");
-        assert_eq!(balance(&mut client, "acc").await, 9_750);
-        assert_eq!(ledger(&mut client, "acc").await.len(), 2);
+        assert_eq!(balance(&h.wallet, "acc").await, 9_750);
+        assert_eq!(ledger(&h.wallet, "acc").await.len(), 2);
     }
 
     async fn transactions_page_newest_first_without_repeats(backend: Backend) {
         let mut h = start(backend).await;
-        credit(&mut h.client, "acc", 1_000, "c0").await;
+        let (customer, mut public) = h.customer().await;
+        let acc = customer.account_id.as_str();
+        credit(&mut h.client, acc, 1_000, "c0").await;
         for i in 1..=6 {
-            debit(&mut h.client, "acc", i, &format!("d{i}")).await.unwrap();
+            debit(&mut h.client, acc, i, &format!("d{i}")).await.unwrap();
         }
         let mut pages = Vec::new();
         let mut page_token = String::new();
         loop {
-            let page = h.client
+            let page = public
                 .list_transactions(pb::ListTransactionsRequest {
-                    account_id: "acc".into(),
                     page_size: 3,
                     page_token,
                 })
@@ -311,13 +327,13 @@ backend_tests! {
 
         // The default page holds everything here; each entry's balance_after
         // is the running sum of the ledger.
-        let all = ledger(&mut h.client, "acc").await;
+        let all = ledger(&h.wallet, acc).await;
         let mut running = 0;
         for entry in all.iter().rev() {
             running += units(&entry.amount);
             assert_eq!(units(&entry.balance_after), running);
         }
-        assert_eq!(running, balance(&mut h.client, "acc").await);
+        assert_eq!(running, balance(&h.wallet, acc).await);
 
         for (page_size, page_token, field) in [
             (101, String::new(), "page_size"),
@@ -325,8 +341,7 @@ backend_tests! {
             (10, "garbage!".to_string(), "page_token"),
         ] {
             let status = assert_status(
-                h.client.list_transactions(pb::ListTransactionsRequest {
-                    account_id: "acc".into(),
+                public.list_transactions(pb::ListTransactionsRequest {
                     page_size,
                     page_token,
                 }).await,
@@ -347,7 +362,7 @@ backend_tests! {
         assert!(erase.is_err(), "the ledger was erased");
         let negative = sqlx::query("UPDATE accounts SET balance = -1").execute(pool).await;
         assert!(negative.is_err(), "a negative balance was stored");
-        assert_eq!(balance(&mut h.client, "acc").await, 100);
+        assert_eq!(balance(&h.wallet, "acc").await, 100);
     }
 
     async fn internal_errors_do_not_leak_database_text(backend: Backend) {
@@ -380,8 +395,9 @@ backend_tests! {
         let other_db = numhub_runtime::db::Database::connect(&h.db.url, 8).await.unwrap();
         let clock: SharedClock = h.clock.clone();
         let other = Wallet::start(other_db, clock, &WalletSettings::default());
-        let other_server = TestServer::start(other.routes(), vec![SERVICE_NAME]).await;
-        let clients = [h.client.clone(), Client::new(other_server.channel())];
+        let other_server =
+            TestServer::start(other.routes(&h.stack.remote_auth_layer()), SERVICE_NAMES.to_vec()).await;
+        let clients = [h.client.clone(), internal_client(&other_server, &h.stack)];
 
         let mut first = clients[0].clone();
         credit(&mut first, "hot", 1_000_000, "c1").await;
@@ -409,10 +425,9 @@ backend_tests! {
             answered += moved.unwrap();
         }
         assert_eq!(answered, 16 * 25);
-        let mut client = clients[1].clone();
-        let entries = ledger(&mut client, "hot").await;
+        let entries = ledger(&h.wallet, "hot").await;
         assert_eq!(entries.len(), 1 + 8 * 25, "each key debited exactly once");
-        assert_eq!(balance(&mut client, "hot").await, 1_000_000 - 7 * 8 * 25);
+        assert_eq!(balance(&h.wallet, "hot").await, 1_000_000 - 7 * 8 * 25);
         other_server.shutdown().await;
     }
 
@@ -421,8 +436,9 @@ backend_tests! {
         let other_db = numhub_runtime::db::Database::connect(&h.db.url, 4).await.unwrap();
         let clock: SharedClock = h.clock.clone();
         let other = Wallet::start(other_db, clock, &WalletSettings::default());
-        let other_server = TestServer::start(other.routes(), vec![SERVICE_NAME]).await;
-        let (mut a, mut b) = (h.client.clone(), Client::new(other_server.channel()));
+        let other_server =
+            TestServer::start(other.routes(&h.stack.remote_auth_layer()), SERVICE_NAMES.to_vec()).await;
+        let (mut a, mut b) = (h.client.clone(), internal_client(&other_server, &h.stack));
 
         // A knows the account at 100.
         credit(&mut a, "shared", 100, "c1").await;
@@ -436,10 +452,112 @@ backend_tests! {
         // balance it last saw.
         debit(&mut b, "shared", 580, "d3").await.unwrap();
         assert_status(debit(&mut a, "shared", 100, "d4").await, Code::FailedPrecondition, "INSUFFICIENT_BALANCE");
-        assert_eq!(balance(&mut a, "shared").await, 10);
-        let entries = ledger(&mut b, "shared").await;
+        assert_eq!(balance(&h.wallet, "shared").await, 10);
+        let entries = ledger(&h.wallet, "shared").await;
         assert_eq!(entries.iter().map(|e| units(&e.amount)).sum::<i64>(), 10);
         other_server.shutdown().await;
+    }
+
+    async fn every_rpc_refuses_a_caller_without_its_credential(backend: Backend) {
+        let h = start(backend).await;
+        let customer = h.stack.customer("acme", &[Scope::Read, Scope::Write]).await;
+        let admin = h.stack.admin_key.clone();
+        let rules: Vec<_> = ACCESS_RULES.iter().filter(|r| r.path.starts_with("/numhub.wallet.")).collect();
+        assert_eq!(rules.len(), 7);
+        for rule in rules {
+            let channel = h.server.channel();
+            let anonymous = call_empty(channel.clone(), rule.path, None).await;
+            assert_eq!(anonymous.code(), Code::Unauthenticated, "{}: {anonymous:?}", rule.path);
+            match rule.credential {
+                Credential::Service => {
+                    for key in [&customer.key, &admin] {
+                        let status = call_empty(channel.clone(), rule.path, Some(&format!("Bearer {key}"))).await;
+                        assert_eq!(status.code(), Code::PermissionDenied, "{}: {status:?}", rule.path);
+                        assert_eq!(reason(&status), "SERVICE_CREDENTIAL_REQUIRED");
+                    }
+                }
+                Credential::ApiKey if rule.scope == Scope::Admin => {
+                    let status = call_empty(channel.clone(), rule.path, Some(&format!("Bearer {}", customer.key))).await;
+                    assert_eq!(status.code(), Code::PermissionDenied, "{}: {status:?}", rule.path);
+                    assert_eq!(reason(&status), "MISSING_SCOPE");
+                }
+                _ => {
+                    let status = call_empty(channel.clone(), rule.path, Some(&format!("Bearer {}", customer.key))).await;
+                    assert_eq!(status.code(), Code::Ok, "{}: {status:?}", rule.path);
+                }
+            }
+        }
+    }
+
+    async fn another_account_learns_nothing(backend: Backend) {
+        let mut h = start(backend).await;
+        let (a, mut as_a) = h.customer().await;
+        let (b, mut as_b) = h.customer().await;
+        credit(&mut h.client, &a.account_id, 1_000, "a-top-up").await;
+        let a_debit = debit(&mut h.client, &a.account_id, 300, "a-buy").await.unwrap();
+        credit(&mut h.client, &b.account_id, 50, "b-top-up").await;
+        let mut covered = HashSet::new();
+
+        covered.insert("/numhub.wallet.v1.WalletService/GetBalance");
+        let b_balance = as_b.get_balance(pb::GetBalanceRequest {}).await.unwrap().into_inner();
+        assert_eq!((b_balance.account_id.as_str(), units(&b_balance.available)), (b.account_id.as_str(), 50));
+        let a_balance = as_a.get_balance(pb::GetBalanceRequest {}).await.unwrap().into_inner();
+        assert_eq!(units(&a_balance.available), 700);
+
+        covered.insert("/numhub.wallet.v1.WalletService/ListTransactions");
+        let b_ledger = as_b.list_transactions(pb::ListTransactionsRequest::default()).await.unwrap().into_inner();
+        assert_eq!(b_ledger.transactions.len(), 1);
+        assert!(b_ledger.transactions.iter().all(|t| t.account_id == b.account_id));
+        // A cursor made of A's debit id still pages B's ledger only.
+        let token = numhub_runtime::validate::page_token::encode(&a_debit.id);
+        let paged = as_b
+            .list_transactions(pb::ListTransactionsRequest { page_size: 10, page_token: token })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(paged.transactions.iter().all(|t| t.account_id == b.account_id));
+        assert!(format!("{paged:?}{b_ledger:?}{b_balance:?}").find(&a.account_id).is_none());
+
+        let public: HashSet<&str> = ACCESS_RULES
+            .iter()
+            .filter(|r| r.path.starts_with("/numhub.wallet.") && r.credential == Credential::ApiKey && r.scope != Scope::Admin)
+            .map(|r| r.path)
+            .collect();
+        assert_eq!(covered, public, "every public RPC is swept");
+    }
+
+    async fn an_admin_key_tops_up_any_account(backend: Backend) {
+        let mut h = start(backend).await;
+        let (customer, mut public) = h.customer().await;
+        let entry = h.admin
+            .credit(pb::CreditRequest {
+                account_id: customer.account_id.clone(),
+                amount: usd(2_500),
+                request_id: "top-up-1".into(),
+                reason: "wire transfer".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .transaction
+            .unwrap();
+        assert_eq!(entry.balance_after, usd(2_500));
+        // The same key again is the same top-up, whichever surface it uses.
+        let again = h.client
+            .credit(pb::CreditRequest {
+                account_id: customer.account_id.clone(),
+                amount: usd(2_500),
+                request_id: "top-up-1".into(),
+                reason: "wire transfer".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .transaction
+            .unwrap();
+        assert_eq!(again.id, entry.id);
+        let balance = public.get_balance(pb::GetBalanceRequest {}).await.unwrap().into_inner();
+        assert_eq!(balance.available, usd(2_500));
     }
 
     async fn random_concurrent_movements_keep_every_invariant(backend: Backend) {
@@ -536,8 +654,8 @@ backend_tests! {
         let mut ledger_entries = 0;
         for account in ACCOUNTS {
             let expected = &expected[account];
-            let balance = balance(&mut client, account).await;
-            let entries = ledger(&mut client, account).await;
+            let balance = balance(&h.wallet, account).await;
+            let entries = ledger(&h.wallet, account).await;
             ledger_entries += entries.len();
             assert!(balance >= 0);
             assert_eq!(balance, *expected, "{account}: credits - debits + refunds");

@@ -5,38 +5,82 @@
 
 use std::sync::Arc;
 
-use numhub_proto::common::v1::Money;
+use numhub_accounts::testing::{BearerKey, Customer, Stack};
+use numhub_auth::ServiceInterceptor;
+use numhub_proto::common::v1::{Money, Scope};
 use numhub_proto::wallet::v1 as pb;
+use numhub_proto::wallet::v1::wallet_admin_service_client::WalletAdminServiceClient;
+use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
 use numhub_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use numhub_runtime::clock::{ManualClock, SharedClock};
 use numhub_testkit::{Backend, TestDb, TestServer};
-use numhub_wallet::{MIGRATIONS, SERVICE_NAME, Wallet, WalletSettings};
+use numhub_wallet::{MIGRATIONS, SERVICE_NAMES, Wallet, WalletSettings};
+use tonic::codegen::InterceptedService;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
-pub type Client = WalletServiceClient<Channel>;
+/// The internal surface, with the service credential: Credit, Debit, Refund.
+pub type Client = WalletInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
+/// The public surface, with a customer's key.
+pub type PublicClient = WalletServiceClient<InterceptedService<Channel, BearerKey>>;
+/// The admin surface, with the operator's key.
+pub type AdminClient = WalletAdminServiceClient<InterceptedService<Channel, BearerKey>>;
 
 pub struct Harness {
     pub client: Client,
+    pub admin: AdminClient,
     pub server: TestServer,
     pub clock: Arc<ManualClock>,
     pub wallet: Wallet,
+    pub stack: Stack,
     pub db: TestDb,
+    _accounts_db: TestDb,
 }
 
+/// A wallet on a fresh database, behind an auth layer that resolves keys
+/// through a real accounts service on its own database.
 pub async fn start(backend: Backend) -> Harness {
     let db = TestDb::new(backend).await;
     db.db.migrate(&MIGRATIONS).await.expect("migrate");
+    let accounts_db = TestDb::new(backend).await;
     let clock = Arc::new(ManualClock::starting_now());
+    let stack = Stack::start(accounts_db.db.clone(), clock.clone()).await;
     let shared: SharedClock = clock.clone();
     let wallet = Wallet::start(db.db.clone(), shared, &WalletSettings::default());
-    let server = TestServer::start(wallet.routes(), vec![SERVICE_NAME]).await;
+    let server = TestServer::start(
+        wallet.routes(&stack.remote_auth_layer()),
+        SERVICE_NAMES.to_vec(),
+    )
+    .await;
     Harness {
-        client: WalletServiceClient::new(server.channel()),
+        client: internal_client(&server, &stack),
+        admin: WalletAdminServiceClient::with_interceptor(
+            server.channel(),
+            BearerKey(stack.admin_key.clone()),
+        ),
         server,
         clock,
         wallet,
+        stack,
         db,
+        _accounts_db: accounts_db,
+    }
+}
+
+pub fn internal_client(server: &TestServer, stack: &Stack) -> Client {
+    WalletInternalServiceClient::with_interceptor(server.channel(), stack.credentials.interceptor())
+}
+
+impl Harness {
+    /// A new customer with a read key, and the public client using it.
+    pub async fn customer(&self) -> (Customer, PublicClient) {
+        let customer = self.stack.customer("customer", &[Scope::Read]).await;
+        let client = self.public_client(&customer.key);
+        (customer, client)
+    }
+
+    pub fn public_client(&self, key: &str) -> PublicClient {
+        WalletServiceClient::with_interceptor(self.server.channel(), BearerKey(key.to_owned()))
     }
 }
 
@@ -113,36 +157,27 @@ pub async fn refund(
     Ok(response.into_inner().transaction.expect("transaction"))
 }
 
-pub async fn balance(client: &mut Client, account: &str) -> i64 {
-    let balance = client
-        .get_balance(pb::GetBalanceRequest {
-            account_id: account.into(),
-        })
-        .await
-        .expect("balance")
-        .into_inner();
-    units(&balance.available)
+/// An account's balance, read through the domain: invariant checks read
+/// any account, which no single key may.
+pub async fn balance(wallet: &Wallet, account: &str) -> i64 {
+    wallet.balance(account).await.expect("balance").available
 }
 
-/// Every entry of an account, newest first, read page by page.
-pub async fn ledger(client: &mut Client, account: &str) -> Vec<pb::Transaction> {
+/// Every entry of an account, newest first, read page by page through the
+/// domain.
+pub async fn ledger(wallet: &Wallet, account: &str) -> Vec<pb::Transaction> {
     let mut entries = Vec::new();
-    let mut page_token = String::new();
+    let mut cursor: Option<String> = None;
     loop {
-        let page = client
-            .list_transactions(pb::ListTransactionsRequest {
-                account_id: account.into(),
-                page_size: 100,
-                page_token,
-            })
+        let (page, next) = wallet
+            .list(account, cursor.as_deref(), 100)
             .await
-            .expect("list")
-            .into_inner();
-        entries.extend(page.transactions);
-        if page.next_page_token.is_empty() {
-            return entries;
+            .expect("list");
+        entries.extend(page.into_iter().map(numhub_wallet::grpc::entry_to_proto));
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return entries,
         }
-        page_token = page.next_page_token;
     }
 }
 

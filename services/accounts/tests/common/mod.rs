@@ -1,0 +1,106 @@
+//! Shared fixture of the accounts tests: the service served over real gRPC
+//! on a fresh database, with the operator's admin key.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use numhub_accounts::testing::{BearerKey, Stack};
+use numhub_proto::accounts::v1 as pb;
+use numhub_proto::accounts::v1::accounts_admin_service_client::AccountsAdminServiceClient;
+use numhub_proto::accounts::v1::accounts_internal_service_client::AccountsInternalServiceClient;
+use numhub_proto::accounts::v1::accounts_service_client::AccountsServiceClient;
+use numhub_proto::common::v1::Scope;
+use numhub_runtime::clock::ManualClock;
+use numhub_testkit::{Backend, TestDb};
+use tonic::codegen::InterceptedService;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+pub type Public = AccountsServiceClient<InterceptedService<Channel, BearerKey>>;
+pub type Admin = AccountsAdminServiceClient<InterceptedService<Channel, BearerKey>>;
+pub type Internal = AccountsInternalServiceClient<Channel>;
+
+pub struct Harness {
+    pub stack: Stack,
+    pub clock: Arc<ManualClock>,
+    pub admin: Admin,
+    pub db: TestDb,
+}
+
+pub async fn start(backend: Backend) -> Harness {
+    let db = TestDb::new(backend).await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let stack = Stack::start(db.db.clone(), clock.clone()).await;
+    let admin = AccountsAdminServiceClient::with_interceptor(
+        stack.channel(),
+        BearerKey(stack.admin_key.clone()),
+    );
+    Harness {
+        stack,
+        clock,
+        admin,
+        db,
+    }
+}
+
+impl Harness {
+    pub fn public(&self, key: &str) -> Public {
+        AccountsServiceClient::with_interceptor(self.stack.channel(), BearerKey(key.to_owned()))
+    }
+
+    pub fn internal(&self) -> Internal {
+        AccountsInternalServiceClient::new(self.stack.channel())
+    }
+
+    /// A new account, through the admin surface.
+    pub async fn account(&mut self, name: &str) -> pb::Account {
+        self.admin
+            .create_account(pb::CreateAccountRequest {
+                display_name: name.into(),
+                rate_limits: None,
+                request_id: uuid::Uuid::now_v7().to_string(),
+            })
+            .await
+            .expect("create account")
+            .into_inner()
+    }
+
+    /// A key for `account_id`, through the admin surface: (key, secret).
+    pub async fn key(&mut self, account_id: &str, scopes: &[Scope]) -> (pb::ApiKey, String) {
+        let response = self
+            .admin
+            .create_account_api_key(pb::CreateAccountApiKeyRequest {
+                account_id: account_id.into(),
+                name: "key".into(),
+                scopes: scopes.iter().map(|s| *s as i32).collect(),
+            })
+            .await
+            .expect("create key")
+            .into_inner();
+        (response.api_key.expect("key"), response.secret)
+    }
+}
+
+/// The ErrorInfo reason of a status.
+pub fn reason(status: &tonic::Status) -> String {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.reason.clone())
+        .unwrap_or_default()
+}
+
+#[track_caller]
+pub fn assert_status<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    code: tonic::Code,
+    reason_text: &str,
+) -> tonic::Status {
+    let status = result.expect_err("expected an error");
+    assert_eq!(status.code(), code, "{status:?}");
+    assert_eq!(reason(&status), reason_text, "{status:?}");
+    status
+}
+
+pub const READ_WRITE: &[Scope] = &[Scope::Read, Scope::Write];
