@@ -360,3 +360,173 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::task::{Context, Poll};
+
+    use numhub_proto::common::v1::Scope;
+    use numhub_runtime::clock::ManualClock;
+
+    use super::*;
+    use crate::authenticator::Authenticator;
+    use crate::identity::{RateLimits, Scopes};
+
+    const BUY: &str = "/test.v1.Shop/Buy";
+    const LOOK: &str = "/test.v1.Shop/Look";
+    const RULES: &[MethodAccess] = &[
+        MethodAccess {
+            path: BUY,
+            credential: Credential::ApiKey,
+            scope: Scope::Write,
+            moves_money: true,
+        },
+        MethodAccess {
+            path: LOOK,
+            credential: Credential::ApiKey,
+            scope: Scope::Read,
+            moves_money: false,
+        },
+    ];
+
+    /// Knows one key, holding `scopes`.
+    struct OneKey(String, Scopes);
+
+    #[tonic::async_trait]
+    impl Authenticator for OneKey {
+        async fn authenticate(&self, key: &str) -> anyhow::Result<Option<Identity>> {
+            Ok((key == self.0).then(|| Identity {
+                account_id: "acct-1".into(),
+                api_key_id: "key-1".into(),
+                scopes: self.1,
+                rate_limits: RateLimits {
+                    requests_per_minute: 60,
+                    money_requests_per_minute: 10,
+                },
+            }))
+        }
+    }
+
+    /// Answers with the caller's account, as a handler would read it.
+    #[derive(Clone)]
+    struct Echo;
+
+    impl Service<Request<()>> for Echo {
+        type Response = Response<String>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Response<String>, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: Request<()>) -> Self::Future {
+            let caller = request
+                .extensions()
+                .get::<Caller>()
+                .map(|c| c.account_id.to_string());
+            std::future::ready(Ok(Response::new(caller.unwrap_or_default())))
+        }
+    }
+
+    fn service(scopes: &[Scope]) -> (Auth<Echo>, String) {
+        let key = api_key::generate(Environment::Live).secret;
+        let clock = Arc::new(ManualClock::starting_now());
+        let authenticator = CachedAuthenticator::new(
+            Arc::new(OneKey(key.clone(), scopes.iter().copied().collect())),
+            Duration::from_secs(15),
+            clock.clone(),
+        );
+        let layer = AuthLayer::with_rules(
+            RULES,
+            authenticator,
+            ServiceCredentials::random(),
+            Environment::Live,
+            clock,
+        );
+        (layer.layer(Echo), key)
+    }
+
+    async fn call(auth: &mut Auth<Echo>, path: &str, header: (&str, String)) -> Response<String> {
+        let request = Request::builder()
+            .uri(path)
+            .header(header.0, header.1)
+            .body(())
+            .unwrap();
+        auth.call(request).await.unwrap()
+    }
+
+    fn text<'r>(response: &'r Response<String>, name: &str) -> &'r str {
+        response
+            .headers()
+            .get(name)
+            .map_or("", |v| v.to_str().unwrap())
+    }
+
+    #[tokio::test]
+    async fn money_rpcs_have_their_own_tighter_quota() {
+        let (mut auth, key) = service(&[Scope::Read, Scope::Write]);
+        for i in 0..10 {
+            let response = call(&mut auth, BUY, ("authorization", format!("bearer {key}"))).await;
+            assert_eq!(response.body(), "acct-1", "the caller reaches the handler");
+            assert_eq!(text(&response, RATELIMIT_LIMIT), "10");
+            assert_eq!(text(&response, RATELIMIT_REMAINING), (9 - i).to_string());
+        }
+        let refused = call(&mut auth, BUY, ("x-api-key", key.clone())).await;
+        assert_eq!(
+            text(&refused, "grpc-status"),
+            (Code::ResourceExhausted as i32).to_string()
+        );
+        assert_eq!(text(&refused, RETRY_AFTER), "6");
+        assert_eq!(text(&refused, RATELIMIT_LIMIT), "10");
+        assert_eq!(refused.body(), "", "the handler never ran");
+        // Reading is still allowed, and the buys counted against it too.
+        let look = call(&mut auth, LOOK, ("x-api-key", key)).await;
+        assert_eq!(look.body(), "acct-1");
+        assert_eq!(text(&look, RATELIMIT_LIMIT), "60");
+        assert_eq!(text(&look, RATELIMIT_REMAINING), "49");
+    }
+
+    #[tokio::test]
+    async fn refusals_never_reach_the_handler() {
+        let (mut auth, key) = service(&[Scope::Read]);
+        let cases = [
+            (
+                BUY,
+                ("authorization", format!("Bearer {key}")),
+                Code::PermissionDenied,
+            ),
+            (
+                LOOK,
+                ("authorization", "Bearer".to_owned()),
+                Code::Unauthenticated,
+            ),
+            (
+                LOOK,
+                ("authorization", format!("Basic {key}")),
+                Code::Unauthenticated,
+            ),
+            (LOOK, ("x-api-key", " ".to_owned()), Code::Unauthenticated),
+            (
+                LOOK,
+                ("x-api-key", format!("{key}x")),
+                Code::Unauthenticated,
+            ),
+            (
+                "/test.v1.Shop/Unknown",
+                ("x-api-key", key.clone()),
+                Code::Unimplemented,
+            ),
+        ];
+        for (path, header, code) in cases {
+            let what = format!("{path} {header:?}");
+            let response = call(&mut auth, path, header).await;
+            assert_eq!(
+                text(&response, "grpc-status"),
+                (code as i32).to_string(),
+                "{what}"
+            );
+            assert_eq!(response.body(), "", "{what}");
+        }
+    }
+}
