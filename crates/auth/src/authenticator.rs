@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use tonic::Code;
 use tonic::codegen::InterceptedService;
 use tonic::transport::Channel;
+use tonic_types::StatusExt;
 
 use crate::credential::{ServiceCredentials, ServiceInterceptor};
 use crate::identity::{Identity, RateLimits, Scopes};
@@ -61,7 +62,19 @@ impl Authenticator for AccountsClient {
                     },
                 }))
             }
-            Err(status) if status.code() == Code::Unauthenticated => Ok(None),
+            // Only this reason means "no such key". Any other refusal, such
+            // as accounts not accepting this service's credential, is a
+            // fault to report, not an answer to cache.
+            Err(status)
+                if status.code() == Code::Unauthenticated
+                    && status
+                        .get_error_details()
+                        .error_info()
+                        .map(|i| i.reason.as_str())
+                        == Some(crate::layer::reasons::INVALID_API_KEY) =>
+            {
+                Ok(None)
+            }
             Err(status) => Err(anyhow::anyhow!(
                 "accounts answered Authenticate with {:?}: {}",
                 status.code(),

@@ -51,6 +51,12 @@ impl ServiceCredentials {
                 "a service credential must be at least {MIN_LEN} characters"
             ));
         }
+        if credentials
+            .iter()
+            .any(|c| !c.expose().bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err("a service credential must be printable ASCII without spaces".into());
+        }
         Ok(Self {
             accepted: credentials.into(),
         })

@@ -1,7 +1,8 @@
-//! Per-key rate limits with GCRA (the generic cell rate algorithm): a quota of
-//! N per minute admits a burst of N, then one request every 60/N seconds. Each
-//! key keeps one instant per quota (its "theoretical arrival time"), so the
-//! state is tiny and a decision is a few arithmetic operations.
+//! Per-key rate limits: a quota of N calls per minute, counted in a window
+//! that opens with a key's first call and lasts a minute. The N+1st call
+//! within it is refused until the window ends, so "60 a minute" means what
+//! a client reads it to mean: at most 60 calls in any window the server
+//! counts, and the 61st in a minute is refused.
 //!
 //! Limits are kept per process: with R replicas behind a load balancer a key
 //! may get up to R times its quota.
@@ -15,7 +16,7 @@ use numhub_runtime::clock::Timestamp;
 use crate::identity::RateLimits;
 
 const PERIOD_MICROS: i64 = 60_000_000;
-/// Past this many keys, those whose quotas are full again are forgotten.
+/// Past this many keys, those whose windows have closed are forgotten.
 const MAX_TRACKED_KEYS: usize = 100_000;
 
 /// The answer for one request.
@@ -24,45 +25,50 @@ pub enum Decision {
     /// Admitted. `limit` and `remaining` describe the quota closest to
     /// running out, for the `x-ratelimit-*` headers.
     Allowed { limit: u32, remaining: u32 },
-    /// Refused: `limit` is the quota that refused it.
+    /// Refused: `limit` is the quota that refused it; its window ends after
+    /// `retry_after`.
     Limited { limit: u32, retry_after: Duration },
+}
+
+/// One quota's window: when it opened and how many calls it counted.
+#[derive(Debug, Clone, Copy, Default)]
+struct Window {
+    start: i64,
+    count: u32,
+}
+
+impl Window {
+    fn is_open(&self, now: i64) -> bool {
+        self.count > 0 && now < self.start + PERIOD_MICROS
+    }
+
+    /// The window as it stands at `now`: a closed one starts afresh.
+    fn current(self, now: i64) -> Self {
+        if self.is_open(now) {
+            self
+        } else {
+            Self {
+                start: now,
+                count: 0,
+            }
+        }
+    }
+
+    fn retry_after(&self, now: i64) -> Duration {
+        Duration::from_micros((self.start + PERIOD_MICROS - now).max(0) as u64)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
 struct KeyState {
-    /// Theoretical arrival time of the next request, per quota (Unix µs).
-    all: i64,
-    money: i64,
+    all: Window,
+    money: Window,
 }
 
 /// The rate limits of every key this process has seen.
 #[derive(Debug, Clone, Default)]
 pub struct RateLimiter {
     keys: Arc<Mutex<HashMap<Arc<str>, KeyState>>>,
-}
-
-/// One quota's verdict, not yet committed.
-enum Verdict {
-    Admit { tat: i64, remaining: u32 },
-    Refuse { retry_after_micros: i64 },
-}
-
-fn gcra(tat: i64, quota: u32, now: i64) -> Verdict {
-    // At least 1 µs, so a huge quota cannot divide by zero below.
-    let interval = (PERIOD_MICROS / i64::from(quota.max(1))).max(1);
-    let new_tat = tat.max(now) + interval;
-    let used = new_tat - now;
-    if used > PERIOD_MICROS {
-        Verdict::Refuse {
-            retry_after_micros: used - PERIOD_MICROS,
-        }
-    } else {
-        let remaining = ((PERIOD_MICROS - used) / interval) as u32;
-        Verdict::Admit {
-            tat: new_tat,
-            remaining: remaining.min(quota),
-        }
-    }
 }
 
 impl RateLimiter {
@@ -79,54 +85,53 @@ impl RateLimiter {
         let now = now.unix_micros();
         let mut keys = self.keys.lock().expect("rate limiter lock");
         if keys.len() >= MAX_TRACKED_KEYS && !keys.contains_key(key) {
-            keys.retain(|_, state| state.all > now || state.money > now);
+            keys.retain(|_, state| state.all.is_open(now) || state.money.is_open(now));
         }
         let state = keys.entry(key.clone()).or_default();
-        let all = gcra(state.all, limits.requests_per_minute, now);
-        let money = moves_money.then(|| gcra(state.money, limits.money_requests_per_minute, now));
-        match (all, money) {
-            (Verdict::Refuse { retry_after_micros }, _) => Decision::Limited {
-                limit: limits.requests_per_minute,
-                retry_after: retry_delay(retry_after_micros),
-            },
-            (_, Some(Verdict::Refuse { retry_after_micros })) => Decision::Limited {
-                limit: limits.money_requests_per_minute,
-                retry_after: retry_delay(retry_after_micros),
-            },
-            (Verdict::Admit { tat, remaining }, None) => {
-                state.all = tat;
-                Decision::Allowed {
-                    limit: limits.requests_per_minute,
-                    remaining,
-                }
+        let all = state.all.current(now);
+        let money = state.money.current(now);
+        let all_limit = limits.requests_per_minute;
+        let money_limit = limits.money_requests_per_minute;
+        if all.count >= all_limit {
+            return Decision::Limited {
+                limit: all_limit,
+                retry_after: all.retry_after(now),
+            };
+        }
+        if moves_money && money.count >= money_limit {
+            return Decision::Limited {
+                limit: money_limit,
+                retry_after: money.retry_after(now),
+            };
+        }
+        state.all = Window {
+            count: all.count + 1,
+            ..all
+        };
+        let all_remaining = all_limit - state.all.count;
+        if !moves_money {
+            return Decision::Allowed {
+                limit: all_limit,
+                remaining: all_remaining,
+            };
+        }
+        state.money = Window {
+            count: money.count + 1,
+            ..money
+        };
+        let money_remaining = money_limit - state.money.count;
+        if money_remaining < all_remaining {
+            Decision::Allowed {
+                limit: money_limit,
+                remaining: money_remaining,
             }
-            (
-                Verdict::Admit { tat, remaining },
-                Some(Verdict::Admit {
-                    tat: money_tat,
-                    remaining: money_remaining,
-                }),
-            ) => {
-                state.all = tat;
-                state.money = money_tat;
-                if money_remaining < remaining {
-                    Decision::Allowed {
-                        limit: limits.money_requests_per_minute,
-                        remaining: money_remaining,
-                    }
-                } else {
-                    Decision::Allowed {
-                        limit: limits.requests_per_minute,
-                        remaining,
-                    }
-                }
+        } else {
+            Decision::Allowed {
+                limit: all_limit,
+                remaining: all_remaining,
             }
         }
     }
-}
-
-fn retry_delay(micros: i64) -> Duration {
-    Duration::from_micros(micros.max(0) as u64)
 }
 
 #[cfg(test)]
@@ -143,12 +148,13 @@ mod tests {
     }
 
     #[test]
-    fn sixty_per_minute_then_one_per_second() {
+    fn the_61st_call_in_a_minute_is_refused_however_they_are_spread() {
         let limiter = RateLimiter::default();
         let key: Arc<str> = "k".into();
+        // 60 calls, one every 0.9 s: 53.1 s in all.
         for i in 0..60 {
             assert_eq!(
-                limiter.check(&key, LIMITS, false, at(0.0)),
+                limiter.check(&key, LIMITS, false, at(f64::from(i) * 0.9)),
                 Decision::Allowed {
                     limit: 60,
                     remaining: 59 - i
@@ -156,27 +162,23 @@ mod tests {
             );
         }
         assert_eq!(
-            limiter.check(&key, LIMITS, false, at(0.0)),
+            limiter.check(&key, LIMITS, false, at(54.0)),
             Decision::Limited {
                 limit: 60,
-                retry_after: Duration::from_secs(1)
+                retry_after: Duration::from_secs(6)
             }
         );
-        // Refusals are not counted: half a second later, half a second to go.
+        // Refusals are not counted; the window still ends at 60 s.
         assert_eq!(
-            limiter.check(&key, LIMITS, false, at(0.5)),
+            limiter.check(&key, LIMITS, false, at(59.5)),
             Decision::Limited {
                 limit: 60,
                 retry_after: Duration::from_millis(500)
             }
         );
-        assert!(matches!(
-            limiter.check(&key, LIMITS, false, at(1.0)),
-            Decision::Allowed { remaining: 0, .. }
-        ));
-        // A quiet minute refills the whole quota.
+        // A new window opens with the next call after it.
         assert_eq!(
-            limiter.check(&key, LIMITS, false, at(61.0)),
+            limiter.check(&key, LIMITS, false, at(60.0)),
             Decision::Allowed {
                 limit: 60,
                 remaining: 59
@@ -198,15 +200,15 @@ mod tests {
             );
         }
         assert_eq!(
-            limiter.check(&key, LIMITS, true, at(0.0)),
+            limiter.check(&key, LIMITS, true, at(30.0)),
             Decision::Limited {
                 limit: 10,
-                retry_after: Duration::from_secs(6)
+                retry_after: Duration::from_secs(30)
             }
         );
         // Other RPCs still pass, and the money calls used the general quota.
         assert_eq!(
-            limiter.check(&key, LIMITS, false, at(0.0)),
+            limiter.check(&key, LIMITS, false, at(30.0)),
             Decision::Allowed {
                 limit: 60,
                 remaining: 49

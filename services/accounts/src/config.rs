@@ -132,8 +132,14 @@ mod tests {
     }
 
     #[test]
-    fn short_service_credentials_are_refused() {
-        assert!(AccountsConfig::try_parse_from(["a", "--service-credential", "short"]).is_err());
+    fn bad_service_credentials_are_refused_without_showing_them() {
+        for bad in ["short", "a forty character secret with spaces in it"] {
+            let config =
+                AccountsConfig::try_parse_from(["a", "--service-credential", bad]).unwrap();
+            let error = config.auth.service_credentials().unwrap_err().to_string();
+            assert!(error.contains("NUMHUB_SERVICE_CREDENTIAL"), "{error}");
+            assert!(!error.contains(bad), "{error}");
+        }
         assert!(AccountsConfig::try_parse_from(["a", "--rate-limit", "0"]).is_err());
     }
 }

@@ -230,31 +230,35 @@ backend_tests! {
             "RATE_LIMITED",
         );
         let details = limited.get_error_details();
-        assert_eq!(details.retry_info().unwrap().retry_delay, Some(Duration::from_secs(1)));
+        assert_eq!(details.retry_info().unwrap().retry_delay, Some(Duration::from_secs(60)));
         let header = |name| limited.metadata().get(name).unwrap().to_str().unwrap().to_owned();
-        assert_eq!(header("retry-after"), "1");
+        assert_eq!(header("retry-after"), "60");
         assert_eq!(header("x-ratelimit-limit"), "60");
         assert_eq!(header("x-ratelimit-remaining"), "0");
-        // Errors for other reasons carry the headers too.
-        let not_found = client.get_account(pb::GetAccountRequest {
-            account_id: uuid::Uuid::now_v7().to_string(),
-        });
-        assert_eq!(not_found.await.unwrap_err().code(), Code::ResourceExhausted);
         // Another key of the same account has its own quota.
         h.public(&other).get_account(pb::GetAccountRequest::default()).await.expect("own quota");
-        // After the delay it tells, one more call passes.
-        h.clock.advance(Duration::from_secs(1));
+        // Late in the minute the 61st call is still refused, and told how
+        // long is left.
+        h.clock.advance(Duration::from_secs(45));
+        let limited = assert_status(
+            client.get_account(pb::GetAccountRequest { account_id: uuid::Uuid::now_v7().to_string() }).await,
+            Code::ResourceExhausted,
+            "RATE_LIMITED",
+        );
+        assert_eq!(limited.get_error_details().retry_info().unwrap().retry_delay, Some(Duration::from_secs(15)));
+        assert_eq!(limited.metadata().get("retry-after").unwrap(), "15");
+        // When the minute is over, a new one starts.
+        h.clock.advance(Duration::from_secs(15));
         let response = client.get_account(pb::GetAccountRequest::default()).await.unwrap();
-        assert_eq!(response.metadata().get("x-ratelimit-remaining").unwrap(), "0");
+        assert_eq!(response.metadata().get("x-ratelimit-remaining").unwrap(), "59");
+        // Errors for other reasons carry the headers too.
         let not_found = assert_status(
-            {
-                h.clock.advance(Duration::from_secs(1));
-                client.get_account(pb::GetAccountRequest { account_id: uuid::Uuid::now_v7().to_string() }).await
-            },
+            client.get_account(pb::GetAccountRequest { account_id: uuid::Uuid::now_v7().to_string() }).await,
             Code::NotFound,
             "RESOURCE_NOT_FOUND",
         );
         assert_eq!(not_found.metadata().get("x-ratelimit-limit").unwrap(), "60");
+        assert_eq!(not_found.metadata().get("x-ratelimit-remaining").unwrap(), "58");
     }
 
     async fn internal_rpcs_take_the_service_credential_only(backend: Backend) {
@@ -282,6 +286,10 @@ backend_tests! {
         let admin = h.stack.admin_key.clone();
         assert_status(authenticate(Some(format!("Bearer {admin}")), &secret).await, Code::PermissionDenied, "SERVICE_CREDENTIAL_REQUIRED");
         assert_status(authenticate(Some(format!("Bearer {}x", SERVICE_CREDENTIAL)), &secret).await, Code::Unauthenticated, "INVALID_SERVICE_CREDENTIAL");
+        // A key in x-api-key gets the same answer as in authorization.
+        let mut request = tonic::Request::new(pb::AuthenticateRequest { api_key: secret.clone() });
+        request.metadata_mut().insert("x-api-key", MetadataValue::try_from(secret.as_str()).unwrap());
+        assert_status(h.internal().authenticate(request).await, Code::PermissionDenied, "SERVICE_CREDENTIAL_REQUIRED");
         // An unknown key resolves to nothing, with the layer's one answer.
         let unknown = numhub_auth::api_key::generate(Environment::Live).secret;
         assert_status(authenticate(credential, &unknown).await, Code::Unauthenticated, "INVALID_API_KEY");

@@ -3,6 +3,7 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -524,6 +525,31 @@ backend_tests! {
             .map(|r| r.path)
             .collect();
         assert_eq!(covered, public, "every public RPC is swept");
+    }
+
+    async fn a_credential_accounts_refuses_is_an_outage_not_a_bad_key(backend: Backend) {
+        let h = start(backend).await;
+        let (_, mut public) = h.customer().await;
+        public.get_balance(pb::GetBalanceRequest {}).await.expect("the right credential works");
+        // A replica configured with another credential than accounts has.
+        let wrong = numhub_auth::ServiceCredentials::new(vec![numhub_auth::Secret::new("x".repeat(40))]).unwrap();
+        let authenticator = numhub_auth::CachedAuthenticator::new(
+            Arc::new(numhub_auth::AccountsClient::new(h.stack.channel(), &wrong)),
+            Duration::from_secs(15),
+            h.clock.clone(),
+        );
+        let auth = numhub_auth::AuthLayer::new(authenticator, wrong, numhub_auth::Environment::Live, h.clock.clone());
+        let other = TestServer::start(h.wallet.routes(&auth), SERVICE_NAMES.to_vec()).await;
+        let (customer, _) = h.customer().await;
+        let mut misconfigured = pb::wallet_service_client::WalletServiceClient::with_interceptor(
+            other.channel(),
+            numhub_accounts::testing::BearerKey(customer.key.clone()),
+        );
+        let status = misconfigured.get_balance(pb::GetBalanceRequest {}).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        // Nothing was cached: the key works wherever accounts trusts the caller.
+        h.public_client(&customer.key).get_balance(pb::GetBalanceRequest {}).await.expect("the key is valid");
+        other.shutdown().await;
     }
 
     async fn an_admin_key_tops_up_any_account(backend: Backend) {
