@@ -48,11 +48,11 @@ import uuid
 
 from e2e_common import (  # noqa: E402
     ABORTED, ACCOUNTS_SERVICES, ARGS, FAILED_PRECONDITION, INVALID_ARGUMENT, NOT_FOUND, NOT_SERVING,
-    PRINTED_KEY_RE, READ, RPC_COUNTER, RPC_HISTOGRAM, SHUTDOWN_LIMIT, UNAVAILABLE, WALLET_SERVICES, A,
-    Deployment, Failure, FreshDatabases, Proc, Runner, Skip, W, check, check_details, check_error, check_eq,
+    READ, RPC_COUNTER, RPC_HISTOGRAM, SHUTDOWN_LIMIT, UNAVAILABLE, WALLET_SERVICES,
+    Deployment, Failure, FreshDatabases, Runner, W, check, check_details, check_error, check_eq,
     check_health, check_reflection, check_reflection_grpcurl, check_uuid7, dump_logs, grpc, health_pb2,
     deviation, http_get, is_method, money, note, ok, outcome, parse_metrics, port_is_free, postgres_unreachable, psql,
-    read_text, rid, run_binary, show, tail,
+    rid, run_binary, show, tail,
 )
 
 WALLET = "numhub.wallet.v1.WalletService"
@@ -926,7 +926,7 @@ def run_server_scenario(runner: Runner, scenario: str, dep: Deployment):
         return ctx
     before = len(runner.failed)
     try:
-        if not runner.run(f"{scenario}/start", dep.start):
+        if not runner.run(f"{scenario}/start", dep.start, force=True):
             runner.not_run(all_names[1:], "the servers did not start")
             return ctx
         for i, (name, fn) in enumerate(RPC_SUITE):
