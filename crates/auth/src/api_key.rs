@@ -101,6 +101,17 @@ pub fn parse(environment: Environment, key: &str) -> Option<StoredForm> {
     })
 }
 
+/// Whether `key` has the shape of a key of this environment (prefix, length,
+/// alphabet), without the checksum: cheap enough for every request, so
+/// that obvious garbage costs no lookup. [`parse`] checks the rest.
+pub fn has_shape(environment: Environment, key: &str) -> bool {
+    key.len() == environment.key_len()
+        && key.starts_with(environment.prefix())
+        && key[environment.prefix().len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric())
+}
+
 /// Whether a string has the shape of any numhub API key, of any
 /// environment: such a string sent as a service credential is a customer's
 /// key in the wrong place.
@@ -136,7 +147,8 @@ fn base62_checksum(mut value: u32) -> String {
     String::from_utf8(out.to_vec()).expect("base62 is ASCII")
 }
 
-/// CRC-32 (IEEE), bit by bit: keys are short and parsed once per cache miss.
+/// CRC-32 (IEEE), bit by bit: keys are short, and parsed only when the auth
+/// cache misses.
 fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &byte in bytes {
@@ -184,7 +196,12 @@ mod tests {
         // One character changed breaks the checksum.
         let mut typo = key.clone().into_bytes();
         typo[12] = if typo[12] == b'a' { b'b' } else { b'a' };
-        assert!(parse(Environment::Test, &String::from_utf8(typo).unwrap()).is_none());
+        let typo = String::from_utf8(typo).unwrap();
+        assert!(parse(Environment::Test, &typo).is_none());
+        // The shape check alone lets a typo through; parse refuses it.
+        assert!(has_shape(Environment::Test, &typo));
+        assert!(!has_shape(Environment::Live, &key));
+        assert!(!has_shape(Environment::Test, &key[..key.len() - 1]));
         assert!(parse(Environment::Test, &key[..key.len() - 1]).is_none());
         assert!(parse(Environment::Test, &format!("{key}x")).is_none());
         assert!(parse(Environment::Test, "").is_none());

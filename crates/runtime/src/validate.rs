@@ -138,6 +138,32 @@ pub mod page_token {
             .map(|cursor| Some(cursor.to_owned()))
             .ok_or_else(invalid)
     }
+
+    /// Splits a page fetched with one row more than `page_size`: that extra
+    /// row's presence means a next page, whose cursor is the last row kept.
+    pub fn split<T>(
+        mut rows: Vec<T>,
+        page_size: u32,
+        cursor: impl Fn(&T) -> String,
+    ) -> (Vec<T>, Option<String>) {
+        if rows.len() > page_size as usize {
+            rows.truncate(page_size as usize);
+            let next = rows.last().map(cursor);
+            (rows, next)
+        } else {
+            (rows, None)
+        }
+    }
+
+    /// The cursor inside a token of a list ordered by UUIDv7 ids (the id of
+    /// the last item of the previous page); `None` for the first page.
+    pub fn decode_uuid(token: &str) -> Result<Option<String>, String> {
+        let cursor = decode(token)?;
+        if let Some(cursor) = &cursor {
+            uuid::Uuid::try_parse(cursor).map_err(|_| "is not a token issued by this method")?;
+        }
+        Ok(cursor)
+    }
 }
 
 #[cfg(test)]

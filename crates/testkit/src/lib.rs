@@ -9,6 +9,7 @@
 //! not running.
 
 pub mod raw;
+pub mod status;
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;

@@ -267,18 +267,9 @@ fn paging(page_size: i32, token: &str) -> Result<(u32, Option<String>), Status> 
         "page_size",
         validate::page_size(page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
     );
-    let cursor = v.check("page_token", cursor(token));
+    let cursor = v.check("page_token", page_token::decode_uuid(token));
     v.finish()?;
     Ok((size.unwrap_or(DEFAULT_PAGE_SIZE), cursor.flatten()))
-}
-
-/// A cursor is the id of the last item of a page: a UUID.
-fn cursor(token: &str) -> Result<Option<String>, String> {
-    let cursor = page_token::decode(token)?;
-    if let Some(cursor) = &cursor {
-        uuid::Uuid::try_parse(cursor).map_err(|_| "is not a token issued by this method")?;
-    }
-    Ok(cursor)
 }
 
 fn account_to_proto(account: Account) -> pb::Account {

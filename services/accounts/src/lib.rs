@@ -22,6 +22,7 @@ use numhub_proto::accounts::v1::accounts_service_server::AccountsServiceServer;
 use numhub_proto::common::v1::Scope;
 use numhub_runtime::clock::SharedClock;
 use numhub_runtime::db::{Database, Migrations, is_unique_violation};
+use numhub_runtime::validate::page_token;
 use sha2::{Digest, Sha256};
 use sqlx::migrate::Migrator;
 use tonic::server::NamedService;
@@ -190,7 +191,7 @@ impl Accounts {
         page_size: u32,
     ) -> Result<(Vec<Account>, Option<String>), Error> {
         let accounts = store::list_accounts(self.db.reader(), before, page_size + 1).await?;
-        Ok(page(accounts, page_size, |a| a.id.clone()))
+        Ok(page_token::split(accounts, page_size, |a| a.id.clone()))
     }
 
     /// Creates a key for `account_id` with `scopes`, which `granter` must
@@ -279,7 +280,7 @@ impl Accounts {
             page_size + 1,
         )
         .await?;
-        Ok(page(keys, page_size, |k| k.id.clone()))
+        Ok(page_token::split(keys, page_size, |k| k.id.clone()))
     }
 
     /// Revokes a key; revoking a revoked key changes nothing.
@@ -423,26 +424,19 @@ impl Accounts {
     }
 }
 
+/// Shows a generated admin key once, on standard error and never through
+/// the log, so the secret does not end up in a log store.
+pub fn print_admin_key(secret: &str) {
+    eprintln!(
+        "\n  numhub: the operator's admin key (shown once; store it, or set \
+         NUMHUB_ADMIN_KEY):\n\n    {secret}\n"
+    );
+}
+
 #[tonic::async_trait]
 impl Authenticator for Accounts {
     async fn authenticate(&self, api_key: &str) -> anyhow::Result<Option<Identity>> {
         Ok(self.resolve(api_key).await?)
-    }
-}
-
-/// Splits one extra row off a fetched page: its presence means a next page,
-/// whose cursor is the last kept row.
-fn page<T>(
-    mut rows: Vec<T>,
-    page_size: u32,
-    cursor: impl Fn(&T) -> String,
-) -> (Vec<T>, Option<String>) {
-    if rows.len() > page_size as usize {
-        rows.truncate(page_size as usize);
-        let next = rows.last().map(cursor);
-        (rows, next)
-    } else {
-        (rows, None)
     }
 }
 

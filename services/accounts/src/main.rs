@@ -59,7 +59,7 @@ async fn run(config: AccountsConfig) -> anyhow::Result<()> {
         .bootstrap(config.accounts.admin_key.as_ref())
         .await?
     {
-        print_admin_key(&secret);
+        numhub_accounts::print_admin_key(&secret);
     }
     if let Some(addr) = config.server.metrics_addr(&DEFAULTS) {
         install_metrics(addr)?;
@@ -72,13 +72,4 @@ async fn run(config: AccountsConfig) -> anyhow::Result<()> {
     server.shutdown(config.server.shutdown_grace).await?;
     db.close().await;
     Ok(())
-}
-
-/// Shown once, on standard error and never through the log, so the secret
-/// does not end up in a log store.
-fn print_admin_key(secret: &str) {
-    eprintln!(
-        "\n  numhub: the operator's admin key (shown once; store it, or set \
-         NUMHUB_ADMIN_KEY):\n\n    {secret}\n"
-    );
 }

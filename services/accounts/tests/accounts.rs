@@ -207,7 +207,7 @@ backend_tests! {
                 Code::InvalidArgument,
                 "INVALID_FIELD",
             );
-            let fields: Vec<_> = status.get_error_details().bad_request().unwrap().field_violations.iter().map(|v| v.field.clone()).collect();
+            let fields = bad_fields(&status);
             assert_eq!(fields, ["scopes"], "{what}");
         }
     }
@@ -372,7 +372,7 @@ backend_tests! {
             Code::InvalidArgument,
             "INVALID_FIELD",
         );
-        let fields: Vec<_> = status.get_error_details().bad_request().unwrap().field_violations.iter().map(|v| v.field.clone()).collect();
+        let fields = bad_fields(&status);
         assert_eq!(fields, ["display_name", "rate_limits", "request_id"]);
         let listed = admin.list_accounts(pb::ListAccountsRequest::default()).await.unwrap().into_inner();
         // The operator account and acme.

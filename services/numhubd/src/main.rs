@@ -109,10 +109,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .bootstrap(config.accounts.admin_key.as_ref())
         .await?
     {
-        eprintln!(
-            "\n  numhub: the operator's admin key (shown once; store it, or set \
-             NUMHUB_ADMIN_KEY):\n\n    {secret}\n"
-        );
+        numhub_accounts::print_admin_key(&secret);
     }
     let wallet = Wallet::start(wallet_db.clone(), clock, &config.wallet);
 

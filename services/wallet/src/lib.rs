@@ -136,15 +136,13 @@ impl Wallet {
         before: Option<&str>,
         page_size: u32,
     ) -> Result<(Vec<Entry>, Option<String>), Error> {
-        let mut entries =
+        let entries =
             store::list_entries(self.db.reader(), account_id, before, page_size + 1).await?;
-        let next = if entries.len() > page_size as usize {
-            entries.truncate(page_size as usize);
-            entries.last().map(|e| e.id.clone())
-        } else {
-            None
-        };
-        Ok((entries, next))
+        Ok(numhub_runtime::validate::page_token::split(
+            entries,
+            page_size,
+            |e| e.id.clone(),
+        ))
     }
 }
 

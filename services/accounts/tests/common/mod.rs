@@ -15,7 +15,6 @@ use numhub_runtime::clock::ManualClock;
 use numhub_testkit::{Backend, TestDb};
 use tonic::codegen::InterceptedService;
 use tonic::transport::Channel;
-use tonic_types::StatusExt;
 
 pub type Public = AccountsServiceClient<InterceptedService<Channel, BearerKey>>;
 pub type Admin = AccountsAdminServiceClient<InterceptedService<Channel, BearerKey>>;
@@ -82,25 +81,8 @@ impl Harness {
     }
 }
 
-/// The ErrorInfo reason of a status.
-pub fn reason(status: &tonic::Status) -> String {
-    status
-        .get_error_details()
-        .error_info()
-        .map(|info| info.reason.clone())
-        .unwrap_or_default()
-}
-
-#[track_caller]
-pub fn assert_status<T: std::fmt::Debug>(
-    result: Result<T, tonic::Status>,
-    code: tonic::Code,
-    reason_text: &str,
-) -> tonic::Status {
-    let status = result.expect_err("expected an error");
-    assert_eq!(status.code(), code, "{status:?}");
-    assert_eq!(reason(&status), reason_text, "{status:?}");
-    status
-}
+// Not every test binary uses every helper.
+#[allow(unused_imports)]
+pub use numhub_testkit::status::{assert_status, bad_fields, reason};
 
 pub const READ_WRITE: &[Scope] = &[Scope::Read, Scope::Write];

@@ -17,7 +17,6 @@ use numhub_testkit::{Backend, TestDb, TestServer};
 use numhub_wallet::{MIGRATIONS, SERVICE_NAMES, Wallet, WalletSettings};
 use tonic::codegen::InterceptedService;
 use tonic::transport::Channel;
-use tonic_types::StatusExt;
 
 /// The internal surface, with the service credential: Credit, Debit, Refund.
 pub type Client = WalletInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
@@ -181,37 +180,4 @@ pub async fn ledger(wallet: &Wallet, account: &str) -> Vec<pb::Transaction> {
     }
 }
 
-/// The ErrorInfo reason of a status.
-pub fn reason(status: &tonic::Status) -> String {
-    status
-        .get_error_details()
-        .error_info()
-        .map(|info| info.reason.clone())
-        .unwrap_or_default()
-}
-
-/// The fields a BadRequest detail names.
-pub fn bad_fields(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|br| {
-            br.field_violations
-                .iter()
-                .map(|v| v.field.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-#[track_caller]
-pub fn assert_status(
-    result: Result<impl std::fmt::Debug, tonic::Status>,
-    code: tonic::Code,
-    reason_text: &str,
-) -> tonic::Status {
-    let status = result.expect_err("expected an error");
-    assert_eq!(status.code(), code, "{status:?}");
-    assert_eq!(reason(&status), reason_text, "{status:?}");
-    status
-}
+pub use numhub_testkit::status::{assert_status, bad_fields, reason};
