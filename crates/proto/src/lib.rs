@@ -25,9 +25,14 @@ pub mod numhub {
             include!(concat!(env!("OUT_DIR"), "/numhub.wallet.v1.rs"));
         }
     }
+    pub mod catalog {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/numhub.catalog.v1.rs"));
+        }
+    }
 }
 
-pub use numhub::{accounts, common, wallet};
+pub use numhub::{accounts, catalog, common, wallet};
 
 use common::v1::{Credential, Scope};
 

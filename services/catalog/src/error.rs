@@ -1,0 +1,170 @@
+//! The catalog's errors and their gRPC statuses.
+//!
+//! A [`Rejection`] is LeaseNumber's business answer: it is recorded under
+//! the request's idempotency key, so a retry gets the same answer. An
+//! [`Error`] is anything that can go wrong while answering.
+
+use numhub_runtime::error::{self as status, Violation, reason};
+use tonic::{Code, Status};
+
+/// Reasons of the catalog's own refusals (FAILED_PRECONDITION).
+pub mod catalog_reason {
+    pub const NO_NUMBERS_AVAILABLE: &str = "NO_NUMBERS_AVAILABLE";
+    pub const PRICE_ABOVE_MAX: &str = "PRICE_ABOVE_MAX";
+    pub const NOT_OFFERED: &str = "NOT_OFFERED";
+    pub const LEASE_ENDED: &str = "LEASE_ENDED";
+    pub const ACTIVATE_ID_TAKEN: &str = "ACTIVATE_ID_TAKEN";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionKind {
+    /// The service or country is unknown or disabled (NOT_FOUND).
+    NotFound,
+    NotOffered,
+    NoNumbersAvailable,
+    PriceAboveMax,
+}
+
+impl RejectionKind {
+    const ALL: [RejectionKind; 4] = [
+        Self::NotFound,
+        Self::NotOffered,
+        Self::NoNumbersAvailable,
+        Self::PriceAboveMax,
+    ];
+
+    /// The name stored with a recorded outcome.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => reason::RESOURCE_NOT_FOUND,
+            Self::NotOffered => catalog_reason::NOT_OFFERED,
+            Self::NoNumbersAvailable => catalog_reason::NO_NUMBERS_AVAILABLE,
+            Self::PriceAboveMax => catalog_reason::PRICE_ABOVE_MAX,
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// Why LeaseNumber gave no number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Rejection {
+    pub kind: RejectionKind,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(kind: RejectionKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error("{resource} {id:?} not found")]
+    NotFound { resource: &'static str, id: String },
+    #[error("invalid request")]
+    Invalid(Vec<Violation>),
+    #[error("lease {0:?} has ended")]
+    LeaseEnded(String),
+    #[error("activate_id {0} belongs to another country")]
+    ActivateIdTaken(i32),
+    #[error("request_id {0:?} was already used with different fields")]
+    IdempotencyKeyReused(String),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+impl Error {
+    pub fn not_found(resource: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            resource,
+            id: id.into(),
+        }
+    }
+
+    pub fn invalid(field: &str, description: impl Into<String>) -> Self {
+        Self::Invalid(vec![Violation::new(field, description)])
+    }
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Rejected(rejection) => match rejection.kind {
+                RejectionKind::NotFound => status::status(
+                    Code::NotFound,
+                    reason::RESOURCE_NOT_FOUND,
+                    rejection.message,
+                ),
+                kind => status::status(Code::FailedPrecondition, kind.as_str(), rejection.message),
+            },
+            Error::NotFound { resource, id } => status::not_found(resource, &id),
+            Error::Invalid(violations) => status::invalid_argument(&violations),
+            Error::LeaseEnded(id) => status::status(
+                Code::FailedPrecondition,
+                catalog_reason::LEASE_ENDED,
+                format!("lease {id:?} has ended"),
+            ),
+            Error::ActivateIdTaken(id) => status::status(
+                Code::FailedPrecondition,
+                catalog_reason::ACTIVATE_ID_TAKEN,
+                format!("activate_id {id} belongs to another country"),
+            ),
+            Error::IdempotencyKeyReused(id) => status::status(
+                Code::FailedPrecondition,
+                reason::IDEMPOTENCY_KEY_REUSED,
+                format!("request_id {id:?} was already used with different fields"),
+            ),
+            Error::Database(_) | Error::Corrupt(_) => status::internal(&error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_types::StatusExt;
+
+    #[test]
+    fn rejection_kinds_round_trip_through_storage() {
+        for kind in RejectionKind::ALL {
+            assert_eq!(RejectionKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(RejectionKind::parse("nope"), None);
+    }
+
+    #[test]
+    fn statuses_carry_stable_reasons() {
+        let status = Status::from(Error::from(Rejection::new(
+            RejectionKind::PriceAboveMax,
+            "dear",
+        )));
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        let info = status.get_error_details().error_info().cloned().unwrap();
+        assert_eq!(info.reason, "PRICE_ABOVE_MAX");
+        let status = Status::from(Error::from(Rejection::new(RejectionKind::NotFound, "x")));
+        assert_eq!(status.code(), Code::NotFound);
+        let status = Status::from(Error::invalid("expire_time", "is required"));
+        assert_eq!(status.code(), Code::InvalidArgument);
+    }
+
+    #[test]
+    fn database_errors_never_reach_the_client() {
+        let status = Status::from(Error::Database(sqlx::Error::Protocol(
+            "relation numbers does not exist".into(),
+        )));
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("numbers"));
+    }
+}

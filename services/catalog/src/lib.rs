@@ -1,0 +1,119 @@
+//! numhub's catalog: what can be bought, where, at what price, and from
+//! which numbers. It owns the reference data, the prices, the inventory of
+//! phone numbers and the leases that say who held which number when.
+//!
+//! Layers: [`grpc`] (thin handlers) over [`Catalog`] (the rules, in
+//! [`reference`], [`listing`] and [`inventory`]) over [`store`] (SQL for
+//! PostgreSQL and SQLite alike).
+
+pub mod codes;
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod inventory;
+pub mod listing;
+pub mod model;
+pub mod phone;
+pub mod reference;
+pub mod seed;
+pub mod store;
+
+use std::time::Duration;
+
+use numhub_auth::AuthLayer;
+use numhub_proto::catalog::v1::catalog_admin_service_server::CatalogAdminServiceServer;
+use numhub_proto::catalog::v1::catalog_internal_service_server::CatalogInternalServiceServer;
+use numhub_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
+use numhub_runtime::clock::SharedClock;
+use numhub_runtime::db::{Database, Migrations};
+use sqlx::migrate::Migrator;
+use tonic::server::NamedService;
+use tonic::service::{Routes, RoutesBuilder};
+
+pub use crate::config::{CatalogConfig, CatalogSettings};
+use crate::error::Error;
+
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The catalog's schema, for both backends.
+pub const MIGRATIONS: Migrations = Migrations {
+    postgres: &POSTGRES_MIGRATIONS,
+    sqlite: &SQLITE_MIGRATIONS,
+};
+
+/// The gRPC service names, as health and reflection report them.
+pub const SERVICE_NAMES: [&str; 3] = [
+    <CatalogServiceServer<Catalog> as NamedService>::NAME,
+    <CatalogAdminServiceServer<Catalog> as NamedService>::NAME,
+    <CatalogInternalServiceServer<Catalog> as NamedService>::NAME,
+];
+
+/// The catalog service.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    db: Database,
+    clock: SharedClock,
+    settings: CatalogSettings,
+}
+
+impl Catalog {
+    /// The catalog on a migrated database, with the built-in reference data
+    /// loaded if the settings ask for it. Workers are not started: see
+    /// [`Catalog::start_workers`].
+    pub async fn new(
+        db: Database,
+        clock: SharedClock,
+        settings: CatalogSettings,
+    ) -> Result<Self, Error> {
+        let catalog = Self {
+            db,
+            clock,
+            settings,
+        };
+        if catalog.settings.seed {
+            catalog.load_seed().await?;
+        }
+        Ok(catalog)
+    }
+
+    /// Starts the sweeper that brings the stock counters up to date with
+    /// leases that ended by time. Any number of replicas may run it.
+    pub fn start_workers(&self) {
+        let catalog = self.clone();
+        let interval = self.settings.sweep_interval.max(Duration::from_millis(10));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(error) = catalog.sweep().await {
+                    tracing::warn!(error = %numhub_runtime::error::error_chain(&error),
+                        "cannot update the stock counters; will try again");
+                }
+            }
+        });
+    }
+
+    /// gRPC routes of the catalog's public, admin and internal services,
+    /// behind `auth`.
+    pub fn routes(&self, auth: &AuthLayer) -> Routes {
+        let mut routes = RoutesBuilder::default();
+        self.add_services(&mut routes);
+        auth.protect(routes.routes())
+    }
+
+    /// Adds the catalog's three services to `routes`, for a server of
+    /// several services that puts them all behind one auth layer.
+    pub fn add_services(&self, routes: &mut RoutesBuilder) {
+        routes
+            .add_service(CatalogServiceServer::new(self.clone()))
+            .add_service(CatalogAdminServiceServer::new(self.clone()))
+            .add_service(CatalogInternalServiceServer::new(self.clone()));
+    }
+
+    /// The currency of every price.
+    pub fn currency(&self) -> &str {
+        &self.settings.currency
+    }
+}

@@ -1,0 +1,77 @@
+//! The catalog binary: configuration in, service out.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use numhub_auth::{AccountsClient, AuthLayer, CachedAuthenticator};
+use numhub_catalog::config::{DEFAULTS, Subcommand};
+use numhub_catalog::{Catalog, CatalogConfig, MIGRATIONS, SERVICE_NAMES};
+use numhub_runtime::clock::{SharedClock, SystemClock};
+use numhub_runtime::db::Database;
+use numhub_runtime::server::{Server, install_metrics, shutdown_signal};
+use numhub_runtime::{config, telemetry};
+use tonic::transport::Endpoint;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config: CatalogConfig = config::parse();
+    let telemetry = match telemetry::init("numhub-catalog", &config.telemetry) {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("numhub-catalog: {error:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let result = run(config).await;
+    if let Err(error) = &result {
+        tracing::error!(error = format!("{error:#}"), "numhub-catalog failed");
+    }
+    telemetry.shutdown();
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(_) => std::process::ExitCode::FAILURE,
+    }
+}
+
+async fn run(config: CatalogConfig) -> anyhow::Result<()> {
+    let url = config.database.url(&DEFAULTS);
+    let db = Database::connect(&url, config.database.db_max_connections)
+        .await
+        .context("NUMHUB_DATABASE_URL")?;
+    db.migrate(&MIGRATIONS).await?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    let catalog = Catalog::new(db.clone(), clock.clone(), config.catalog.clone()).await?;
+    if let Some(Subcommand::Migrate) = config.command {
+        tracing::info!("migrations applied");
+        return Ok(());
+    }
+
+    if let Some(addr) = config.server.metrics_addr(&DEFAULTS) {
+        install_metrics(addr)?;
+    }
+    let credentials = config.auth.service_credentials()?;
+    // Lazy: the catalog starts, and reports healthy, while accounts is down;
+    // calls with an API key get UNAVAILABLE until it is back.
+    let channel = Endpoint::from_shared(config.accounts_addr.clone())
+        .context("NUMHUB_ACCOUNTS_ADDR")?
+        .connect_lazy();
+    let authenticator = CachedAuthenticator::new(
+        Arc::new(AccountsClient::new(channel, &credentials)),
+        config.auth.auth_cache_ttl,
+        clock.clone(),
+    );
+    let auth = AuthLayer::new(
+        authenticator,
+        credentials,
+        config.auth.api_key_environment,
+        clock.clone(),
+    );
+    catalog.start_workers();
+    let server = Server::new(catalog.routes(&auth), SERVICE_NAMES.to_vec())
+        .start(config.server.listen_addr(&DEFAULTS))
+        .await?;
+    shutdown_signal().await;
+    server.shutdown(config.server.shutdown_grace).await?;
+    db.close().await;
+    Ok(())
+}

@@ -1,0 +1,383 @@
+//! The catalog's domain types.
+
+use numhub_runtime::clock::Timestamp;
+
+pub use crate::phone::PhoneError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub code: String,
+    pub name: String,
+    pub domain: String,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Country {
+    pub code: String,
+    pub name: String,
+    pub dial_prefix: String,
+    pub activate_id: i32,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    pub country_code: String,
+    pub code: String,
+    pub name: String,
+    pub disabled: bool,
+}
+
+/// The kind of line behind a number; stored as its proto number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NumberType {
+    Voip = 1,
+    NonVoip = 2,
+}
+
+impl NumberType {
+    pub const ALL: [NumberType; 2] = [Self::Voip, Self::NonVoip];
+
+    pub fn from_i64(value: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| *t as i64 == value)
+    }
+}
+
+/// How long a rental lasts; stored as its proto number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RentalDuration {
+    OneDay = 1,
+    ThreeDays = 2,
+    SevenDays = 3,
+    FourteenDays = 4,
+    ThirtyDays = 5,
+    OneMonth = 6,
+    ThreeMonths = 7,
+    SixMonths = 8,
+    OneYear = 9,
+}
+
+impl RentalDuration {
+    pub const ALL: [RentalDuration; 9] = [
+        Self::OneDay,
+        Self::ThreeDays,
+        Self::SevenDays,
+        Self::FourteenDays,
+        Self::ThirtyDays,
+        Self::OneMonth,
+        Self::ThreeMonths,
+        Self::SixMonths,
+        Self::OneYear,
+    ];
+
+    pub fn from_i64(value: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| *d as i64 == value)
+    }
+
+    /// When a rental of this duration that starts at `start` ends: days are
+    /// 24 hours, months are calendar months.
+    pub fn end(self, start: Timestamp) -> Timestamp {
+        let days = |n: u64| start.plus(std::time::Duration::from_secs(n * 86_400));
+        match self {
+            Self::OneDay => days(1),
+            Self::ThreeDays => days(3),
+            Self::SevenDays => days(7),
+            Self::FourteenDays => days(14),
+            Self::ThirtyDays => days(30),
+            Self::OneMonth => start.plus_months(1),
+            Self::ThreeMonths => start.plus_months(3),
+            Self::SixMonths => start.plus_months(6),
+            Self::OneYear => start.plus_months(12),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationPrice {
+    pub service_code: String,
+    pub country_code: String,
+    /// Empty: any operator without a price of its own.
+    pub operator: String,
+    pub price: i64,
+    pub currency: String,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RentalPlan {
+    pub country_code: String,
+    pub number_type: NumberType,
+    /// Empty: any service without a plan of its own.
+    pub service_code: String,
+    pub duration: RentalDuration,
+    pub price: i64,
+    pub original_price: Option<i64>,
+    pub currency: String,
+    pub updated_at: Timestamp,
+}
+
+/// A country as ListCountries shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountryOffer {
+    pub country: Country,
+    /// For a service: its lowest price here, and the currency.
+    pub price: Option<(i64, String)>,
+    pub stock: i64,
+    pub average_arrival_ms: Option<i64>,
+}
+
+/// The rental packages of one country that can be bought now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RentalPricing {
+    pub country: Country,
+    pub packages: Vec<RentalPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryStatus {
+    pub country_code: String,
+    pub duration: RentalDuration,
+    pub number_type: NumberType,
+    pub stock: i64,
+}
+
+/// A number to add to the inventory, as an operator sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberImport {
+    pub phone_number: String,
+    pub country_code: String,
+    pub operator: String,
+    pub number_type: Option<NumberType>,
+    pub source: String,
+}
+
+/// Why one row of an import was left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportProblem {
+    Invalid,
+    Unknown,
+    AlreadyExists,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedNumber {
+    pub index: usize,
+    pub phone_number: String,
+    pub problem: ImportProblem,
+    pub field: &'static str,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub imported: usize,
+    pub rejected: Vec<RejectedNumber>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberState {
+    Available,
+    Leased,
+    Quarantined,
+}
+
+/// A number of the inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneNumber {
+    pub id: String,
+    pub e164: String,
+    pub country_code: String,
+    pub operator: String,
+    pub number_type: NumberType,
+    pub source: String,
+    pub free_at: Timestamp,
+    /// When the number's last lease ends (or ended).
+    pub lease_ends_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+impl PhoneNumber {
+    pub fn state(&self, now: Timestamp) -> NumberState {
+        if self.free_at <= now {
+            NumberState::Available
+        } else if self.lease_ends_at.is_some_and(|end| now < end) {
+            NumberState::Leased
+        } else {
+            NumberState::Quarantined
+        }
+    }
+}
+
+/// Who holds a lease; stored as its proto number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LeaseKind {
+    Activation = 1,
+    Rental = 2,
+}
+
+impl LeaseKind {
+    pub fn from_i64(value: i64) -> Option<Self> {
+        [Self::Activation, Self::Rental]
+            .into_iter()
+            .find(|k| *k as i64 == value)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseState {
+    Active,
+    Released,
+    Expired,
+}
+
+/// A number held by an activation or a rental over [started_at, ended_at).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub id: String,
+    pub kind: LeaseKind,
+    pub number_id: String,
+    pub phone_number: String,
+    pub country_code: String,
+    pub operator: String,
+    pub number_type: NumberType,
+    pub account_id: String,
+    pub holder_id: String,
+    /// Empty for a rental of any service.
+    pub service_code: String,
+    pub rental_duration: Option<RentalDuration>,
+    pub price: i64,
+    pub currency: String,
+    pub started_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub released_at: Option<Timestamp>,
+}
+
+impl Lease {
+    pub fn state(&self, now: Timestamp) -> LeaseState {
+        if self.released_at.is_some() {
+            LeaseState::Released
+        } else if now >= self.expires_at {
+            LeaseState::Expired
+        } else {
+            LeaseState::Active
+        }
+    }
+
+    /// When the lease stops holding its number.
+    pub fn ended_at(&self) -> Timestamp {
+        self.released_at.unwrap_or(self.expires_at)
+    }
+}
+
+/// What LeaseNumber asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseSpec {
+    pub kind: LeaseKind,
+    pub account_id: String,
+    pub holder_id: String,
+    pub country_code: String,
+    /// Required for an activation.
+    pub service_code: Option<String>,
+    pub operator: Option<String>,
+    /// Required for a rental.
+    pub number_type: Option<NumberType>,
+    /// Required for a rental.
+    pub rental_duration: Option<RentalDuration>,
+    pub max_price: Option<i64>,
+    pub expires_at: Timestamp,
+    pub request_id: String,
+}
+
+impl LeaseSpec {
+    /// Every field but the request id, so a reused key with other fields is
+    /// told apart from a retry.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let fields = [
+            (self.kind as i64).to_string(),
+            self.holder_id.clone(),
+            self.country_code.clone(),
+            self.service_code.clone().unwrap_or_default(),
+            self.operator.clone().unwrap_or_default(),
+            self.number_type.map_or(0, |t| t as i64).to_string(),
+            self.rental_duration.map_or(0, |d| d as i64).to_string(),
+            self.max_price.map_or(String::new(), |p| p.to_string()),
+            self.expires_at.unix_micros().to_string(),
+        ];
+        let digest = Sha256::digest(fields.join("\u{1f}").as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_numbers_round_trip() {
+        for t in NumberType::ALL {
+            assert_eq!(NumberType::from_i64(t as i64), Some(t));
+        }
+        for d in RentalDuration::ALL {
+            assert_eq!(RentalDuration::from_i64(d as i64), Some(d));
+        }
+        assert_eq!(NumberType::from_i64(0), None);
+        assert_eq!(RentalDuration::from_i64(10), None);
+        assert_eq!(LeaseKind::from_i64(2), Some(LeaseKind::Rental));
+    }
+
+    #[test]
+    fn durations_end_by_days_or_calendar_months() {
+        let start = Timestamp::from_unix_micros(0);
+        assert_eq!(
+            RentalDuration::SevenDays.end(start).unix_micros(),
+            7 * 86_400_000_000
+        );
+        // 1970-01-01 + 1 month = 1970-02-01: 31 days.
+        assert_eq!(
+            RentalDuration::OneMonth.end(start).unix_micros(),
+            31 * 86_400_000_000
+        );
+        assert_eq!(
+            RentalDuration::OneYear.end(start).unix_micros(),
+            365 * 86_400_000_000
+        );
+    }
+
+    #[test]
+    fn lease_states_follow_time_and_release() {
+        let mut lease = Lease {
+            id: "l".into(),
+            kind: LeaseKind::Activation,
+            number_id: "n".into(),
+            phone_number: "+1".into(),
+            country_code: "US".into(),
+            operator: String::new(),
+            number_type: NumberType::Voip,
+            account_id: "a".into(),
+            holder_id: "h".into(),
+            service_code: "wa".into(),
+            rental_duration: None,
+            price: 1,
+            currency: "USD".into(),
+            started_at: Timestamp::from_unix_micros(0),
+            expires_at: Timestamp::from_unix_micros(100),
+            released_at: None,
+        };
+        assert_eq!(
+            lease.state(Timestamp::from_unix_micros(99)),
+            LeaseState::Active
+        );
+        assert_eq!(
+            lease.state(Timestamp::from_unix_micros(100)),
+            LeaseState::Expired
+        );
+        lease.released_at = Some(Timestamp::from_unix_micros(50));
+        assert_eq!(
+            lease.state(Timestamp::from_unix_micros(60)),
+            LeaseState::Released
+        );
+        assert_eq!(lease.ended_at().unix_micros(), 50);
+    }
+}
