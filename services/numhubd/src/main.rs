@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use numhub_accounts::{Accounts, AccountsSettings};
 use numhub_auth::{AuthConfig, ServiceCredentials};
+use numhub_catalog::{Catalog, CatalogSettings};
 use numhub_runtime::clock::{SharedClock, SystemClock};
 use numhub_runtime::config::{DatabaseConfig, ServerConfig, ServiceDefaults};
 use numhub_runtime::db::{Backend, Database};
@@ -41,6 +42,8 @@ struct Config {
     accounts: AccountsSettings,
     #[command(flatten)]
     wallet: WalletSettings,
+    #[command(flatten)]
+    catalog: CatalogSettings,
 }
 
 #[tokio::main]
@@ -70,7 +73,7 @@ async fn open(config: &Config, service: &'static str) -> anyhow::Result<Database
         anyhow::bail!(
             "NUMHUB_DATABASE_URL: numhubd keeps each service in its own SQLite file under \
              NUMHUB_DATA_DIR; for PostgreSQL, run the services (numhub-accounts, \
-             numhub-wallet) each with its own database"
+             numhub-wallet, numhub-catalog) each with its own database"
         );
     }
     let defaults = ServiceDefaults {
@@ -91,6 +94,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     accounts_db.migrate(&numhub_accounts::MIGRATIONS).await?;
     let wallet_db = open(&config, "wallet").await?;
     wallet_db.migrate(&numhub_wallet::MIGRATIONS).await?;
+    let catalog_db = open(&config, "catalog").await?;
+    catalog_db.migrate(&numhub_catalog::MIGRATIONS).await?;
 
     // One process calls only itself: without a configured credential, a
     // random one keeps the internal RPCs closed to everyone else.
@@ -111,7 +116,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     {
         numhub_accounts::print_admin_key(&secret);
     }
-    let wallet = Wallet::start(wallet_db.clone(), clock, &config.wallet);
+    let wallet = Wallet::start(wallet_db.clone(), clock.clone(), &config.wallet);
+    let catalog = Catalog::new(catalog_db.clone(), clock, config.catalog.clone()).await?;
+    catalog.start_workers();
 
     if let Some(addr) = config.server.metrics_addr(&DEFAULTS) {
         install_metrics(addr)?;
@@ -120,10 +127,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let mut routes = RoutesBuilder::default();
     accounts.add_services(&mut routes);
     wallet.add_services(&mut routes);
+    catalog.add_services(&mut routes);
     let routes = auth.protect(routes.routes());
     let names = [
         numhub_accounts::SERVICE_NAMES.as_slice(),
         numhub_wallet::SERVICE_NAMES.as_slice(),
+        numhub_catalog::SERVICE_NAMES.as_slice(),
     ]
     .concat();
     let server = Server::new(routes, names)
@@ -133,5 +142,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
     server.shutdown(config.server.shutdown_grace).await?;
     accounts_db.close().await;
     wallet_db.close().await;
+    catalog_db.close().await;
     Ok(())
 }
