@@ -25,6 +25,9 @@ pub const MAX_IMPORT_ROWS: usize = 10_000;
 /// Rows per INSERT statement: 10 values each stays far below every
 /// engine's limit on bound values.
 const IMPORT_CHUNK: usize = 1_000;
+/// How long LeaseNumber remembers a request id: well past the 24 hours the
+/// conventions promise, and past any lease's retries.
+pub const REQUEST_RETENTION: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 /// Numbers the sweeper counts per transaction.
 const SWEEP_BATCH: u32 = 500;
 
@@ -222,9 +225,6 @@ impl Catalog {
     /// the same lease, or the same refusal.
     pub async fn lease(&self, spec: &LeaseSpec) -> Result<Lease, Error> {
         let now = self.clock.now();
-        if spec.expires_at <= now {
-            return Err(Error::invalid("expire_time", "must be in the future"));
-        }
         let fingerprint = spec.fingerprint();
         let mut tx = self.db.begin_write().await?;
         let claimed = store::claim_request(
@@ -238,6 +238,11 @@ impl Catalog {
         if !claimed {
             drop(tx);
             return self.replay(spec, &fingerprint).await;
+        }
+        // Checked after the claim, so that a retry of a request that once
+        // succeeded replays its lease even when its expiry has passed.
+        if spec.expires_at <= now {
+            return Err(Error::invalid("expire_time", "must be in the future"));
         }
         match self.pick_and_take(&mut tx, spec, now).await {
             Ok(lease) => {
@@ -623,6 +628,20 @@ impl Catalog {
         self.known_country(country).await?;
         stock::record_arrival(self.db.writer(), service, country, arrival_ms).await?;
         Ok(())
+    }
+
+    /// Forgets LeaseNumber idempotency keys older than `REQUEST_RETENTION`,
+    /// a chunk at a time; returns how many.
+    pub async fn purge_requests(&self) -> Result<u64, Error> {
+        let cutoff = self.clock.now().minus(REQUEST_RETENTION);
+        let mut total = 0;
+        loop {
+            let purged = store::purge_requests(self.db.writer(), cutoff, 10_000).await?;
+            total += purged;
+            if purged < 10_000 {
+                return Ok(total);
+            }
+        }
     }
 
     /// Counts as free every number whose lease (or quarantine) ended by

@@ -49,6 +49,9 @@ pub const SERVICE_NAMES: [&str; 3] = [
     <CatalogInternalServiceServer<Catalog> as NamedService>::NAME,
 ];
 
+/// How often idempotency records past their retention are forgotten.
+const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
 /// The catalog service.
 #[derive(Debug, Clone)]
 pub struct Catalog {
@@ -78,18 +81,30 @@ impl Catalog {
     }
 
     /// Starts the sweeper that brings the stock counters up to date with
-    /// leases that ended by time. Any number of replicas may run it.
+    /// leases that ended by time, and forgets old LeaseNumber request ids.
+    /// Any number of replicas may run it.
     pub fn start_workers(&self) {
         let catalog = self.clone();
         let interval = self.settings.sweep_interval.max(Duration::from_millis(10));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_purge: Option<tokio::time::Instant> = None;
             loop {
                 tick.tick().await;
                 if let Err(error) = catalog.sweep().await {
                     tracing::warn!(error = %numhub_runtime::error::error_chain(&error),
                         "cannot update the stock counters; will try again");
+                }
+                if last_purge.is_none_or(|at| at.elapsed() >= PURGE_INTERVAL) {
+                    last_purge = Some(tokio::time::Instant::now());
+                    match catalog.purge_requests().await {
+                        Ok(0) => {}
+                        Ok(purged) => tracing::debug!(purged, "forgot old lease request ids"),
+                        Err(error) => tracing::warn!(
+                            error = %numhub_runtime::error::error_chain(&error),
+                            "cannot forget old lease request ids; will try again"),
+                    }
                 }
             }
         });

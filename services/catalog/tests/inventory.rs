@@ -98,6 +98,25 @@ backend_tests! {
         assert_ne!(theirs.id, first.id);
     }
 
+    async fn request_ids_replay_past_the_expiry_and_are_forgotten_after_thirty_days(backend: Backend) {
+        let mut h = start(backend).await;
+        h.import(us_numbers(0, 2, "", pb::NumberType::Voip)).await;
+        h.set_price("wa", "US", "", 10).await;
+        let request = h.activation("acme", "wa", "k1");
+        let first = h.lease(request.clone()).await.unwrap();
+        // Long after the lease's end, a retry still replays it.
+        h.advance_minutes(60);
+        assert_eq!(h.lease(request.clone()).await.unwrap().id, first.id);
+        assert_eq!(h.catalog.purge_requests().await.unwrap(), 0);
+        h.advance_minutes(30 * 24 * 60);
+        assert_eq!(h.catalog.purge_requests().await.unwrap(), 1);
+        // Forgotten: the key is new again, and the lease stays in the history.
+        let status = assert_status(h.lease(request).await, Code::InvalidArgument, "INVALID_FIELD");
+        assert_eq!(bad_fields(&status), ["expire_time"]);
+        let started = numhub_runtime::clock::Timestamp::from_proto(first.start_time.as_ref().unwrap()).unwrap();
+        assert_eq!(h.resolve(&first.phone_number, started).await.unwrap().id, first.id);
+    }
+
     async fn a_number_serves_each_service_once(backend: Backend) {
         let mut h = start(backend).await;
         h.import(us_numbers(0, 1, "", pb::NumberType::Voip)).await;

@@ -548,3 +548,21 @@ pub async fn add_skip<'e>(
     .await?;
     Ok(())
 }
+
+/// Deletes up to `limit` idempotency records made before `cutoff`; the
+/// leases themselves stay, as the history Resolve reads.
+pub async fn purge_requests<'e>(
+    db: impl Executor<'e, Database = Any>,
+    cutoff: Timestamp,
+    limit: u32,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM lease_requests WHERE (account_id, request_id) IN \
+         (SELECT account_id, request_id FROM lease_requests WHERE created_at < $1 LIMIT $2)",
+    )
+    .bind(cutoff.unix_micros())
+    .bind(i64::from(limit))
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
