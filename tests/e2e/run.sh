@@ -5,14 +5,18 @@
 #
 # Creates (or reuses) a venv at target/e2e-venv, installs tests/e2e/requirements.txt,
 # generates Python stubs from proto/**/*.proto into target/e2e-gen, builds
-# numhub-accounts and numhub-wallet, and runs, each against the two binaries
-# started as separate processes:
+# numhub-accounts, numhub-wallet and numhub-catalog, and runs, each against the
+# binaries started as separate processes:
 #   tests/e2e/test_auth.py    accounts, API keys, scopes, rate limits, revocation,
 #                             service credentials, secrets kept out of the logs
 #   tests/e2e/test_wallet.py  the wallet's money movements and reads on its three
 #                             surfaces, shutdown and restart, SQLite and PostgreSQL
-# Extra arguments are passed to both. The last line printed is "N passed, M failed"
-# (summed over both); the exit code is non-zero on any failure.
+#   tests/e2e/test_catalog.py the catalog's seed, prices, inventory and leases
+#                             (idempotency, quarantine, skips, concurrency, stock
+#                             counters, Resolve) on PostgreSQL and SQLite
+# Extra arguments are passed to every suite. The last line printed is
+# "N passed, M failed" (summed over the suites); the exit code is non-zero on any
+# failure.
 # E2E_STRICT=1 also fails the known deviations from the contract that the suites
 # otherwise report without failing.
 set -euo pipefail
@@ -26,6 +30,7 @@ PYTHON="${E2E_PYTHON:-python3}"
 BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 ACCOUNTS_BIN="$BIN_DIR/numhub-accounts"
 WALLET_BIN="$BIN_DIR/numhub-wallet"
+CATALOG_BIN="$BIN_DIR/numhub-catalog"
 
 setup_failed() {
   echo "e2e setup failed: $*" >&2
@@ -51,10 +56,11 @@ mapfile -t PROTOS < <(find proto -name '*.proto' | sort)
   --python_out="$GEN" --pyi_out="$GEN" --grpc_python_out="$GEN" "${PROTOS[@]}" \
   || setup_failed "grpc_tools.protoc"
 
-echo "== e2e: cargo build -p numhub-accounts -p numhub-wallet"
-cargo build -p numhub-accounts -p numhub-wallet --bin numhub-accounts --bin numhub-wallet \
-  || setup_failed "cargo build -p numhub-accounts -p numhub-wallet"
-for bin in "$ACCOUNTS_BIN" "$WALLET_BIN"; do
+echo "== e2e: cargo build -p numhub-accounts -p numhub-wallet -p numhub-catalog"
+cargo build -p numhub-accounts -p numhub-wallet -p numhub-catalog \
+  --bin numhub-accounts --bin numhub-wallet --bin numhub-catalog \
+  || setup_failed "cargo build -p numhub-accounts -p numhub-wallet -p numhub-catalog"
+for bin in "$ACCOUNTS_BIN" "$WALLET_BIN" "$CATALOG_BIN"; do
   [[ -x "$bin" ]] || setup_failed "$bin was not built"
 done
 
@@ -64,12 +70,12 @@ total_passed=0
 total_failed=0
 status=0
 SECONDS=0
-for suite in test_auth.py test_wallet.py; do
+for suite in test_auth.py test_wallet.py test_catalog.py; do
   echo
   echo "== e2e: tests/e2e/$suite"
   set +e
   "$VENV/bin/python" -u "tests/e2e/$suite" --accounts-binary "$ACCOUNTS_BIN" --wallet-binary "$WALLET_BIN" \
-    --gen "$GEN" "$@" 2>&1 | tee "$OUT"
+    --catalog-binary "$CATALOG_BIN" --gen "$GEN" "$@" 2>&1 | tee "$OUT"
   rc=${PIPESTATUS[0]}
   set -e
   summary="$(tail -n 1 "$OUT")"
@@ -88,7 +94,7 @@ for suite in test_auth.py test_wallet.py; do
 done
 
 echo
-echo "== e2e: both suites took ${SECONDS}s"
+echo "== e2e: the suites took ${SECONDS}s"
 [[ $total_failed -eq 0 ]] || status=1
 echo "$total_passed passed, $total_failed failed"
 exit "$status"

@@ -59,7 +59,8 @@ impl Catalog {
     /// reported, never fatal to the others.
     pub async fn import_numbers(&self, rows: Vec<NumberImport>) -> Result<ImportReport, Error> {
         let mut report = ImportReport::default();
-        let mut accepted: Vec<(usize, NewNumber)> = Vec::with_capacity(rows.len());
+        // (row index, the number as sent, the number to insert)
+        let mut accepted: Vec<(usize, String, NewNumber)> = Vec::with_capacity(rows.len());
         let mut seen = HashSet::with_capacity(rows.len());
         let mut countries = std::collections::HashMap::new();
         let mut operators = std::collections::HashMap::new();
@@ -154,6 +155,7 @@ impl Catalog {
             }
             accepted.push((
                 index,
+                row.phone_number.clone(),
                 NewNumber {
                     id: uuid::Uuid::now_v7().to_string(),
                     e164,
@@ -169,12 +171,12 @@ impl Catalog {
         let mut tx = self.db.begin_write().await?;
         let mut deltas = stock::FreeDeltas::new();
         for chunk in accepted.chunks(IMPORT_CHUNK) {
-            let numbers: Vec<NewNumber> = chunk.iter().map(|(_, n)| n.clone()).collect();
+            let numbers: Vec<NewNumber> = chunk.iter().map(|(_, _, n)| n.clone()).collect();
             let inserted: HashSet<String> = store::insert_numbers(&mut tx, &numbers, now)
                 .await?
                 .into_iter()
                 .collect();
-            for (index, number) in chunk {
+            for (index, as_sent, number) in chunk {
                 if inserted.contains(&number.e164) {
                     report.imported += 1;
                     let key = (
@@ -186,7 +188,7 @@ impl Catalog {
                 } else {
                     report.rejected.push(RejectedNumber {
                         index: *index,
-                        phone_number: number.e164.clone(),
+                        phone_number: as_sent.clone(),
                         problem: ImportProblem::AlreadyExists,
                         field: "phone_number",
                         description: "is already in the inventory".into(),
