@@ -321,7 +321,7 @@ impl pb::catalog_admin_service_server::CatalogAdminService for Catalog {
                 &service.flatten().unwrap_or_default(),
                 duration.unwrap_or(RentalDuration::OneMonth),
                 price,
-                original.flatten().map(|(units, _)| units),
+                original.flatten(),
                 currency.as_deref(),
             )
             .await?;

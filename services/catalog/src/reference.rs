@@ -155,10 +155,17 @@ impl Catalog {
         service: &str,
         duration: RentalDuration,
         price: i64,
-        original_price: Option<i64>,
+        original_price: Option<(i64, Option<String>)>,
         currency: Option<&str>,
     ) -> Result<RentalPlan, Error> {
         let currency = self.price_currency(currency, "price")?;
+        let original_price = match original_price {
+            Some((units, code)) => {
+                self.price_currency(code.as_deref(), "original_price")?;
+                Some(units)
+            }
+            None => None,
+        };
         self.known_country(country).await?;
         if !service.is_empty() {
             self.known_service(service).await?;

@@ -105,7 +105,12 @@ pub fn units(money: &Option<Money>) -> i64 {
 }
 
 /// `count` US numbers +1555000NNNN from `first`, of `operator`.
-pub fn us_numbers(first: u32, count: u32, operator: &str, number_type: pb::NumberType) -> Vec<pb::NumberImport> {
+pub fn us_numbers(
+    first: u32,
+    count: u32,
+    operator: &str,
+    number_type: pb::NumberType,
+) -> Vec<pb::NumberImport> {
     (first..first + count)
         .map(|n| pb::NumberImport {
             phone_number: format!("+1555{n:07}"),
@@ -171,7 +176,12 @@ impl Harness {
 
     /// An activation lease request of `account` for `service` in the US,
     /// 20 minutes long.
-    pub fn activation(&self, account: &str, service: &str, request_id: &str) -> pb::LeaseNumberRequest {
+    pub fn activation(
+        &self,
+        account: &str,
+        service: &str,
+        request_id: &str,
+    ) -> pb::LeaseNumberRequest {
         pb::LeaseNumberRequest {
             kind: pb::LeaseKind::Activation as i32,
             account_id: account.into(),
@@ -199,7 +209,10 @@ impl Harness {
         }
     }
 
-    pub async fn lease(&mut self, request: pb::LeaseNumberRequest) -> Result<pb::Lease, tonic::Status> {
+    pub async fn lease(
+        &mut self,
+        request: pb::LeaseNumberRequest,
+    ) -> Result<pb::Lease, tonic::Status> {
         Ok(self.internal.lease_number(request).await?.into_inner())
     }
 
@@ -213,7 +226,11 @@ impl Harness {
             .into_inner()
     }
 
-    pub async fn resolve(&mut self, number: &str, at: Timestamp) -> Result<pb::Lease, tonic::Status> {
+    pub async fn resolve(
+        &mut self,
+        number: &str,
+        at: Timestamp,
+    ) -> Result<pb::Lease, tonic::Status> {
         let request = pb::ResolveRequest {
             phone_number: number.into(),
             time: Some(at.to_proto()),
@@ -243,13 +260,12 @@ impl Harness {
     /// for every country and for `service`.
     pub async fn assert_counters_match_inventory(&self, service: &str) {
         let pool = self.db.db.reader();
-        let counted: i64 = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(free), 0) AS BIGINT) AS n FROM stock_free",
-        )
-        .fetch_one(pool)
-        .await
-        .unwrap()
-        .get("n");
+        let counted: i64 =
+            sqlx::query("SELECT CAST(COALESCE(SUM(free), 0) AS BIGINT) AS n FROM stock_free")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+                .get("n");
         let actual: i64 = sqlx::query("SELECT COUNT(*) AS n FROM numbers WHERE counted_free = 1")
             .fetch_one(pool)
             .await
