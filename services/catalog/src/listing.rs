@@ -32,12 +32,15 @@ impl Catalog {
         after: &str,
         page_size: u32,
     ) -> Result<Page<CountryOffer>, Error> {
-        let db = self.db.reader();
+        // One connection for all the reads: each pool acquisition waits
+        // behind the lease transactions when the pool is busy.
+        let mut conn = self.db.reader().acquire().await?;
+        let db = &mut *conn;
         let Some(service) = service else {
-            let countries = reference::list_countries(db, after, page_size + 1).await?;
+            let countries = reference::list_countries(&mut *db, after, page_size + 1).await?;
             let (countries, next) = page_token::split(countries, page_size, |c| c.code.clone());
             let codes: Vec<String> = countries.iter().map(|c| c.code.clone()).collect();
-            let free = stock::free_by_country(db, &codes).await?;
+            let free = stock::free_by_country(&mut *db, &codes).await?;
             let offers = countries
                 .into_iter()
                 .map(|country| CountryOffer {
@@ -49,13 +52,19 @@ impl Catalog {
                 .collect();
             return Ok((offers, next));
         };
-        self.enabled_service(service).await?;
-        let rows = reference::countries_offering(db, service, after, page_size + 1).await?;
+        if reference::service(&mut *db, service)
+            .await?
+            .is_none_or(|s| s.disabled)
+        {
+            return Err(Error::not_found("service", service));
+        }
+        let rows = reference::countries_offering(&mut *db, service, after, page_size + 1).await?;
         let (rows, next) = page_token::split(rows, page_size, |(c, _, _)| c.code.clone());
         let codes: Vec<String> = rows.iter().map(|(c, _, _)| c.code.clone()).collect();
-        let free = stock::free_by_country(db, &codes).await?;
-        let used = stock::used_by_country(db, service, &codes).await?;
-        let arrivals = stock::arrival_averages(db, service, &codes).await?;
+        let free = stock::free_by_country(&mut *db, &codes).await?;
+        let used = stock::used_by_country(&mut *db, service, &codes).await?;
+        let arrivals = stock::arrival_averages(&mut *db, service, &codes).await?;
+        drop(conn);
         let offers = rows
             .into_iter()
             .map(|(country, price, currency)| {
