@@ -54,12 +54,15 @@ pub enum DbError {
     Migrate(#[source] sqlx::migrate::MigrateError),
 }
 
-/// A connection pool and the engine behind it.
+/// Connection pools and the engine behind them: one for writes, and one
+/// for reads outside a transaction.
 ///
 /// On SQLite every write goes through one dedicated connection: SQLite allows
 /// one writer at a time, and queueing writers in the pool is fairer and far
 /// faster than letting them spin on SQLITE_BUSY. Reads use the shared pool,
-/// which WAL mode lets run beside the writer.
+/// which WAL mode lets run beside the writer. On PostgreSQL, reads have a
+/// pool of a quarter the size (at least 2), so they never wait for a
+/// connection behind write transactions.
 #[derive(Debug, Clone)]
 pub struct Database {
     backend: Backend,
@@ -74,20 +77,15 @@ impl Database {
         let backend = Backend::from_url(url)?;
         match backend {
             Backend::Postgres => {
-                // No ping before each acquire: it costs a round trip per
-                // query, and a broken connection fails its query and is
-                // replaced anyway.
-                let pool = AnyPoolOptions::new()
-                    .max_connections(max_connections.max(1))
-                    .test_before_acquire(false)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect(url)
-                    .await
-                    .map_err(DbError::Connect)?;
+                // Reads get a pool of their own, a quarter the size, so a
+                // listing never queues behind write transactions that hold
+                // every connection.
+                let writer = postgres_pool(max_connections.max(1), url).await?;
+                let reader = postgres_pool((max_connections / 4).max(2), url).await?;
                 Ok(Self {
                     backend,
-                    reader: pool.clone(),
-                    writer: pool,
+                    reader,
+                    writer,
                 })
             }
             Backend::Sqlite => {
@@ -147,6 +145,18 @@ impl Database {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+async fn postgres_pool(max_connections: u32, url: &str) -> Result<AnyPool, DbError> {
+    // No ping before each acquire: it costs a round trip per query, and a
+    // broken connection fails its query and is replaced anyway.
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .test_before_acquire(false)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await
+        .map_err(DbError::Connect)
 }
 
 fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {

@@ -413,52 +413,44 @@ impl Catalog {
                 format!("{what} {code:?} not found"),
             )
         };
-        let country = reference::country(&mut *conn, &spec.country_code).await?;
-        if country.is_none_or(|c| c.disabled) {
+        let rental = match spec.kind {
+            LeaseKind::Activation => None,
+            LeaseKind::Rental => Some(
+                spec.number_type
+                    .zip(spec.rental_duration)
+                    .ok_or_else(|| Error::invalid("rental_duration", "is required for a rental"))?,
+            ),
+        };
+        let service = spec.service_code.as_deref().unwrap_or_default();
+        let terms = reference::lease_terms(&mut *conn, &spec.country_code, service, rental).await?;
+        if terms.country_disabled != Some(false) {
             return Err(not_found("country", &spec.country_code).into());
         }
-        if let Some(service) = &spec.service_code {
-            let known = reference::service(&mut *conn, service).await?;
-            if known.is_none_or(|s| s.disabled) {
-                return Err(not_found("service", service).into());
-            }
+        if !service.is_empty() && terms.service_disabled != Some(false) {
+            return Err(not_found("service", service).into());
         }
-        let disabled: Vec<String> = reference::operators(&mut *conn, &spec.country_code)
-            .await?
-            .into_iter()
-            .filter(|o| o.disabled)
-            .map(|o| o.code)
-            .collect();
+        let disabled = terms.disabled_operators;
         let (general, own) = match spec.kind {
             LeaseKind::Activation => {
-                let service = spec.service_code.as_deref().unwrap_or_default();
-                let prices =
-                    reference::activation_prices(&mut *conn, service, &spec.country_code).await?;
-                let general = prices
+                let general = terms
+                    .prices
                     .iter()
-                    .find(|p| p.operator.is_empty())
-                    .map(|p| p.price);
-                let own = prices
+                    .find(|(operator, _)| operator.is_empty())
+                    .map(|(_, price)| *price);
+                let own = terms
+                    .prices
                     .into_iter()
-                    .filter(|p| !p.operator.is_empty())
-                    .map(|p| (p.operator, p.price))
+                    .filter(|(operator, _)| !operator.is_empty())
                     .collect();
                 (general, own)
             }
             LeaseKind::Rental => {
-                let (number_type, duration) = spec
-                    .number_type
-                    .zip(spec.rental_duration)
-                    .ok_or_else(|| Error::invalid("rental_duration", "is required for a rental"))?;
-                let service = spec.service_code.as_deref().unwrap_or_default();
-                let plans =
-                    reference::rental_plans(&mut *conn, &spec.country_code, service).await?;
-                let matching = plans
-                    .iter()
-                    .filter(|p| p.number_type == number_type && p.duration == duration);
                 // A service's own plan replaces the general one.
-                let plan = matching.max_by_key(|p| !p.service_code.is_empty());
-                (plan.map(|p| p.price), Vec::new())
+                let plan = terms
+                    .prices
+                    .iter()
+                    .max_by_key(|(service, _)| !service.is_empty());
+                (plan.map(|(_, price)| *price), Vec::new())
             }
         };
         if general.is_none() && own.is_empty() {

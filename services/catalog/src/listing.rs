@@ -32,54 +32,17 @@ impl Catalog {
         after: &str,
         page_size: u32,
     ) -> Result<Page<CountryOffer>, Error> {
-        // One connection for all the reads: each pool acquisition waits
-        // behind the lease transactions when the pool is busy.
-        let mut conn = self.db.reader().acquire().await?;
-        let db = &mut *conn;
-        let Some(service) = service else {
-            let countries = reference::list_countries(&mut *db, after, page_size + 1).await?;
-            let (countries, next) = page_token::split(countries, page_size, |c| c.code.clone());
-            let codes: Vec<String> = countries.iter().map(|c| c.code.clone()).collect();
-            let free = stock::free_by_country(&mut *db, &codes).await?;
-            let offers = countries
-                .into_iter()
-                .map(|country| CountryOffer {
-                    stock: free.get(&country.code).copied().unwrap_or(0).max(0),
-                    country,
-                    price: None,
-                    average_arrival_ms: None,
-                })
-                .collect();
-            return Ok((offers, next));
-        };
-        if reference::service(&mut *db, service)
-            .await?
-            .is_none_or(|s| s.disabled)
+        // One statement: a listing never queues for the pool more than once.
+        let offers = stock::offers(self.db.reader(), service, after, page_size + 1).await?;
+        if offers.is_empty()
+            && let Some(service) = service
         {
-            return Err(Error::not_found("service", service));
+            // An empty page, or a service that is not there?
+            self.enabled_service(service).await?;
         }
-        let rows = reference::countries_offering(&mut *db, service, after, page_size + 1).await?;
-        let (rows, next) = page_token::split(rows, page_size, |(c, _, _)| c.code.clone());
-        let codes: Vec<String> = rows.iter().map(|(c, _, _)| c.code.clone()).collect();
-        let free = stock::free_by_country(&mut *db, &codes).await?;
-        let used = stock::used_by_country(&mut *db, service, &codes).await?;
-        let arrivals = stock::arrival_averages(&mut *db, service, &codes).await?;
-        drop(conn);
-        let offers = rows
-            .into_iter()
-            .map(|(country, price, currency)| {
-                let code = &country.code;
-                let free = free.get(code).copied().unwrap_or(0);
-                let used = used.get(code).copied().unwrap_or(0);
-                CountryOffer {
-                    stock: (free - used).max(0),
-                    price: Some((price, currency)),
-                    average_arrival_ms: arrivals.get(code).copied(),
-                    country,
-                }
-            })
-            .collect();
-        Ok((offers, next))
+        Ok(page_token::split(offers, page_size, |o| {
+            o.country.code.clone()
+        }))
     }
 
     /// Activation prices after the key `after` (service, country, operator).

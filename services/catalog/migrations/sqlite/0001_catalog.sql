@@ -109,6 +109,9 @@ CREATE TABLE lease_requests (
     PRIMARY KEY (account_id, request_id)
 );
 
+-- The purge forgets the oldest first.
+CREATE INDEX lease_requests_by_age ON lease_requests (created_at);
+
 -- Which services a number was ever leased for: never again for them.
 CREATE TABLE number_usage (
     number_id     TEXT NOT NULL REFERENCES numbers (id),

@@ -116,7 +116,7 @@ fn service_row(row: &AnyRow) -> Result<Service, sqlx::Error> {
 
 const COUNTRY_COLUMNS: &str = "c.code, c.name, c.dial_prefix, c.activate_id, c.disabled";
 
-fn country_row(row: &AnyRow) -> Result<Country, Error> {
+pub(super) fn country_row(row: &AnyRow) -> Result<Country, Error> {
     let activate_id: i64 = row.try_get("activate_id")?;
     Ok(Country {
         code: row.try_get("code")?,
@@ -196,58 +196,6 @@ pub async fn country_by_activate_id<'e>(
         .as_ref()
         .map(country_row)
         .transpose()
-}
-
-/// Enabled countries after `after` in code order.
-pub async fn list_countries<'e>(
-    db: impl Executor<'e, Database = Any>,
-    after: &str,
-    limit: u32,
-) -> Result<Vec<Country>, Error> {
-    let sql = format!(
-        "SELECT {COUNTRY_COLUMNS} FROM countries c \
-         WHERE c.disabled = 0 AND c.code > $1 ORDER BY c.code LIMIT $2"
-    );
-    sqlx::query(AssertSqlSafe(sql))
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(db)
-        .await?
-        .iter()
-        .map(country_row)
-        .collect()
-}
-
-/// Enabled countries after `after` where `service` has a price, each with
-/// its lowest price and that price's currency.
-pub async fn countries_offering<'e>(
-    db: impl Executor<'e, Database = Any>,
-    service: &str,
-    after: &str,
-    limit: u32,
-) -> Result<Vec<(Country, i64, String)>, Error> {
-    let sql = format!(
-        "SELECT {COUNTRY_COLUMNS}, MIN(p.price) AS price, MIN(p.currency) AS currency \
-         FROM countries c JOIN activation_prices p ON p.country_code = c.code \
-         WHERE p.service_code = $1 AND c.disabled = 0 AND c.code > $2 \
-         GROUP BY c.code, c.name, c.dial_prefix, c.activate_id, c.disabled \
-         ORDER BY c.code LIMIT $3"
-    );
-    sqlx::query(AssertSqlSafe(sql))
-        .bind(service)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(db)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok((
-                country_row(row)?,
-                row.try_get("price")?,
-                row.try_get("currency")?,
-            ))
-        })
-        .collect()
 }
 
 /// Enabled countries after `after` with at least one rental plan.
@@ -361,27 +309,6 @@ pub async fn delete_activation_price<'e>(
     Ok(())
 }
 
-/// Every price of a service in a country: the general one (operator '')
-/// and the operators' own.
-pub async fn activation_prices<'e>(
-    db: impl Executor<'e, Database = Any>,
-    service: &str,
-    country: &str,
-) -> Result<Vec<ActivationPrice>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {PRICE_COLUMNS} FROM activation_prices p \
-         WHERE p.service_code = $1 AND p.country_code = $2 ORDER BY p.operator"
-    );
-    sqlx::query(AssertSqlSafe(sql))
-        .bind(service)
-        .bind(country)
-        .fetch_all(db)
-        .await?
-        .iter()
-        .map(price_row)
-        .collect()
-}
-
 /// Prices of enabled services and countries after the key `after`
 /// (service, country, operator), optionally of one service or country.
 pub async fn list_prices<'e>(
@@ -491,4 +418,63 @@ pub async fn rental_plans<'e>(
     .iter()
     .map(plan_row)
     .collect()
+}
+
+/// What LeaseNumber needs to know of the reference data, read at once.
+#[derive(Debug, Default)]
+pub struct LeaseTerms {
+    /// `Some(disabled)` when the country exists.
+    pub country_disabled: Option<bool>,
+    /// `Some(disabled)` when the service exists.
+    pub service_disabled: Option<bool>,
+    pub disabled_operators: Vec<String>,
+    /// For an activation, (operator, price) of every price of the service
+    /// in the country; for a rental, (service, price) of the plans of the
+    /// number type and duration, general ('') and the service's own.
+    pub prices: Vec<(String, i64)>,
+}
+
+/// The country, the service, the disabled operators and the prices of a
+/// lease, in one round trip: a lease holds its number's lock meanwhile.
+pub async fn lease_terms<'e>(
+    db: impl Executor<'e, Database = Any>,
+    country: &str,
+    service: &str,
+    rental: Option<(NumberType, RentalDuration)>,
+) -> Result<LeaseTerms, sqlx::Error> {
+    let prices = match rental {
+        None => {
+            "SELECT 'price' AS kind, operator AS code, price AS value FROM activation_prices \
+             WHERE service_code = $2 AND country_code = $1"
+        }
+        Some(_) => {
+            "SELECT 'price' AS kind, service_code AS code, price AS value FROM rental_plans \
+             WHERE country_code = $1 AND number_type = $3 AND duration = $4 \
+             AND (service_code = '' OR service_code = $2)"
+        }
+    };
+    let sql = format!(
+        "SELECT 'country' AS kind, code, disabled AS value FROM countries WHERE code = $1 \
+         UNION ALL SELECT 'service', code, disabled FROM services WHERE code = $2 \
+         UNION ALL SELECT 'operator', code, disabled FROM operators \
+                   WHERE country_code = $1 AND disabled = 1 \
+         UNION ALL {prices}"
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(country).bind(service);
+    if let Some((number_type, duration)) = rental {
+        query = query.bind(number_type as i64).bind(duration as i64);
+    }
+    let mut terms = LeaseTerms::default();
+    for row in query.fetch_all(db).await? {
+        let kind: String = row.try_get("kind")?;
+        let code: String = row.try_get("code")?;
+        let value: i64 = row.try_get("value")?;
+        match kind.as_str() {
+            "country" => terms.country_disabled = Some(value != 0),
+            "service" => terms.service_disabled = Some(value != 0),
+            "operator" => terms.disabled_operators.push(code),
+            _ => terms.prices.push((code, value)),
+        }
+    }
+    Ok(terms)
 }

@@ -13,7 +13,7 @@ use numhub_runtime::db::placeholder_list;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row};
 
 use crate::error::Error;
-use crate::model::NumberType;
+use crate::model::{CountryOffer, NumberType};
 
 /// Rows per counter.
 pub const SLOTS: u32 = 16;
@@ -83,50 +83,73 @@ pub async fn add_used(
     Ok(())
 }
 
-/// Free numbers per country, over every type and operator.
-pub async fn free_by_country<'e>(
+/// Enabled countries after `after` in code order, at most `limit`, with
+/// their stock read from the counters. For a service: only the countries
+/// where it has a price, with the lowest one, the stock less the numbers
+/// already used for it, and the average arrival time. One statement, so a
+/// listing costs one round trip whatever the number of countries.
+pub async fn offers<'e>(
     db: impl Executor<'e, Database = Any>,
-    countries: &[String],
-) -> Result<HashMap<String, i64>, sqlx::Error> {
-    if countries.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let sql = format!(
-        "SELECT country_code, CAST(SUM(free) AS BIGINT) AS free FROM stock_free \
-         WHERE country_code IN ({}) GROUP BY country_code",
-        placeholder_list(countries.len(), 1)
-    );
+    service: Option<&str>,
+    after: &str,
+    limit: u32,
+) -> Result<Vec<CountryOffer>, Error> {
+    const FREE: &str = "CAST(COALESCE((SELECT SUM(f.free) FROM stock_free f \
+                        WHERE f.country_code = c.code), 0) AS BIGINT)";
+    let sql = match service {
+        Some(_) => format!(
+            "SELECT c.code, c.name, c.dial_prefix, c.activate_id, c.disabled, \
+             p.price, p.currency, {FREE} AS free, \
+             CAST(COALESCE((SELECT SUM(u.free) FROM stock_used u \
+                            WHERE u.service_code = $1 AND u.country_code = c.code), 0) AS BIGINT) \
+             AS used, \
+             (SELECT a.average_ms FROM arrival_stats a \
+              WHERE a.service_code = $1 AND a.country_code = c.code) AS average_ms \
+             FROM countries c JOIN \
+             (SELECT country_code, MIN(price) AS price, MIN(currency) AS currency \
+              FROM activation_prices WHERE service_code = $1 GROUP BY country_code) p \
+             ON p.country_code = c.code \
+             WHERE c.disabled = 0 AND c.code > $2 \
+             AND EXISTS (SELECT 1 FROM services s WHERE s.code = $1 AND s.disabled = 0) \
+             ORDER BY c.code LIMIT $3"
+        ),
+        None => format!(
+            "SELECT c.code, c.name, c.dial_prefix, c.activate_id, c.disabled, \
+             {FREE} AS free FROM countries c \
+             WHERE c.disabled = 0 AND c.code > $1 ORDER BY c.code LIMIT $2"
+        ),
+    };
     let mut query = sqlx::query(AssertSqlSafe(sql));
-    for country in countries {
-        query = query.bind(country);
+    if let Some(service) = service {
+        query = query.bind(service);
     }
-    sum_rows(query.fetch_all(db).await?)
-}
-
-/// Free numbers already used for `service`, per country.
-pub async fn used_by_country<'e>(
-    db: impl Executor<'e, Database = Any>,
-    service: &str,
-    countries: &[String],
-) -> Result<HashMap<String, i64>, sqlx::Error> {
-    if countries.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let sql = format!(
-        "SELECT country_code, CAST(SUM(free) AS BIGINT) AS free FROM stock_used \
-         WHERE service_code = $1 AND country_code IN ({}) GROUP BY country_code",
-        placeholder_list(countries.len(), 2)
-    );
-    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(service);
-    for country in countries {
-        query = query.bind(country);
-    }
-    sum_rows(query.fetch_all(db).await?)
-}
-
-fn sum_rows(rows: Vec<sqlx::any::AnyRow>) -> Result<HashMap<String, i64>, sqlx::Error> {
+    let rows = query
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(db)
+        .await?;
     rows.iter()
-        .map(|row| Ok((row.try_get("country_code")?, row.try_get("free")?)))
+        .map(|row| {
+            let country = super::reference::country_row(row)?;
+            let free: i64 = row.try_get("free")?;
+            Ok(match service {
+                None => CountryOffer {
+                    country,
+                    price: None,
+                    stock: free.max(0),
+                    average_arrival_ms: None,
+                },
+                Some(_) => {
+                    let used: i64 = row.try_get("used")?;
+                    CountryOffer {
+                        country,
+                        price: Some((row.try_get("price")?, row.try_get("currency")?)),
+                        stock: (free - used).max(0),
+                        average_arrival_ms: row.try_get("average_ms")?,
+                    }
+                }
+            })
+        })
         .collect()
 }
 
@@ -174,30 +197,4 @@ pub async fn record_arrival<'e>(
     .execute(db)
     .await?;
     Ok(())
-}
-
-/// Average arrival times of `service`, per country.
-pub async fn arrival_averages<'e>(
-    db: impl Executor<'e, Database = Any>,
-    service: &str,
-    countries: &[String],
-) -> Result<HashMap<String, i64>, sqlx::Error> {
-    if countries.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let sql = format!(
-        "SELECT country_code, average_ms FROM arrival_stats \
-         WHERE service_code = $1 AND country_code IN ({})",
-        placeholder_list(countries.len(), 2)
-    );
-    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(service);
-    for country in countries {
-        query = query.bind(country);
-    }
-    query
-        .fetch_all(db)
-        .await?
-        .iter()
-        .map(|row| Ok((row.try_get("country_code")?, row.try_get("average_ms")?)))
-        .collect()
 }
