@@ -2,6 +2,7 @@
 //! languages, and what makes a number something else (money, an order, a
 //! unit, a year).
 
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -228,11 +229,10 @@ const CURRENCY_WORDS: &[&str] = &[
 ];
 
 /// Whether the number is money: a currency sign or code right before or
-/// after it, or a percentage.
+/// after it, or a percentage. Both contexts are in lower case.
 pub fn is_money(before: &str, after: &str) -> bool {
-    let before = before.trim_end().to_lowercase();
-    let after = after.trim_start().to_lowercase();
-    let (before, after) = (before.as_str(), after.as_str());
+    let before = before.trim_end();
+    let after = after.trim_start();
     let last_word = before
         .rsplit(|c: char| c.is_whitespace())
         .next()
@@ -419,23 +419,31 @@ const NEGATIVE: &[&str] = &[
 /// number ("order 4821", "card ending 4417", "尾号4417"), closer to it than
 /// `keyword_distance` characters (the nearest keyword before it, if any).
 pub fn negative(before: &str, keyword_distance: Option<usize>) -> bool {
+    let (exact, unspaced) = &*NEGATIVE_SETS;
     let words: Vec<(usize, &str)> = word_ends(before);
     words.iter().rev().take(2).any(|(distance, raw)| {
         let word =
             raw.trim_matches(|c: char| !c.is_alphanumeric() && c != '.' && c != '#' && c != '№');
-        NEGATIVE.iter().any(|n| {
-            let at = if n.chars().any(is_cjk) {
-                // Unspaced scripts: the word may hold more than the
-                // negative; measure from where the negative ends.
+        let closer = |d: usize| keyword_distance.is_none_or(|k| d < k);
+        if exact.contains(word) && closer(*distance) {
+            return true;
+        }
+        // Unspaced scripts: the word may hold more than the negative;
+        // measure from where the negative ends.
+        !raw.is_ascii()
+            && unspaced.iter().any(|n| {
                 raw.rfind(n)
-                    .map(|i| distance + raw[i + n.len()..].chars().count())
-            } else {
-                (word == *n).then_some(*distance)
-            };
-            at.is_some_and(|d| keyword_distance.is_none_or(|k| d < k))
-        })
+                    .is_some_and(|i| closer(distance + raw[i + n.len()..].chars().count()))
+            })
     })
 }
+
+/// The negative words that stand as words, and those of unspaced scripts.
+static NEGATIVE_SETS: LazyLock<(HashSet<&'static str>, Vec<&'static str>)> = LazyLock::new(|| {
+    let (unspaced, exact): (Vec<&str>, Vec<&str>) =
+        NEGATIVE.iter().partition(|n| n.chars().any(is_cjk));
+    (exact.into_iter().collect(), unspaced)
+});
 
 /// Chinese, Japanese and Korean characters, which words do not separate.
 fn is_cjk(c: char) -> bool {
@@ -567,7 +575,7 @@ mod tests {
     #[test]
     fn money_and_units() {
         assert!(is_money("total $", ""));
-        assert!(is_money("", " USD"));
+        assert!(is_money("", " usd"));
         assert!(is_money("", "%"));
         assert!(!is_money("code", " is yours"));
         assert!(unit_after(" minutes"));

@@ -237,12 +237,13 @@ fn candidates(text: &str, tokens: &[Token]) -> Vec<Candidate> {
 /// Numbers joined by separators into something longer: a phone number, an
 /// amount, a date, a time, an IP address.
 fn in_number_expression(text: &str, start: usize, end: usize) -> bool {
-    let before: Vec<char> = text[..start].chars().rev().take(2).collect();
-    let after: Vec<char> = text[end..].chars().take(2).collect();
     let joins = |c: char| matches!(c, '.' | ',' | ':' | '/' | '-' | '(' | ')');
-    let joined_before = before.len() == 2 && joins(before[0]) && before[1].is_ascii_digit();
-    let joined_after = after.len() == 2 && joins(after[0]) && after[1].is_ascii_digit();
-    joined_before || joined_after
+    let mut before = text[..start].chars().rev();
+    let mut after = text[end..].chars();
+    let joined = |first: Option<char>, second: Option<char>| {
+        first.is_some_and(joins) && second.is_some_and(|c| c.is_ascii_digit())
+    };
+    joined(before.next(), before.next()) || joined(after.next(), after.next())
 }
 
 static PHONE: LazyLock<Regex> = LazyLock::new(|| {
@@ -353,8 +354,12 @@ fn score(
 
 fn context_before(text: &str, start: usize, chars: usize) -> String {
     let head = &text[..start];
-    let skip = head.chars().count().saturating_sub(chars);
-    head.chars().skip(skip).collect::<String>().to_lowercase()
+    let from = head
+        .char_indices()
+        .rev()
+        .nth(chars.saturating_sub(1))
+        .map_or(0, |(i, _)| i);
+    head[from..].to_lowercase()
 }
 
 fn context_after(text: &str, end: usize, chars: usize) -> String {
@@ -397,19 +402,29 @@ fn markers(body: &str) -> impl Iterator<Item = &str> {
         .chain(bracketed('【', '】'))
 }
 
-/// The brand whose alias is `name` (case and spaces ignored).
-fn brand_named(name: &str) -> Option<Brand> {
-    let key: String = name
-        .trim()
-        .to_lowercase()
+/// Every alias, lower case without spaces or dashes, and its brand.
+static ALIASES: LazyLock<std::collections::HashMap<String, Brand>> = LazyLock::new(|| {
+    let mut aliases = std::collections::HashMap::new();
+    for brand in BRANDS {
+        for alias in brand.aliases {
+            aliases.entry(alias_key(alias)).or_insert(*brand);
+        }
+    }
+    aliases
+});
+
+fn alias_key(name: &str) -> String {
+    name.trim()
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '-' && *c != '_')
-        .collect();
-    let key = key.trim_end_matches(".com");
-    BRANDS
-        .iter()
-        .copied()
-        .find(|b| b.aliases.iter().any(|a| a.replace([' ', '-'], "") == key))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The brand whose alias is `name` (case, spaces and dashes ignored).
+fn brand_named(name: &str) -> Option<Brand> {
+    let key = alias_key(name);
+    ALIASES.get(key.trim_end_matches(".com")).copied()
 }
 
 /// Every brand's display name (as a word, case kept, so "LINE" is not
