@@ -2,10 +2,13 @@
 //! start-up, the database, an injectable clock, error mapping and request
 //! validation. Services depend on this crate and never on each other.
 
+pub mod binary;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod idempotency;
+pub mod money;
 pub mod rpc_telemetry;
 pub mod server;
 pub mod telemetry;

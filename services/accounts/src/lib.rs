@@ -22,8 +22,8 @@ use numhub_proto::accounts::v1::accounts_service_server::AccountsServiceServer;
 use numhub_proto::common::v1::Scope;
 use numhub_runtime::clock::SharedClock;
 use numhub_runtime::db::{Database, Migrations, is_unique_violation};
+use numhub_runtime::idempotency::fingerprint;
 use numhub_runtime::validate::page_token;
-use sha2::{Digest, Sha256};
 use sqlx::migrate::Migrator;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
@@ -438,17 +438,4 @@ impl Authenticator for Accounts {
     async fn authenticate(&self, api_key: &str) -> anyhow::Result<Option<Identity>> {
         Ok(self.resolve(api_key).await?)
     }
-}
-
-fn fingerprint(fields: &[&str]) -> String {
-    let mut hasher = Sha256::new();
-    for field in fields {
-        hasher.update((field.len() as u64).to_le_bytes());
-        hasher.update(field.as_bytes());
-    }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }

@@ -6,9 +6,9 @@ use anyhow::Context as _;
 use numhub_accounts::config::{DEFAULTS, Subcommand};
 use numhub_accounts::{Accounts, AccountsConfig, MIGRATIONS, SERVICE_NAMES};
 use numhub_runtime::clock::SystemClock;
+use numhub_runtime::config;
 use numhub_runtime::db::Database;
 use numhub_runtime::server::{Server, install_metrics, shutdown_signal};
-use numhub_runtime::{config, telemetry};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -20,22 +20,8 @@ async fn main() -> std::process::ExitCode {
         );
         return std::process::ExitCode::SUCCESS;
     }
-    let telemetry = match telemetry::init("numhub-accounts", &config.telemetry) {
-        Ok(guard) => guard,
-        Err(error) => {
-            eprintln!("numhub-accounts: {error:#}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let result = run(config).await;
-    if let Err(error) = &result {
-        tracing::error!(error = format!("{error:#}"), "numhub-accounts failed");
-    }
-    telemetry.shutdown();
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(_) => std::process::ExitCode::FAILURE,
-    }
+    let telemetry = config.telemetry.clone();
+    numhub_runtime::binary::run("numhub-accounts", &telemetry, run(config)).await
 }
 
 async fn run(config: AccountsConfig) -> anyhow::Result<()> {

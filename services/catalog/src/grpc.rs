@@ -3,8 +3,8 @@
 //! lives here.
 
 use numhub_proto::catalog::v1 as pb;
-use numhub_proto::common::v1::Money;
 use numhub_runtime::clock::Timestamp;
+use numhub_runtime::money;
 use numhub_runtime::validate::{self, Validator, page_token};
 use tonic::{Request, Response, Status};
 
@@ -255,7 +255,7 @@ impl pb::catalog_admin_service_server::CatalogAdminService for Catalog {
         let service = v.check("service_code", codes::service(&r.service_code));
         let country = v.check("country_code", codes::country(&r.country_code));
         let operator = v.check("operator", codes::optional_operator(&r.operator));
-        let price = v.check("price", positive_money(r.price.as_ref()));
+        let price = v.check("price", money::positive(r.price.as_ref()));
         v.finish()?;
         let (price, currency) = price.unwrap_or_default();
         let price = self
@@ -299,12 +299,12 @@ impl pb::catalog_admin_service_server::CatalogAdminService for Catalog {
         let number_type = v.check("number_type", required_number_type(r.number_type));
         let service = v.check("service_code", codes::optional_service(&r.service_code));
         let duration = v.check("duration", required_duration(r.duration));
-        let price = v.check("price", positive_money(r.price.as_ref()));
+        let price = v.check("price", money::positive(r.price.as_ref()));
         let original = v.check(
             "original_price",
             r.original_price
                 .as_ref()
-                .map(|m| positive_money(Some(m)))
+                .map(|m| money::positive(Some(m)))
                 .transpose(),
         );
         if let (Some((price, _)), Some(Some((original, _)))) = (&price, &original)
@@ -547,7 +547,7 @@ fn lease_spec(r: pb::LeaseNumberRequest, currency: &str) -> Result<LeaseSpec, St
         r.max_price
             .as_ref()
             .map(|m| {
-                let (units, code) = positive_money(Some(m))?;
+                let (units, code) = money::positive(Some(m))?;
                 match code {
                     Some(code) if code != currency => Err(format!(
                         "currency_code must be {currency}, the catalog's currency"
@@ -628,23 +628,6 @@ fn domain(value: &str) -> Result<String, String> {
     validate::identifier(value, MAX_DOMAIN_LEN)
 }
 
-/// A positive amount and its currency if one is named.
-fn positive_money(money: Option<&Money>) -> Result<(i64, Option<String>), String> {
-    let money = money.ok_or("is required")?;
-    if money.minor_units <= 0 {
-        return Err("minor_units must be positive".into());
-    }
-    let currency = if money.currency_code.is_empty() {
-        None
-    } else {
-        Some(
-            validate::currency_code(&money.currency_code)
-                .map_err(|e| format!("currency_code {e}"))?,
-        )
-    };
-    Ok((money.minor_units, currency))
-}
-
 fn required_time(ts: Option<&prost_types::Timestamp>) -> Result<Timestamp, String> {
     Timestamp::from_proto(ts.ok_or("is required")?)
 }
@@ -681,13 +664,6 @@ fn optional_duration(value: i32) -> Result<Option<RentalDuration>, String> {
 
 fn required_duration(value: i32) -> Result<RentalDuration, String> {
     optional_duration(value)?.ok_or_else(|| "is required".into())
-}
-
-fn money(currency: &str, minor_units: i64) -> Option<Money> {
-    Some(Money {
-        currency_code: currency.to_owned(),
-        minor_units,
-    })
 }
 
 fn number_type_to_proto(t: NumberType) -> i32 {
@@ -731,7 +707,7 @@ fn offer_to_proto(o: CountryOffer) -> pb::CountryOffer {
         country: Some(country_to_proto(o.country)),
         price: o
             .price
-            .and_then(|(units, currency)| money(&currency, units)),
+            .and_then(|(units, currency)| money::to_proto(&currency, units)),
         stock: o.stock,
         average_arrival_time: o.average_arrival_ms.map(|ms| prost_types::Duration {
             seconds: ms.div_euclid(1000),
@@ -742,7 +718,7 @@ fn offer_to_proto(o: CountryOffer) -> pb::CountryOffer {
 
 fn price_to_proto(p: ActivationPrice) -> pb::ActivationPrice {
     pb::ActivationPrice {
-        price: money(&p.currency, p.price),
+        price: money::to_proto(&p.currency, p.price),
         service_code: p.service_code,
         country_code: p.country_code,
         operator: p.operator,
@@ -752,8 +728,10 @@ fn price_to_proto(p: ActivationPrice) -> pb::ActivationPrice {
 
 fn plan_to_proto(p: RentalPlan) -> pb::RentalPlan {
     pb::RentalPlan {
-        price: money(&p.currency, p.price),
-        original_price: p.original_price.and_then(|units| money(&p.currency, units)),
+        price: money::to_proto(&p.currency, p.price),
+        original_price: p
+            .original_price
+            .and_then(|units| money::to_proto(&p.currency, units)),
         country_code: p.country_code,
         number_type: number_type_to_proto(p.number_type),
         service_code: p.service_code,
@@ -808,7 +786,7 @@ pub fn lease_to_proto(l: Lease, now: Timestamp) -> pb::Lease {
         LeaseKind::Rental => pb::LeaseKind::Rental,
     };
     pb::Lease {
-        price: money(&l.currency, l.price),
+        price: money::to_proto(&l.currency, l.price),
         state: state as i32,
         kind: kind as i32,
         id: l.id,

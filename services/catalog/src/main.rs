@@ -7,30 +7,16 @@ use numhub_auth::{AccountsClient, AuthLayer, CachedAuthenticator};
 use numhub_catalog::config::{DEFAULTS, Subcommand};
 use numhub_catalog::{Catalog, CatalogConfig, MIGRATIONS, SERVICE_NAMES};
 use numhub_runtime::clock::{SharedClock, SystemClock};
+use numhub_runtime::config;
 use numhub_runtime::db::Database;
 use numhub_runtime::server::{Server, install_metrics, shutdown_signal};
-use numhub_runtime::{config, telemetry};
 use tonic::transport::Endpoint;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config: CatalogConfig = config::parse();
-    let telemetry = match telemetry::init("numhub-catalog", &config.telemetry) {
-        Ok(guard) => guard,
-        Err(error) => {
-            eprintln!("numhub-catalog: {error:#}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let result = run(config).await;
-    if let Err(error) = &result {
-        tracing::error!(error = format!("{error:#}"), "numhub-catalog failed");
-    }
-    telemetry.shutdown();
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(_) => std::process::ExitCode::FAILURE,
-    }
+    let telemetry = config.telemetry.clone();
+    numhub_runtime::binary::run("numhub-catalog", &telemetry, run(config)).await
 }
 
 async fn run(config: CatalogConfig) -> anyhow::Result<()> {

@@ -293,7 +293,6 @@ impl LeaseSpec {
     /// Every field but the request id, so a reused key with other fields is
     /// told apart from a retry.
     pub fn fingerprint(&self) -> String {
-        use sha2::{Digest, Sha256};
         let fields = [
             (self.kind as i64).to_string(),
             self.holder_id.clone(),
@@ -305,8 +304,8 @@ impl LeaseSpec {
             self.max_price.map_or(String::new(), |p| p.to_string()),
             self.expires_at.unix_micros().to_string(),
         ];
-        let digest = Sha256::digest(fields.join("\u{1f}").as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+        numhub_runtime::idempotency::fingerprint(&fields)
     }
 }
 

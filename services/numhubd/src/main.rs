@@ -9,11 +9,11 @@ use numhub_accounts::{Accounts, AccountsSettings};
 use numhub_auth::{AuthConfig, ServiceCredentials};
 use numhub_catalog::{Catalog, CatalogSettings};
 use numhub_runtime::clock::{SharedClock, SystemClock};
+use numhub_runtime::config;
 use numhub_runtime::config::{DatabaseConfig, ServerConfig, ServiceDefaults};
 use numhub_runtime::db::{Backend, Database};
 use numhub_runtime::server::{Server, install_metrics, shutdown_signal};
 use numhub_runtime::telemetry::TelemetryConfig;
-use numhub_runtime::{config, telemetry};
 use numhub_wallet::{Wallet, WalletSettings};
 use tonic::service::RoutesBuilder;
 
@@ -49,22 +49,8 @@ struct Config {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config: Config = config::parse();
-    let telemetry = match telemetry::init("numhubd", &config.telemetry) {
-        Ok(guard) => guard,
-        Err(error) => {
-            eprintln!("numhubd: {error:#}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let result = run(config).await;
-    if let Err(error) = &result {
-        tracing::error!(error = format!("{error:#}"), "numhubd failed");
-    }
-    telemetry.shutdown();
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(_) => std::process::ExitCode::FAILURE,
-    }
+    let telemetry = config.telemetry.clone();
+    numhub_runtime::binary::run("numhubd", &telemetry, run(config)).await
 }
 
 /// Each service's own SQLite file: services never share tables.

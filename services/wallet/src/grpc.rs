@@ -4,6 +4,7 @@
 use numhub_auth::Caller;
 use numhub_proto::common::v1::Money;
 use numhub_proto::wallet::v1 as pb;
+use numhub_runtime::money;
 use numhub_runtime::validate::{self, Validator, page_token};
 use tonic::{Request, Response, Status};
 
@@ -120,7 +121,7 @@ impl pb::wallet_internal_service_server::WalletInternalService for Wallet {
             "debit_transaction_id",
             validate::uuid(&r.debit_transaction_id).map(|id| id.to_string()),
         );
-        let amount = v.check("amount", optional_money(r.amount.as_ref()));
+        let amount = v.check("amount", money::optional(r.amount.as_ref()));
         let request_id = v.check("request_id", validate::request_id(&r.request_id));
         let reason = v.check("reason", validate::text(&r.reason, MAX_TEXT_LEN));
         v.finish()?;
@@ -185,7 +186,7 @@ fn movement_fields(
 ) -> Result<MovementFields, Status> {
     let mut v = Validator::new();
     let account_id = v.check("account_id", account_id(account));
-    let amount = v.check("amount", positive_money(amount));
+    let amount = v.check("amount", money::positive(amount));
     let request_id = v.check("request_id", validate::request_id(request_id));
     let text = v.check(text_field, validate::text(text, MAX_TEXT_LEN));
     v.finish()?;
@@ -203,48 +204,9 @@ fn account_id(value: &str) -> Result<String, String> {
     validate::identifier(value, MAX_ACCOUNT_ID_LEN)
 }
 
-/// An amount that must be positive, and its currency if one is named.
-fn positive_money(money: Option<&Money>) -> Result<(i64, Option<String>), String> {
-    let money = money.ok_or("is required")?;
-    if money.minor_units <= 0 {
-        return Err("minor_units must be positive".into());
-    }
-    Ok((money.minor_units, currency(&money.currency_code)?))
-}
-
-/// An amount that may be left out (zero or unset): then `None`.
-fn optional_money(money: Option<&Money>) -> Result<(Option<i64>, Option<String>), String> {
-    let Some(money) = money else {
-        return Ok((None, None));
-    };
-    let currency = currency(&money.currency_code)?;
-    match money.minor_units {
-        0 => Ok((None, currency)),
-        units if units < 0 => Err("minor_units must not be negative".into()),
-        units => Ok((Some(units), currency)),
-    }
-}
-
-fn currency(code: &str) -> Result<Option<String>, String> {
-    if code.is_empty() {
-        Ok(None)
-    } else {
-        validate::currency_code(code)
-            .map(Some)
-            .map_err(|e| format!("currency_code {e}"))
-    }
-}
-
-fn money(currency: &str, minor_units: i64) -> Option<Money> {
-    Some(Money {
-        currency_code: currency.to_owned(),
-        minor_units,
-    })
-}
-
 fn balance_to_proto(balance: Balance) -> pb::Balance {
     pb::Balance {
-        available: money(&balance.currency, balance.available),
+        available: money::to_proto(&balance.currency, balance.available),
         account_id: balance.account_id,
         update_time: balance.updated_at.map(|t| t.to_proto()),
     }
@@ -257,8 +219,8 @@ pub fn entry_to_proto(entry: Entry) -> pb::Transaction {
         Kind::Refund => pb::TransactionKind::Refund,
     };
     pb::Transaction {
-        amount: money(&entry.currency, entry.amount),
-        balance_after: money(&entry.currency, entry.balance_after),
+        amount: money::to_proto(&entry.currency, entry.amount),
+        balance_after: money::to_proto(&entry.currency, entry.balance_after),
         id: entry.id,
         account_id: entry.account_id,
         kind: kind as i32,
@@ -272,25 +234,6 @@ pub fn entry_to_proto(entry: Entry) -> pb::Transaction {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn money_validation() {
-        assert!(positive_money(None).is_err());
-        let m = |units, code: &str| Money {
-            currency_code: code.into(),
-            minor_units: units,
-        };
-        assert!(positive_money(Some(&m(0, ""))).is_err());
-        assert!(positive_money(Some(&m(-5, ""))).is_err());
-        assert!(positive_money(Some(&m(5, "usd"))).is_err());
-        assert_eq!(
-            positive_money(Some(&m(5, "EUR"))),
-            Ok((5, Some("EUR".into())))
-        );
-        assert_eq!(optional_money(None), Ok((None, None)));
-        assert_eq!(optional_money(Some(&m(0, ""))), Ok((None, None)));
-        assert!(optional_money(Some(&m(-1, ""))).is_err());
-    }
 
     #[test]
     fn page_cursors_must_be_entry_ids() {

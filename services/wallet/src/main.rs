@@ -5,9 +5,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use numhub_auth::{AccountsClient, AuthLayer, CachedAuthenticator};
 use numhub_runtime::clock::{SharedClock, SystemClock};
+use numhub_runtime::config;
 use numhub_runtime::db::Database;
 use numhub_runtime::server::{Server, install_metrics, shutdown_signal};
-use numhub_runtime::{config, telemetry};
 use numhub_wallet::config::{DEFAULTS, Subcommand};
 use numhub_wallet::{MIGRATIONS, SERVICE_NAMES, Wallet, WalletConfig};
 use tonic::transport::Endpoint;
@@ -15,22 +15,8 @@ use tonic::transport::Endpoint;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config: WalletConfig = config::parse();
-    let telemetry = match telemetry::init("numhub-wallet", &config.telemetry) {
-        Ok(guard) => guard,
-        Err(error) => {
-            eprintln!("numhub-wallet: {error:#}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let result = run(config).await;
-    if let Err(error) = &result {
-        tracing::error!(error = format!("{error:#}"), "numhub-wallet failed");
-    }
-    telemetry.shutdown();
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(_) => std::process::ExitCode::FAILURE,
-    }
+    let telemetry = config.telemetry.clone();
+    numhub_runtime::binary::run("numhub-wallet", &telemetry, run(config)).await
 }
 
 async fn run(config: WalletConfig) -> anyhow::Result<()> {
