@@ -30,9 +30,14 @@ pub mod numhub {
             include!(concat!(env!("OUT_DIR"), "/numhub.catalog.v1.rs"));
         }
     }
+    pub mod orders {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/numhub.orders.v1.rs"));
+        }
+    }
 }
 
-pub use numhub::{accounts, catalog, common, wallet};
+pub use numhub::{accounts, catalog, common, orders, wallet};
 
 use common::v1::{Credential, Scope};
 

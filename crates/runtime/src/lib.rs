@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod clock;
+pub mod codes;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -559,6 +559,11 @@ fn lease_spec(r: pb::LeaseNumberRequest, currency: &str) -> Result<LeaseSpec, St
     );
     let expires_at = v.check("expire_time", required_time(r.expire_time.as_ref()));
     let request_id = v.check("request_id", validate::request_id(&r.request_id));
+    let phone_number = if r.phone_number.is_empty() {
+        None
+    } else {
+        v.check("phone_number", phone::normalize(&r.phone_number))
+    };
     match kind {
         Some(LeaseKind::Activation) => {
             if matches!(service, Some(None)) {
@@ -569,6 +574,9 @@ fn lease_spec(r: pb::LeaseNumberRequest, currency: &str) -> Result<LeaseSpec, St
             }
         }
         Some(LeaseKind::Rental) => {
+            if phone_number.is_some() {
+                v.violation("phone_number", "is only for an activation's reuse");
+            }
             if matches!(number_type, Some(None)) {
                 v.violation("number_type", "is required for a rental");
             }
@@ -591,6 +599,7 @@ fn lease_spec(r: pb::LeaseNumberRequest, currency: &str) -> Result<LeaseSpec, St
         max_price: max_price.flatten(),
         expires_at: expires_at.unwrap_or(Timestamp::from_unix_micros(0)),
         request_id: request_id.unwrap_or_default(),
+        phone_number,
     })
 }
 

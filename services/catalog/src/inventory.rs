@@ -316,6 +316,7 @@ impl Catalog {
             number_type: spec.number_type,
             operators,
             fresh_for,
+            only_number: spec.phone_number.as_deref(),
             account_id: &spec.account_id,
             now,
         };

@@ -6,7 +6,7 @@
 //! [`reference`], [`listing`] and [`inventory`]) over [`store`] (SQL for
 //! PostgreSQL and SQLite alike).
 
-pub mod codes;
+pub use numhub_runtime::codes;
 pub mod config;
 pub mod error;
 pub mod grpc;

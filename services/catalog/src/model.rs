@@ -287,6 +287,9 @@ pub struct LeaseSpec {
     pub max_price: Option<i64>,
     pub expires_at: Timestamp,
     pub request_id: String,
+    /// Only this number (E.164): a reuse by the account that first used
+    /// it for the service.
+    pub phone_number: Option<String>,
 }
 
 impl LeaseSpec {
@@ -304,7 +307,12 @@ impl LeaseSpec {
             self.max_price.map_or(String::new(), |p| p.to_string()),
             self.expires_at.unix_micros().to_string(),
         ];
-        let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+        let mut fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+        // Only when set, so fingerprints recorded before the field existed
+        // still match their retries.
+        if let Some(number) = &self.phone_number {
+            fields.push(number);
+        }
         numhub_runtime::idempotency::fingerprint(&fields)
     }
 }

@@ -35,6 +35,9 @@ pub struct Pick<'a> {
     pub operators: &'a OperatorFilter,
     /// For an activation: the service the number must never have served.
     pub fresh_for: Option<&'a str>,
+    /// Only this number (E.164), which `account_id` first used for
+    /// `fresh_for`: a reuse, which waives freshness for that account.
+    pub only_number: Option<&'a str>,
     pub account_id: &'a str,
     pub now: Timestamp,
 }
@@ -59,7 +62,17 @@ pub async fn pick(
         sql.push_str(&format!(" AND n.number_type = ${next}"));
         next += 1;
     }
-    if pick.fresh_for.is_some() {
+    if pick.only_number.is_some() {
+        sql.push_str(&format!(" AND n.e164 = ${next}"));
+        next += 1;
+        if pick.fresh_for.is_some() {
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM number_usage u WHERE u.number_id = n.id \
+                              AND u.service_code = ${next} AND u.account_id = $3)"
+            ));
+            next += 1;
+        }
+    } else if pick.fresh_for.is_some() {
         sql.push_str(&format!(
             " AND NOT EXISTS (SELECT 1 FROM number_usage u \
                               WHERE u.number_id = n.id AND u.service_code = ${next})"
@@ -94,6 +107,9 @@ pub async fn pick(
         .bind(pick.account_id);
     if let Some(number_type) = pick.number_type {
         query = query.bind(number_type as i64);
+    }
+    if let Some(number) = pick.only_number {
+        query = query.bind(number);
     }
     if let Some(service) = pick.fresh_for {
         query = query.bind(service);

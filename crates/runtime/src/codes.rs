@@ -1,5 +1,6 @@
-//! The formats of the catalog's codes, checked at the edge so the domain
-//! only sees well-formed ones.
+//! The formats of the catalog's codes (services, countries, operators),
+//! checked at the edge of every service that takes them, so the domain only
+//! sees well-formed ones.
 
 /// Longest service code: SMS-Activate's are 2 or 3 characters.
 const MAX_SERVICE_CODE: usize = 16;

@@ -1,0 +1,135 @@
+//! DeliverMessage: an SMS that reached an activation's number.
+
+use std::time::Duration;
+
+use numhub_proto::catalog::v1 as catalog_pb;
+
+use crate::error::{Error, Refusal, orders_reason};
+use crate::model::{Delivery, Message, Status};
+use crate::store::{self, NewEvent};
+use crate::{Orders, RETRY_PAUSE};
+
+/// The longest arrival time the catalog's statistics take.
+const MAX_ARRIVAL: Duration = Duration::from_secs(24 * 3600);
+
+impl Orders {
+    /// Stores the SMS with its code, makes the activation RECEIVED and wakes
+    /// its streams. Idempotent by the inbound id: a redelivery returns the
+    /// stored message.
+    pub async fn deliver(&self, delivery: Delivery) -> Result<Message, Error> {
+        if let Some(stored) = self.delivered(&delivery).await? {
+            return Ok(stored);
+        }
+        // The account never changes, so it is read before taking its lock.
+        let activation = store::activation(self.db.reader(), &delivery.activation_id)
+            .await?
+            .ok_or_else(|| Error::not_found("activation", &delivery.activation_id))?;
+        let account_id = activation.account_id;
+        let extraction = numhub_otp::extract(
+            &delivery.body,
+            Some(delivery.sender.as_str()).filter(|s| !s.is_empty()),
+        );
+        let now = self.clock.now();
+
+        let mut tx = self.db.begin_write().await?;
+        let last_seq = store::lock_account(&mut tx, &account_id).await?;
+        let mut a = store::activation(&mut *tx, &delivery.activation_id)
+            .await?
+            .ok_or_else(|| Error::Corrupt("an activation vanished".into()))?;
+        match a.status {
+            Status::Waiting | Status::Received if delivery.received_at < a.expires_at => {}
+            Status::Creating => return Err(Error::InProgress),
+            _ => {
+                return Err(Refusal::new(
+                    orders_reason::ACTIVATION_ENDED,
+                    format!("the activation has ended: {}", a.status.name()),
+                )
+                .into());
+            }
+        }
+        let message = Message {
+            id: uuid::Uuid::now_v7().to_string(),
+            activation_id: a.id.clone(),
+            account_id: account_id.clone(),
+            inbound_id: delivery.inbound_id.clone(),
+            phone_number: a.phone_number.clone(),
+            sender: delivery.sender.clone(),
+            body: delivery.body.clone(),
+            code: extraction.code.unwrap_or_default(),
+            received_at: delivery.received_at,
+        };
+        if !store::insert_message(&mut tx, &message, now).await? {
+            // A concurrent redelivery stored it first.
+            drop(tx);
+            return self
+                .delivered(&delivery)
+                .await?
+                .ok_or_else(|| Error::Corrupt("a stored inbound id has no message".into()));
+        }
+        let first = a.sms_count == 0;
+        let was = a.status;
+        a.sms_count += 1;
+        a.status = Status::Received;
+        if !message.code.is_empty() {
+            a.code = message.code.clone();
+        }
+        store::update(&mut tx, &a, now).await?;
+        let mut events = vec![NewEvent::Message(&message.id)];
+        if was != Status::Received {
+            events.push(NewEvent::Status(Status::Received));
+        }
+        store::append_events(&mut tx, &account_id, &a.id, last_seq, &events, now).await?;
+        self.notify(&mut tx, &account_id, &a.id).await?;
+        tx.commit().await?;
+        self.hub.wake(&account_id, &a.id);
+
+        if first {
+            self.report_arrival(
+                &a.service_code,
+                &a.country_code,
+                delivery
+                    .received_at
+                    .unix_micros()
+                    .saturating_sub(a.created_at.unix_micros()),
+            );
+        }
+        Ok(message)
+    }
+
+    /// The message already stored for this inbound id, if any; another
+    /// activation's is a reused key.
+    async fn delivered(&self, delivery: &Delivery) -> Result<Option<Message>, Error> {
+        let Some(stored) = store::message_by_inbound(self.db.writer(), &delivery.inbound_id).await?
+        else {
+            return Ok(None);
+        };
+        if stored.activation_id != delivery.activation_id {
+            return Err(Error::IdempotencyKeyReused(delivery.inbound_id.clone()));
+        }
+        Ok(Some(stored))
+    }
+
+    /// Feeds the catalog's average arrival time, off the delivery's path:
+    /// a statistic is not worth a customer's millisecond, and a lost one
+    /// changes an average by a hundredth.
+    fn report_arrival(&self, service: &str, country: &str, micros: i64) {
+        let arrival = Duration::from_micros(micros.max(0) as u64).min(MAX_ARRIVAL);
+        let request = catalog_pb::RecordArrivalRequest {
+            service_code: service.to_owned(),
+            country_code: country.to_owned(),
+            arrival_time: prost_types::Duration::try_from(arrival).ok(),
+        };
+        let mut catalog = self.deps.catalog.clone();
+        tokio::spawn(async move {
+            for attempt in 0..3 {
+                match catalog.record_arrival(request.clone()).await {
+                    Ok(_) => return,
+                    Err(status) if attempt == 2 => {
+                        tracing::warn!(code = ?status.code(), "cannot record an arrival time");
+                    }
+                    Err(_) => tokio::time::sleep(RETRY_PAUSE).await,
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,281 @@
+//! numhub's orders: activations (a number bought for one verification),
+//! the saga that buys them, their messages, and live streams of both.
+//!
+//! Layers: [`grpc`] (thin handlers) over [`Orders`] (the rules, in
+//! [`saga`], [`lifecycle`], [`delivery`], [`workers`] and [`streams`]) over
+//! [`store`] (SQL for PostgreSQL and SQLite alike). The wallet and the
+//! catalog are reached only through their internal gRPC services
+//! ([`Dependencies`]).
+
+pub mod config;
+pub mod delivery;
+pub mod error;
+pub mod grpc;
+pub mod lifecycle;
+pub mod model;
+pub mod saga;
+pub mod store;
+pub mod streams;
+pub mod workers;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use numhub_auth::{AuthLayer, ServiceCredentials, ServiceInterceptor};
+use numhub_proto::catalog::v1::catalog_internal_service_client::CatalogInternalServiceClient;
+use numhub_proto::orders::v1::orders_internal_service_server::OrdersInternalServiceServer;
+use numhub_proto::orders::v1::orders_service_server::OrdersServiceServer;
+use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
+use numhub_runtime::clock::{SharedClock, Timestamp};
+use numhub_runtime::db::{Backend, Database, Migrations};
+use sqlx::migrate::Migrator;
+use tonic::codegen::InterceptedService;
+use tonic::server::NamedService;
+use tonic::service::{Routes, RoutesBuilder};
+use tonic::transport::Channel;
+
+pub use crate::config::{OrdersConfig, OrdersSettings};
+use crate::error::Error;
+use crate::model::{Activation, Status};
+use crate::saga::Step;
+use crate::store::NewEvent;
+use crate::streams::Hub;
+
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Orders' schema, for both backends.
+pub const MIGRATIONS: Migrations = Migrations {
+    postgres: &POSTGRES_MIGRATIONS,
+    sqlite: &SQLITE_MIGRATIONS,
+};
+
+/// The gRPC service names, as health and reflection report them.
+pub const SERVICE_NAMES: [&str; 2] = [
+    <OrdersServiceServer<Orders> as NamedService>::NAME,
+    <OrdersInternalServiceServer<Orders> as NamedService>::NAME,
+];
+
+/// The channel PostgreSQL notifications travel on.
+pub const NOTIFY_CHANNEL: &str = "numhub_orders";
+
+pub type WalletClient = WalletInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
+pub type CatalogClient =
+    CatalogInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
+
+/// The services orders calls, with the service credential.
+#[derive(Debug, Clone)]
+pub struct Dependencies {
+    pub wallet: WalletClient,
+    pub catalog: CatalogClient,
+}
+
+impl Dependencies {
+    pub fn new(wallet: Channel, catalog: Channel, credentials: &ServiceCredentials) -> Self {
+        Self {
+            wallet: WalletInternalServiceClient::with_interceptor(
+                wallet,
+                credentials.interceptor(),
+            ),
+            catalog: CatalogInternalServiceClient::with_interceptor(
+                catalog,
+                credentials.interceptor(),
+            ),
+        }
+    }
+}
+
+/// The orders service.
+#[derive(Debug, Clone)]
+pub struct Orders {
+    db: Database,
+    clock: SharedClock,
+    settings: Arc<OrdersSettings>,
+    deps: Dependencies,
+    hub: Arc<Hub>,
+    /// The saga step at which to fail as if the process died there; 0 for
+    /// none. Set by tests through [`Orders::crash_at`].
+    crash_at: Arc<AtomicU8>,
+}
+
+impl Orders {
+    /// Orders on a migrated database. Workers and the PostgreSQL listener
+    /// are not started: see [`Orders::start_workers`].
+    pub fn new(
+        db: Database,
+        clock: SharedClock,
+        settings: OrdersSettings,
+        deps: Dependencies,
+    ) -> Self {
+        Self {
+            db,
+            clock,
+            settings: Arc::new(settings),
+            deps,
+            hub: Arc::new(Hub::default()),
+            crash_at: Arc::new(AtomicU8::new(0)),
+        }
+    }
+
+    /// gRPC routes of the public and internal services, behind `auth`.
+    pub fn routes(&self, auth: &AuthLayer) -> Routes {
+        let mut routes = RoutesBuilder::default();
+        self.add_services(&mut routes);
+        auth.protect(routes.routes())
+    }
+
+    /// Adds the two services to `routes`, for a server of several services
+    /// that puts them all behind one auth layer.
+    pub fn add_services(&self, routes: &mut RoutesBuilder) {
+        routes
+            .add_service(OrdersServiceServer::new(self.clone()))
+            .add_service(OrdersInternalServiceServer::new(self.clone()));
+    }
+
+    pub fn settings(&self) -> &OrdersSettings {
+        &self.settings
+    }
+
+    /// Makes every purchase fail at `step` as if the process had died
+    /// there, until called with `None`: for tests of the recovery.
+    pub fn crash_at(&self, step: Option<Step>) {
+        self.crash_at
+            .store(step.map_or(0, |s| s as u8), Ordering::SeqCst);
+    }
+
+    fn crash_point(&self, step: Step) -> Result<(), Error> {
+        if self.crash_at.load(Ordering::Relaxed) == step as u8 {
+            return Err(Error::Crashed(step));
+        }
+        Ok(())
+    }
+
+    /// How long a request or a worker owns a row it is working on.
+    fn claim_until(&self, now: Timestamp) -> Timestamp {
+        now.plus(self.settings.recovery_after)
+    }
+
+    /// Changes one activation of `account_id` under the account's lock:
+    /// `decide` sees the activation as stored, may change it, and says
+    /// which status event (if any) the change makes. Nothing is written
+    /// when it returns [`Change::None`]. Streams are woken after commit.
+    pub(crate) async fn change<F>(
+        &self,
+        account_id: &str,
+        id: &str,
+        decide: F,
+    ) -> Result<(Activation, bool), Error>
+    where
+        F: FnOnce(&mut Activation, Timestamp) -> Result<Change, Error>,
+    {
+        let now = self.clock.now();
+        let mut tx = self.db.begin_write().await?;
+        let last_seq = store::lock_account(&mut tx, account_id).await?;
+        let mut activation = store::activation(&mut *tx, id)
+            .await?
+            .filter(|a| a.account_id == account_id)
+            .ok_or_else(|| Error::not_found("activation", id))?;
+        let change = decide(&mut activation, now)?;
+        let event = match change {
+            Change::None => return Ok((activation, false)),
+            Change::Quiet => None,
+            Change::Status => Some(activation.status),
+        };
+        store::update(&mut tx, &activation, self.claim_until(now)).await?;
+        if let Some(status) = event {
+            store::append_events(
+                &mut tx,
+                account_id,
+                id,
+                last_seq,
+                &[NewEvent::Status(status)],
+                now,
+            )
+            .await?;
+            self.notify(&mut tx, account_id, id).await?;
+        }
+        tx.commit().await?;
+        if event.is_some() {
+            self.hub.wake(account_id, id);
+        }
+        Ok((activation, true))
+    }
+
+    /// Tells other processes on the same PostgreSQL database to look
+    /// again; delivered at commit. In one process (SQLite) the hub is
+    /// woken directly after commit.
+    async fn notify(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        account_id: &str,
+        activation_id: &str,
+    ) -> Result<(), sqlx::Error> {
+        if self.db.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(NOTIFY_CHANNEL)
+                .bind(format!("{account_id}/{activation_id}"))
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// An activation of the account with its messages, oldest first.
+    pub async fn get_with_messages(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> Result<(Activation, Vec<model::Message>), Error> {
+        let activation = self.get(account_id, id).await?;
+        let messages = store::messages_of(self.db.reader(), id).await?;
+        Ok((activation, messages))
+    }
+
+    /// The account's activations newest first, before the id `before`;
+    /// and the cursor of the next page.
+    pub async fn list(
+        &self,
+        account_id: &str,
+        statuses: &[Status],
+        before: Option<&str>,
+        page_size: u32,
+    ) -> Result<(Vec<Activation>, Option<String>), Error> {
+        let rows = store::list(self.db.reader(), account_id, statuses, before, page_size + 1).await?;
+        Ok(numhub_runtime::validate::page_token::split(
+            rows,
+            page_size,
+            |a| a.id.clone(),
+        ))
+    }
+
+    /// Reads an activation of the account; NOT_FOUND for another's.
+    pub async fn get(&self, account_id: &str, id: &str) -> Result<Activation, Error> {
+        store::activation(self.db.reader(), id)
+            .await?
+            .filter(|a| a.account_id == account_id)
+            .ok_or_else(|| Error::not_found("activation", id))
+    }
+}
+
+/// What a change did to an activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Nothing: no write.
+    None,
+    /// Fields changed, but not the status.
+    Quiet,
+    /// The status changed: an event for streams.
+    Status,
+}
+
+/// How long to wait before retrying a step that failed for a transient
+/// reason, in workers.
+pub(crate) const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+impl Status {
+    /// The status as the contract numbers it.
+    pub fn to_proto(self) -> i32 {
+        self as i32
+    }
+}

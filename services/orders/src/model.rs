@@ -1,0 +1,216 @@
+//! Orders' domain types.
+
+use numhub_runtime::clock::Timestamp;
+
+/// Where an activation is in its life; stored as its proto number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Status {
+    Creating = 1,
+    Waiting = 2,
+    Received = 3,
+    Finished = 4,
+    Cancelled = 5,
+    Expired = 6,
+    Skipped = 7,
+    Failed = 8,
+}
+
+impl Status {
+    pub const ALL: [Status; 8] = [
+        Self::Creating,
+        Self::Waiting,
+        Self::Received,
+        Self::Finished,
+        Self::Cancelled,
+        Self::Expired,
+        Self::Skipped,
+        Self::Failed,
+    ];
+
+    pub fn from_i64(value: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| *s as i64 == value)
+    }
+
+    /// Whether the activation has ended for good.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Self::Creating | Self::Waiting | Self::Received)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Creating => "CREATING",
+            Self::Waiting => "WAITING",
+            Self::Received => "RECEIVED",
+            Self::Finished => "FINISHED",
+            Self::Cancelled => "CANCELLED",
+            Self::Expired => "EXPIRED",
+            Self::Skipped => "SKIPPED",
+            Self::Failed => "FAILED",
+        }
+    }
+}
+
+/// What an activation still owes the outside world after its status
+/// changed; stored as a number. Settling is idempotent, so a crash
+/// half-way is finished by the settlement worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    Nothing = 0,
+    Release = 1,
+    RefundAndRelease = 2,
+    RefundReleaseAndBan = 3,
+}
+
+impl Settle {
+    pub fn from_i64(value: i64) -> Option<Self> {
+        [
+            Self::Nothing,
+            Self::Release,
+            Self::RefundAndRelease,
+            Self::RefundReleaseAndBan,
+        ]
+        .into_iter()
+        .find(|s| *s as i64 == value)
+    }
+
+    pub fn refunds(self) -> bool {
+        matches!(self, Self::RefundAndRelease | Self::RefundReleaseAndBan)
+    }
+}
+
+/// An activation as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activation {
+    pub id: String,
+    pub account_id: String,
+    pub request_id: String,
+    pub fingerprint: String,
+    pub service_code: String,
+    pub country_code: String,
+    pub operator: String,
+    pub max_price: Option<i64>,
+    pub reused_activation_id: Option<String>,
+    pub status: Status,
+    pub phone_number: String,
+    pub lease_id: Option<String>,
+    pub price: i64,
+    pub currency: String,
+    pub debit_id: Option<String>,
+    pub refunded: i64,
+    pub code: String,
+    pub sms_count: i64,
+    pub failure_reason: String,
+    pub failure_message: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub settle: Settle,
+}
+
+/// An SMS stored for an activation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: String,
+    pub activation_id: String,
+    pub account_id: String,
+    pub inbound_id: String,
+    pub phone_number: String,
+    pub sender: String,
+    pub body: String,
+    pub code: String,
+    pub received_at: Timestamp,
+}
+
+/// One entry of an account's history, as streams read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub seq: i64,
+    pub activation_id: String,
+    pub body: EventBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventBody {
+    /// The activation entered `status`; the activation as it is now.
+    Status(Status, Box<Activation>),
+    Message(Message),
+}
+
+/// What a purchase asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purchase {
+    pub account_id: String,
+    pub request_id: String,
+    pub service_code: String,
+    pub country_code: String,
+    pub operator: Option<String>,
+    pub max_price: Option<i64>,
+    /// For a reuse: the finished activation and its number.
+    pub reuse: Option<(String, String)>,
+}
+
+impl Purchase {
+    /// Every field but the request id, so a reused key with other fields is
+    /// told apart from a retry.
+    pub fn fingerprint(&self) -> String {
+        let max_price = self.max_price.map(|p| p.to_string()).unwrap_or_default();
+        let (reused, _) = self.reuse.clone().unwrap_or_default();
+        numhub_runtime::idempotency::fingerprint(&[
+            &self.service_code,
+            &self.country_code,
+            self.operator.as_deref().unwrap_or_default(),
+            &max_price,
+            &reused,
+        ])
+    }
+}
+
+/// An SMS handed over for an activation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub activation_id: String,
+    pub inbound_id: String,
+    pub sender: String,
+    pub body: String,
+    pub received_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_through_storage() {
+        for status in Status::ALL {
+            assert_eq!(Status::from_i64(status as i64), Some(status));
+        }
+        assert_eq!(Status::from_i64(0), None);
+        assert!(!Status::Received.is_terminal());
+        assert!(Status::Expired.is_terminal());
+        assert_eq!(Settle::from_i64(3), Some(Settle::RefundReleaseAndBan));
+        assert!(!Settle::Release.refunds());
+    }
+
+    #[test]
+    fn fingerprints_tell_purchases_apart() {
+        let base = Purchase {
+            account_id: "a".into(),
+            request_id: "r".into(),
+            service_code: "wa".into(),
+            country_code: "US".into(),
+            operator: None,
+            max_price: None,
+            reuse: None,
+        };
+        let dearer = Purchase {
+            max_price: Some(10),
+            ..base.clone()
+        };
+        let other_retry = Purchase {
+            request_id: "r2".into(),
+            ..base.clone()
+        };
+        assert_ne!(base.fingerprint(), dearer.fingerprint());
+        assert_eq!(base.fingerprint(), other_retry.fingerprint());
+    }
+}

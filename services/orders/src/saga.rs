@@ -1,0 +1,394 @@
+//! Buying an activation: a saga over the catalog and the wallet.
+//!
+//! 1. The activation is inserted as CREATING under the account's
+//!    `request_id` (a retry finds it and drives the same saga).
+//! 2. catalog.LeaseNumber, keyed `activation:<id>`, picks a number and says
+//!    its price; orders records the lease.
+//! 3. wallet.Debit, keyed `activation:<id>`, charges the price.
+//! 4. The activation becomes WAITING.
+//!
+//! Every step is idempotent by its key, so any driver (the request, its
+//! retry, the recovery worker of any replica) may run the saga again from
+//! the start and reach the same end. A refusal before the charge ends the
+//! activation FAILED and releases any number; nothing is ever charged
+//! without a recorded lease, because the debit comes only after it.
+
+use numhub_proto::catalog::v1 as catalog_pb;
+use numhub_proto::common::v1::Money;
+use numhub_proto::wallet::v1 as wallet_pb;
+use numhub_runtime::error::reason;
+
+use crate::error::{Error, Refusal, orders_reason};
+use crate::model::{Activation, Purchase, Settle, Status};
+use crate::{Change, Orders, store};
+
+/// The points between saga steps where a test can make a purchase fail as
+/// if the process had died there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The activation is stored as CREATING; nothing leased yet.
+    AfterInsert = 1,
+    /// The number is leased and recorded; nothing charged yet.
+    AfterLease = 2,
+    /// The price is charged; the activation is still CREATING.
+    AfterDebit = 3,
+}
+
+/// The reason a purchase ends FAILED when it could not lease a number
+/// before the activation would have expired anyway.
+pub const PURCHASE_TIMED_OUT: &str = "PURCHASE_TIMED_OUT";
+
+impl Orders {
+    /// Buys an activation, or returns the one (or the refusal) a previous
+    /// request with the same `request_id` got.
+    pub async fn purchase(&self, purchase: Purchase) -> Result<Activation, Error> {
+        let activation = self.insert_creating(&purchase).await?;
+        self.drive(activation).await
+    }
+
+    /// Buys a new activation on the number of a FINISHED one, for the same
+    /// service, within the reuse window.
+    pub async fn reuse(
+        &self,
+        account_id: &str,
+        previous_id: &str,
+        max_price: Option<i64>,
+        request_id: &str,
+    ) -> Result<Activation, Error> {
+        let previous = self.get(account_id, previous_id).await?;
+        let purchase = Purchase {
+            account_id: account_id.to_owned(),
+            request_id: request_id.to_owned(),
+            service_code: previous.service_code.clone(),
+            country_code: previous.country_code.clone(),
+            operator: None,
+            max_price,
+            reuse: Some((previous.id.clone(), previous.phone_number.clone())),
+        };
+        // A retry replays whatever the window says now.
+        let retry =
+            store::activation_by_request(self.db.reader(), account_id, request_id).await?;
+        if retry.is_none() {
+            let window = self.settings.reuse_window;
+            let closed = |message: String| {
+                Err::<Activation, Error>(
+                    Refusal::new(orders_reason::REUSE_WINDOW_CLOSED, message)
+                        .with("reuse_window_seconds", window.as_secs())
+                        .into(),
+                )
+            };
+            if previous.status != Status::Finished || previous.sms_count == 0 {
+                return closed(format!(
+                    "only an activation FINISHED with an SMS can be reused; this one is {}",
+                    previous.status.name()
+                ));
+            }
+            let ended = previous.ended_at.unwrap_or(previous.created_at);
+            if self.clock.now() > ended.plus(window) {
+                return closed(format!(
+                    "a number can be reused only within {} after it finished",
+                    humantime::format_duration(window)
+                ));
+            }
+        }
+        self.purchase(purchase).await
+    }
+
+    /// Step 1: the CREATING row, or the row of an earlier request with the
+    /// same id. The open-activation limit is checked under the account's
+    /// lock, so concurrent purchases cannot pass it together; a refusal is
+    /// recorded as a FAILED activation, so a retry gets it too.
+    async fn insert_creating(&self, purchase: &Purchase) -> Result<Activation, Error> {
+        let fingerprint = purchase.fingerprint();
+        let existing = |a: Activation| {
+            if a.fingerprint == fingerprint {
+                Ok(a)
+            } else {
+                Err(Error::IdempotencyKeyReused(purchase.request_id.clone()))
+            }
+        };
+        // The common retry needs no write lock.
+        if let Some(a) = store::activation_by_request(
+            self.db.reader(),
+            &purchase.account_id,
+            &purchase.request_id,
+        )
+        .await?
+        {
+            return existing(a);
+        }
+        let now = self.clock.now();
+        let lifetime = self.settings.lifetime_of(&purchase.service_code);
+        let mut activation = Activation {
+            id: uuid::Uuid::now_v7().to_string(),
+            account_id: purchase.account_id.clone(),
+            request_id: purchase.request_id.clone(),
+            fingerprint: fingerprint.clone(),
+            service_code: purchase.service_code.clone(),
+            country_code: purchase.country_code.clone(),
+            operator: purchase.operator.clone().unwrap_or_default(),
+            max_price: purchase.max_price,
+            reused_activation_id: purchase.reuse.as_ref().map(|(id, _)| id.clone()),
+            status: Status::Creating,
+            phone_number: purchase
+                .reuse
+                .as_ref()
+                .map(|(_, number)| number.clone())
+                .unwrap_or_default(),
+            lease_id: None,
+            price: 0,
+            currency: String::new(),
+            debit_id: None,
+            refunded: 0,
+            code: String::new(),
+            sms_count: 0,
+            failure_reason: String::new(),
+            failure_message: String::new(),
+            created_at: now,
+            expires_at: now.plus(lifetime),
+            ended_at: None,
+            settle: Settle::Nothing,
+        };
+        let mut tx = self.db.begin_write().await?;
+        store::lock_account(&mut tx, &purchase.account_id).await?;
+        let max_open = i64::from(self.settings.max_open);
+        if max_open > 0 && store::count_open(&mut tx, &purchase.account_id).await? >= max_open {
+            activation.status = Status::Failed;
+            activation.failure_reason = orders_reason::OPEN_ACTIVATION_LIMIT.into();
+            activation.failure_message =
+                format!("the account already has {max_open} open activations");
+            activation.ended_at = Some(now);
+        }
+        let inserted =
+            store::insert_activation(&mut tx, &activation, self.claim_until(now)).await?;
+        tx.commit().await?;
+        if !inserted {
+            let a = store::activation_by_request(
+                self.db.writer(),
+                &purchase.account_id,
+                &purchase.request_id,
+            )
+            .await?
+            .ok_or_else(|| Error::Corrupt("a taken request id has no activation".into()))?;
+            return existing(a);
+        }
+        Ok(activation)
+    }
+
+    /// Runs the saga from wherever the activation is; idempotent.
+    pub(crate) async fn drive(&self, activation: Activation) -> Result<Activation, Error> {
+        match activation.status {
+            Status::Creating => {}
+            Status::Failed => return Err(failure_of(&activation).into()),
+            _ => return Ok(activation),
+        }
+        self.crash_point(Step::AfterInsert)?;
+        let activation = match activation.lease_id {
+            Some(_) => activation,
+            None => match self.lease(&activation).await {
+                Ok(lease) => self.record_lease(&activation, lease).await?,
+                Err(Error::Refused(refusal)) => {
+                    return self.fail(&activation, refusal, Settle::Nothing).await;
+                }
+                Err(error) => return Err(error),
+            },
+        };
+        match activation.status {
+            Status::Creating => {}
+            // Another driver ended it meanwhile.
+            Status::Failed => return Err(failure_of(&activation).into()),
+            _ => return Ok(activation),
+        }
+        self.crash_point(Step::AfterLease)?;
+        let debit_id = match self.debit(&activation).await {
+            Ok(id) => id,
+            Err(Error::Refused(refusal)) => {
+                return self.fail(&activation, refusal, Settle::Release).await;
+            }
+            Err(error) => return Err(error),
+        };
+        self.crash_point(Step::AfterDebit)?;
+        let (activation, _) = self
+            .change(&activation.account_id, &activation.id, |a, _| {
+                if a.status != Status::Creating {
+                    return Ok(Change::None);
+                }
+                a.status = Status::Waiting;
+                a.debit_id = Some(debit_id);
+                Ok(Change::Status)
+            })
+            .await?;
+        match activation.status {
+            Status::Failed => Err(failure_of(&activation).into()),
+            _ => Ok(activation),
+        }
+    }
+
+    /// Step 2: the catalog's lease for this activation (a replay when it
+    /// was already made).
+    async fn lease(&self, a: &Activation) -> Result<catalog_pb::Lease, Error> {
+        let request = catalog_pb::LeaseNumberRequest {
+            kind: catalog_pb::LeaseKind::Activation as i32,
+            account_id: a.account_id.clone(),
+            holder_id: a.id.clone(),
+            country_code: a.country_code.clone(),
+            service_code: a.service_code.clone(),
+            operator: a.operator.clone(),
+            number_type: 0,
+            rental_duration: 0,
+            max_price: a.max_price.map(|units| Money {
+                currency_code: String::new(),
+                minor_units: units,
+            }),
+            expire_time: Some(a.expires_at.to_proto()),
+            request_id: saga_key(&a.id),
+            phone_number: a.phone_number.clone(),
+        };
+        let reuse = a.reused_activation_id.is_some();
+        match self.deps.catalog.clone().lease_number(request).await {
+            Ok(lease) => Ok(lease.into_inner()),
+            // Never leased (a replay would have answered the lease), and too
+            // late to lease now: the purchase ends without a number.
+            Err(status)
+                if status.code() == tonic::Code::InvalidArgument
+                    && a.expires_at <= self.clock.now() =>
+            {
+                Err(Refusal::new(
+                    PURCHASE_TIMED_OUT,
+                    "the purchase could not finish before the activation's expiry",
+                )
+                .into())
+            }
+            Err(status) => match Error::from_upstream("catalog", &status) {
+                // For a reuse, "that number is not available" means the
+                // number is gone.
+                Error::Refused(r) if reuse && r.reason == "NO_NUMBERS_AVAILABLE" => {
+                    Err(Refusal::new(
+                        orders_reason::NUMBER_OFFLINE,
+                        "the number is no longer available",
+                    )
+                    .into())
+                }
+                Error::Refused(r) if reuse && r.reason == "NOT_OFFERED" => Err(Refusal::new(
+                    orders_reason::NUMBER_OFFLINE,
+                    "the number is no longer sold for this service",
+                )
+                .into()),
+                error => Err(error),
+            },
+        }
+    }
+
+    /// Records the lease on the activation, still CREATING.
+    async fn record_lease(
+        &self,
+        activation: &Activation,
+        lease: catalog_pb::Lease,
+    ) -> Result<Activation, Error> {
+        let price = lease
+            .price
+            .ok_or_else(|| Error::Corrupt("a lease without a price".into()))?;
+        let (a, _) = self
+            .change(&activation.account_id, &activation.id, |a, _| {
+                if a.status != Status::Creating || a.lease_id.is_some() {
+                    return Ok(Change::None);
+                }
+                a.lease_id = Some(lease.id);
+                a.phone_number = lease.phone_number;
+                a.operator = lease.operator;
+                a.price = price.minor_units;
+                a.currency = price.currency_code;
+                Ok(Change::Quiet)
+            })
+            .await?;
+        Ok(a)
+    }
+
+    /// Step 3: the wallet's debit for this activation (a replay when it was
+    /// already made); the debit's id.
+    async fn debit(&self, a: &Activation) -> Result<String, Error> {
+        let request = wallet_pb::DebitRequest {
+            account_id: a.account_id.clone(),
+            amount: Some(Money {
+                currency_code: a.currency.clone(),
+                minor_units: a.price,
+            }),
+            request_id: saga_key(&a.id),
+            reference: format!("activation:{}", a.id),
+        };
+        let response = self
+            .deps
+            .wallet
+            .clone()
+            .debit(request)
+            .await
+            .map_err(|status| Error::from_upstream("wallet", &status))?;
+        response
+            .into_inner()
+            .transaction
+            .map(|t| t.id)
+            .ok_or_else(|| Error::Corrupt("a debit without its transaction".into()))
+    }
+
+    /// Ends a purchase FAILED with `refusal`, releases what it holds, and
+    /// answers the refusal.
+    async fn fail(
+        &self,
+        activation: &Activation,
+        refusal: Refusal,
+        settle: Settle,
+    ) -> Result<Activation, Error> {
+        let (a, _) = self
+            .change(&activation.account_id, &activation.id, |a, now| {
+                if a.status != Status::Creating {
+                    return Ok(Change::None);
+                }
+                a.status = Status::Failed;
+                a.failure_reason = refusal.reason.clone();
+                a.failure_message = refusal.message.clone();
+                a.ended_at = Some(now);
+                a.settle = if a.lease_id.is_some() {
+                    settle
+                } else {
+                    Settle::Nothing
+                };
+                Ok(Change::Status)
+            })
+            .await?;
+        if a.settle != Settle::Nothing {
+            self.settle_logged(&a).await;
+        }
+        match a.status {
+            Status::Failed => Err(failure_of(&a).into()),
+            // Another driver finished it first.
+            _ => Ok(a),
+        }
+    }
+
+    /// Drives a purchase left CREATING (the recovery worker).
+    pub(crate) async fn recover(&self, id: &str) -> Result<(), Error> {
+        let Some(activation) = store::activation(self.db.writer(), id).await? else {
+            return Ok(());
+        };
+        match self.drive(activation).await {
+            Ok(_) | Err(Error::Refused(_)) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// The idempotency key of an activation's lease and debit.
+pub fn saga_key(activation_id: &str) -> String {
+    format!("activation:{activation_id}")
+}
+
+/// The refusal a FAILED activation answers with.
+fn failure_of(a: &Activation) -> Refusal {
+    let reason = if a.failure_reason.is_empty() {
+        reason::INTERNAL_ERROR.to_owned()
+    } else {
+        a.failure_reason.clone()
+    };
+    Refusal::new(reason, a.failure_message.clone())
+}
+

@@ -1,0 +1,513 @@
+//! Orders' SQL, one text for PostgreSQL and SQLite.
+//!
+//! Every transaction that changes an activation first locks its account's
+//! row in `order_accounts` ([`lock_account`]): changes of one account are
+//! serialised, so a transaction reads the activation, decides, and writes
+//! without a concurrent change in between, and the events it appends commit
+//! in sequence order.
+
+use numhub_runtime::clock::Timestamp;
+use numhub_runtime::db::placeholder_list;
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row};
+
+use crate::error::Error;
+use crate::model::{Activation, Event, EventBody, Message, Settle, Status};
+
+const ACTIVATION_COLUMNS: &str = "id, account_id, request_id, fingerprint, service_code, \
+    country_code, operator, max_price, reused_activation_id, status, phone_number, lease_id, \
+    price, currency, debit_id, refunded, code, sms_count, failure_reason, failure_message, \
+    created_at, expires_at, ended_at, settle";
+
+const MESSAGE_COLUMNS: &str = "id, activation_id, account_id, inbound_id, phone_number, sender, \
+    body, code, received_at";
+
+/// Event kinds as stored.
+const EVENT_STATUS: i64 = 1;
+const EVENT_MESSAGE: i64 = 2;
+
+fn timestamp(row: &AnyRow, column: &str) -> Result<Timestamp, sqlx::Error> {
+    Ok(Timestamp::from_unix_micros(row.try_get(column)?))
+}
+
+fn activation_from_row(row: &AnyRow) -> Result<Activation, Error> {
+    let status: i64 = row.try_get("status")?;
+    let settle: i64 = row.try_get("settle")?;
+    Ok(Activation {
+        id: row.try_get("id")?,
+        account_id: row.try_get("account_id")?,
+        request_id: row.try_get("request_id")?,
+        fingerprint: row.try_get("fingerprint")?,
+        service_code: row.try_get("service_code")?,
+        country_code: row.try_get("country_code")?,
+        operator: row.try_get("operator")?,
+        max_price: row.try_get("max_price")?,
+        reused_activation_id: row.try_get("reused_activation_id")?,
+        status: Status::from_i64(status)
+            .ok_or_else(|| Error::Corrupt(format!("activation status {status}")))?,
+        phone_number: row.try_get("phone_number")?,
+        lease_id: row.try_get("lease_id")?,
+        price: row.try_get("price")?,
+        currency: row.try_get("currency")?,
+        debit_id: row.try_get("debit_id")?,
+        refunded: row.try_get("refunded")?,
+        code: row.try_get("code")?,
+        sms_count: row.try_get("sms_count")?,
+        failure_reason: row.try_get("failure_reason")?,
+        failure_message: row.try_get("failure_message")?,
+        created_at: timestamp(row, "created_at")?,
+        expires_at: timestamp(row, "expires_at")?,
+        ended_at: row
+            .try_get::<Option<i64>, _>("ended_at")?
+            .map(Timestamp::from_unix_micros),
+        settle: Settle::from_i64(settle)
+            .ok_or_else(|| Error::Corrupt(format!("activation settle {settle}")))?,
+    })
+}
+
+fn message_from_row(row: &AnyRow) -> Result<Message, sqlx::Error> {
+    Ok(Message {
+        id: row.try_get("id")?,
+        activation_id: row.try_get("activation_id")?,
+        account_id: row.try_get("account_id")?,
+        inbound_id: row.try_get("inbound_id")?,
+        phone_number: row.try_get("phone_number")?,
+        sender: row.try_get("sender")?,
+        body: row.try_get("body")?,
+        code: row.try_get("code")?,
+        received_at: timestamp(row, "received_at")?,
+    })
+}
+
+/// Locks the account's row (creating it) until the transaction ends, and
+/// returns the last event sequence number it handed out.
+pub async fn lock_account(conn: &mut AnyConnection, account_id: &str) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "INSERT INTO order_accounts (account_id, last_seq) VALUES ($1, 0) \
+         ON CONFLICT (account_id) DO UPDATE SET last_seq = order_accounts.last_seq \
+         RETURNING last_seq",
+    )
+    .bind(account_id)
+    .fetch_one(conn)
+    .await?;
+    row.try_get("last_seq")
+}
+
+/// An event to append.
+#[derive(Debug, Clone, Copy)]
+pub enum NewEvent<'a> {
+    Status(Status),
+    Message(&'a str),
+}
+
+/// Appends events after `last_seq` (from [`lock_account`]) and moves the
+/// account's counter past them.
+pub async fn append_events(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    activation_id: &str,
+    last_seq: i64,
+    events: &[NewEvent<'_>],
+    at: Timestamp,
+) -> Result<(), sqlx::Error> {
+    for (offset, event) in events.iter().enumerate() {
+        let (kind, status, message) = match event {
+            NewEvent::Status(status) => (EVENT_STATUS, Some(*status as i64), None),
+            NewEvent::Message(id) => (EVENT_MESSAGE, None, Some(*id)),
+        };
+        sqlx::query(
+            "INSERT INTO events (account_id, seq, activation_id, kind, status, message_id, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(account_id)
+        .bind(last_seq + 1 + offset as i64)
+        .bind(activation_id)
+        .bind(kind)
+        .bind(status)
+        .bind(message)
+        .bind(at.unix_micros())
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query("UPDATE order_accounts SET last_seq = $1 WHERE account_id = $2")
+        .bind(last_seq + events.len() as i64)
+        .bind(account_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Activations of the account that are not over: CREATING, WAITING or
+/// RECEIVED.
+pub async fn count_open(conn: &mut AnyConnection, account_id: &str) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM activations WHERE account_id = $1 AND status IN (1, 2, 3)",
+    )
+    .bind(account_id)
+    .fetch_one(conn)
+    .await?;
+    row.try_get("n")
+}
+
+/// Inserts a new activation; false when the account already used its
+/// request id.
+pub async fn insert_activation(
+    conn: &mut AnyConnection,
+    a: &Activation,
+    claimed_until: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO activations ({ACTIVATION_COLUMNS}, claimed_until) VALUES ({}) \
+         ON CONFLICT (account_id, request_id) DO NOTHING",
+        placeholder_list(25, 1)
+    )))
+    .bind(&a.id)
+    .bind(&a.account_id)
+    .bind(&a.request_id)
+    .bind(&a.fingerprint)
+    .bind(&a.service_code)
+    .bind(&a.country_code)
+    .bind(&a.operator)
+    .bind(a.max_price)
+    .bind(a.reused_activation_id.as_deref())
+    .bind(a.status as i64)
+    .bind(&a.phone_number)
+    .bind(a.lease_id.as_deref())
+    .bind(a.price)
+    .bind(&a.currency)
+    .bind(a.debit_id.as_deref())
+    .bind(a.refunded)
+    .bind(&a.code)
+    .bind(a.sms_count)
+    .bind(&a.failure_reason)
+    .bind(&a.failure_message)
+    .bind(a.created_at.unix_micros())
+    .bind(a.expires_at.unix_micros())
+    .bind(a.ended_at.map(Timestamp::unix_micros))
+    .bind(a.settle as i64)
+    .bind(claimed_until.unix_micros())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn activation<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &str,
+) -> Result<Option<Activation>, Error> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {ACTIVATION_COLUMNS} FROM activations WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    row.as_ref().map(activation_from_row).transpose()
+}
+
+pub async fn activation_by_request<'e>(
+    db: impl Executor<'e, Database = Any>,
+    account_id: &str,
+    request_id: &str,
+) -> Result<Option<Activation>, Error> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {ACTIVATION_COLUMNS} FROM activations WHERE account_id = $1 AND request_id = $2"
+    )))
+    .bind(account_id)
+    .bind(request_id)
+    .fetch_optional(db)
+    .await?;
+    row.as_ref().map(activation_from_row).transpose()
+}
+
+/// Writes every field an activation's life changes: status, number,
+/// money, messages, its end and what it still owes. The caller holds the
+/// account's lock and read the row in the same transaction.
+pub async fn update(
+    conn: &mut AnyConnection,
+    a: &Activation,
+    claimed_until: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE activations SET status = $1, phone_number = $2, operator = $3, lease_id = $4, \
+         price = $5, currency = $6, debit_id = $7, refunded = $8, code = $9, sms_count = $10, \
+         failure_reason = $11, failure_message = $12, expires_at = $13, ended_at = $14, \
+         settle = $15, claimed_until = $16 WHERE id = $17",
+    )
+    .bind(a.status as i64)
+    .bind(&a.phone_number)
+    .bind(&a.operator)
+    .bind(a.lease_id.as_deref())
+    .bind(a.price)
+    .bind(&a.currency)
+    .bind(a.debit_id.as_deref())
+    .bind(a.refunded)
+    .bind(&a.code)
+    .bind(a.sms_count)
+    .bind(&a.failure_reason)
+    .bind(&a.failure_message)
+    .bind(a.expires_at.unix_micros())
+    .bind(a.ended_at.map(Timestamp::unix_micros))
+    .bind(a.settle as i64)
+    .bind(claimed_until.unix_micros())
+    .bind(&a.id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks an activation settled (nothing more owed), with what was refunded,
+/// unless its settlement changed meanwhile.
+pub async fn mark_settled<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &str,
+    was: Settle,
+    refunded: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE activations SET settle = 0, refunded = $1 WHERE id = $2 AND settle = $3")
+        .bind(refunded)
+        .bind(id)
+        .bind(was as i64)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Claims a row for a worker until `until`, if nobody holds it now and it
+/// still matches `condition`; false when another replica was first.
+pub async fn claim<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &str,
+    condition: &'static str,
+    now: Timestamp,
+    until: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE activations SET claimed_until = $1 \
+         WHERE id = $2 AND claimed_until <= $3 AND {condition}"
+    )))
+    .bind(until.unix_micros())
+    .bind(id)
+    .bind(now.unix_micros())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What a worker looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Open activations past their expiry.
+    Expired,
+    /// Purchases left half-done and unclaimed.
+    Creating,
+    /// Activations that still owe a refund or a release, unclaimed.
+    Unsettled,
+}
+
+impl Due {
+    /// The condition a row must still meet when it is claimed.
+    pub fn condition(self) -> &'static str {
+        match self {
+            Self::Expired => "status IN (2, 3)",
+            Self::Creating => "status = 1",
+            Self::Unsettled => "settle <> 0",
+        }
+    }
+}
+
+/// Ids of up to `limit` activations that `due` finds at `now`.
+pub async fn due<'e>(
+    db: impl Executor<'e, Database = Any>,
+    due: Due,
+    now: Timestamp,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let sql = match due {
+        Due::Expired => {
+            "SELECT id FROM activations WHERE status IN (2, 3) AND expires_at <= $1 \
+             ORDER BY expires_at LIMIT $2"
+        }
+        Due::Creating => {
+            "SELECT id FROM activations WHERE status = 1 AND claimed_until <= $1 \
+             ORDER BY claimed_until LIMIT $2"
+        }
+        Due::Unsettled => {
+            "SELECT id FROM activations WHERE settle <> 0 AND claimed_until <= $1 \
+             ORDER BY claimed_until LIMIT $2"
+        }
+    };
+    let rows = sqlx::query(sql)
+        .bind(now.unix_micros())
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(|row| row.try_get("id")).collect()
+}
+
+/// The account's activations newest first, before the id `before`, in
+/// `statuses` (all when empty).
+pub async fn list<'e>(
+    db: impl Executor<'e, Database = Any>,
+    account_id: &str,
+    statuses: &[Status],
+    before: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Activation>, Error> {
+    let mut sql = format!("SELECT {ACTIVATION_COLUMNS} FROM activations WHERE account_id = $1");
+    let mut next = 2;
+    if before.is_some() {
+        sql.push_str(&format!(" AND id < ${next}"));
+        next += 1;
+    }
+    if !statuses.is_empty() {
+        sql.push_str(&format!(
+            " AND status IN ({})",
+            placeholder_list(statuses.len(), next)
+        ));
+        next += statuses.len();
+    }
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ${next}"));
+    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(account_id);
+    if let Some(before) = before {
+        query = query.bind(before);
+    }
+    for status in statuses {
+        query = query.bind(*status as i64);
+    }
+    let rows = query.bind(i64::from(limit)).fetch_all(db).await?;
+    rows.iter().map(activation_from_row).collect()
+}
+
+/// Stores a message; false when its inbound id is already stored.
+pub async fn insert_message(
+    conn: &mut AnyConnection,
+    m: &Message,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO messages ({MESSAGE_COLUMNS}, stored_at) VALUES ({}) \
+         ON CONFLICT (inbound_id) DO NOTHING",
+        placeholder_list(10, 1)
+    )))
+    .bind(&m.id)
+    .bind(&m.activation_id)
+    .bind(&m.account_id)
+    .bind(&m.inbound_id)
+    .bind(&m.phone_number)
+    .bind(&m.sender)
+    .bind(&m.body)
+    .bind(&m.code)
+    .bind(m.received_at.unix_micros())
+    .bind(now.unix_micros())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn message_by_inbound<'e>(
+    db: impl Executor<'e, Database = Any>,
+    inbound_id: &str,
+) -> Result<Option<Message>, sqlx::Error> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE inbound_id = $1"
+    )))
+    .bind(inbound_id)
+    .fetch_optional(db)
+    .await?;
+    row.as_ref().map(message_from_row).transpose()
+}
+
+/// An activation's messages, oldest first.
+pub async fn messages_of<'e>(
+    db: impl Executor<'e, Database = Any>,
+    activation_id: &str,
+) -> Result<Vec<Message>, sqlx::Error> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE activation_id = $1 ORDER BY id"
+    )))
+    .bind(activation_id)
+    .fetch_all(db)
+    .await?;
+    rows.iter().map(message_from_row).collect()
+}
+
+/// Which events a stream reads.
+#[derive(Debug, Clone, Copy)]
+pub enum EventFilter<'a> {
+    /// Status changes and messages of one activation.
+    Activation(&'a str),
+    /// Messages of every activation of the account.
+    Messages,
+}
+
+/// Up to `limit` of the account's events after `after`, in order.
+pub async fn events_after<'e, E>(
+    db: E,
+    account_id: &str,
+    filter: EventFilter<'_>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Event>, Error>
+where
+    E: Executor<'e, Database = Any> + Copy,
+{
+    let message_columns = MESSAGE_COLUMNS
+        .split(", ")
+        .map(|c| format!("m.{c} AS m_{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (condition, activation) = match filter {
+        EventFilter::Activation(id) => ("e.activation_id = $4", Some(id)),
+        EventFilter::Messages => ("e.kind = 2", None),
+    };
+    let sql = format!(
+        "SELECT e.seq, e.activation_id AS e_activation_id, e.kind, e.status AS e_status, \
+         {message_columns} FROM events e LEFT JOIN messages m ON m.id = e.message_id \
+         WHERE e.account_id = $1 AND e.seq > $2 AND {condition} ORDER BY e.seq LIMIT $3"
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql))
+        .bind(account_id)
+        .bind(after)
+        .bind(limit);
+    if let Some(id) = activation {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(db).await?;
+    let mut events = Vec::with_capacity(rows.len());
+    let mut current: Option<Activation> = None;
+    for row in &rows {
+        let seq: i64 = row.try_get("seq")?;
+        let activation_id: String = row.try_get("e_activation_id")?;
+        let kind: i64 = row.try_get("kind")?;
+        let body = if kind == EVENT_MESSAGE {
+            EventBody::Message(Message {
+                id: row.try_get("m_id")?,
+                activation_id: row.try_get("m_activation_id")?,
+                account_id: row.try_get("m_account_id")?,
+                inbound_id: row.try_get("m_inbound_id")?,
+                phone_number: row.try_get("m_phone_number")?,
+                sender: row.try_get("m_sender")?,
+                body: row.try_get("m_body")?,
+                code: row.try_get("m_code")?,
+                received_at: timestamp(row, "m_received_at")?,
+            })
+        } else {
+            let status: i64 = row.try_get::<Option<i64>, _>("e_status")?.unwrap_or(0);
+            let status = Status::from_i64(status)
+                .ok_or_else(|| Error::Corrupt(format!("event status {status}")))?;
+            if current.as_ref().is_none_or(|a| a.id != activation_id) {
+                current = Some(self::activation(db, &activation_id).await?.ok_or_else(|| {
+                    Error::Corrupt(format!("event of missing activation {activation_id}"))
+                })?);
+            }
+            let snapshot = current.clone().expect("just loaded");
+            EventBody::Status(status, Box::new(snapshot))
+        };
+        events.push(Event {
+            seq,
+            activation_id,
+            body,
+        });
+    }
+    Ok(events)
+}

@@ -1,0 +1,106 @@
+//! The background workers: expiry, recovery of half-done purchases, and
+//! settlement of ends whose refund or release did not go through. Each
+//! claims a row before working on it (`claimed_until`), and every change is
+//! guarded by the row's state under its account's lock, so any number of
+//! replicas may run them on one database.
+
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::store::{self, Due};
+use crate::{Orders, streams};
+
+/// Rows a worker takes per pass.
+const PASS: i64 = 200;
+
+/// What one pass of the workers did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub expired: usize,
+    pub recovered: usize,
+    pub settled: usize,
+    /// Rows that failed for a transient reason and are left for later.
+    pub failed: usize,
+}
+
+impl Orders {
+    /// Starts the workers and, on PostgreSQL, the listener for other
+    /// processes' notifications (`database_url`).
+    pub fn start_workers(&self, database_url: Option<String>) {
+        if let Some(url) = database_url.filter(|u| u.starts_with("postgres")) {
+            tokio::spawn(streams::listen(self.hub.clone(), url));
+        }
+        let orders = self.clone();
+        let interval = self
+            .settings
+            .worker_interval
+            .max(Duration::from_millis(10));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                orders.hub.prune();
+                match orders.run_workers_once().await {
+                    Ok(pass) if pass != Pass::default() => tracing::debug!(?pass, "workers"),
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(
+                        error = %numhub_runtime::error::error_chain(&error),
+                        "workers failed; will try again"
+                    ),
+                }
+            }
+        });
+    }
+
+    /// One pass of every worker at the clock's current time: expire what is
+    /// due, drive half-done purchases, pay unsettled ends.
+    pub async fn run_workers_once(&self) -> Result<Pass, Error> {
+        let mut pass = Pass::default();
+        let now = self.clock.now();
+        for id in store::due(self.db.reader(), Due::Expired, now, PASS).await? {
+            let Some(a) = store::activation(self.db.reader(), &id).await? else {
+                continue;
+            };
+            match self.expire(&a.account_id, &id).await {
+                Ok(()) => pass.expired += 1,
+                Err(error) => self.worker_failed(&mut pass, "expire", &id, &error),
+            }
+        }
+        // Recovery waits until the purchase's own request has had its time.
+        for id in store::due(self.db.reader(), Due::Creating, now, PASS).await? {
+            let until = self.claim_until(now);
+            if !store::claim(self.db.writer(), &id, Due::Creating.condition(), now, until).await? {
+                continue;
+            }
+            match self.recover(&id).await {
+                Ok(()) => pass.recovered += 1,
+                Err(error) => self.worker_failed(&mut pass, "recover", &id, &error),
+            }
+        }
+        for id in store::due(self.db.reader(), Due::Unsettled, now, PASS).await? {
+            let until = self.claim_until(now);
+            if !store::claim(self.db.writer(), &id, Due::Unsettled.condition(), now, until).await? {
+                continue;
+            }
+            let Some(a) = store::activation(self.db.writer(), &id).await? else {
+                continue;
+            };
+            match self.settle(&a).await {
+                Ok(()) => pass.settled += 1,
+                Err(error) => self.worker_failed(&mut pass, "settle", &id, &error),
+            }
+        }
+        Ok(pass)
+    }
+
+    fn worker_failed(&self, pass: &mut Pass, work: &str, id: &str, error: &Error) {
+        pass.failed += 1;
+        tracing::warn!(
+            work,
+            activation = id,
+            error = %numhub_runtime::error::error_chain(error),
+            "left for the next pass"
+        );
+    }
+}
