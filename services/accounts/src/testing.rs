@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use numhub_auth::{
-    AccountsClient, AuthLayer, CachedAuthenticator, Environment, Scopes, Secret, ServiceCredentials,
+    AccountsClient, AuthLayer, CachedAuthenticator, Environment, RateLimits, Scopes, Secret,
+    ServiceCredentials,
 };
 use numhub_proto::common::v1::Scope;
 use numhub_runtime::clock::ManualClock;
@@ -99,9 +100,20 @@ impl Stack {
 
     /// A new customer account with a key holding `scopes`.
     pub async fn customer(&self, name: &str, scopes: &[Scope]) -> Customer {
+        self.customer_with_limits(name, scopes, None).await
+    }
+
+    /// A new customer account with its own rate limits (the default ones
+    /// when `None`), and a key holding `scopes`.
+    pub async fn customer_with_limits(
+        &self,
+        name: &str,
+        scopes: &[Scope],
+        limits: Option<RateLimits>,
+    ) -> Customer {
         let account = self
             .accounts
-            .create_account(name, None, &uuid::Uuid::now_v7().to_string())
+            .create_account(name, limits, &uuid::Uuid::now_v7().to_string())
             .await
             .expect("create account");
         let (key, secret) = self

@@ -99,7 +99,8 @@ impl Orders {
     /// The message already stored for this inbound id, if any; another
     /// activation's is a reused key.
     async fn delivered(&self, delivery: &Delivery) -> Result<Option<Message>, Error> {
-        let Some(stored) = store::message_by_inbound(self.db.writer(), &delivery.inbound_id).await?
+        let Some(stored) =
+            store::message_by_inbound(self.db.writer(), &delivery.inbound_id).await?
         else {
             return Ok(None);
         };

@@ -136,9 +136,7 @@ impl pb::orders_service_server::OrdersService for Orders {
     ) -> Result<Response<pb::Activation>, Status> {
         let caller = Caller::of(&request)?;
         let id = activation_id("id", &request.get_ref().id)?;
-        let activation = self
-            .abandon(&caller.account_id, &id, Abandon::Skip)
-            .await?;
+        let activation = self.abandon(&caller.account_id, &id, Abandon::Skip).await?;
         Ok(Response::new(activation_to_proto(&activation, Vec::new())))
     }
 
@@ -214,12 +212,14 @@ impl pb::orders_service_server::OrdersService for Orders {
         let after = v.check("after", cursor(&request.get_ref().after));
         v.finish()?;
         let events = self.watch(&caller.account_id, Watched::Messages, after.unwrap_or(0));
-        Ok(Response::new(map_events(events, |event| match event.body {
-            EventBody::Message(message) => Some(pb::MessageEvent {
-                cursor: page_token::encode(&event.seq.to_string()),
-                message: Some(message_to_proto(&message)),
-            }),
-            EventBody::Status(..) => None,
+        Ok(Response::new(map_events(events, |event| {
+            match event.body {
+                EventBody::Message(message) => Some(pb::MessageEvent {
+                    cursor: page_token::encode(&event.seq.to_string()),
+                    message: Some(message_to_proto(&message)),
+                }),
+                EventBody::Status(..) => None,
+            }
         })))
     }
 }

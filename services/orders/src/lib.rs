@@ -60,7 +60,8 @@ pub const SERVICE_NAMES: [&str; 2] = [
 /// The channel PostgreSQL notifications travel on.
 pub const NOTIFY_CHANNEL: &str = "numhub_orders";
 
-pub type WalletClient = WalletInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
+pub type WalletClient =
+    WalletInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
 pub type CatalogClient =
     CatalogInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
 
@@ -241,7 +242,14 @@ impl Orders {
         before: Option<&str>,
         page_size: u32,
     ) -> Result<(Vec<Activation>, Option<String>), Error> {
-        let rows = store::list(self.db.reader(), account_id, statuses, before, page_size + 1).await?;
+        let rows = store::list(
+            self.db.reader(),
+            account_id,
+            statuses,
+            before,
+            page_size + 1,
+        )
+        .await?;
         Ok(numhub_runtime::validate::page_token::split(
             rows,
             page_size,

@@ -66,8 +66,7 @@ impl Orders {
             reuse: Some((previous.id.clone(), previous.phone_number.clone())),
         };
         // A retry replays whatever the window says now.
-        let retry =
-            store::activation_by_request(self.db.reader(), account_id, request_id).await?;
+        let retry = store::activation_by_request(self.db.reader(), account_id, request_id).await?;
         if retry.is_none() {
             let window = self.settings.reuse_window;
             let closed = |message: String| {
@@ -391,4 +390,3 @@ fn failure_of(a: &Activation) -> Refusal {
     };
     Refusal::new(reason, a.failure_message.clone())
 }
-

@@ -35,7 +35,10 @@ pub struct Hub {
 }
 
 impl Hub {
-    fn subscribe(map: &Mutex<HashMap<String, watch::Sender<()>>>, key: &str) -> watch::Receiver<()> {
+    fn subscribe(
+        map: &Mutex<HashMap<String, watch::Sender<()>>>,
+        key: &str,
+    ) -> watch::Receiver<()> {
         let mut map = map.lock().expect("hub lock");
         match map.get(key) {
             Some(sender) => sender.subscribe(),
@@ -86,9 +89,8 @@ impl Hub {
 
     /// How many accounts and activations have watchers.
     pub fn watched(&self) -> (usize, usize) {
-        let count = |map: &Mutex<HashMap<String, watch::Sender<()>>>| {
-            map.lock().expect("hub lock").len()
-        };
+        let count =
+            |map: &Mutex<HashMap<String, watch::Sender<()>>>| map.lock().expect("hub lock").len();
         (count(&self.accounts), count(&self.activations))
     }
 }
@@ -181,9 +183,14 @@ impl Watcher {
                 let terminal = store::activation(db, id)
                     .await?
                     .is_none_or(|a| a.status.is_terminal());
-                let events =
-                    store::events_after(db, &self.account_id, EventFilter::Activation(id), self.cursor, BATCH)
-                        .await?;
+                let events = store::events_after(
+                    db,
+                    &self.account_id,
+                    EventFilter::Activation(id),
+                    self.cursor,
+                    BATCH,
+                )
+                .await?;
                 self.finished = terminal && (events.len() as i64) < BATCH;
                 return Ok(self.take(events));
             }
@@ -206,7 +213,11 @@ impl Watcher {
         if self.finished {
             return;
         }
-        let base = self.orders.settings.stream_recheck.max(Duration::from_millis(10));
+        let base = self
+            .orders
+            .settings
+            .stream_recheck
+            .max(Duration::from_millis(10));
         // Spread so that idle streams do not all look at once.
         let recheck = base.mul_f64(rand::random_range(0.5..1.5));
         tokio::select! {

@@ -31,10 +31,7 @@ impl Orders {
             tokio::spawn(streams::listen(self.hub.clone(), url));
         }
         let orders = self.clone();
-        let interval = self
-            .settings
-            .worker_interval
-            .max(Duration::from_millis(10));
+        let interval = self.settings.worker_interval.max(Duration::from_millis(10));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -80,7 +77,15 @@ impl Orders {
         }
         for id in store::due(self.db.reader(), Due::Unsettled, now, PASS).await? {
             let until = self.claim_until(now);
-            if !store::claim(self.db.writer(), &id, Due::Unsettled.condition(), now, until).await? {
+            if !store::claim(
+                self.db.writer(),
+                &id,
+                Due::Unsettled.condition(),
+                now,
+                until,
+            )
+            .await?
+            {
                 continue;
             }
             let Some(a) = store::activation(self.db.writer(), &id).await? else {
