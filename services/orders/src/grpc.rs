@@ -309,7 +309,8 @@ fn required_time(value: Option<&prost_types::Timestamp>) -> Result<Timestamp, St
 fn activation_to_proto(a: &Activation, messages: Vec<model::Message>) -> pb::Activation {
     pb::Activation {
         id: a.id.clone(),
-        phone_number: if a.lease_id.is_some() {
+        // A number is the customer's only once it is paid for.
+        phone_number: if a.lease_id.is_some() && a.status != model::Status::Creating {
             a.phone_number.clone()
         } else {
             String::new()
