@@ -3,7 +3,7 @@
 //! database and its own gRPC server), one manual clock, and helpers to
 //! stock the catalog, fund customers and read the ledgers.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::sync::Arc;
 use std::time::Duration;
