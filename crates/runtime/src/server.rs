@@ -40,9 +40,13 @@ impl Server {
 
     /// Binds `addr` (port 0 allowed) and serves in the background.
     pub async fn start(self, addr: SocketAddr) -> anyhow::Result<RunningServer> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
+        self.start_on(bind(addr).await?).await
+    }
+
+    /// Serves on a listener bound beforehand: for a process whose services
+    /// call each other through its own address, which must be known before
+    /// they are built.
+    pub async fn start_on(self, listener: TcpListener) -> anyhow::Result<RunningServer> {
         let local_addr = listener.local_addr()?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -85,6 +89,13 @@ impl Server {
             task,
         })
     }
+}
+
+/// Binds `addr` (port 0 allowed) for [`Server::start_on`].
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
 }
 
 /// A server that is serving.

@@ -8,14 +8,16 @@ use anyhow::Context as _;
 use numhub_accounts::{Accounts, AccountsSettings};
 use numhub_auth::{AuthConfig, ServiceCredentials};
 use numhub_catalog::{Catalog, CatalogSettings};
+use numhub_orders::{Dependencies, Orders, OrdersSettings};
 use numhub_runtime::clock::{SharedClock, SystemClock};
 use numhub_runtime::config;
 use numhub_runtime::config::{DatabaseConfig, ServerConfig, ServiceDefaults};
 use numhub_runtime::db::{Backend, Database};
-use numhub_runtime::server::{Server, install_metrics, shutdown_signal};
+use numhub_runtime::server::{Server, bind, install_metrics, shutdown_signal};
 use numhub_runtime::telemetry::TelemetryConfig;
 use numhub_wallet::{Wallet, WalletSettings};
 use tonic::service::RoutesBuilder;
+use tonic::transport::Endpoint;
 
 const DEFAULTS: ServiceDefaults = ServiceDefaults {
     name: "numhub",
@@ -44,6 +46,8 @@ struct Config {
     wallet: WalletSettings,
     #[command(flatten)]
     catalog: CatalogSettings,
+    #[command(flatten)]
+    orders: OrdersSettings,
 }
 
 #[tokio::main]
@@ -59,7 +63,7 @@ async fn open(config: &Config, service: &'static str) -> anyhow::Result<Database
         anyhow::bail!(
             "NUMHUB_DATABASE_URL: numhubd keeps each service in its own SQLite file under \
              NUMHUB_DATA_DIR; for PostgreSQL, run the services (numhub-accounts, \
-             numhub-wallet, numhub-catalog) each with its own database"
+             numhub-wallet, numhub-catalog, numhub-orders) each with its own database"
         );
     }
     let defaults = ServiceDefaults {
@@ -82,6 +86,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     wallet_db.migrate(&numhub_wallet::MIGRATIONS).await?;
     let catalog_db = open(&config, "catalog").await?;
     catalog_db.migrate(&numhub_catalog::MIGRATIONS).await?;
+    let orders_db = open(&config, "orders").await?;
+    orders_db.migrate(&numhub_orders::MIGRATIONS).await?;
 
     // One process calls only itself: without a configured credential, a
     // random one keeps the internal RPCs closed to everyone else.
@@ -103,8 +109,22 @@ async fn run(config: Config) -> anyhow::Result<()> {
         numhub_accounts::print_admin_key(&secret);
     }
     let wallet = Wallet::start(wallet_db.clone(), clock.clone(), &config.wallet);
-    let catalog = Catalog::new(catalog_db.clone(), clock, config.catalog.clone()).await?;
+    let catalog = Catalog::new(catalog_db.clone(), clock.clone(), config.catalog.clone()).await?;
     catalog.start_workers();
+    // Orders reaches the wallet and the catalog through their gRPC
+    // contracts, here on the process's own port: bound first, so its
+    // address is known (port 0 too) before orders is built.
+    let listener = bind(config.server.listen_addr(&DEFAULTS)).await?;
+    let own = Endpoint::from_shared(format!("http://{}", listener.local_addr()?))?
+        .tcp_nodelay(true)
+        .connect_lazy();
+    let orders = Orders::new(
+        orders_db.clone(),
+        clock,
+        config.orders.clone(),
+        Dependencies::new(own.clone(), own, &credentials),
+    );
+    orders.start_workers(None);
 
     if let Some(addr) = config.server.metrics_addr(&DEFAULTS) {
         install_metrics(addr)?;
@@ -114,20 +134,21 @@ async fn run(config: Config) -> anyhow::Result<()> {
     accounts.add_services(&mut routes);
     wallet.add_services(&mut routes);
     catalog.add_services(&mut routes);
+    orders.add_services(&mut routes);
     let routes = auth.protect(routes.routes());
     let names = [
         numhub_accounts::SERVICE_NAMES.as_slice(),
         numhub_wallet::SERVICE_NAMES.as_slice(),
         numhub_catalog::SERVICE_NAMES.as_slice(),
+        numhub_orders::SERVICE_NAMES.as_slice(),
     ]
     .concat();
-    let server = Server::new(routes, names)
-        .start(config.server.listen_addr(&DEFAULTS))
-        .await?;
+    let server = Server::new(routes, names).start_on(listener).await?;
     shutdown_signal().await;
     server.shutdown(config.server.shutdown_grace).await?;
     accounts_db.close().await;
     wallet_db.close().await;
     catalog_db.close().await;
+    orders_db.close().await;
     Ok(())
 }
