@@ -5,8 +5,8 @@
 #
 # Creates (or reuses) a venv at target/e2e-venv, installs tests/e2e/requirements.txt,
 # generates Python stubs from proto/**/*.proto into target/e2e-gen, builds
-# numhub-accounts, numhub-wallet and numhub-catalog, and runs, each against the
-# binaries started as separate processes:
+# numhub-accounts, numhub-wallet, numhub-catalog and numhub-orders, and runs,
+# each against the binaries started as separate processes:
 #   tests/e2e/test_auth.py    accounts, API keys, scopes, rate limits, revocation,
 #                             service credentials, secrets kept out of the logs
 #   tests/e2e/test_wallet.py  the wallet's money movements and reads on its three
@@ -14,9 +14,18 @@
 #   tests/e2e/test_catalog.py the catalog's seed, prices, inventory and leases
 #                             (idempotency, quarantine, skips, concurrency, stock
 #                             counters, Resolve) on PostgreSQL and SQLite
-# Extra arguments are passed to every suite. The last line printed is
-# "N passed, M failed" (summed over the suites); the exit code is non-zero on any
-# failure.
+#   tests/e2e/test_orders.py  orders (activations) with accounts, wallet and
+#                             catalog behind it: buy, charge, SMS delivery and
+#                             codes, live streams (WatchActivation,
+#                             WatchMessages and their cursors), cancel / skip /
+#                             reuse / complete, refunds, expiry by the worker,
+#                             idempotency, refusals, limits, SIGTERM with a
+#                             stream open and restart, on PostgreSQL and SQLite
+#                             (about 2 minutes of it waits for an expiry)
+# Every suite gets --accounts-binary, --wallet-binary, --catalog-binary and
+# --orders-binary (each uses those it needs). Extra arguments are passed to
+# every suite. The last line printed is "N passed, M failed" (summed over the
+# suites); the exit code is non-zero on any failure.
 # E2E_STRICT=1 also fails the known deviations from the contract that the suites
 # otherwise report without failing.
 set -euo pipefail
@@ -31,6 +40,7 @@ BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 ACCOUNTS_BIN="$BIN_DIR/numhub-accounts"
 WALLET_BIN="$BIN_DIR/numhub-wallet"
 CATALOG_BIN="$BIN_DIR/numhub-catalog"
+ORDERS_BIN="$BIN_DIR/numhub-orders"
 
 setup_failed() {
   echo "e2e setup failed: $*" >&2
@@ -56,11 +66,11 @@ mapfile -t PROTOS < <(find proto -name '*.proto' | sort)
   --python_out="$GEN" --pyi_out="$GEN" --grpc_python_out="$GEN" "${PROTOS[@]}" \
   || setup_failed "grpc_tools.protoc"
 
-echo "== e2e: cargo build -p numhub-accounts -p numhub-wallet -p numhub-catalog"
-cargo build -p numhub-accounts -p numhub-wallet -p numhub-catalog \
-  --bin numhub-accounts --bin numhub-wallet --bin numhub-catalog \
-  || setup_failed "cargo build -p numhub-accounts -p numhub-wallet -p numhub-catalog"
-for bin in "$ACCOUNTS_BIN" "$WALLET_BIN" "$CATALOG_BIN"; do
+echo "== e2e: cargo build -p numhub-accounts -p numhub-wallet -p numhub-catalog -p numhub-orders"
+cargo build -p numhub-accounts -p numhub-wallet -p numhub-catalog -p numhub-orders \
+  --bin numhub-accounts --bin numhub-wallet --bin numhub-catalog --bin numhub-orders \
+  || setup_failed "cargo build -p numhub-accounts -p numhub-wallet -p numhub-catalog -p numhub-orders"
+for bin in "$ACCOUNTS_BIN" "$WALLET_BIN" "$CATALOG_BIN" "$ORDERS_BIN"; do
   [[ -x "$bin" ]] || setup_failed "$bin was not built"
 done
 
@@ -70,12 +80,12 @@ total_passed=0
 total_failed=0
 status=0
 SECONDS=0
-for suite in test_auth.py test_wallet.py test_catalog.py; do
+for suite in test_auth.py test_wallet.py test_catalog.py test_orders.py; do
   echo
   echo "== e2e: tests/e2e/$suite"
   set +e
   "$VENV/bin/python" -u "tests/e2e/$suite" --accounts-binary "$ACCOUNTS_BIN" --wallet-binary "$WALLET_BIN" \
-    --catalog-binary "$CATALOG_BIN" --gen "$GEN" "$@" 2>&1 | tee "$OUT"
+    --catalog-binary "$CATALOG_BIN" --orders-binary "$ORDERS_BIN" --gen "$GEN" "$@" 2>&1 | tee "$OUT"
   rc=${PIPESTATUS[0]}
   set -e
   summary="$(tail -n 1 "$OUT")"

@@ -32,7 +32,8 @@ impl Orders {
         let now = self.clock.now();
 
         let mut tx = self.db.begin_write().await?;
-        let last_seq = store::lock_account(&mut tx, &account_id).await?;
+        // A message and possibly a status change: two sequence numbers.
+        let seq = store::lock_account(&mut tx, &account_id, 2).await?;
         let mut a = store::activation(&mut *tx, &delivery.activation_id)
             .await?
             .ok_or_else(|| Error::Corrupt("an activation vanished".into()))?;
@@ -78,8 +79,7 @@ impl Orders {
         if was != Status::Received {
             events.push(NewEvent::Status(Status::Received));
         }
-        store::append_events(&mut tx, &account_id, &a.id, last_seq, &events, now).await?;
-        self.notify(&mut tx, &account_id, &a.id).await?;
+        store::append_events(&mut tx, &account_id, &a.id, seq, &events, now).await?;
         tx.commit().await?;
         self.hub.wake(&account_id, &a.id);
 

@@ -28,7 +28,7 @@ use numhub_proto::orders::v1::orders_internal_service_server::OrdersInternalServ
 use numhub_proto::orders::v1::orders_service_server::OrdersServiceServer;
 use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
 use numhub_runtime::clock::{SharedClock, Timestamp};
-use numhub_runtime::db::{Backend, Database, Migrations};
+use numhub_runtime::db::{Database, Migrations};
 use sqlx::migrate::Migrator;
 use tonic::codegen::InterceptedService;
 use tonic::server::NamedService;
@@ -57,7 +57,8 @@ pub const SERVICE_NAMES: [&str; 2] = [
     <OrdersInternalServiceServer<Orders> as NamedService>::NAME,
 ];
 
-/// The channel PostgreSQL notifications travel on.
+/// The channel PostgreSQL notifications travel on (see the migration's
+/// trigger on `events`).
 pub const NOTIFY_CHANNEL: &str = "numhub_orders";
 
 pub type WalletClient =
@@ -159,8 +160,9 @@ impl Orders {
 
     /// Changes one activation of `account_id` under the account's lock:
     /// `decide` sees the activation as stored, may change it, and says
-    /// which status event (if any) the change makes. Nothing is written
-    /// when it returns [`Change::None`]. Streams are woken after commit.
+    /// whether it changed the status. Nothing is written when it returns
+    /// [`Change::None`]; otherwise the row and a status event are, and
+    /// streams are woken after commit.
     pub(crate) async fn change<F>(
         &self,
         account_id: &str,
@@ -172,54 +174,21 @@ impl Orders {
     {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
-        let last_seq = store::lock_account(&mut tx, account_id).await?;
+        let seq = store::lock_account(&mut tx, account_id, 1).await?;
         let mut activation = store::activation(&mut *tx, id)
             .await?
             .filter(|a| a.account_id == account_id)
             .ok_or_else(|| Error::not_found("activation", id))?;
         let change = decide(&mut activation, now)?;
-        let event = match change {
-            Change::None => return Ok((activation, false)),
-            Change::Quiet => None,
-            Change::Status => Some(activation.status),
-        };
+        if change == Change::None {
+            return Ok((activation, false));
+        }
         store::update(&mut tx, &activation, self.claim_until(now)).await?;
-        if let Some(status) = event {
-            store::append_events(
-                &mut tx,
-                account_id,
-                id,
-                last_seq,
-                &[NewEvent::Status(status)],
-                now,
-            )
-            .await?;
-            self.notify(&mut tx, account_id, id).await?;
-        }
+        let event = [NewEvent::Status(activation.status)];
+        store::append_events(&mut tx, account_id, id, seq, &event, now).await?;
         tx.commit().await?;
-        if event.is_some() {
-            self.hub.wake(account_id, id);
-        }
+        self.hub.wake(account_id, id);
         Ok((activation, true))
-    }
-
-    /// Tells other processes on the same PostgreSQL database to look
-    /// again; delivered at commit. In one process (SQLite) the hub is
-    /// woken directly after commit.
-    async fn notify(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        account_id: &str,
-        activation_id: &str,
-    ) -> Result<(), sqlx::Error> {
-        if self.db.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(NOTIFY_CHANNEL)
-                .bind(format!("{account_id}/{activation_id}"))
-                .execute(conn)
-                .await?;
-        }
-        Ok(())
     }
 
     /// An activation of the account with its messages, oldest first.
@@ -271,9 +240,7 @@ impl Orders {
 pub(crate) enum Change {
     /// Nothing: no write.
     None,
-    /// Fields changed, but not the status.
-    Quiet,
-    /// The status changed: an event for streams.
+    /// The status changed: written, with an event for streams.
     Status,
 }
 

@@ -3,9 +3,9 @@
 //! 1. The activation is inserted as CREATING under the account's
 //!    `request_id` (a retry finds it and drives the same saga).
 //! 2. catalog.LeaseNumber, keyed `activation:<id>`, picks a number and says
-//!    its price; orders records the lease.
+//!    its price.
 //! 3. wallet.Debit, keyed `activation:<id>`, charges the price.
-//! 4. The activation becomes WAITING.
+//! 4. The activation becomes WAITING, with its lease and its debit.
 //!
 //! Every step is idempotent by its key, so any driver (the request, its
 //! retry, the recovery worker of any replica) may run the saga again from
@@ -28,7 +28,7 @@ use crate::{Change, Orders, store};
 pub enum Step {
     /// The activation is stored as CREATING; nothing leased yet.
     AfterInsert = 1,
-    /// The number is leased and recorded; nothing charged yet.
+    /// The number is leased at the catalog; nothing charged yet.
     AfterLease = 2,
     /// The price is charged; the activation is still CREATING.
     AfterDebit = 3,
@@ -106,16 +106,6 @@ impl Orders {
                 Err(Error::IdempotencyKeyReused(purchase.request_id.clone()))
             }
         };
-        // The common retry needs no write lock.
-        if let Some(a) = store::activation_by_request(
-            self.db.reader(),
-            &purchase.account_id,
-            &purchase.request_id,
-        )
-        .await?
-        {
-            return existing(a);
-        }
         let now = self.clock.now();
         let lifetime = self.settings.lifetime_of(&purchase.service_code);
         let mut activation = Activation {
@@ -148,19 +138,25 @@ impl Orders {
             ended_at: None,
             settle: Settle::Nothing,
         };
-        let mut tx = self.db.begin_write().await?;
-        store::lock_account(&mut tx, &purchase.account_id).await?;
+        let claim = self.claim_until(now);
         let max_open = i64::from(self.settings.max_open);
-        if max_open > 0 && store::count_open(&mut tx, &purchase.account_id).await? >= max_open {
-            activation.status = Status::Failed;
-            activation.failure_reason = orders_reason::OPEN_ACTIVATION_LIMIT.into();
-            activation.failure_message =
-                format!("the account already has {max_open} open activations");
-            activation.ended_at = Some(now);
-        }
-        let inserted =
-            store::insert_activation(&mut tx, &activation, self.claim_until(now)).await?;
-        tx.commit().await?;
+        let inserted = if max_open == 0 {
+            // No limit to keep: one statement, which also finds a retry.
+            store::insert_activation(self.db.writer(), &activation, claim).await?
+        } else {
+            let mut tx = self.db.begin_write().await?;
+            store::lock_account(&mut tx, &purchase.account_id, 0).await?;
+            if store::count_open(&mut tx, &purchase.account_id).await? >= max_open {
+                activation.status = Status::Failed;
+                activation.failure_reason = orders_reason::OPEN_ACTIVATION_LIMIT.into();
+                activation.failure_message =
+                    format!("the account already has {max_open} open activations");
+                activation.ended_at = Some(now);
+            }
+            let inserted = store::insert_activation(&mut *tx, &activation, claim).await?;
+            tx.commit().await?;
+            inserted
+        };
         if !inserted {
             let a = store::activation_by_request(
                 self.db.writer(),
@@ -182,36 +178,31 @@ impl Orders {
             _ => return Ok(activation),
         }
         self.crash_point(Step::AfterInsert)?;
-        let activation = match activation.lease_id {
-            Some(_) => activation,
-            None => match self.lease(&activation).await {
-                Ok(lease) => self.record_lease(&activation, lease).await?,
-                Err(Error::Refused(refusal)) => {
-                    return self.fail(&activation, refusal, Settle::Nothing).await;
-                }
-                Err(error) => return Err(error),
-            },
-        };
-        match activation.status {
-            Status::Creating => {}
-            // Another driver ended it meanwhile.
-            Status::Failed => return Err(failure_of(&activation).into()),
-            _ => return Ok(activation),
+        // The lease is kept in memory only: a retry or the recovery asks the
+        // catalog again with the same key and gets the same lease back.
+        let mut leased = activation.clone();
+        match self.lease(&activation).await {
+            Ok(lease) => take_lease(&mut leased, lease)?,
+            Err(Error::Refused(refusal)) => {
+                return self.fail(&activation, refusal, Settle::Nothing).await;
+            }
+            Err(error) => return Err(error),
         }
         self.crash_point(Step::AfterLease)?;
-        let debit_id = match self.debit(&activation).await {
+        let debit_id = match self.debit(&leased).await {
             Ok(id) => id,
             Err(Error::Refused(refusal)) => {
-                return self.fail(&activation, refusal, Settle::Release).await;
+                return self.fail(&leased, refusal, Settle::Release).await;
             }
             Err(error) => return Err(error),
         };
         self.crash_point(Step::AfterDebit)?;
         let (activation, _) = self
-            .change(&activation.account_id, &activation.id, |a, _| {
+            .change(&leased.account_id, &leased.id, |a, _| {
                 if a.status != Status::Creating {
                     return Ok(Change::None);
                 }
+                copy_lease(a, &leased);
                 a.status = Status::Waiting;
                 a.debit_id = Some(debit_id);
                 Ok(Change::Status)
@@ -278,31 +269,6 @@ impl Orders {
         }
     }
 
-    /// Records the lease on the activation, still CREATING.
-    async fn record_lease(
-        &self,
-        activation: &Activation,
-        lease: catalog_pb::Lease,
-    ) -> Result<Activation, Error> {
-        let price = lease
-            .price
-            .ok_or_else(|| Error::Corrupt("a lease without a price".into()))?;
-        let (a, _) = self
-            .change(&activation.account_id, &activation.id, |a, _| {
-                if a.status != Status::Creating || a.lease_id.is_some() {
-                    return Ok(Change::None);
-                }
-                a.lease_id = Some(lease.id);
-                a.phone_number = lease.phone_number;
-                a.operator = lease.operator;
-                a.price = price.minor_units;
-                a.currency = price.currency_code;
-                Ok(Change::Quiet)
-            })
-            .await?;
-        Ok(a)
-    }
-
     /// Step 3: the wallet's debit for this activation (a replay when it was
     /// already made); the debit's id.
     async fn debit(&self, a: &Activation) -> Result<String, Error> {
@@ -342,6 +308,7 @@ impl Orders {
                 if a.status != Status::Creating {
                     return Ok(Change::None);
                 }
+                copy_lease(a, activation);
                 a.status = Status::Failed;
                 a.failure_reason = refusal.reason.clone();
                 a.failure_message = refusal.message.clone();
@@ -373,6 +340,30 @@ impl Orders {
             Ok(_) | Err(Error::Refused(_)) => Ok(()),
             Err(error) => Err(error),
         }
+    }
+}
+
+/// Puts the catalog's lease on the activation: its number and price.
+fn take_lease(a: &mut Activation, lease: catalog_pb::Lease) -> Result<(), Error> {
+    let price = lease
+        .price
+        .ok_or_else(|| Error::Corrupt("a lease without a price".into()))?;
+    a.lease_id = Some(lease.id);
+    a.phone_number = lease.phone_number;
+    a.operator = lease.operator;
+    a.price = price.minor_units;
+    a.currency = price.currency_code;
+    Ok(())
+}
+
+/// Copies the lease a driver holds in memory onto the stored row.
+fn copy_lease(a: &mut Activation, from: &Activation) {
+    if from.lease_id.is_some() {
+        a.lease_id.clone_from(&from.lease_id);
+        a.phone_number.clone_from(&from.phone_number);
+        a.operator.clone_from(&from.operator);
+        a.price = from.price;
+        a.currency.clone_from(&from.currency);
     }
 }
 

@@ -80,17 +80,25 @@ fn message_from_row(row: &AnyRow) -> Result<Message, sqlx::Error> {
 }
 
 /// Locks the account's row (creating it) until the transaction ends, and
-/// returns the last event sequence number it handed out.
-pub async fn lock_account(conn: &mut AnyConnection, account_id: &str) -> Result<i64, sqlx::Error> {
+/// reserves `count` event sequence numbers: the first is returned. Numbers
+/// reserved and not used leave a gap, which streams do not mind: they need
+/// order, not density.
+pub async fn lock_account(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    count: i64,
+) -> Result<i64, sqlx::Error> {
     let row = sqlx::query(
-        "INSERT INTO order_accounts (account_id, last_seq) VALUES ($1, 0) \
-         ON CONFLICT (account_id) DO UPDATE SET last_seq = order_accounts.last_seq \
+        "INSERT INTO order_accounts (account_id, last_seq) VALUES ($1, $2) \
+         ON CONFLICT (account_id) DO UPDATE SET last_seq = order_accounts.last_seq + $2 \
          RETURNING last_seq",
     )
     .bind(account_id)
+    .bind(count)
     .fetch_one(conn)
     .await?;
-    row.try_get("last_seq")
+    let last: i64 = row.try_get("last_seq")?;
+    Ok(last - count + 1)
 }
 
 /// An event to append.
@@ -100,13 +108,13 @@ pub enum NewEvent<'a> {
     Message(&'a str),
 }
 
-/// Appends events after `last_seq` (from [`lock_account`]) and moves the
-/// account's counter past them.
+/// Appends events numbered from `first_seq` (reserved by [`lock_account`]).
+/// On PostgreSQL a trigger announces each with NOTIFY, delivered at commit.
 pub async fn append_events(
     conn: &mut AnyConnection,
     account_id: &str,
     activation_id: &str,
-    last_seq: i64,
+    first_seq: i64,
     events: &[NewEvent<'_>],
     at: Timestamp,
 ) -> Result<(), sqlx::Error> {
@@ -120,7 +128,7 @@ pub async fn append_events(
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(account_id)
-        .bind(last_seq + 1 + offset as i64)
+        .bind(first_seq + offset as i64)
         .bind(activation_id)
         .bind(kind)
         .bind(status)
@@ -129,11 +137,6 @@ pub async fn append_events(
         .execute(&mut *conn)
         .await?;
     }
-    sqlx::query("UPDATE order_accounts SET last_seq = $1 WHERE account_id = $2")
-        .bind(last_seq + events.len() as i64)
-        .bind(account_id)
-        .execute(&mut *conn)
-        .await?;
     Ok(())
 }
 
@@ -151,8 +154,8 @@ pub async fn count_open(conn: &mut AnyConnection, account_id: &str) -> Result<i6
 
 /// Inserts a new activation; false when the account already used its
 /// request id.
-pub async fn insert_activation(
-    conn: &mut AnyConnection,
+pub async fn insert_activation<'e>(
+    db: impl Executor<'e, Database = Any>,
     a: &Activation,
     claimed_until: Timestamp,
 ) -> Result<bool, sqlx::Error> {
@@ -186,7 +189,7 @@ pub async fn insert_activation(
     .bind(a.ended_at.map(Timestamp::unix_micros))
     .bind(a.settle as i64)
     .bind(claimed_until.unix_micros())
-    .execute(conn)
+    .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
 }

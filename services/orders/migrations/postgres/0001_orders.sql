@@ -79,3 +79,15 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_activation ON events (activation_id, seq);
 CREATE INDEX events_messages ON events (account_id, seq) WHERE kind = 2;
+
+-- Every event is announced to every orders process on this database (one
+-- LISTEN connection each): "<account>/<activation>", delivered at commit.
+-- The event itself stays the truth; the notification only says "look".
+CREATE FUNCTION orders_notify_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('numhub_orders', NEW.account_id || '/' || NEW.activation_id);
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER events_notify AFTER INSERT ON events
+    FOR EACH ROW EXECUTE FUNCTION orders_notify_event();
