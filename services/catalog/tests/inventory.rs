@@ -11,6 +11,31 @@ use numhub_testkit::backend_tests;
 use tonic::Code;
 
 backend_tests! {
+    async fn a_reuse_takes_its_own_number_back_and_nobody_elses(backend: Backend) {
+        let mut h = start(backend).await;
+        h.import(us_numbers(0, 2, "", pb::NumberType::Voip)).await;
+        h.set_price("wa", "US", "", 45).await;
+        let first = h.lease(h.activation("acme", "wa", "a1")).await.unwrap();
+        h.release(&first.id).await;
+        let reuse = |h: &Harness, account: &str, key: &str| pb::LeaseNumberRequest {
+            phone_number: first.phone_number.clone(),
+            ..h.activation(account, "wa", key)
+        };
+        // Another account may not take a number used for the service...
+        let other = h.lease(reuse(&h, "globex", "g1")).await;
+        assert_status(other, Code::FailedPrecondition, "NO_NUMBERS_AVAILABLE");
+        // ...while the account that used it gets that very number again.
+        let again = h.lease(reuse(&h, "acme", "a2")).await.unwrap();
+        assert_eq!(again.phone_number, first.phone_number);
+        // Held now: a second reuse finds it taken.
+        let taken = h.lease(reuse(&h, "acme", "a3")).await;
+        assert_status(taken, Code::FailedPrecondition, "NO_NUMBERS_AVAILABLE");
+        let mut rental = h.rental("acme", "r1");
+        rental.phone_number = first.phone_number.clone();
+        let status = assert_status(h.lease(rental).await, Code::InvalidArgument, "INVALID_FIELD");
+        assert_eq!(bad_fields(&status), ["phone_number"]);
+    }
+
     async fn an_activation_lease_takes_a_number_at_the_server_price(backend: Backend) {
         let mut h = start(backend).await;
         let report = h.import(us_numbers(0, 2, "", pb::NumberType::Voip)).await;
