@@ -25,6 +25,8 @@ use crate::{NOTIFY_CHANNEL, Orders};
 
 /// Events read per query; also the most a stream holds in memory.
 const BATCH: i64 = 64;
+/// The gauge of streams open in this process, by kind.
+pub const STREAMS_METRIC: &str = "numhub_orders_open_streams";
 
 /// Wake-ups per account (for WatchMessages) and per activation (for
 /// WatchActivation), so a message wakes only the streams it concerns.
@@ -108,6 +110,7 @@ pub enum Watched {
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<Event, Error>> + Send>>;
 
 struct Watcher {
+    _open: OpenStream,
     orders: Orders,
     account_id: String,
     watched: Watched,
@@ -126,6 +129,7 @@ impl Orders {
             Watched::Messages => Hub::subscribe(&self.hub.accounts, account_id),
         };
         let watcher = Watcher {
+            _open: OpenStream::new(&watched),
             orders: self.clone(),
             account_id: account_id.to_owned(),
             watched,
@@ -146,6 +150,26 @@ impl Orders {
     /// The process's wake-ups, for tests and metrics.
     pub fn hub(&self) -> &Hub {
         &self.hub
+    }
+}
+
+/// Counts a stream in the gauge for as long as it lives.
+struct OpenStream(&'static str);
+
+impl OpenStream {
+    fn new(watched: &Watched) -> Self {
+        let kind = match watched {
+            Watched::Activation(_) => "activation",
+            Watched::Messages => "messages",
+        };
+        metrics::gauge!(STREAMS_METRIC, "kind" => kind).increment(1.0);
+        Self(kind)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        metrics::gauge!(STREAMS_METRIC, "kind" => self.0).decrement(1.0);
     }
 }
 
