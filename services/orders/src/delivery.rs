@@ -4,13 +4,15 @@ use std::time::Duration;
 
 use numhub_proto::catalog::v1 as catalog_pb;
 
+use crate::Orders;
 use crate::error::{Error, Refusal, orders_reason};
 use crate::model::{Delivery, Message, Status};
 use crate::store::{self, NewEvent};
-use crate::{Orders, RETRY_PAUSE};
 
 /// The longest arrival time the catalog's statistics take.
 const MAX_ARRIVAL: Duration = Duration::from_secs(24 * 3600);
+/// The pause between attempts to report an arrival time.
+const REPORT_RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 impl Orders {
     /// Stores the SMS with its code, makes the activation RECEIVED and wakes
@@ -128,7 +130,7 @@ impl Orders {
                     Err(status) if attempt == 2 => {
                         tracing::warn!(code = ?status.code(), "cannot record an arrival time");
                     }
-                    Err(_) => tokio::time::sleep(RETRY_PAUSE).await,
+                    Err(_) => tokio::time::sleep(REPORT_RETRY_PAUSE).await,
                 }
             }
         });

@@ -20,7 +20,6 @@ pub mod workers;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::Duration;
 
 use numhub_auth::{AuthLayer, ServiceCredentials, ServiceInterceptor};
 use numhub_proto::catalog::v1::catalog_internal_service_client::CatalogInternalServiceClient;
@@ -242,15 +241,4 @@ pub(crate) enum Change {
     None,
     /// The status changed: written, with an event for streams.
     Status,
-}
-
-/// How long to wait before retrying a step that failed for a transient
-/// reason, in workers.
-pub(crate) const RETRY_PAUSE: Duration = Duration::from_millis(200);
-
-impl Status {
-    /// The status as the contract numbers it.
-    pub fn to_proto(self) -> i32 {
-        self as i32
-    }
 }
