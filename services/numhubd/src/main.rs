@@ -145,6 +145,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     .concat();
     let server = Server::new(routes, names).start_on(listener).await?;
     shutdown_signal().await;
+    orders.close_streams();
     server.shutdown(config.server.shutdown_grace).await?;
     accounts_db.close().await;
     wallet_db.close().await;

@@ -54,6 +54,9 @@ pub enum Error {
     Invalid(Vec<Violation>),
     #[error("request_id {0:?} was already used with different fields")]
     IdempotencyKeyReused(String),
+    /// The process is shutting down: a stream ends, to be resumed.
+    #[error("shutting down")]
+    ShuttingDown,
     /// The purchase of the activation has not finished yet.
     #[error("the purchase is still in progress")]
     InProgress,
@@ -106,6 +109,30 @@ impl Error {
             Code::Unavailable | Code::DeadlineExceeded | Code::Aborted | Code::Cancelled => {
                 Self::Unavailable(service.into())
             }
+            // The client's price limit, which only the catalog can judge
+            // (its currency); any other field is orders' to have checked.
+            Code::InvalidArgument => {
+                let details = status.get_error_details();
+                let violations: Vec<Violation> = details
+                    .bad_request()
+                    .map(|br| {
+                        br.field_violations
+                            .iter()
+                            .filter(|v| v.field == "max_price")
+                            .map(|v| Violation::new(v.field.clone(), v.description.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if violations.is_empty() {
+                    Self::Upstream {
+                        service,
+                        code: Code::InvalidArgument,
+                        message: status.message().to_owned(),
+                    }
+                } else {
+                    Self::Invalid(violations)
+                }
+            }
             code => Self::Upstream {
                 service,
                 code,
@@ -118,7 +145,11 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::Unavailable(_) | Self::Crashed(_) | Self::Database(_) | Self::InProgress
+            Self::Unavailable(_)
+                | Self::Crashed(_)
+                | Self::Database(_)
+                | Self::InProgress
+                | Self::ShuttingDown
         )
     }
 }
@@ -141,6 +172,11 @@ impl From<Error> for Status {
                 Code::FailedPrecondition,
                 reason::IDEMPOTENCY_KEY_REUSED,
                 format!("request_id {id:?} was already used with different fields"),
+            ),
+            Error::ShuttingDown => status::status(
+                Code::Unavailable,
+                reason::TEMPORARILY_UNAVAILABLE,
+                "the server is shutting down; resume with the cursor of the last event",
             ),
             Error::InProgress => status::status(
                 Code::Aborted,

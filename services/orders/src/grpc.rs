@@ -44,7 +44,8 @@ impl pb::orders_service_server::OrdersService for Orders {
                 service_code: service.unwrap_or_default(),
                 country_code: country.unwrap_or_default(),
                 operator: operator.flatten(),
-                max_price: max_price.flatten(),
+                max_price: max_price.as_ref().and_then(|m| m.0),
+                max_price_currency: max_price.map(|m| m.1).unwrap_or_default(),
                 reuse: None,
             })
             .await?;
@@ -155,7 +156,7 @@ impl pb::orders_service_server::OrdersService for Orders {
             .reuse(
                 &caller.account_id,
                 &previous.map(|id| id.to_string()).unwrap_or_default(),
-                max_price.flatten(),
+                max_price.unwrap_or_default(),
                 &request_id.unwrap_or_default(),
             )
             .await?;
@@ -285,9 +286,11 @@ fn activation_id(field: &str, value: &str) -> Result<String, Status> {
 
 /// A customer's price limit: positive, in the catalog's currency (which the
 /// catalog checks); unset or zero for none.
-fn max_price(money: Option<&numhub_proto::common::v1::Money>) -> Result<Option<i64>, String> {
-    let (units, _currency) = money::optional(money)?;
-    Ok(units)
+fn max_price(
+    money: Option<&numhub_proto::common::v1::Money>,
+) -> Result<(Option<i64>, String), String> {
+    let (units, currency) = money::optional(money)?;
+    Ok((units, currency.unwrap_or_default()))
 }
 
 /// A stream cursor: empty for the start, else one this service issued.

@@ -134,6 +134,13 @@ impl Orders {
             .add_service(OrdersInternalServiceServer::new(self.clone()));
     }
 
+    /// Ends every stream with UNAVAILABLE (resume elsewhere with the
+    /// cursor): call it when shutdown begins, so open streams do not hold
+    /// the server until its grace runs out.
+    pub fn close_streams(&self) {
+        self.hub.close();
+    }
+
     pub fn settings(&self) -> &OrdersSettings {
         &self.settings
     }

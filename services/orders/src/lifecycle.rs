@@ -68,6 +68,8 @@ impl Orders {
                 a.status = target;
                 a.ended_at = Some(now);
                 a.settle = settle;
+                // Owed from now on, and shown so: settlement pays it.
+                a.refunded = a.price;
                 Ok(Change::Status)
             })
             .await?;
@@ -135,6 +137,7 @@ impl Orders {
                 } else {
                     a.status = Status::Expired;
                     a.settle = Settle::RefundAndRelease;
+                    a.refunded = a.price;
                 }
                 a.ended_at = Some(now);
                 Ok(Change::Status)

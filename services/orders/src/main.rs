@@ -70,6 +70,7 @@ async fn run(config: OrdersConfig) -> anyhow::Result<()> {
         .start(config.server.listen_addr(&DEFAULTS))
         .await?;
     shutdown_signal().await;
+    orders.close_streams();
     server.shutdown(config.server.shutdown_grace).await?;
     db.close().await;
     Ok(())

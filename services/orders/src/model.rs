@@ -89,6 +89,8 @@ pub struct Activation {
     pub country_code: String,
     pub operator: String,
     pub max_price: Option<i64>,
+    /// The currency `max_price` was named in; empty for the catalog's.
+    pub max_price_currency: String,
     pub reused_activation_id: Option<String>,
     pub status: Status,
     pub phone_number: String,
@@ -145,6 +147,8 @@ pub struct Purchase {
     pub country_code: String,
     pub operator: Option<String>,
     pub max_price: Option<i64>,
+    /// The currency `max_price` was named in; empty for the catalog's.
+    pub max_price_currency: String,
     /// For a reuse: the finished activation and its number.
     pub reuse: Option<(String, String)>,
 }
@@ -160,6 +164,7 @@ impl Purchase {
             &self.country_code,
             self.operator.as_deref().unwrap_or_default(),
             &max_price,
+            &self.max_price_currency,
             &reused,
         ])
     }
@@ -200,6 +205,7 @@ mod tests {
             country_code: "US".into(),
             operator: None,
             max_price: None,
+            max_price_currency: String::new(),
             reuse: None,
         };
         let dearer = Purchase {

@@ -16,7 +16,7 @@
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::common::v1::Money;
 use numhub_proto::wallet::v1 as wallet_pb;
-use numhub_runtime::error::reason;
+use numhub_runtime::error::{Violation, reason};
 
 use crate::error::{Error, Refusal, orders_reason};
 use crate::model::{Activation, Purchase, Settle, Status};
@@ -52,7 +52,7 @@ impl Orders {
         &self,
         account_id: &str,
         previous_id: &str,
-        max_price: Option<i64>,
+        max_price: (Option<i64>, String),
         request_id: &str,
     ) -> Result<Activation, Error> {
         let previous = self.get(account_id, previous_id).await?;
@@ -62,7 +62,8 @@ impl Orders {
             service_code: previous.service_code.clone(),
             country_code: previous.country_code.clone(),
             operator: None,
-            max_price,
+            max_price: max_price.0,
+            max_price_currency: max_price.1,
             reuse: Some((previous.id.clone(), previous.phone_number.clone())),
         };
         // A retry replays whatever the window says now.
@@ -117,6 +118,7 @@ impl Orders {
             country_code: purchase.country_code.clone(),
             operator: purchase.operator.clone().unwrap_or_default(),
             max_price: purchase.max_price,
+            max_price_currency: purchase.max_price_currency.clone(),
             reused_activation_id: purchase.reuse.as_ref().map(|(id, _)| id.clone()),
             status: Status::Creating,
             phone_number: purchase
@@ -174,7 +176,7 @@ impl Orders {
     pub(crate) async fn drive(&self, activation: Activation) -> Result<Activation, Error> {
         match activation.status {
             Status::Creating => {}
-            Status::Failed => return Err(failure_of(&activation).into()),
+            Status::Failed => return Err(failure_of(&activation)),
             _ => return Ok(activation),
         }
         self.crash_point(Step::AfterInsert)?;
@@ -184,6 +186,18 @@ impl Orders {
         match self.lease(&activation).await {
             Ok(lease) => take_lease(&mut leased, lease)?,
             Err(Error::Refused(refusal)) => {
+                return self.fail(&activation, refusal, Settle::Nothing).await;
+            }
+            // The catalog refused the request itself (a price limit in
+            // another currency): recorded like a refusal, answered as the
+            // client's mistake.
+            Err(Error::Invalid(violations)) => {
+                let described = violations
+                    .iter()
+                    .map(|v| format!("{}: {}", v.field, v.description))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let refusal = Refusal::new(reason::INVALID_FIELD, described);
                 return self.fail(&activation, refusal, Settle::Nothing).await;
             }
             Err(error) => return Err(error),
@@ -209,7 +223,7 @@ impl Orders {
             })
             .await?;
         match activation.status {
-            Status::Failed => Err(failure_of(&activation).into()),
+            Status::Failed => Err(failure_of(&activation)),
             _ => Ok(activation),
         }
     }
@@ -226,8 +240,9 @@ impl Orders {
             operator: a.operator.clone(),
             number_type: 0,
             rental_duration: 0,
+            // The catalog checks the currency, and knows which is its own.
             max_price: a.max_price.map(|units| Money {
-                currency_code: String::new(),
+                currency_code: a.max_price_currency.clone(),
                 minor_units: units,
             }),
             expire_time: Some(a.expires_at.to_proto()),
@@ -325,7 +340,7 @@ impl Orders {
             self.settle_logged(&a).await;
         }
         match a.status {
-            Status::Failed => Err(failure_of(&a).into()),
+            Status::Failed => Err(failure_of(&a)),
             // Another driver finished it first.
             _ => Ok(a),
         }
@@ -372,12 +387,23 @@ pub fn saga_key(activation_id: &str) -> String {
     format!("activation:{activation_id}")
 }
 
-/// The refusal a FAILED activation answers with.
-fn failure_of(a: &Activation) -> Refusal {
+/// The answer a FAILED activation gives every retry of its purchase.
+fn failure_of(a: &Activation) -> Error {
+    if a.failure_reason == reason::INVALID_FIELD {
+        let violations = a
+            .failure_message
+            .split("; ")
+            .map(|v| {
+                let (field, description) = v.split_once(": ").unwrap_or(("request", v));
+                Violation::new(field, description)
+            })
+            .collect();
+        return Error::Invalid(violations);
+    }
     let reason = if a.failure_reason.is_empty() {
         reason::INTERNAL_ERROR.to_owned()
     } else {
         a.failure_reason.clone()
     };
-    Refusal::new(reason, a.failure_message.clone())
+    Refusal::new(reason, a.failure_message.clone()).into()
 }

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::model::{Activation, Event, EventBody, Message, Settle, Status};
 
 const ACTIVATION_COLUMNS: &str = "id, account_id, request_id, fingerprint, service_code, \
-    country_code, operator, max_price, reused_activation_id, status, phone_number, lease_id, \
+    country_code, operator, max_price, max_price_currency, reused_activation_id, status, phone_number, lease_id, \
     price, currency, debit_id, refunded, code, sms_count, failure_reason, failure_message, \
     created_at, expires_at, ended_at, settle";
 
@@ -42,6 +42,7 @@ fn activation_from_row(row: &AnyRow) -> Result<Activation, Error> {
         country_code: row.try_get("country_code")?,
         operator: row.try_get("operator")?,
         max_price: row.try_get("max_price")?,
+        max_price_currency: row.try_get("max_price_currency")?,
         reused_activation_id: row.try_get("reused_activation_id")?,
         status: Status::from_i64(status)
             .ok_or_else(|| Error::Corrupt(format!("activation status {status}")))?,
@@ -162,7 +163,7 @@ pub async fn insert_activation<'e>(
     let done = sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO activations ({ACTIVATION_COLUMNS}, claimed_until) VALUES ({}) \
          ON CONFLICT (account_id, request_id) DO NOTHING",
-        placeholder_list(25, 1)
+        placeholder_list(26, 1)
     )))
     .bind(&a.id)
     .bind(&a.account_id)
@@ -172,6 +173,7 @@ pub async fn insert_activation<'e>(
     .bind(&a.country_code)
     .bind(&a.operator)
     .bind(a.max_price)
+    .bind(&a.max_price_currency)
     .bind(a.reused_activation_id.as_deref())
     .bind(a.status as i64)
     .bind(&a.phone_number)

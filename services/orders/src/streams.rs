@@ -29,14 +29,33 @@ const BATCH: i64 = 64;
 pub const STREAMS_METRIC: &str = "numhub_orders_open_streams";
 
 /// Wake-ups per account (for WatchMessages) and per activation (for
-/// WatchActivation), so a message wakes only the streams it concerns.
-#[derive(Debug, Default)]
+/// WatchActivation), so a message wakes only the streams it concerns; and
+/// the process's shutdown, which ends every stream.
+#[derive(Debug)]
 pub struct Hub {
     accounts: Mutex<HashMap<String, watch::Sender<()>>>,
     activations: Mutex<HashMap<String, watch::Sender<()>>>,
+    closing: watch::Sender<bool>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self {
+            accounts: Mutex::default(),
+            activations: Mutex::default(),
+            closing: watch::Sender::new(false),
+        }
+    }
 }
 
 impl Hub {
+    /// Ends every stream, now and from now on, with UNAVAILABLE: the
+    /// process is shutting down, and clients resume elsewhere with their
+    /// cursor instead of holding the shutdown until its grace runs out.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
     fn subscribe(
         map: &Mutex<HashMap<String, watch::Sender<()>>>,
         key: &str,
@@ -117,6 +136,7 @@ struct Watcher {
     cursor: i64,
     buffer: VecDeque<Event>,
     wake: watch::Receiver<()>,
+    closing: watch::Receiver<bool>,
     finished: bool,
 }
 
@@ -136,6 +156,7 @@ impl Orders {
             cursor,
             buffer: VecDeque::new(),
             wake,
+            closing: self.hub.closing.subscribe(),
             finished: false,
         };
         Box::pin(futures_util::stream::unfold(
@@ -181,6 +202,10 @@ impl Watcher {
             }
             if self.finished {
                 return None;
+            }
+            if *self.closing.borrow() {
+                self.finished = true;
+                return Some(Err(Error::ShuttingDown));
             }
             // Marked seen before reading: a commit after this point wakes
             // the wait below, so no event can slip between read and wait.
@@ -250,6 +275,7 @@ impl Watcher {
                     tokio::time::sleep(recheck).await;
                 }
             }
+            _ = self.closing.changed() => {}
             () = tokio::time::sleep(recheck) => {}
         }
     }

@@ -270,6 +270,17 @@ backend_tests! {
         exact.max_price = usd(WA_PRICE);
         h.client.create_activation(exact).await.unwrap();
         assert_eq!(h.charged(&account).await, (WA_PRICE, 0));
+        // A limit in another currency than the catalog's is the client's
+        // mistake, and stays one on retry.
+        h.import(1, 1).await;
+        let mut euros = Harness::buy_request("tg", "euros");
+        euros.max_price = Some(numhub_proto::common::v1::Money { currency_code: "EUR".into(), minor_units: 500 });
+        for _ in 0..2 {
+            let status_ = assert_status(h.client.create_activation(euros.clone()).await, Code::InvalidArgument, "INVALID_FIELD");
+            assert_eq!(bad_fields(&status_), ["max_price"]);
+            assert!(status_.message().contains("USD"), "{status_:?}");
+        }
+        assert_eq!(h.charged(&account).await, (WA_PRICE, 0));
     }
 
     async fn retries_replay_and_reused_keys_are_refused(backend: Backend) {

@@ -129,6 +129,54 @@ backend_tests! {
         assert_eq!(next(&mut resumed).await.unwrap().message.unwrap().code, "5555");
     }
 
+    async fn an_end_that_refunds_says_so_in_its_event(backend: Backend) {
+        let mut h = start(backend).await;
+        h.import(0, 2).await;
+        let account = h.account();
+        h.fund(&account, 100).await;
+        let a = h.buy("wa", "a").await.unwrap();
+        let b = h.buy("tg", "b").await.unwrap();
+        let mut client = h.client.clone();
+        let mut cancelled = watch(&mut client, &a.id, "").await;
+        let mut expired = watch(&mut client, &b.id, "").await;
+        next(&mut cancelled).await;
+        next(&mut expired).await;
+        h.client.cancel_activation(pb::CancelActivationRequest { id: a.id.clone() }).await.unwrap();
+        h.advance(LIFETIME);
+        h.settle_everything().await;
+        for (stream, want, price) in [(&mut cancelled, S::Cancelled, WA_PRICE), (&mut expired, S::Expired, TG_PRICE)] {
+            let event = next(stream).await.unwrap();
+            let Some(Event::StatusChanged(activation)) = event.event else { panic!("{event:?}") };
+            assert_eq!(status(&activation), want);
+            assert_eq!(units(&activation.refunded), price);
+            assert!(next(stream).await.is_none());
+        }
+    }
+
+    async fn shutting_down_ends_every_stream_with_unavailable(backend: Backend) {
+        let mut h = start(backend).await;
+        h.import(0, 1).await;
+        let account = h.account();
+        h.fund(&account, 100).await;
+        let a = h.buy("wa", "a").await.unwrap();
+        let mut client = h.client.clone();
+        let mut activation = watch(&mut client, &a.id, "").await;
+        let mut messages = watch_messages(&mut client, "").await;
+        next(&mut activation).await;
+        h.orders.close_streams();
+        for status_ in [
+            tokio::time::timeout(PATIENCE, activation.next()).await.unwrap().unwrap().unwrap_err(),
+            tokio::time::timeout(PATIENCE, messages.next()).await.unwrap().unwrap().unwrap_err(),
+        ] {
+            assert_eq!(status_.code(), tonic::Code::Unavailable, "{status_:?}");
+            assert_eq!(reason(&status_), "TEMPORARILY_UNAVAILABLE");
+        }
+        // A stream opened during the shutdown ends at once too.
+        let mut late = watch_messages(&mut client, "").await;
+        let status_ = tokio::time::timeout(PATIENCE, late.next()).await.unwrap().unwrap().unwrap_err();
+        assert_eq!(status_.code(), tonic::Code::Unavailable);
+    }
+
     async fn a_slow_reader_gets_everything_in_order(backend: Backend) {
         let mut h = start(backend).await;
         h.import(0, 1).await;

@@ -21,6 +21,8 @@ CREATE TABLE activations (
     -- the number's own.
     operator             TEXT NOT NULL,
     max_price            BIGINT,
+    -- The currency the limit was named in; empty: the catalog's.
+    max_price_currency   TEXT NOT NULL,
     reused_activation_id TEXT,
     -- 1 CREATING, 2 WAITING, 3 RECEIVED, 4 FINISHED, 5 CANCELLED,
     -- 6 EXPIRED, 7 SKIPPED, 8 FAILED (the proto's numbers).
