@@ -11,14 +11,16 @@
 //! Phases:
 //! 1. Debit: every client debits its own account through
 //!    WalletInternalService/Debit (the wallet's "spread" case);
-//! 2. buys: every client buys activations for its own account through
+//! 2. for comparison, catalog LeaseNumber alone (the saga's second step)
+//!    from every client, for another service;
+//! 3. buys: every client buys activations for its own account through
 //!    OrdersService/CreateActivation: the whole saga (insert, catalog
 //!    lease, wallet debit, WAITING) per call;
-//! 3. delivery: NUMHUB_BENCH_STREAMS WatchActivation streams open on as
+//! 4. delivery: NUMHUB_BENCH_STREAMS WatchActivation streams open on as
 //!    many activations, then DeliverMessage at a steady rate to one of
 //!    them at a time; the latency is from the call to the message reaching
 //!    the watching client;
-//! 4. idle streams: the process's resident memory before and after opening
+//! 5. idle streams: the process's resident memory before and after opening
 //!    NUMHUB_BENCH_IDLE_STREAMS WatchMessages streams that wait; both ends of
 //!    every stream live in this process, so the figure per stream is an
 //!    upper bound of the server's share.
@@ -40,7 +42,7 @@ use numhub_proto::orders::v1::orders_internal_service_client::OrdersInternalServ
 use numhub_proto::orders::v1::orders_service_client::OrdersServiceClient;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
-use numhub_runtime::clock::{Clock, ManualClock, SharedClock};
+use numhub_runtime::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use numhub_testkit::{Backend, TestDb, TestServer};
 use numhub_wallet::{Wallet, WalletSettings};
 use tokio::task::JoinSet;
@@ -300,14 +302,16 @@ async fn main() -> anyhow::Result<()> {
         bench.catalog_server.channel(),
         BearerKey(bench.stack.admin_key.clone()),
     );
-    admin
-        .set_activation_price(catalog_pb::SetActivationPriceRequest {
-            service_code: "wa".into(),
-            country_code: "US".into(),
-            operator: String::new(),
-            price: usd(45),
-        })
-        .await?;
+    for service in ["wa", "tg"] {
+        admin
+            .set_activation_price(catalog_pb::SetActivationPriceRequest {
+                service_code: service.into(),
+                country_code: "US".into(),
+                operator: String::new(),
+                price: usd(45),
+            })
+            .await?;
+    }
     let stock = knob("NUMHUB_BENCH_NUMBERS", 60_000) as u32;
     for first in (0..stock).step_by(10_000) {
         let numbers = (first..(first + 10_000).min(stock))
@@ -362,6 +366,44 @@ async fn main() -> anyhow::Result<()> {
         ms(&histogram, 0.5),
         ms(&histogram, 0.99),
         cpu_per_call(started, debits),
+    );
+
+    // For the record of where a buy's time goes: the catalog's part alone,
+    // on a service of its own so the buys below find their numbers fresh.
+    let mut channels = Vec::new();
+    for _ in 0..clients.div_ceil(4) {
+        channels.push(bench.catalog_server.new_channel().await);
+    }
+    let credentials = bench.stack.credentials.clone();
+    let lease_customers = customers.clone();
+    let started = cpu();
+    let (leases, elapsed, histogram) = throughput(clients, seconds, move |client, n| {
+        let mut catalog = numhub_proto::catalog::v1::catalog_internal_service_client::CatalogInternalServiceClient::with_interceptor(
+            channels[client % channels.len()].clone(),
+            credentials.interceptor(),
+        );
+        let account = lease_customers[client].0.clone();
+        async move {
+            let request = catalog_pb::LeaseNumberRequest {
+                kind: catalog_pb::LeaseKind::Activation as i32,
+                account_id: account,
+                holder_id: format!("lease-{client}-{n}"),
+                country_code: "US".into(),
+                service_code: "tg".into(),
+                expire_time: Some(SystemClock.now().plus(Duration::from_secs(600)).to_proto()),
+                request_id: format!("lease-{client}-{n}"),
+                ..Default::default()
+            };
+            catalog.lease_number(request).await.is_ok()
+        }
+    })
+    .await;
+    println!(
+        "Lease:  {:>8.0}/s  p50 {:.2} ms  p99 {:.2} ms  (catalog LeaseNumber alone); {}",
+        leases as f64 / elapsed.as_secs_f64(),
+        ms(&histogram, 0.5),
+        ms(&histogram, 0.99),
+        cpu_per_call(started, leases),
     );
 
     let mut channels = Vec::new();
@@ -461,7 +503,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut sent = Vec::with_capacity(deliveries);
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
-    let clock = numhub_runtime::clock::SystemClock;
+    let clock = SystemClock;
     for n in 0..deliveries {
         tick.tick().await;
         let (_, id) = &watched[n % watched.len()];
