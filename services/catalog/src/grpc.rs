@@ -446,7 +446,7 @@ impl pb::catalog_internal_service_server::CatalogInternalService for Catalog {
         request: Request<pb::ReleaseRequest>,
     ) -> Result<Response<pb::Lease>, Status> {
         let id = lease_id(&request.get_ref().lease_id)?;
-        let lease = self.release(&id).await?;
+        let lease = self.release(&id, request.get_ref().unused).await?;
         Ok(Response::new(lease_to_proto(lease, self.clock.now())))
     }
 

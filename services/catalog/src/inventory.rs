@@ -527,7 +527,7 @@ impl Catalog {
 
     /// Ends a lease now. An activation's number is free at once, a rental's
     /// after the quarantine. An ended lease is returned unchanged.
-    pub async fn release(&self, id: &str) -> Result<Lease, Error> {
+    pub async fn release(&self, id: &str, unused: bool) -> Result<Lease, Error> {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
         let lease = store::lease(&mut *tx, id)
@@ -536,6 +536,11 @@ impl Catalog {
         if !store::end_lease(&mut tx, id, now).await? {
             drop(tx);
             return self.get_lease(id).await;
+        }
+        // Before the counters below count the number's uses: a forgotten
+        // use is not counted.
+        if unused && lease.kind == LeaseKind::Activation {
+            store::forget_usage(&mut tx, &lease).await?;
         }
         let free_at = self.free_at(lease.kind, now);
         if store::set_free_at(&mut tx, &lease.number_id, id, free_at).await?

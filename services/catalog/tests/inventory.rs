@@ -11,6 +11,26 @@ use numhub_testkit::backend_tests;
 use tonic::Code;
 
 backend_tests! {
+    async fn an_unused_release_keeps_the_number_fresh_for_the_service(backend: Backend) {
+        let mut h = start(backend).await;
+        h.import(us_numbers(0, 1, "", pb::NumberType::Voip)).await;
+        h.set_price("wa", "US", "", 45).await;
+        let unpaid = h.lease(h.activation("acme", "wa", "a1")).await.unwrap();
+        let request = pb::ReleaseRequest { lease_id: unpaid.id.clone(), unused: true };
+        h.internal.release(request).await.unwrap();
+        h.clock.advance(std::time::Duration::from_secs(1));
+        h.catalog.sweep().await.unwrap();
+        assert_eq!(h.stock("wa", "US").await, 1, "still fresh for wa");
+        h.assert_counters_match_inventory("wa").await;
+        let paid = h.lease(h.activation("globex", "wa", "g1")).await.unwrap();
+        assert_eq!(paid.phone_number, unpaid.phone_number);
+        // A used number released normally is spent for the service.
+        h.release(&paid.id).await;
+        h.assert_counters_match_inventory("wa").await;
+        let again = h.lease(h.activation("initech", "wa", "i1")).await;
+        assert_status(again, Code::FailedPrecondition, "NO_NUMBERS_AVAILABLE");
+    }
+
     async fn a_reuse_takes_its_own_number_back_and_nobody_elses(backend: Backend) {
         let mut h = start(backend).await;
         h.import(us_numbers(0, 2, "", pb::NumberType::Voip)).await;
@@ -427,9 +447,9 @@ backend_tests! {
         assert_eq!(h.stock("tg", "US").await, 1);
         h.assert_counters_match_inventory("wa").await;
         h.assert_counters_match_inventory("tg").await;
-        let unknown = h.internal.release(pb::ReleaseRequest { lease_id: uuid::Uuid::now_v7().to_string() }).await;
+        let unknown = h.internal.release(pb::ReleaseRequest { lease_id: uuid::Uuid::now_v7().to_string(), unused: false }).await;
         assert_status(unknown, Code::NotFound, "RESOURCE_NOT_FOUND");
-        let malformed = h.internal.release(pb::ReleaseRequest { lease_id: "nope".into() }).await;
+        let malformed = h.internal.release(pb::ReleaseRequest { lease_id: "nope".into(), unused: false }).await;
         let status = assert_status(malformed, Code::InvalidArgument, "INVALID_FIELD");
         assert_eq!(bad_fields(&status), ["lease_id"]);
     }
@@ -485,7 +505,7 @@ backend_tests! {
                         held.push(lease.into_inner());
                     }
                     if i % 3 == 2 && let Some(lease) = held.pop() {
-                        client.release(pb::ReleaseRequest { lease_id: lease.id }).await.unwrap();
+                        client.release(pb::ReleaseRequest { lease_id: lease.id, unused: false }).await.unwrap();
                     }
                 }
                 held

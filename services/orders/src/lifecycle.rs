@@ -211,6 +211,8 @@ impl Orders {
         if let Some(lease_id) = &a.lease_id {
             let request = catalog_pb::ReleaseRequest {
                 lease_id: lease_id.clone(),
+                // A failed purchase was never paid for nor shown.
+                unused: a.status == Status::Failed,
             };
             self.deps
                 .catalog

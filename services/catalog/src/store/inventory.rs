@@ -526,6 +526,22 @@ pub async fn recorded_request<'e>(
     .transpose()
 }
 
+/// Forgets the use of a number for a service that `lease` recorded, if
+/// it recorded one (not a reuse's, whose use is older).
+pub async fn forget_usage(conn: &mut AnyConnection, lease: &Lease) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM number_usage WHERE number_id = $1 AND service_code = $2 \
+         AND account_id = $3 AND first_used_at = $4",
+    )
+    .bind(&lease.number_id)
+    .bind(&lease.service_code)
+    .bind(&lease.account_id)
+    .bind(lease.started_at.unix_micros())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Records that a number served a service; the first use is kept.
 pub async fn add_usage(
     conn: &mut AnyConnection,

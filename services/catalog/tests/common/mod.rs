@@ -220,6 +220,7 @@ impl Harness {
         self.internal
             .release(pb::ReleaseRequest {
                 lease_id: lease_id.into(),
+                unused: false,
             })
             .await
             .expect("release")
