@@ -1,0 +1,225 @@
+//! numhubd as an operator runs it: the built binary on its SQLite default
+//! in a fresh data directory, and the loop a customer walks through, over
+//! gRPC: an account and its key, money, a number to sell, a purchase, its
+//! SMS on a live stream, completion, and a restart that keeps it all.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use numhub_accounts::testing::BearerKey;
+use numhub_auth::{Environment, api_key};
+use numhub_proto::accounts::v1 as accounts_pb;
+use numhub_proto::accounts::v1::accounts_admin_service_client::AccountsAdminServiceClient;
+use numhub_proto::catalog::v1 as catalog_pb;
+use numhub_proto::catalog::v1::catalog_admin_service_client::CatalogAdminServiceClient;
+use numhub_proto::common::v1::{Money, Scope};
+use numhub_proto::orders::v1 as pb;
+use numhub_proto::orders::v1::orders_internal_service_client::OrdersInternalServiceClient;
+use numhub_proto::orders::v1::orders_service_client::OrdersServiceClient;
+use numhub_proto::wallet::v1 as wallet_pb;
+use numhub_proto::wallet::v1::wallet_admin_service_client::WalletAdminServiceClient;
+use numhub_proto::wallet::v1::wallet_service_client::WalletServiceClient;
+use tokio_stream::StreamExt as _;
+use tonic::transport::Channel;
+
+const CREDENTIAL: &str = "numhubd-test-service-credential-0123456789";
+
+struct Numhubd(Child);
+
+impl Drop for Numhubd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts numhubd in `data` on `port` and waits until it answers.
+async fn start(data: &std::path::Path, port: u16, admin_key: &str) -> (Numhubd, Channel) {
+    let child = Command::new(env!("CARGO_BIN_EXE_numhubd"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("NUMHUB_DATA_DIR", data)
+        .env("NUMHUB_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("NUMHUB_METRICS_ADDR", "off")
+        .env("NUMHUB_ADMIN_KEY", admin_key)
+        .env("NUMHUB_SERVICE_CREDENTIAL", CREDENTIAL)
+        .env("NUMHUB_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start numhubd");
+    let process = Numhubd(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let endpoint = Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
+        if let Ok(channel) = endpoint.connect().await {
+            return (process, channel);
+        }
+        assert!(Instant::now() < deadline, "numhubd did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn usd(minor_units: i64) -> Option<Money> {
+    Some(Money {
+        currency_code: "USD".into(),
+        minor_units,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_buys_a_number_and_watches_its_code_arrive() {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let admin = api_key::generate(Environment::Live).secret;
+    let (process, channel) = start(data.path(), port, &admin).await;
+    let as_admin = || BearerKey(admin.clone());
+
+    let mut accounts = AccountsAdminServiceClient::with_interceptor(channel.clone(), as_admin());
+    let account = accounts
+        .create_account(accounts_pb::CreateAccountRequest {
+            display_name: "Acme".into(),
+            rate_limits: None,
+            request_id: "acme-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    let key = accounts
+        .create_account_api_key(accounts_pb::CreateAccountApiKeyRequest {
+            account_id: account.clone(),
+            name: "acme server".into(),
+            scopes: vec![Scope::Read as i32, Scope::Write as i32],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .secret;
+    WalletAdminServiceClient::with_interceptor(channel.clone(), as_admin())
+        .credit(wallet_pb::CreditRequest {
+            account_id: account.clone(),
+            amount: usd(1000),
+            request_id: "top-up-1".into(),
+            reason: "top-up".into(),
+        })
+        .await
+        .unwrap();
+    let mut catalog = CatalogAdminServiceClient::with_interceptor(channel.clone(), as_admin());
+    catalog
+        .import_numbers(catalog_pb::ImportNumbersRequest {
+            numbers: vec![catalog_pb::NumberImport {
+                phone_number: "+14035550001".into(),
+                country_code: "US".into(),
+                operator: String::new(),
+                number_type: catalog_pb::NumberType::Voip as i32,
+                source: "test".into(),
+            }],
+        })
+        .await
+        .unwrap();
+    catalog
+        .set_activation_price(catalog_pb::SetActivationPriceRequest {
+            service_code: "wa".into(),
+            country_code: "US".into(),
+            operator: String::new(),
+            price: usd(45),
+        })
+        .await
+        .unwrap();
+
+    // The customer buys, through orders, which calls the catalog and the
+    // wallet over gRPC on numhubd's own port.
+    let mut orders = OrdersServiceClient::with_interceptor(channel.clone(), BearerKey(key.clone()));
+    let bought = orders
+        .create_activation(pb::CreateActivationRequest {
+            service_code: "wa".into(),
+            country_code: "US".into(),
+            request_id: "buy-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(bought.phone_number, "+14035550001");
+    assert_eq!(bought.status, pb::ActivationStatus::Waiting as i32);
+    let mut wallet = WalletServiceClient::with_interceptor(channel.clone(), BearerKey(key.clone()));
+    let balance = wallet
+        .get_balance(wallet_pb::GetBalanceRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(balance.available.unwrap().minor_units, 955);
+
+    let mut stream = orders
+        .watch_activation(pb::WatchActivationRequest {
+            id: bought.id.clone(),
+            after: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let waiting = stream.next().await.unwrap().unwrap();
+    assert!(matches!(
+        waiting.event,
+        Some(pb::activation_event::Event::StatusChanged(_))
+    ));
+    let credential =
+        tonic::metadata::MetadataValue::try_from(format!("Bearer {CREDENTIAL}")).unwrap();
+    let mut internal = OrdersInternalServiceClient::with_interceptor(
+        channel.clone(),
+        move |mut r: tonic::Request<()>| {
+            r.metadata_mut().insert("authorization", credential.clone());
+            Ok(r)
+        },
+    );
+    internal
+        .deliver_message(pb::DeliverMessageRequest {
+            activation_id: bought.id.clone(),
+            inbound_message_id: "sim-1".into(),
+            sender: "WhatsApp".into(),
+            body: "Your WhatsApp code is 123-456".into(),
+            receive_time: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+        })
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("the message arrives on the stream")
+        .unwrap()
+        .unwrap();
+    let Some(pb::activation_event::Event::Message(message)) = event.event else {
+        panic!("expected the message, got {event:?}");
+    };
+    assert_eq!(message.code, "123456");
+    orders
+        .complete_activation(pb::CompleteActivationRequest {
+            id: bought.id.clone(),
+        })
+        .await
+        .unwrap();
+
+    // A restart on the same data directory keeps everything.
+    drop(stream);
+    drop(process);
+    let (_process, channel) = start(data.path(), port, &admin).await;
+    let mut orders = OrdersServiceClient::with_interceptor(channel, BearerKey(key));
+    let after = orders
+        .get_activation(pb::GetActivationRequest { id: bought.id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.status, pb::ActivationStatus::Finished as i32);
+    assert_eq!(after.code, "123456");
+    assert_eq!(after.messages.len(), 1);
+}
