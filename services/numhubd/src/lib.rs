@@ -1,0 +1,195 @@
+//! numhubd: every numhub service in one process, on one port, each on its
+//! own SQLite file under the data directory. The services share one auth
+//! layer that resolves API keys in process; they keep to their own tables.
+//!
+//! The binary is [`Config`] parsed from flags and the environment, then
+//! [`run`]. Tests and tools start the same thing in process with [`start`],
+//! which answers once every service is serving, with a [`Numhubd`] handle
+//! that knows the bound address and shuts it all down.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use numhub_accounts::{Accounts, AccountsSettings};
+use numhub_auth::{AuthConfig, ServiceCredentials};
+use numhub_catalog::{Catalog, CatalogSettings};
+use numhub_orders::{Dependencies, Orders, OrdersSettings};
+use numhub_runtime::clock::{SharedClock, SystemClock};
+use numhub_runtime::config::{DatabaseConfig, ServerConfig, ServiceDefaults};
+use numhub_runtime::db::{Backend, Database};
+use numhub_runtime::server::{RunningServer, Server, bind, install_metrics, shutdown_signal};
+use numhub_runtime::telemetry::TelemetryConfig;
+use numhub_wallet::{Wallet, WalletSettings};
+use tonic::service::RoutesBuilder;
+use tonic::transport::Endpoint;
+
+/// numhubd's name and default ports: gRPC on 50050, metrics on 9050.
+pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
+    name: "numhub",
+    grpc_port: 50050,
+    metrics_port: 9050,
+};
+
+/// Everything numhubd can be told, from flags or `NUMHUB_*` variables.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "numhubd",
+    version,
+    about = "numhub on one box: every service in one process"
+)]
+pub struct Config {
+    #[command(flatten)]
+    pub server: ServerConfig,
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    #[command(flatten)]
+    pub accounts: AccountsSettings,
+    #[command(flatten)]
+    pub wallet: WalletSettings,
+    #[command(flatten)]
+    pub catalog: CatalogSettings,
+    #[command(flatten)]
+    pub orders: OrdersSettings,
+}
+
+/// What the binary does once telemetry is up: start, serve until SIGTERM
+/// or SIGINT, shut down.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let numhubd = start(config).await?;
+    shutdown_signal().await;
+    numhubd.shutdown().await
+}
+
+/// Each service's own SQLite file: services never share tables.
+async fn open(config: &Config, service: &'static str) -> anyhow::Result<Database> {
+    if config.database.database_url.is_some() {
+        anyhow::bail!(
+            "NUMHUB_DATABASE_URL: numhubd keeps each service in its own SQLite file under \
+             NUMHUB_DATA_DIR; for PostgreSQL, run the services (numhub-accounts, \
+             numhub-wallet, numhub-catalog, numhub-orders) each with its own database"
+        );
+    }
+    let defaults = ServiceDefaults {
+        name: service,
+        ..DEFAULTS
+    };
+    let url = config.database.url(&defaults);
+    let db = Database::connect(&url, config.database.db_max_connections)
+        .await
+        .with_context(|| format!("cannot open {url}"))?;
+    debug_assert_eq!(db.backend(), Backend::Sqlite);
+    Ok(db)
+}
+
+/// Opens (and migrates) every service's database under the data directory,
+/// bootstraps the operator's admin key (printing a generated one once, on
+/// standard error), binds the listen address (port 0 picks a free port),
+/// and serves every service there. Metrics are served too unless the
+/// config says `off`. Answers once the server is serving.
+pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let accounts_db = open(&config, "accounts").await?;
+    accounts_db.migrate(&numhub_accounts::MIGRATIONS).await?;
+    let wallet_db = open(&config, "wallet").await?;
+    wallet_db.migrate(&numhub_wallet::MIGRATIONS).await?;
+    let catalog_db = open(&config, "catalog").await?;
+    catalog_db.migrate(&numhub_catalog::MIGRATIONS).await?;
+    let orders_db = open(&config, "orders").await?;
+    orders_db.migrate(&numhub_orders::MIGRATIONS).await?;
+
+    // One process calls only itself: without a configured credential, a
+    // random one keeps the internal RPCs closed to everyone else.
+    let credentials = if config.auth.service_credential.is_empty() {
+        ServiceCredentials::random()
+    } else {
+        config.auth.service_credentials()?
+    };
+    let accounts = Accounts::new(
+        accounts_db.clone(),
+        clock.clone(),
+        config.accounts.clone(),
+        config.auth.api_key_environment,
+    );
+    if let Some(secret) = accounts
+        .bootstrap(config.accounts.admin_key.as_ref())
+        .await?
+    {
+        numhub_accounts::print_admin_key(&secret);
+    }
+    let wallet = Wallet::start(wallet_db.clone(), clock.clone(), &config.wallet);
+    let catalog = Catalog::new(catalog_db.clone(), clock.clone(), config.catalog.clone()).await?;
+    catalog.start_workers();
+    // Orders reaches the wallet and the catalog through their gRPC
+    // contracts, here on the process's own port: bound first, so its
+    // address is known (port 0 too) before orders is built.
+    let listener = bind(config.server.listen_addr(&DEFAULTS)).await?;
+    let own = Endpoint::from_shared(format!("http://{}", listener.local_addr()?))?
+        .tcp_nodelay(true)
+        .connect_lazy();
+    let orders = Orders::new(
+        orders_db.clone(),
+        clock,
+        config.orders.clone(),
+        Dependencies::new(own.clone(), own, &credentials),
+    );
+    orders.start_workers(None);
+
+    if let Some(addr) = config.server.metrics_addr(&DEFAULTS) {
+        install_metrics(addr)?;
+    }
+    let auth = accounts.auth_layer(credentials, config.auth.auth_cache_ttl);
+    let mut routes = RoutesBuilder::default();
+    accounts.add_services(&mut routes);
+    wallet.add_services(&mut routes);
+    catalog.add_services(&mut routes);
+    orders.add_services(&mut routes);
+    let routes = auth.protect(routes.routes());
+    let names = [
+        numhub_accounts::SERVICE_NAMES.as_slice(),
+        numhub_wallet::SERVICE_NAMES.as_slice(),
+        numhub_catalog::SERVICE_NAMES.as_slice(),
+        numhub_orders::SERVICE_NAMES.as_slice(),
+    ]
+    .concat();
+    let server = Server::new(routes, names).start_on(listener).await?;
+    Ok(Numhubd {
+        server,
+        orders,
+        databases: [accounts_db, wallet_db, catalog_db, orders_db],
+        shutdown_grace: config.server.shutdown_grace,
+    })
+}
+
+/// numhubd serving: its address, and the way to stop it.
+#[derive(Debug)]
+pub struct Numhubd {
+    server: RunningServer,
+    orders: Orders,
+    databases: [Database; 4],
+    shutdown_grace: Duration,
+}
+
+impl Numhubd {
+    /// The address the gRPC server is bound to (the real port when the
+    /// config asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Ends the live streams, reports NOT_SERVING, lets in-flight RPCs
+    /// finish within the shutdown grace, and closes the databases.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.orders.close_streams();
+        self.server.shutdown(self.shutdown_grace).await?;
+        for db in self.databases {
+            db.close().await;
+        }
+        Ok(())
+    }
+}
