@@ -35,9 +35,14 @@ pub mod numhub {
             include!(concat!(env!("OUT_DIR"), "/numhub.orders.v1.rs"));
         }
     }
+    pub mod inbound {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/numhub.inbound.v1.rs"));
+        }
+    }
 }
 
-pub use numhub::{accounts, catalog, common, orders, wallet};
+pub use numhub::{accounts, catalog, common, inbound, orders, wallet};
 
 use common::v1::{Credential, Scope};
 

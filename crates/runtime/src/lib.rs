@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod idempotency;
 pub mod money;
+pub mod phone;
 pub mod rpc_telemetry;
 pub mod server;
 pub mod telemetry;

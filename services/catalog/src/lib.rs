@@ -13,7 +13,7 @@ pub mod grpc;
 pub mod inventory;
 pub mod listing;
 pub mod model;
-pub mod phone;
+pub use numhub_runtime::phone;
 pub mod reference;
 pub mod seed;
 pub mod store;

@@ -1,0 +1,102 @@
+//! The inbound binary's configuration.
+
+use std::time::Duration;
+
+use numhub_auth::AuthConfig;
+use numhub_runtime::config::{DatabaseConfig, ServerConfig, ServiceDefaults};
+use numhub_runtime::telemetry::TelemetryConfig;
+
+pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
+    name: "inbound",
+    grpc_port: 50055,
+    metrics_port: 9055,
+};
+
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "numhub-inbound",
+    version,
+    about = "numhub's inbound SMS: durable intake and routing to holders"
+)]
+pub struct InboundConfig {
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+    #[command(flatten)]
+    pub server: ServerConfig,
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    /// Where the accounts service is, to resolve the operator's API keys.
+    #[arg(
+        long,
+        env = "NUMHUB_ACCOUNTS_ADDR",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub accounts_addr: String,
+    /// Where the catalog is, to find who held a number when.
+    #[arg(
+        long,
+        env = "NUMHUB_CATALOG_ADDR",
+        default_value = "http://127.0.0.1:50053"
+    )]
+    pub catalog_addr: String,
+    /// Where orders is, to deliver SMS to activations.
+    #[arg(
+        long,
+        env = "NUMHUB_ORDERS_ADDR",
+        default_value = "http://127.0.0.1:50054"
+    )]
+    pub orders_addr: String,
+    #[command(flatten)]
+    pub inbound: InboundSettings,
+}
+
+#[derive(Debug, Clone, Copy, clap::Subcommand)]
+pub enum Subcommand {
+    /// Serve gRPC (the default).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+}
+
+/// Settings of inbound itself.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InboundSettings {
+    /// How often the routing worker looks for messages to route even when
+    /// nothing new arrived here (another replica's, or retries).
+    #[arg(long, env = "NUMHUB_INBOUND_ROUTE_INTERVAL", default_value = "500ms",
+          value_parser = humantime::parse_duration)]
+    pub route_interval: Duration,
+
+    /// The longest pause between two attempts to route a message while a
+    /// service it needs is down; pauses double from 500 ms up to it.
+    #[arg(long, env = "NUMHUB_INBOUND_MAX_BACKOFF", default_value = "5m",
+          value_parser = humantime::parse_duration)]
+    pub max_backoff: Duration,
+}
+
+impl Default for InboundSettings {
+    fn default() -> Self {
+        Self {
+            route_interval: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(300),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn defaults_run_on_one_box() {
+        let config = InboundConfig::try_parse_from(["i"]).unwrap();
+        assert_eq!(config.database.url(&DEFAULTS), "sqlite://data/inbound.db");
+        assert_eq!(config.inbound.max_backoff, Duration::from_secs(300));
+        assert!(InboundConfig::try_parse_from(["i", "--max-backoff", "soon"]).is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! Inbound's internal and admin gRPC services: thin handlers that validate
+//! a request, call the domain, and map its answer.
+
+use numhub_proto::inbound::v1 as pb;
+use numhub_runtime::clock::Timestamp;
+use numhub_runtime::phone;
+use numhub_runtime::validate::{self, Validator, page_token};
+use tonic::{Request, Response, Status};
+
+use crate::store::{Message, State};
+use crate::{Arrival, Inbound};
+
+const MAX_UPSTREAM_LEN: usize = 64;
+const MAX_UPSTREAM_ID_LEN: usize = 255;
+const MAX_SENDER_LEN: usize = 64;
+const MAX_BODY_LEN: usize = 4096;
+
+#[tonic::async_trait]
+impl pb::inbound_internal_service_server::InboundInternalService for Inbound {
+    async fn deliver(
+        &self,
+        request: Request<pb::DeliverRequest>,
+    ) -> Result<Response<pb::DeliverResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Validator::new();
+        let upstream = v.check(
+            "upstream",
+            validate::identifier(&r.upstream, MAX_UPSTREAM_LEN),
+        );
+        let upstream_id = v.check(
+            "upstream_message_id",
+            validate::identifier(&r.upstream_message_id, MAX_UPSTREAM_ID_LEN),
+        );
+        let to = v.check("to", phone::normalize(&r.to));
+        let sender = v.check("sender", validate::text(&r.sender, MAX_SENDER_LEN));
+        let body = v.check("body", sms_body(&r.body));
+        let received_at = v.check(
+            "receive_time",
+            r.receive_time
+                .as_ref()
+                .ok_or_else(|| "is required".to_string())
+                .and_then(Timestamp::from_proto),
+        );
+        v.finish()?;
+        let (message, duplicate) = self
+            .accept(Arrival {
+                upstream: upstream.unwrap_or_default(),
+                upstream_id: upstream_id.unwrap_or_default(),
+                to: to.unwrap_or_default(),
+                sender: sender.unwrap_or_default(),
+                body: body.unwrap_or_default(),
+                received_at: received_at.unwrap_or(Timestamp::from_unix_micros(0)),
+            })
+            .await?;
+        Ok(Response::new(pb::DeliverResponse {
+            message: Some(message_to_proto(message)),
+            duplicate,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::inbound_admin_service_server::InboundAdminService for Inbound {
+    async fn list_unrouted(
+        &self,
+        request: Request<pb::ListUnroutedRequest>,
+    ) -> Result<Response<pb::ListUnroutedResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Validator::new();
+        let page_size = v.check("page_size", validate::page_size(r.page_size, 50, 100));
+        let before = v.check("page_token", page_token::decode_uuid(&r.page_token));
+        v.finish()?;
+        let (messages, next) = self
+            .list_unrouted(before.flatten().as_deref(), page_size.unwrap_or(50))
+            .await?;
+        Ok(Response::new(pb::ListUnroutedResponse {
+            messages: messages.into_iter().map(message_to_proto).collect(),
+            next_page_token: next.map(|c| page_token::encode(&c)).unwrap_or_default(),
+        }))
+    }
+
+    async fn route_again(
+        &self,
+        request: Request<pb::RouteAgainRequest>,
+    ) -> Result<Response<pb::InboundMessage>, Status> {
+        let mut v = Validator::new();
+        let id = v.check("id", validate::uuid(&request.get_ref().id));
+        v.finish()?;
+        let id = id.map(|id| id.to_string()).unwrap_or_default();
+        Ok(Response::new(message_to_proto(
+            self.route_again(&id).await?,
+        )))
+    }
+}
+
+/// An SMS as the network delivered it: any text but NUL, up to 4,096
+/// characters; never only blanks.
+fn sms_body(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        return Err("is required".into());
+    }
+    if value.chars().count() > MAX_BODY_LEN {
+        return Err(format!("must be at most {MAX_BODY_LEN} characters"));
+    }
+    if value.contains('\0') {
+        return Err("must not contain NUL".into());
+    }
+    Ok(value.to_owned())
+}
+
+fn message_to_proto(m: Message) -> pb::InboundMessage {
+    pb::InboundMessage {
+        id: m.id,
+        upstream: m.upstream,
+        upstream_message_id: m.upstream_id,
+        to: m.to,
+        sender: m.sender,
+        body: m.body,
+        receive_time: Some(m.received_at.to_proto()),
+        store_time: Some(m.stored_at.to_proto()),
+        state: match m.state {
+            State::Pending => pb::RouteState::Pending,
+            State::Routed => pb::RouteState::Routed,
+            State::Unrouted => pb::RouteState::Unrouted,
+        } as i32,
+        holder_id: m.holder_id,
+        unrouted_reason: m.unrouted_reason,
+        attempts: i32::try_from(m.attempts).unwrap_or(i32::MAX),
+    }
+}

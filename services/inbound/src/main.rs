@@ -1,0 +1,75 @@
+//! The inbound binary: configuration in, service out.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use numhub_auth::{AccountsClient, AuthLayer, CachedAuthenticator};
+use numhub_inbound::config::{DEFAULTS, Subcommand};
+use numhub_inbound::{Dependencies, Inbound, InboundConfig, MIGRATIONS, SERVICE_NAMES};
+use numhub_runtime::clock::{SharedClock, SystemClock};
+use numhub_runtime::config;
+use numhub_runtime::db::Database;
+use numhub_runtime::server::{Server, install_metrics, shutdown_signal};
+use tonic::transport::{Channel, Endpoint};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config: InboundConfig = config::parse();
+    let telemetry = config.telemetry.clone();
+    numhub_runtime::binary::run("numhub-inbound", &telemetry, run(config)).await
+}
+
+/// A channel that connects on first use: inbound starts, stores and
+/// acknowledges SMS while the catalog or orders is down, and routes them
+/// once they are back.
+fn lazy(addr: &str, variable: &str) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(addr.to_owned())
+        .with_context(|| variable.to_owned())?
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+async fn run(config: InboundConfig) -> anyhow::Result<()> {
+    let url = config.database.url(&DEFAULTS);
+    let db = Database::connect(&url, config.database.db_max_connections)
+        .await
+        .context("NUMHUB_DATABASE_URL")?;
+    db.migrate(&MIGRATIONS).await?;
+    if let Some(Subcommand::Migrate) = config.command {
+        tracing::info!("migrations applied");
+        return Ok(());
+    }
+    if let Some(addr) = config.server.metrics_addr(&DEFAULTS) {
+        install_metrics(addr)?;
+    }
+    let credentials = config.auth.service_credentials()?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    let deps = Dependencies::new(
+        lazy(&config.catalog_addr, "NUMHUB_CATALOG_ADDR")?,
+        lazy(&config.orders_addr, "NUMHUB_ORDERS_ADDR")?,
+        &credentials,
+    );
+    let inbound = Inbound::new(db.clone(), clock.clone(), config.inbound.clone(), deps);
+    let authenticator = CachedAuthenticator::new(
+        Arc::new(AccountsClient::new(
+            lazy(&config.accounts_addr, "NUMHUB_ACCOUNTS_ADDR")?,
+            &credentials,
+        )),
+        config.auth.auth_cache_ttl,
+        clock.clone(),
+    );
+    let auth = AuthLayer::new(
+        authenticator,
+        credentials,
+        config.auth.api_key_environment,
+        clock,
+    );
+    inbound.start_workers();
+    let server = Server::new(inbound.routes(&auth), SERVICE_NAMES.to_vec())
+        .start(config.server.listen_addr(&DEFAULTS))
+        .await?;
+    shutdown_signal().await;
+    server.shutdown(config.server.shutdown_grace).await?;
+    db.close().await;
+    Ok(())
+}

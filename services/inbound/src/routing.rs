@@ -1,0 +1,186 @@
+//! The routing worker: each PENDING message goes to whoever held its number
+//! at the instant it arrived (catalog Resolve, the lease history), through
+//! that holder's DeliverMessage, which is idempotent by the message's id.
+//!
+//! A message is claimed (`claimed_until`) before it is routed, so replicas
+//! sharing a database never route one message at once; and should a worker
+//! die half-way, the claim lapses and the message is routed again, which
+//! the holder's idempotency makes harmless. A service that is down leaves
+//! the message PENDING, tried again after a pause that doubles up to
+//! `NUMHUB_INBOUND_MAX_BACKOFF`: nothing is lost or dropped.
+
+use std::time::Duration;
+
+use numhub_proto::catalog::v1 as catalog_pb;
+use numhub_proto::orders::v1 as orders_pb;
+use tonic::Code;
+use tonic_types::StatusExt as _;
+
+use crate::Inbound;
+use crate::error::Error;
+use crate::store::{self, Message, State};
+
+/// Messages routed per pass of the worker.
+const PASS: i64 = 100;
+/// How long a worker owns a message it routes.
+const CLAIM: Duration = Duration::from_secs(30);
+/// The first pause after a failed attempt.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Why a message stays unrouted (its `unrouted_reason`).
+pub mod unrouted_reason {
+    pub const NO_HOLDER: &str = "NO_HOLDER";
+    pub const HOLDER_ENDED: &str = "HOLDER_ENDED";
+    pub const HOLDER_UNKNOWN: &str = "HOLDER_UNKNOWN";
+    pub const RENTALS_UNAVAILABLE: &str = "RENTALS_UNAVAILABLE";
+}
+
+/// What routing one message came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Routed(String),
+    Unrouted(&'static str),
+    /// A service was unreachable or busy: try again later.
+    Retry(String),
+}
+
+/// What a pass of the worker did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub routed: usize,
+    pub unrouted: usize,
+    pub retried: usize,
+}
+
+impl Inbound {
+    /// Starts the routing worker: it routes at once what this process
+    /// stores, and looks every `NUMHUB_INBOUND_ROUTE_INTERVAL` for the rest
+    /// (other replicas' messages, retries that fell due).
+    pub fn start_workers(&self) {
+        let inbound = self.clone();
+        let interval = self.settings.route_interval.max(Duration::from_millis(10));
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = inbound.route_due().await {
+                    tracing::warn!(
+                        error = %numhub_runtime::error::error_chain(&error),
+                        "routing failed; will try again"
+                    );
+                }
+                let _ = tokio::time::timeout(interval, inbound.arrived.notified()).await;
+            }
+        });
+    }
+
+    /// Routes every message due now, a pass at a time, until none is left.
+    pub async fn route_due(&self) -> Result<Pass, Error> {
+        let mut total = Pass::default();
+        loop {
+            let now = self.clock.now();
+            let due = store::due(self.db.reader(), now, PASS).await?;
+            if due.is_empty() {
+                return Ok(total);
+            }
+            let mut claimed = Vec::with_capacity(due.len());
+            for id in due {
+                if store::claim(self.db.writer(), &id, now, now.plus(CLAIM)).await? {
+                    claimed.push(id);
+                }
+            }
+            if claimed.is_empty() {
+                return Ok(total);
+            }
+            let routed =
+                futures_util::future::join_all(claimed.iter().map(|id| self.route_one(id)));
+            for result in routed.await {
+                match result? {
+                    Some(Outcome::Routed(_)) => total.routed += 1,
+                    Some(Outcome::Unrouted(_)) => total.unrouted += 1,
+                    Some(Outcome::Retry(_)) => total.retried += 1,
+                    None => {}
+                }
+            }
+            if total.retried > 0 {
+                // What failed is not due again before its pause.
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn route_one(&self, id: &str) -> Result<Option<Outcome>, Error> {
+        let Some(message) = store::by_id(self.db.writer(), id).await? else {
+            return Ok(None);
+        };
+        if message.state != State::Pending {
+            return Ok(None);
+        }
+        let outcome = self.route(&message).await;
+        match &outcome {
+            Outcome::Routed(holder) => {
+                store::finish(self.db.writer(), id, State::Routed, holder, "").await?;
+            }
+            Outcome::Unrouted(reason) => {
+                tracing::info!(message = id, reason, "kept an SMS as unrouted");
+                store::finish(self.db.writer(), id, State::Unrouted, "", reason).await?;
+            }
+            Outcome::Retry(why) => {
+                let pause = self.backoff(message.attempts);
+                tracing::warn!(message = id, why, ?pause, "cannot route an SMS yet");
+                store::retry_at(self.db.writer(), id, self.clock.now().plus(pause)).await?;
+            }
+        }
+        Ok(Some(outcome))
+    }
+
+    /// Where one message goes: the catalog says who held the number then,
+    /// and that holder takes it.
+    pub async fn route(&self, message: &Message) -> Outcome {
+        let resolve = catalog_pb::ResolveRequest {
+            phone_number: message.to.clone(),
+            time: Some(message.received_at.to_proto()),
+        };
+        let lease = match self.deps.catalog.clone().resolve(resolve).await {
+            Ok(lease) => lease.into_inner(),
+            Err(status) if status.code() == Code::NotFound => {
+                return Outcome::Unrouted(unrouted_reason::NO_HOLDER);
+            }
+            Err(status) => return Outcome::Retry(format!("catalog: {:?}", status.code())),
+        };
+        if lease.kind != catalog_pb::LeaseKind::Activation as i32 {
+            return Outcome::Unrouted(unrouted_reason::RENTALS_UNAVAILABLE);
+        }
+        let delivery = orders_pb::DeliverMessageRequest {
+            activation_id: lease.holder_id.clone(),
+            inbound_message_id: message.id.clone(),
+            sender: message.sender.clone(),
+            body: message.body.clone(),
+            receive_time: Some(message.received_at.to_proto()),
+        };
+        match self.deps.orders.clone().deliver_message(delivery).await {
+            Ok(_) => Outcome::Routed(lease.holder_id),
+            Err(status) => match status.code() {
+                Code::FailedPrecondition => Outcome::Unrouted(unrouted_reason::HOLDER_ENDED),
+                Code::NotFound | Code::InvalidArgument => {
+                    let reason = status
+                        .get_error_details()
+                        .error_info()
+                        .map(|i| i.reason.clone())
+                        .unwrap_or_default();
+                    tracing::warn!(reason, message = %message.id, "orders refused an SMS");
+                    Outcome::Unrouted(unrouted_reason::HOLDER_UNKNOWN)
+                }
+                code => Outcome::Retry(format!("orders: {code:?}")),
+            },
+        }
+    }
+
+    /// The pause after `attempts` failed attempts: doubling from 500 ms up
+    /// to the configured maximum, spread by ±20% so retries of a burst do
+    /// not come back together.
+    fn backoff(&self, attempts: i64) -> Duration {
+        let doubled = FIRST_BACKOFF.saturating_mul(1u32 << attempts.clamp(0, 20));
+        doubled
+            .min(self.settings.max_backoff)
+            .mul_f64(rand::random_range(0.8..1.2))
+    }
+}
