@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use numhub_auth::AuthConfig;
-use numhub_runtime::config::{DatabaseConfig, ServerConfig, ServiceDefaults};
+use numhub_auth::{AuthConfig, Secret};
+use numhub_runtime::config::{DatabaseConfig, MetricsAddr, ServerConfig, ServiceDefaults};
 use numhub_runtime::telemetry::TelemetryConfig;
 
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
@@ -76,6 +76,27 @@ pub struct InboundSettings {
     #[arg(long, env = "NUMHUB_INBOUND_MAX_BACKOFF", default_value = "5m",
           value_parser = humantime::parse_duration)]
     pub max_backoff: Duration,
+
+    /// The auth token that signs the carriers' webhook calls (Twilio's
+    /// X-Twilio-Signature). The webhook is served only when it is set.
+    #[arg(long, env = "NUMHUB_INBOUND_TWILIO_AUTH_TOKEN", hide_env_values = true,
+          value_parser = secret)]
+    pub twilio_auth_token: Option<Secret>,
+
+    /// Where the webhook listens (HTTP), or "off".
+    #[arg(
+        long,
+        env = "NUMHUB_INBOUND_WEBHOOK_ADDR",
+        default_value = "127.0.0.1:8055",
+        value_name = "ADDR|off"
+    )]
+    pub webhook_addr: MetricsAddr,
+
+    /// The webhook's address as the carrier calls it (scheme and host,
+    /// e.g. https://sms.example.com), which the signature covers; default:
+    /// http:// and the listen address.
+    #[arg(long, env = "NUMHUB_INBOUND_WEBHOOK_PUBLIC_URL")]
+    pub webhook_public_url: Option<String>,
 }
 
 impl Default for InboundSettings {
@@ -83,8 +104,16 @@ impl Default for InboundSettings {
         Self {
             route_interval: Duration::from_millis(500),
             max_backoff: Duration::from_secs(300),
+            twilio_auth_token: None,
+            webhook_addr: MetricsAddr::Off,
+            webhook_public_url: None,
         }
     }
+}
+
+/// Never fails, so clap never prints the value in an error.
+fn secret(value: &str) -> Result<Secret, String> {
+    Ok(Secret::new(value))
 }
 
 #[cfg(test)]
@@ -98,5 +127,16 @@ mod tests {
         assert_eq!(config.database.url(&DEFAULTS), "sqlite://data/inbound.db");
         assert_eq!(config.inbound.max_backoff, Duration::from_secs(300));
         assert!(InboundConfig::try_parse_from(["i", "--max-backoff", "soon"]).is_err());
+        assert!(config.inbound.twilio_auth_token.is_none());
+        let config = InboundConfig::try_parse_from([
+            "i",
+            "--twilio-auth-token",
+            "secret-token",
+            "--webhook-addr",
+            "off",
+        ])
+        .unwrap();
+        assert_eq!(config.inbound.webhook_addr, MetricsAddr::Off);
+        assert!(!format!("{config:?}").contains("secret-token"));
     }
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod grpc;
 pub mod routing;
 pub mod store;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -193,6 +194,24 @@ impl Inbound {
                 resource: "message",
                 id: id.to_owned(),
             })
+    }
+
+    /// Serves the carriers' webhook if the settings ask for it (an auth
+    /// token and an address); `None` otherwise.
+    pub async fn start_webhook(&self) -> anyhow::Result<Option<webhook::RunningWebhook>> {
+        let (Some(token), numhub_runtime::config::MetricsAddr::At(addr)) = (
+            self.settings.twilio_auth_token.clone(),
+            self.settings.webhook_addr,
+        ) else {
+            return Ok(None);
+        };
+        let listener = numhub_runtime::server::bind(addr).await?;
+        let public = match &self.settings.webhook_public_url {
+            Some(url) => url.clone(),
+            None => format!("http://{}", listener.local_addr()?),
+        };
+        let router = webhook::router(self.clone(), token, &public);
+        Ok(Some(webhook::serve(listener, router)?))
     }
 
     /// A stored message.

@@ -65,10 +65,14 @@ async fn run(config: InboundConfig) -> anyhow::Result<()> {
         clock,
     );
     inbound.start_workers();
+    let webhook = inbound.start_webhook().await?;
     let server = Server::new(inbound.routes(&auth), SERVICE_NAMES.to_vec())
         .start(config.server.listen_addr(&DEFAULTS))
         .await?;
     shutdown_signal().await;
+    if let Some(webhook) = webhook {
+        webhook.shutdown().await;
+    }
     server.shutdown(config.server.shutdown_grace).await?;
     db.close().await;
     Ok(())

@@ -226,3 +226,107 @@ async fn the_worker_routes_at_once() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// POSTs a form to the webhook over plain HTTP/1.1; the status code and
+/// the body of the answer.
+async fn post_form(
+    addr: std::net::SocketAddr,
+    params: &[(String, String)],
+    signature: Option<&str>,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let mut request = format!(
+        "POST {} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n",
+        numhub_inbound::webhook::TWILIO_PATH,
+        body.len()
+    );
+    if let Some(signature) = signature {
+        request.push_str(&format!("X-Twilio-Signature: {signature}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(&body);
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    (status, body)
+}
+
+/// The carriers' webhook: a correctly signed SMS is stored and routed, a
+/// forged one refused with nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_takes_signed_sms_and_refuses_forged_ones() {
+    use numhub_inbound::webhook::{self, twilio_signature};
+    let mut r = start_routed(Backend::Sqlite).await;
+    r.h.import(0, 1).await;
+    let account = r.h.account();
+    r.h.fund(&account, 100).await;
+    let a = r.h.buy("wa", "buy-1").await.unwrap();
+    const TOKEN: &str = "twilio-auth-token-for-tests";
+    const PUBLIC: &str = "https://sms.numhub.example";
+    let router = webhook::router(r.inbound.clone(), numhub_auth::Secret::new(TOKEN), PUBLIC);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = webhook::serve(listener, router).unwrap();
+    let url = format!("{PUBLIC}{}", webhook::TWILIO_PATH);
+    let params: Vec<(String, String)> = [
+        ("MessageSid", "SM0123456789abcdef"),
+        ("From", "+14155550100"),
+        ("To", a.phone_number.as_str()),
+        ("Body", "Your WhatsApp code is 246-810"),
+        ("AccountSid", "AC0123"),
+    ]
+    .iter()
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .collect();
+
+    // Forged: signed with another token, or not signed at all.
+    let forged = twilio_signature("not-the-token", &url, &params);
+    assert_eq!(
+        post_form(server.local_addr(), &params, Some(&forged))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(post_form(server.local_addr(), &params, None).await.0, 403);
+    // A signature for other fields does not cover these.
+    let mut tampered = params.clone();
+    tampered[3].1 = "Your WhatsApp code is 999-999".into();
+    let signature = twilio_signature(TOKEN, &url, &params);
+    assert_eq!(
+        post_form(server.local_addr(), &tampered, Some(&signature))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        r.inbound.route_due().await.unwrap(),
+        Pass::default(),
+        "nothing was stored"
+    );
+
+    let (status, body) = post_form(server.local_addr(), &params, Some(&signature)).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<Response></Response>"), "{body}");
+    // Twilio retries: still one message.
+    assert_eq!(
+        post_form(server.local_addr(), &params, Some(&signature))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(r.inbound.route_due().await.unwrap().routed, 1);
+    let got = r.h.get(&a.id).await;
+    assert_eq!(got.messages.len(), 1);
+    assert_eq!(got.messages[0].code, "246810");
+    assert_eq!(got.messages[0].sender, "+14155550100");
+    server.shutdown().await;
+}

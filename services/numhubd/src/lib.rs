@@ -15,6 +15,8 @@ use anyhow::Context as _;
 use numhub_accounts::{Accounts, AccountsSettings};
 use numhub_auth::{AuthConfig, ServiceCredentials};
 use numhub_catalog::{Catalog, CatalogSettings};
+use numhub_inbound::webhook::RunningWebhook;
+use numhub_inbound::{Inbound, InboundSettings};
 use numhub_orders::{Dependencies, Orders, OrdersSettings};
 use numhub_runtime::clock::{SharedClock, SystemClock};
 use numhub_runtime::config::{DatabaseConfig, ServerConfig, ServiceDefaults};
@@ -56,6 +58,8 @@ pub struct Config {
     pub catalog: CatalogSettings,
     #[command(flatten)]
     pub orders: OrdersSettings,
+    #[command(flatten)]
+    pub inbound: InboundSettings,
 }
 
 /// What the binary does once telemetry is up: start, serve until SIGTERM
@@ -72,7 +76,8 @@ async fn open(config: &Config, service: &'static str) -> anyhow::Result<Database
         anyhow::bail!(
             "NUMHUB_DATABASE_URL: numhubd keeps each service in its own SQLite file under \
              NUMHUB_DATA_DIR; for PostgreSQL, run the services (numhub-accounts, \
-             numhub-wallet, numhub-catalog, numhub-orders) each with its own database"
+             numhub-wallet, numhub-catalog, numhub-orders, numhub-inbound) each with its own \
+             database"
         );
     }
     let defaults = ServiceDefaults {
@@ -102,6 +107,8 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
     catalog_db.migrate(&numhub_catalog::MIGRATIONS).await?;
     let orders_db = open(&config, "orders").await?;
     orders_db.migrate(&numhub_orders::MIGRATIONS).await?;
+    let inbound_db = open(&config, "inbound").await?;
+    inbound_db.migrate(&numhub_inbound::MIGRATIONS).await?;
 
     // One process calls only itself: without a configured credential, a
     // random one keeps the internal RPCs closed to everyone else.
@@ -134,11 +141,19 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
         .connect_lazy();
     let orders = Orders::new(
         orders_db.clone(),
-        clock,
+        clock.clone(),
         config.orders.clone(),
-        Dependencies::new(own.clone(), own, &credentials),
+        Dependencies::new(own.clone(), own.clone(), &credentials),
     );
     orders.start_workers(None);
+    let inbound = Inbound::new(
+        inbound_db.clone(),
+        clock,
+        config.inbound.clone(),
+        numhub_inbound::Dependencies::new(own.clone(), own, &credentials),
+    );
+    inbound.start_workers();
+    let webhook = inbound.start_webhook().await?;
 
     if let Some(addr) = config.server.metrics_addr(&DEFAULTS) {
         install_metrics(addr)?;
@@ -149,19 +164,22 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
     wallet.add_services(&mut routes);
     catalog.add_services(&mut routes);
     orders.add_services(&mut routes);
+    inbound.add_services(&mut routes);
     let routes = auth.protect(routes.routes());
     let names = [
         numhub_accounts::SERVICE_NAMES.as_slice(),
         numhub_wallet::SERVICE_NAMES.as_slice(),
         numhub_catalog::SERVICE_NAMES.as_slice(),
         numhub_orders::SERVICE_NAMES.as_slice(),
+        numhub_inbound::SERVICE_NAMES.as_slice(),
     ]
     .concat();
     let server = Server::new(routes, names).start_on(listener).await?;
     Ok(Numhubd {
         server,
         orders,
-        databases: [accounts_db, wallet_db, catalog_db, orders_db],
+        webhook,
+        databases: [accounts_db, wallet_db, catalog_db, orders_db, inbound_db],
         shutdown_grace: config.server.shutdown_grace,
     })
 }
@@ -171,7 +189,8 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
 pub struct Numhubd {
     server: RunningServer,
     orders: Orders,
-    databases: [Database; 4],
+    webhook: Option<RunningWebhook>,
+    databases: [Database; 5],
     shutdown_grace: Duration,
 }
 
@@ -186,6 +205,9 @@ impl Numhubd {
     /// finish within the shutdown grace, and closes the databases.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.orders.close_streams();
+        if let Some(webhook) = self.webhook {
+            webhook.shutdown().await;
+        }
         self.server.shutdown(self.shutdown_grace).await?;
         for db in self.databases {
             db.close().await;

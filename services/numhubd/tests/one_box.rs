@@ -1,7 +1,8 @@
 //! numhubd as an operator runs it: the built binary on its SQLite default
 //! in a fresh data directory, and the loop a customer walks through, over
 //! gRPC: an account and its key, money, a number to sell, a purchase, its
-//! SMS on a live stream, completion, and a restart that keeps it all.
+//! SMS handed to inbound and routed to the buyer's live stream, completion,
+//! and a restart that keeps it all.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -14,8 +15,9 @@ use numhub_proto::accounts::v1::accounts_admin_service_client::AccountsAdminServ
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::catalog::v1::catalog_admin_service_client::CatalogAdminServiceClient;
 use numhub_proto::common::v1::{Money, Scope};
+use numhub_proto::inbound::v1 as inbound_pb;
+use numhub_proto::inbound::v1::inbound_internal_service_client::InboundInternalServiceClient;
 use numhub_proto::orders::v1 as pb;
-use numhub_proto::orders::v1::orders_internal_service_client::OrdersInternalServiceClient;
 use numhub_proto::orders::v1::orders_service_client::OrdersServiceClient;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_proto::wallet::v1::wallet_admin_service_client::WalletAdminServiceClient;
@@ -176,17 +178,19 @@ async fn a_customer_buys_a_number_and_watches_its_code_arrive() {
     ));
     let credential =
         tonic::metadata::MetadataValue::try_from(format!("Bearer {CREDENTIAL}")).unwrap();
-    let mut internal = OrdersInternalServiceClient::with_interceptor(
+    // A SIM bank hands the SMS to inbound, which routes it to the holder.
+    let mut inbound = InboundInternalServiceClient::with_interceptor(
         channel.clone(),
         move |mut r: tonic::Request<()>| {
             r.metadata_mut().insert("authorization", credential.clone());
             Ok(r)
         },
     );
-    internal
-        .deliver_message(pb::DeliverMessageRequest {
-            activation_id: bought.id.clone(),
-            inbound_message_id: "sim-1".into(),
+    inbound
+        .deliver(inbound_pb::DeliverRequest {
+            upstream: "simbank-1".into(),
+            upstream_message_id: "sim-1".into(),
+            to: bought.phone_number.clone(),
             sender: "WhatsApp".into(),
             body: "Your WhatsApp code is 123-456".into(),
             receive_time: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
