@@ -466,6 +466,26 @@ impl pb::catalog_internal_service_server::CatalogInternalService for Catalog {
         Ok(Response::new(lease_to_proto(lease, self.clock.now())))
     }
 
+    async fn list_active_leases(
+        &self,
+        request: Request<pb::ListActiveLeasesRequest>,
+    ) -> Result<Response<pb::ListActiveLeasesResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Validator::new();
+        if !r.after_lease_id.is_empty() {
+            v.check("after_lease_id", validate::uuid(&r.after_lease_id));
+        }
+        let page_size = v.check("page_size", validate::page_size(r.page_size, 100, 1000));
+        v.finish()?;
+        let now = self.clock.now();
+        let leases = self
+            .active_leases(&r.after_lease_id, page_size.unwrap_or(100))
+            .await?;
+        Ok(Response::new(pb::ListActiveLeasesResponse {
+            leases: leases.into_iter().map(|l| lease_to_proto(l, now)).collect(),
+        }))
+    }
+
     async fn mark_skipped(
         &self,
         request: Request<pb::MarkSkippedRequest>,

@@ -562,6 +562,11 @@ impl Catalog {
         })
     }
 
+    /// Leases holding their number now, after the id `after`, oldest first.
+    pub async fn active_leases(&self, after: &str, limit: u32) -> Result<Vec<Lease>, Error> {
+        store::active_leases(self.db.reader(), after, self.clock.now(), limit).await
+    }
+
     /// Moves the end of an active lease later.
     pub async fn extend(&self, id: &str, until: Timestamp) -> Result<Lease, Error> {
         let now = self.clock.now();

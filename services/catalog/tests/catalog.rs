@@ -662,14 +662,14 @@ backend_tests! {
         let admin = h.stack.admin_key.clone();
         let rules: Vec<_> =
             ACCESS_RULES.iter().filter(|r| r.path.starts_with("/numhub.catalog.")).collect();
-        // catalog.proto: 6 public, 10 admin and 7 internal RPCs.
-        assert_eq!(rules.len(), 23);
+        // catalog.proto: 6 public, 10 admin and 8 internal RPCs.
+        assert_eq!(rules.len(), 24);
         let count = |credential: Credential, scope: Scope| {
             rules.iter().filter(|r| r.credential == credential && r.scope == scope).count()
         };
         assert_eq!(count(Credential::ApiKey, Scope::Read), 6);
         assert_eq!(count(Credential::ApiKey, Scope::Admin), 10);
-        assert_eq!(count(Credential::Service, Scope::Unspecified), 7);
+        assert_eq!(count(Credential::Service, Scope::Unspecified), 8);
         let customer_key = format!("Bearer {}", customer.key);
         let admin_key = format!("Bearer {admin}");
         for rule in rules {

@@ -31,6 +31,30 @@ backend_tests! {
         assert_status(again, Code::FailedPrecondition, "NO_NUMBERS_AVAILABLE");
     }
 
+    async fn active_leases_are_a_feed_of_what_holds_a_number_now(backend: Backend) {
+        let mut h = start(backend).await;
+        h.import(us_numbers(0, 4, "", pb::NumberType::Voip)).await;
+        h.set_price("wa", "US", "", 45).await;
+        let mut leases = Vec::new();
+        for i in 0..4 {
+            leases.push(h.lease(h.activation("acme", "wa", &format!("a{i}"))).await.unwrap());
+        }
+        h.release(&leases[1].id).await;
+        let feed = |after: &str, page_size: i32| pb::ListActiveLeasesRequest { after_lease_id: after.into(), page_size };
+        let all = h.internal.list_active_leases(feed("", 0)).await.unwrap().into_inner().leases;
+        let ids: Vec<_> = all.iter().map(|l| l.id.clone()).collect();
+        assert_eq!(ids, [leases[0].id.clone(), leases[2].id.clone(), leases[3].id.clone()], "oldest first, released left out");
+        let after = h.internal.list_active_leases(feed(&leases[2].id, 0)).await.unwrap().into_inner().leases;
+        assert_eq!(after.iter().map(|l| l.id.clone()).collect::<Vec<_>>(), [leases[3].id.clone()]);
+        let one = h.internal.list_active_leases(feed("", 1)).await.unwrap().into_inner().leases;
+        assert_eq!(one.len(), 1);
+        // Expired leases are left out too.
+        h.advance_minutes(21);
+        assert!(h.internal.list_active_leases(feed("", 0)).await.unwrap().into_inner().leases.is_empty());
+        let status = assert_status(h.internal.list_active_leases(feed("x", 1001)).await, Code::InvalidArgument, "INVALID_FIELD");
+        assert_eq!(bad_fields(&status), ["after_lease_id", "page_size"]);
+    }
+
     async fn a_reuse_takes_its_own_number_back_and_nobody_elses(backend: Backend) {
         let mut h = start(backend).await;
         h.import(us_numbers(0, 2, "", pb::NumberType::Voip)).await;

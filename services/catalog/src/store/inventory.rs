@@ -392,6 +392,27 @@ pub async fn lease<'e>(
         .transpose()
 }
 
+/// Leases holding their number at `now`, after the id `after`, in id order.
+pub async fn active_leases<'e>(
+    db: impl Executor<'e, Database = Any>,
+    after: &str,
+    now: Timestamp,
+    limit: u32,
+) -> Result<Vec<Lease>, Error> {
+    let sql = format!(
+        "SELECT {LEASE_COLUMNS} FROM leases l JOIN numbers n ON n.id = l.number_id \
+         WHERE l.id > $1 AND l.released_at IS NULL AND l.expires_at > $2 \
+         ORDER BY l.id LIMIT $3"
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(after)
+        .bind(now.unix_micros())
+        .bind(i64::from(limit))
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(lease_row).collect()
+}
+
 /// The lease that held `e164` at `at`.
 pub async fn lease_at<'e>(
     db: impl Executor<'e, Database = Any>,
