@@ -153,6 +153,10 @@ impl Numhub {
             &admin,
             "--service-credential",
             CREDENTIAL,
+            "--demo",
+            "false",
+            "--simulator",
+            "false",
         ])
         .unwrap();
         config.database.database_url = None;

@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod routing;
+pub mod simulator;
 pub mod store;
 pub mod webhook;
 

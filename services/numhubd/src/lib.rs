@@ -7,6 +7,8 @@
 //! which answers once every service is serving, with a [`Numhubd`] handle
 //! that knows the bound address and shuts it all down.
 
+pub mod demo;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +17,7 @@ use anyhow::Context as _;
 use numhub_accounts::{Accounts, AccountsSettings};
 use numhub_auth::{AuthConfig, ServiceCredentials};
 use numhub_catalog::{Catalog, CatalogSettings};
+use numhub_inbound::simulator::{Simulator, SimulatorSettings};
 use numhub_inbound::webhook::RunningWebhook;
 use numhub_inbound::{Inbound, InboundSettings};
 use numhub_orders::{Dependencies, Orders, OrdersSettings};
@@ -60,6 +63,12 @@ pub struct Config {
     pub orders: OrdersSettings,
     #[command(flatten)]
     pub inbound: InboundSettings,
+    #[command(flatten)]
+    pub simulator: SimulatorSettings,
+    /// Whether the first start loads the demo: numbers in three countries,
+    /// prices, and a demo customer with money and a key, printed once.
+    #[arg(long, env = "NUMHUB_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
+    pub demo: bool,
 }
 
 /// What the binary does once telemetry is up: start, serve until SIGTERM
@@ -148,12 +157,27 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
     orders.start_workers(None);
     let inbound = Inbound::new(
         inbound_db.clone(),
-        clock,
+        clock.clone(),
         config.inbound.clone(),
-        numhub_inbound::Dependencies::new(own.clone(), own, &credentials),
+        numhub_inbound::Dependencies::new(own.clone(), own.clone(), &credentials),
     );
     inbound.start_workers();
     let webhook = inbound.start_webhook().await?;
+    if config.simulator.enabled {
+        Simulator::new(
+            own.clone(),
+            own,
+            &credentials,
+            clock,
+            config.simulator.clone(),
+        )
+        .start();
+    }
+    if config.demo
+        && let Some(secret) = demo::load(&accounts, &wallet, &catalog).await?
+    {
+        demo::print_key(&secret);
+    }
 
     if let Some(addr) = config.server.metrics_addr(&DEFAULTS) {
         install_metrics(addr)?;

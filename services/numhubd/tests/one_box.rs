@@ -44,28 +44,42 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts numhubd in `data` on `port` and waits until it answers.
+/// Starts numhubd in `data` on `port`, without its demo and simulator,
+/// and waits until it answers.
 async fn start(data: &std::path::Path, port: u16, admin_key: &str) -> (Numhubd, Channel) {
-    let child = Command::new(env!("CARGO_BIN_EXE_numhubd"))
+    let mut command = numhubd(data, port);
+    command
+        .env("NUMHUB_ADMIN_KEY", admin_key)
+        .env("NUMHUB_DEMO", "false")
+        .env("NUMHUB_SIMULATOR", "false")
+        .stderr(Stdio::null());
+    let process = Numhubd(command.spawn().expect("start numhubd"));
+    (process, connect(port).await)
+}
+
+/// numhubd with a fresh environment, in `data`, on `port`.
+fn numhubd(data: &std::path::Path, port: u16) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_numhubd"));
+    command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("NUMHUB_DATA_DIR", data)
         .env("NUMHUB_LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("NUMHUB_METRICS_ADDR", "off")
-        .env("NUMHUB_ADMIN_KEY", admin_key)
         .env("NUMHUB_SERVICE_CREDENTIAL", CREDENTIAL)
         .env("NUMHUB_LOG", "warn")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start numhubd");
-    let process = Numhubd(child);
+        .stdout(Stdio::null());
+    command
+}
+
+/// A channel to numhubd on `port`, once it answers.
+async fn connect(port: u16) -> Channel {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let endpoint = Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
         if let Ok(channel) = endpoint.connect().await {
-            return (process, channel);
+            return channel;
         }
         assert!(Instant::now() < deadline, "numhubd did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -226,4 +240,99 @@ async fn a_customer_buys_a_number_and_watches_its_code_arrive() {
     assert_eq!(after.status, pb::ActivationStatus::Finished as i32);
     assert_eq!(after.code, "123456");
     assert_eq!(after.messages.len(), 1);
+}
+
+/// The newcomer's run: numhubd with no configuration at all prints a demo
+/// customer's key; buying a number with it brings a simulated SMS with a
+/// code on the stream within seconds, and a second start prints nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_start_is_a_demo_with_a_simulated_sim_bank() {
+    use std::io::Read as _;
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut command = numhubd(data.path(), port);
+    command
+        .env("NUMHUB_SIMULATOR_MIN_DELAY", "100ms")
+        .env("NUMHUB_SIMULATOR_MAX_DELAY", "300ms")
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("start numhubd");
+    let mut stderr = child.stderr.take().unwrap();
+    let process = Numhubd(child);
+    let channel = connect(port).await;
+    // The keys are printed before the server answers; read what is there.
+    let text = tokio::task::spawn_blocking(move || {
+        let mut text = String::new();
+        let mut buffer = [0u8; 4096];
+        while !text.contains("demo customer's API key") || !text.contains("buy --service") {
+            let n = stderr.read(&mut buffer).unwrap();
+            if n == 0 {
+                break;
+            }
+            text.push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+        text
+    })
+    .await
+    .unwrap();
+    let demo_key = text
+        .split("demo customer's API key")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().find(|w| w.starts_with("nh_live_")))
+        .expect("the demo key is printed")
+        .to_owned();
+
+    let mut orders =
+        OrdersServiceClient::with_interceptor(channel.clone(), BearerKey(demo_key.clone()));
+    let bought = orders
+        .create_activation(pb::CreateActivationRequest {
+            service_code: "wa".into(),
+            country_code: "US".into(),
+            request_id: "demo-buy-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut stream = orders
+        .watch_activation(pb::WatchActivationRequest {
+            id: bought.id.clone(),
+            after: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let code = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(event) = stream.next().await {
+            if let Some(pb::activation_event::Event::Message(m)) = event.unwrap().event {
+                return m.code;
+            }
+        }
+        String::new()
+    })
+    .await
+    .expect("the simulated SMS arrives");
+    assert_eq!(code.len(), 6, "{code}");
+    let mut wallet = WalletServiceClient::with_interceptor(channel, BearerKey(demo_key));
+    let balance = wallet
+        .get_balance(wallet_pb::GetBalanceRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        balance.available.unwrap().minor_units,
+        numhubd::demo::OPENING_BALANCE - 45
+    );
+
+    // A second start keeps the demo and prints no new key.
+    drop(stream);
+    drop(process);
+    let mut again = numhubd(data.path(), port);
+    let mut child = again.stderr(Stdio::piped()).spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let process = Numhubd(child);
+    connect(port).await;
+    drop(process);
+    let mut text = String::new();
+    stderr.read_to_string(&mut text).unwrap();
+    assert!(!text.contains("API key"), "{text}");
 }
