@@ -79,44 +79,68 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     numhubd.shutdown().await
 }
 
-/// Each service's own SQLite file: services never share tables.
-async fn open(config: &Config, service: &'static str) -> anyhow::Result<Database> {
-    if config.database.database_url.is_some() {
-        anyhow::bail!(
-            "NUMHUB_DATABASE_URL: numhubd keeps each service in its own SQLite file under \
-             NUMHUB_DATA_DIR; for PostgreSQL, run the services (numhub-accounts, \
-             numhub-wallet, numhub-catalog, numhub-orders, numhub-inbound) each with its own \
-             database"
-        );
-    }
-    let defaults = ServiceDefaults {
-        name: service,
-        ..DEFAULTS
+/// A service's own storage, because services never share tables: its own
+/// SQLite file under the data directory, or, given a PostgreSQL URL, its
+/// own schema (`numhub_<service>`) in that database. The URL it was
+/// opened with comes along, for orders' LISTEN connection.
+async fn open(config: &Config, service: &'static str) -> anyhow::Result<(Database, String)> {
+    let url = match &config.database.database_url {
+        None => config.database.url(&ServiceDefaults {
+            name: service,
+            ..DEFAULTS
+        }),
+        Some(url) if Backend::from_url(url).ok() == Some(Backend::Postgres) => {
+            schema_url(url, service).await?
+        }
+        Some(_) => anyhow::bail!(
+            "NUMHUB_DATABASE_URL: numhubd takes a postgres:// URL (a schema per service), or \
+             none: each service in its own SQLite file under NUMHUB_DATA_DIR"
+        ),
     };
-    let url = config.database.url(&defaults);
     let db = Database::connect(&url, config.database.db_max_connections)
         .await
-        .with_context(|| format!("cannot open {url}"))?;
-    debug_assert_eq!(db.backend(), Backend::Sqlite);
-    Ok(db)
+        .with_context(|| format!("cannot open the {service} database"))?;
+    Ok((db, url))
 }
 
-/// Opens (and migrates) every service's database under the data directory,
+/// Creates the service's schema if it is missing, and the URL of the same
+/// database with that schema first on the search path.
+async fn schema_url(url: &str, service: &str) -> anyhow::Result<String> {
+    use sqlx::Connection as _;
+    let schema = format!("numhub_{service}");
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .context("NUMHUB_DATABASE_URL: cannot connect to PostgreSQL")?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema}"
+    )))
+    .execute(&mut conn)
+    .await
+    .with_context(|| format!("cannot create the schema {schema}"))?;
+    conn.close().await?;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Ok(format!(
+        "{url}{separator}options=-c%20search_path%3D{schema}"
+    ))
+}
+
+/// Opens (and migrates) every service's database (under the data directory,
+/// or a schema each in the PostgreSQL database of NUMHUB_DATABASE_URL),
 /// bootstraps the operator's admin key (printing a generated one once, on
 /// standard error), binds the listen address (port 0 picks a free port),
 /// and serves every service there. Metrics are served too unless the
 /// config says `off`. Answers once the server is serving.
 pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
     let clock: SharedClock = Arc::new(SystemClock);
-    let accounts_db = open(&config, "accounts").await?;
+    let (accounts_db, _) = open(&config, "accounts").await?;
     accounts_db.migrate(&numhub_accounts::MIGRATIONS).await?;
-    let wallet_db = open(&config, "wallet").await?;
+    let (wallet_db, _) = open(&config, "wallet").await?;
     wallet_db.migrate(&numhub_wallet::MIGRATIONS).await?;
-    let catalog_db = open(&config, "catalog").await?;
+    let (catalog_db, _) = open(&config, "catalog").await?;
     catalog_db.migrate(&numhub_catalog::MIGRATIONS).await?;
-    let orders_db = open(&config, "orders").await?;
+    let (orders_db, orders_url) = open(&config, "orders").await?;
     orders_db.migrate(&numhub_orders::MIGRATIONS).await?;
-    let inbound_db = open(&config, "inbound").await?;
+    let (inbound_db, _) = open(&config, "inbound").await?;
     inbound_db.migrate(&numhub_inbound::MIGRATIONS).await?;
 
     // One process calls only itself: without a configured credential, a
@@ -154,7 +178,9 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
         config.orders.clone(),
         Dependencies::new(own.clone(), own.clone(), &credentials),
     );
-    orders.start_workers(None);
+    // On PostgreSQL, a LISTEN connection wakes streams for what other
+    // processes on the same database write; alone on SQLite, none is needed.
+    orders.start_workers(Some(orders_url).filter(|u| u.starts_with("postgres")));
     let inbound = Inbound::new(
         inbound_db.clone(),
         clock.clone(),

@@ -247,10 +247,48 @@ async fn a_customer_buys_a_number_and_watches_its_code_arrive() {
 /// code on the stream within seconds, and a second start prints nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_start_is_a_demo_with_a_simulated_sim_bank() {
+    demo_run(None).await;
+}
+
+/// The same on PostgreSQL: one database, a schema per service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numhubd_runs_on_postgres_too() {
+    use numhub_testkit::{Backend, TestDb, backend_available};
+    if !backend_available(Backend::Postgres).await {
+        return;
+    }
+    let db = TestDb::new(Backend::Postgres).await;
+    demo_run(Some(&db.url)).await;
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT schema_name::TEXT FROM information_schema.schemata \
+         WHERE schema_name LIKE 'numhub_%' ORDER BY schema_name",
+    )
+    .fetch_all(db.db.reader())
+    .await
+    .unwrap();
+    assert_eq!(
+        schemas,
+        [
+            "numhub_accounts",
+            "numhub_catalog",
+            "numhub_inbound",
+            "numhub_orders",
+            "numhub_wallet"
+        ]
+    );
+}
+
+async fn demo_run(database_url: Option<&str>) {
     use std::io::Read as _;
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
+    let with_database = |command: &mut Command| {
+        if let Some(url) = database_url {
+            command.env("NUMHUB_DATABASE_URL", url);
+        }
+    };
     let mut command = numhubd(data.path(), port);
+    with_database(&mut command);
     command
         .env("NUMHUB_SIMULATOR_MIN_DELAY", "100ms")
         .env("NUMHUB_SIMULATOR_MAX_DELAY", "300ms")
@@ -327,6 +365,7 @@ async fn the_first_start_is_a_demo_with_a_simulated_sim_bank() {
     drop(stream);
     drop(process);
     let mut again = numhubd(data.path(), port);
+    with_database(&mut again);
     let mut child = again.stderr(Stdio::piped()).spawn().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let process = Numhubd(child);
