@@ -16,6 +16,7 @@ pub mod store;
 pub mod webhook;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use numhub_auth::{AuthLayer, ServiceCredentials, ServiceInterceptor};
 use numhub_proto::catalog::v1::catalog_internal_service_client::CatalogInternalServiceClient;
@@ -84,8 +85,11 @@ pub struct Inbound {
     clock: SharedClock,
     settings: Arc<InboundSettings>,
     deps: Dependencies,
-    /// Wakes this process's routing worker when a message is stored here.
+    /// Wakes this process's routing worker (RouteAgain).
     arrived: Arc<Notify>,
+    /// Whether a stored message is routed at once (once workers run; tests
+    /// that route by hand leave it off).
+    route_at_once: Arc<AtomicBool>,
 }
 
 /// An SMS handed to Deliver.
@@ -114,6 +118,7 @@ impl Inbound {
             settings: Arc::new(settings),
             deps,
             arrived: Arc::new(Notify::new()),
+            route_at_once: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -150,7 +155,9 @@ impl Inbound {
             attempts: 0,
         };
         if store::insert(self.db.writer(), &message).await? {
-            self.arrived.notify_one();
+            if self.route_at_once.load(Ordering::Relaxed) {
+                tokio::spawn(self.clone().route_fresh(message.clone()));
+            }
             return Ok((message, false));
         }
         let stored = store::by_upstream(self.db.writer(), &message.upstream, &message.upstream_id)

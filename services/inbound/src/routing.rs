@@ -53,10 +53,12 @@ pub struct Pass {
 }
 
 impl Inbound {
-    /// Starts the routing worker: it routes at once what this process
-    /// stores, and looks every `NUMHUB_INBOUND_ROUTE_INTERVAL` for the rest
-    /// (other replicas' messages, retries that fell due).
+    /// Starts routing: what this process stores is routed at once, and the
+    /// worker looks every `NUMHUB_INBOUND_ROUTE_INTERVAL` for the rest
+    /// (other replicas' messages, retries that fell due, RouteAgain).
     pub fn start_workers(&self) {
+        self.route_at_once
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let inbound = self.clone();
         let interval = self.settings.route_interval.max(Duration::from_millis(10));
         tokio::spawn(async move {
@@ -114,7 +116,35 @@ impl Inbound {
         if message.state != State::Pending {
             return Ok(None);
         }
-        let outcome = self.route(&message).await;
+        self.route_claimed(&message).await.map(Some)
+    }
+
+    /// Routes a message this process just stored, at once, without waiting
+    /// for the worker's next look: the shortest way from a gateway to a
+    /// stream. The claim keeps other replicas' workers away; if this fails
+    /// half-way, the claim lapses and a worker routes the message later.
+    pub(crate) async fn route_fresh(self, message: Message) {
+        let now = self.clock.now();
+        let routed = async {
+            if store::claim(self.db.writer(), &message.id, now, now.plus(CLAIM)).await? {
+                self.route_claimed(&message).await?;
+            }
+            Ok::<_, Error>(())
+        };
+        if let Err(error) = routed.await {
+            tracing::warn!(
+                message = %message.id,
+                error = %numhub_runtime::error::error_chain(&error),
+                "cannot route a fresh SMS at once; the worker will"
+            );
+        }
+    }
+
+    /// Routes a message whose claim this worker holds, and records where it
+    /// went (or when to try again).
+    async fn route_claimed(&self, message: &Message) -> Result<Outcome, Error> {
+        let id = message.id.as_str();
+        let outcome = self.route(message).await;
         match &outcome {
             Outcome::Routed(holder) => {
                 store::finish(self.db.writer(), id, State::Routed, holder, "").await?;
@@ -129,7 +159,7 @@ impl Inbound {
                 store::retry_at(self.db.writer(), id, self.clock.now().plus(pause)).await?;
             }
         }
-        Ok(Some(outcome))
+        Ok(outcome)
     }
 
     /// Where one message goes: the catalog says who held the number then,
