@@ -151,10 +151,20 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let to_accounts = ("NUMHUB_ACCOUNTS_ADDR", addr(0));
-    let (_wallet, wallet) =
-        spawn("numhub-wallet", &dbs[1], ports[1], &[to_accounts.clone()]).await?;
-    let (_catalog, catalog) =
-        spawn("numhub-catalog", &dbs[2], ports[2], &[to_accounts.clone()]).await?;
+    let (_wallet, wallet) = spawn(
+        "numhub-wallet",
+        &dbs[1],
+        ports[1],
+        std::slice::from_ref(&to_accounts),
+    )
+    .await?;
+    let (_catalog, catalog) = spawn(
+        "numhub-catalog",
+        &dbs[2],
+        ports[2],
+        std::slice::from_ref(&to_accounts),
+    )
+    .await?;
     let (_orders, orders) = spawn(
         "numhub-orders",
         &dbs[3],
