@@ -1,10 +1,11 @@
 """Shared machinery of the end-to-end suites (test_wallet.py, test_auth.py,
-test_catalog.py, test_orders.py).
+test_catalog.py, test_orders.py, test_inbound.py).
 
 Everything here talks to the real `numhub-accounts`, `numhub-wallet`,
-`numhub-catalog` and `numhub-orders` binaries over gRPC and HTTP with a client
-generated from proto/ by Python's gRPC toolchain (run.sh generates it);
-nothing links against the Rust code.
+`numhub-catalog`, `numhub-orders` and `numhub-inbound` binaries (and
+`numhubd`, and the `numhub` CLI) over gRPC and HTTP with a client generated
+from proto/ by Python's gRPC toolchain (run.sh generates it); nothing links
+against the Rust code.
 
 Importing this module parses the command line shared by the suites:
 
@@ -12,7 +13,13 @@ Importing this module parses the command line shared by the suites:
     --wallet-binary PATH     (default target/debug/numhub-wallet)
     --catalog-binary PATH    (default target/debug/numhub-catalog)
     --orders-binary PATH     (default target/debug/numhub-orders; only
-                             test_orders.py uses it)
+                             test_orders.py and test_inbound.py use it)
+    --inbound-binary PATH    (default target/debug/numhub-inbound; only
+                             test_inbound.py uses it)
+    --numhubd-binary PATH    (default target/debug/numhubd; only
+                             test_inbound.py uses it)
+    --cli-binary PATH        (default target/debug/numhub, the client CLI;
+                             only test_inbound.py uses it)
     --gen DIR                generated stubs (default target/e2e-gen)
     -k SUBSTRING             run only checks whose name contains it
     --keep                   keep the temporary working directories
@@ -53,6 +60,9 @@ parser.add_argument("--accounts-binary", default=os.path.join(TARGET, "debug", "
 parser.add_argument("--wallet-binary", default=os.path.join(TARGET, "debug", "numhub-wallet"))
 parser.add_argument("--catalog-binary", default=os.path.join(TARGET, "debug", "numhub-catalog"))
 parser.add_argument("--orders-binary", default=os.path.join(TARGET, "debug", "numhub-orders"))
+parser.add_argument("--inbound-binary", default=os.path.join(TARGET, "debug", "numhub-inbound"))
+parser.add_argument("--numhubd-binary", default=os.path.join(TARGET, "debug", "numhubd"))
+parser.add_argument("--cli-binary", default=os.path.join(TARGET, "debug", "numhub"))
 parser.add_argument("--gen", default=os.path.join(TARGET, "e2e-gen"), help="directory holding the generated stubs")
 parser.add_argument("-k", dest="filter", default="", help="run only checks whose name contains this")
 parser.add_argument("--keep", action="store_true", help="keep the temporary working directories")
@@ -69,6 +79,7 @@ from grpc_reflection.v1alpha import reflection_pb2  # noqa: E402
 from numhub.accounts.v1 import accounts_pb2, accounts_pb2_grpc  # noqa: E402
 from numhub.catalog.v1 import catalog_pb2, catalog_pb2_grpc  # noqa: E402
 from numhub.common.v1 import access_pb2, money_pb2  # noqa: E402
+from numhub.inbound.v1 import inbound_pb2, inbound_pb2_grpc  # noqa: E402
 from numhub.orders.v1 import orders_pb2, orders_pb2_grpc  # noqa: E402
 from numhub.wallet.v1 import wallet_pb2, wallet_pb2_grpc  # noqa: E402
 
@@ -76,6 +87,7 @@ A = accounts_pb2
 W = wallet_pb2
 C = catalog_pb2
 O = orders_pb2
+I = inbound_pb2  # noqa: E741
 READ, WRITE, ADMIN = access_pb2.SCOPE_READ, access_pb2.SCOPE_WRITE, access_pb2.SCOPE_ADMIN
 
 DOMAIN = "numhub.dev"
@@ -115,13 +127,17 @@ CATALOG_SERVICES = {
                                               "SetActivationPrice", "DeleteActivationPrice", "SetRentalPlan",
                                               "DeleteRentalPlan", "ImportNumbers", "ListNumbers"),
     "numhub.catalog.v1.CatalogInternalService": ("LeaseNumber", "GetLease", "Release", "Extend", "MarkSkipped",
-                                                 "Resolve", "RecordArrival"),
+                                                 "Resolve", "RecordArrival", "ListActiveLeases"),
 }
 ORDERS_SERVICES = {
     "numhub.orders.v1.OrdersService": ("CreateActivation", "GetActivation", "ListActivations", "CancelActivation",
                                        "CompleteActivation", "RequestAnotherSms", "SkipNumber", "ReuseNumber",
                                        "WatchActivation", "WatchMessages"),
     "numhub.orders.v1.OrdersInternalService": ("DeliverMessage",),
+}
+INBOUND_SERVICES = {
+    "numhub.inbound.v1.InboundInternalService": ("Deliver",),
+    "numhub.inbound.v1.InboundAdminService": ("ListUnrouted", "RouteAgain"),
 }
 
 # Reasons of the auth layer (crates/auth/src/layer.rs).
@@ -690,17 +706,24 @@ class Deployment:
     NUMHUB_ACCOUNTS_ADDR at accounts, catalog_db as its NUMHUB_DATABASE_URL,
     a CATALOG_QUARANTINE quarantine and a CATALOG_SWEEP_INTERVAL sweeper);
     wallet=False leaves the wallet out. `ports` lists (grpc, metrics) port
-    pairs in the order accounts, wallet, catalog(, orders); missing pairs are
-    free ports.
+    pairs in the order accounts, wallet, catalog(, orders(, inbound)); missing
+    pairs are free ports.
 
     orders=True (with the wallet and catalog=True) adds numhub-orders as a
     fourth process (same credential, NUMHUB_ACCOUNTS_ADDR, NUMHUB_WALLET_ADDR
     and NUMHUB_CATALOG_ADDR at the other three, orders_db as its
-    NUMHUB_DATABASE_URL, orders_env on top), started last and stopped first."""
+    NUMHUB_DATABASE_URL, orders_env on top), started after the catalog.
+
+    inbound=True (with orders=True) adds numhub-inbound as a fifth process
+    (same credential, NUMHUB_ACCOUNTS_ADDR, NUMHUB_CATALOG_ADDR and
+    NUMHUB_ORDERS_ADDR at those three, inbound_db as its NUMHUB_DATABASE_URL,
+    inbound_env on top; its ports are the fifth pair of `ports`), started
+    last and stopped first."""
 
     def __init__(self, name: str, workdir: str, *, admin_key=True, env=None, accounts_env=None, wallet_env=None,
                  accounts_db=None, wallet_db=None, debug_logs=True, ports=None, wallet=True, catalog=False,
-                 catalog_db=None, catalog_env=None, orders=False, orders_db=None, orders_env=None):
+                 catalog_db=None, catalog_env=None, orders=False, orders_db=None, orders_env=None,
+                 inbound=False, inbound_db=None, inbound_env=None):
         self.name = name
         self.workdir = workdir
         self.credential = service_credential()
@@ -710,6 +733,7 @@ class Deployment:
         ports += free_ports(6 - len(ports)) if len(ports) < 6 else []
         g1, m1, g2, m2, g3, m3 = ports[:6]
         g4, m4 = ports[6:8] if len(ports) >= 8 else free_ports(2)
+        g5, m5 = ports[8:10] if len(ports) >= 10 else ((None, None) if not inbound else free_ports(2))
         base = {"NUMHUB_SERVICE_CREDENTIAL": self.credential}
         if debug_logs:
             base.update({"NUMHUB_LOG": "debug", "NUMHUB_LOG_FORMAT": "json"})
@@ -751,6 +775,17 @@ class Deployment:
             oenv.update(orders_env or {})
             self.orders = Proc(ARGS.orders_binary, f"{name}-orders", workdir, oenv, f"127.0.0.1:{g4}",
                                f"127.0.0.1:{m4}")
+        self.inbound = None
+        if inbound:
+            check(orders, "inbound=True needs orders (orders=True)")
+            ienv = dict(base, NUMHUB_LISTEN_ADDR=f"127.0.0.1:{g5}", NUMHUB_METRICS_ADDR=f"127.0.0.1:{m5}",
+                        NUMHUB_ACCOUNTS_ADDR=f"http://127.0.0.1:{g1}", NUMHUB_CATALOG_ADDR=f"http://127.0.0.1:{g3}",
+                        NUMHUB_ORDERS_ADDR=f"http://127.0.0.1:{g4}")
+            if inbound_db:
+                ienv["NUMHUB_DATABASE_URL"] = inbound_db
+            ienv.update(inbound_env or {})
+            self.inbound = Proc(ARGS.inbound_binary, f"{name}-inbound", workdir, ienv, f"127.0.0.1:{g5}",
+                                f"127.0.0.1:{m5}")
         self.calls = collections.Counter()
         self.calls_lock = threading.Lock()
         # Every secret this deployment handed out or was given: none may reach a log.
@@ -764,7 +799,7 @@ class Deployment:
 
     def start(self) -> None:
         self.start_accounts()
-        for p in (self.wallet, self.catalog, self.orders):
+        for p in (self.wallet, self.catalog, self.orders, self.inbound):
             if p is not None:
                 p.start()
 
@@ -777,7 +812,7 @@ class Deployment:
                 self.admin_key = printed[0]
 
     def processes(self) -> list:
-        return [p for p in (self.accounts, self.wallet, self.catalog, self.orders) if p is not None]
+        return [p for p in (self.accounts, self.wallet, self.catalog, self.orders, self.inbound) if p is not None]
 
     def running(self) -> bool:
         return all(p.running() for p in self.processes())
@@ -787,7 +822,7 @@ class Deployment:
             p.kill()
 
     def stop(self) -> None:
-        for p in (self.orders, self.catalog, self.wallet, self.accounts):
+        for p in (self.inbound, self.orders, self.catalog, self.wallet, self.accounts):
             if p is not None:
                 p.stop()
 
@@ -876,7 +911,7 @@ class Deployment:
 
 class Client:
     """Stubs of every binary's services, bound to one credential (the wallet's,
-    the catalog's and orders' only when the deployment runs them)."""
+    the catalog's, orders' and inbound's only when the deployment runs them)."""
 
     def __init__(self, dep: Deployment, metadata: tuple):
         b = dep._bind
@@ -902,6 +937,11 @@ class Client:
         self.orders = b(orders, orders_pb2_grpc.OrdersServiceStub, "numhub.orders.v1.OrdersService", metadata)
         self.orders_internal = b(orders, orders_pb2_grpc.OrdersInternalServiceStub,
                                  "numhub.orders.v1.OrdersInternalService", metadata)
+        inbound = getattr(dep, "inbound", None)
+        self.inbound_internal = b(inbound, inbound_pb2_grpc.InboundInternalServiceStub,
+                                  "numhub.inbound.v1.InboundInternalService", metadata)
+        self.inbound_admin = b(inbound, inbound_pb2_grpc.InboundAdminServiceStub,
+                               "numhub.inbound.v1.InboundAdminService", metadata)
 
 
 # ---------------------------------------------------------------------------

@@ -5,8 +5,9 @@
 #
 # Creates (or reuses) a venv at target/e2e-venv, installs tests/e2e/requirements.txt,
 # generates Python stubs from proto/**/*.proto into target/e2e-gen, builds
-# numhub-accounts, numhub-wallet, numhub-catalog and numhub-orders, and runs,
-# each against the binaries started as separate processes:
+# numhub-accounts, numhub-wallet, numhub-catalog, numhub-orders,
+# numhub-inbound, numhubd and the numhub CLI, and runs, each against the
+# binaries started as separate processes:
 #   tests/e2e/test_auth.py    accounts, API keys, scopes, rate limits, revocation,
 #                             service credentials, secrets kept out of the logs
 #   tests/e2e/test_wallet.py  the wallet's money movements and reads on its three
@@ -22,8 +23,19 @@
 #                             idempotency, refusals, limits, SIGTERM with a
 #                             stream open and restart, on PostgreSQL and SQLite
 #                             (about 2 minutes of it waits for an expiry)
-# Every suite gets --accounts-binary, --wallet-binary, --catalog-binary and
-# --orders-binary (each uses those it needs). Extra arguments are passed to
+#   tests/e2e/test_inbound.py the whole SMS loop: numhubd alone on SQLite with
+#                             its demo, simulated SIM bank and the numhub CLI
+#                             (buy --wait prints the code; restart); and the
+#                             five services apart on PostgreSQL: Deliver ->
+#                             routing -> the activation's stream, expiry and
+#                             cancel refunds, duplicates delivered once,
+#                             unrouted SMS kept for the operator, the Twilio
+#                             webhook's signature, orders and inbound
+#                             restarted mid-flow (about 1 minute of it waits
+#                             for an expiry)
+# Every suite gets --accounts-binary, --wallet-binary, --catalog-binary,
+# --orders-binary, --inbound-binary, --numhubd-binary and --cli-binary (each
+# uses those it needs). Extra arguments are passed to
 # every suite. The last line printed is "N passed, M failed" (summed over the
 # suites); the exit code is non-zero on any failure.
 # E2E_STRICT=1 also fails the known deviations from the contract that the suites
@@ -41,6 +53,9 @@ ACCOUNTS_BIN="$BIN_DIR/numhub-accounts"
 WALLET_BIN="$BIN_DIR/numhub-wallet"
 CATALOG_BIN="$BIN_DIR/numhub-catalog"
 ORDERS_BIN="$BIN_DIR/numhub-orders"
+INBOUND_BIN="$BIN_DIR/numhub-inbound"
+NUMHUBD_BIN="$BIN_DIR/numhubd"
+CLI_BIN="$BIN_DIR/numhub"
 
 setup_failed() {
   echo "e2e setup failed: $*" >&2
@@ -66,11 +81,12 @@ mapfile -t PROTOS < <(find proto -name '*.proto' | sort)
   --python_out="$GEN" --pyi_out="$GEN" --grpc_python_out="$GEN" "${PROTOS[@]}" \
   || setup_failed "grpc_tools.protoc"
 
-echo "== e2e: cargo build -p numhub-accounts -p numhub-wallet -p numhub-catalog -p numhub-orders"
-cargo build -p numhub-accounts -p numhub-wallet -p numhub-catalog -p numhub-orders \
-  --bin numhub-accounts --bin numhub-wallet --bin numhub-catalog --bin numhub-orders \
-  || setup_failed "cargo build -p numhub-accounts -p numhub-wallet -p numhub-catalog -p numhub-orders"
-for bin in "$ACCOUNTS_BIN" "$WALLET_BIN" "$CATALOG_BIN" "$ORDERS_BIN"; do
+PACKAGES=(numhub-accounts numhub-wallet numhub-catalog numhub-orders numhub-inbound numhubd numhub-cli)
+BINS=(numhub-accounts numhub-wallet numhub-catalog numhub-orders numhub-inbound numhubd numhub)
+echo "== e2e: cargo build ${PACKAGES[*]/#/-p }"
+cargo build "${PACKAGES[@]/#/-p}" "${BINS[@]/#/--bin=}" \
+  || setup_failed "cargo build ${PACKAGES[*]/#/-p }"
+for bin in "$ACCOUNTS_BIN" "$WALLET_BIN" "$CATALOG_BIN" "$ORDERS_BIN" "$INBOUND_BIN" "$NUMHUBD_BIN" "$CLI_BIN"; do
   [[ -x "$bin" ]] || setup_failed "$bin was not built"
 done
 
@@ -80,12 +96,13 @@ total_passed=0
 total_failed=0
 status=0
 SECONDS=0
-for suite in test_auth.py test_wallet.py test_catalog.py test_orders.py; do
+for suite in test_auth.py test_wallet.py test_catalog.py test_orders.py test_inbound.py; do
   echo
   echo "== e2e: tests/e2e/$suite"
   set +e
   "$VENV/bin/python" -u "tests/e2e/$suite" --accounts-binary "$ACCOUNTS_BIN" --wallet-binary "$WALLET_BIN" \
-    --catalog-binary "$CATALOG_BIN" --orders-binary "$ORDERS_BIN" --gen "$GEN" "$@" 2>&1 | tee "$OUT"
+    --catalog-binary "$CATALOG_BIN" --orders-binary "$ORDERS_BIN" --inbound-binary "$INBOUND_BIN" \
+    --numhubd-binary "$NUMHUBD_BIN" --cli-binary "$CLI_BIN" --gen "$GEN" "$@" 2>&1 | tee "$OUT"
   rc=${PIPESTATUS[0]}
   set -e
   summary="$(tail -n 1 "$OUT")"
