@@ -91,6 +91,17 @@ impl Server {
     }
 }
 
+/// A channel to another service that connects on first use: a service
+/// starts, and reports healthy, while what it calls is down; the calls that
+/// need it fail with UNAVAILABLE until it is back. `variable` names the
+/// setting the address came from, for the error.
+pub fn lazy_channel(addr: &str, variable: &str) -> anyhow::Result<tonic::transport::Channel> {
+    Ok(tonic::transport::Endpoint::from_shared(addr.to_owned())
+        .with_context(|| format!("{variable}: {addr:?} is not a URL"))?
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
 /// Binds `addr` (port 0 allowed) for [`Server::start_on`].
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)

@@ -13,7 +13,6 @@ use crate::{Arrival, Inbound};
 const MAX_UPSTREAM_LEN: usize = 64;
 const MAX_UPSTREAM_ID_LEN: usize = 255;
 const MAX_SENDER_LEN: usize = 64;
-const MAX_BODY_LEN: usize = 4096;
 
 #[tonic::async_trait]
 impl pb::inbound_internal_service_server::InboundInternalService for Inbound {
@@ -33,7 +32,7 @@ impl pb::inbound_internal_service_server::InboundInternalService for Inbound {
         );
         let to = v.check("to", phone::normalize(&r.to));
         let sender = v.check("sender", validate::text(&r.sender, MAX_SENDER_LEN));
-        let body = v.check("body", sms_body(&r.body));
+        let body = v.check("body", validate::sms_body(&r.body));
         let received_at = v.check(
             "receive_time",
             r.receive_time
@@ -91,21 +90,6 @@ impl pb::inbound_admin_service_server::InboundAdminService for Inbound {
             self.route_again(&id).await?,
         )))
     }
-}
-
-/// An SMS as the network delivered it: any text but NUL, up to 4,096
-/// characters; never only blanks.
-fn sms_body(value: &str) -> Result<String, String> {
-    if value.trim().is_empty() {
-        return Err("is required".into());
-    }
-    if value.chars().count() > MAX_BODY_LEN {
-        return Err(format!("must be at most {MAX_BODY_LEN} characters"));
-    }
-    if value.contains('\0') {
-        return Err("must not contain NUL".into());
-    }
-    Ok(value.to_owned())
 }
 
 fn message_to_proto(m: Message) -> pb::InboundMessage {

@@ -9,24 +9,13 @@ use numhub_inbound::{Dependencies, Inbound, InboundConfig, MIGRATIONS, SERVICE_N
 use numhub_runtime::clock::{SharedClock, SystemClock};
 use numhub_runtime::config;
 use numhub_runtime::db::Database;
-use numhub_runtime::server::{Server, install_metrics, shutdown_signal};
-use tonic::transport::{Channel, Endpoint};
+use numhub_runtime::server::{Server, install_metrics, lazy_channel, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config: InboundConfig = config::parse();
     let telemetry = config.telemetry.clone();
     numhub_runtime::binary::run("numhub-inbound", &telemetry, run(config)).await
-}
-
-/// A channel that connects on first use: inbound starts, stores and
-/// acknowledges SMS while the catalog or orders is down, and routes them
-/// once they are back.
-fn lazy(addr: &str, variable: &str) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(addr.to_owned())
-        .with_context(|| variable.to_owned())?
-        .tcp_nodelay(true)
-        .connect_lazy())
 }
 
 async fn run(config: InboundConfig) -> anyhow::Result<()> {
@@ -45,14 +34,14 @@ async fn run(config: InboundConfig) -> anyhow::Result<()> {
     let credentials = config.auth.service_credentials()?;
     let clock: SharedClock = Arc::new(SystemClock);
     let deps = Dependencies::new(
-        lazy(&config.catalog_addr, "NUMHUB_CATALOG_ADDR")?,
-        lazy(&config.orders_addr, "NUMHUB_ORDERS_ADDR")?,
+        lazy_channel(&config.catalog_addr, "NUMHUB_CATALOG_ADDR")?,
+        lazy_channel(&config.orders_addr, "NUMHUB_ORDERS_ADDR")?,
         &credentials,
     );
     let inbound = Inbound::new(db.clone(), clock.clone(), config.inbound.clone(), deps);
     let authenticator = CachedAuthenticator::new(
         Arc::new(AccountsClient::new(
-            lazy(&config.accounts_addr, "NUMHUB_ACCOUNTS_ADDR")?,
+            lazy_channel(&config.accounts_addr, "NUMHUB_ACCOUNTS_ADDR")?,
             &credentials,
         )),
         config.auth.auth_cache_ttl,

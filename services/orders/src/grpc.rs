@@ -18,7 +18,6 @@ const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 100;
 const MAX_INBOUND_ID_LEN: usize = 255;
 const MAX_SENDER_LEN: usize = 64;
-const MAX_BODY_LEN: usize = 4096;
 
 type Stream<T> = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T, Status>> + Send>>;
 
@@ -239,7 +238,7 @@ impl pb::orders_internal_service_server::OrdersInternalService for Orders {
             validate::identifier(&r.inbound_message_id, MAX_INBOUND_ID_LEN),
         );
         let sender = v.check("sender", validate::text(&r.sender, MAX_SENDER_LEN));
-        let body = v.check("body", sms_body(&r.body));
+        let body = v.check("body", validate::sms_body(&r.body));
         let received_at = v.check("receive_time", required_time(r.receive_time.as_ref()));
         v.finish()?;
         let message = self
@@ -282,21 +281,6 @@ fn max_price(
 ) -> Result<(Option<i64>, String), String> {
     let (units, currency) = money::optional(money)?;
     Ok((units, currency.unwrap_or_default()))
-}
-
-/// An SMS as the network delivered it: any text (line breaks of every kind
-/// included) but NUL, up to 4,096 characters; never only blanks.
-fn sms_body(value: &str) -> Result<String, String> {
-    if value.trim().is_empty() {
-        return Err("is required".into());
-    }
-    if value.chars().count() > MAX_BODY_LEN {
-        return Err(format!("must be at most {MAX_BODY_LEN} characters"));
-    }
-    if value.contains('\0') {
-        return Err("must not contain NUL".into());
-    }
-    Ok(value.to_owned())
 }
 
 /// A stream cursor: empty for the start, else one this service issued.
@@ -355,15 +339,6 @@ fn message_to_proto(m: &model::Message) -> pb::Message {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sms_bodies_keep_their_line_breaks() {
-        assert_eq!(sms_body("Code:\r\n1234").as_deref(), Ok("Code:\r\n1234"));
-        assert!(sms_body(" \n ").is_err());
-        assert!(sms_body("a\0b").is_err());
-        assert!(sms_body(&"x".repeat(4097)).is_err());
-        assert!(sms_body(&"ж".repeat(4096)).is_ok());
-    }
 
     #[test]
     fn cursors_round_trip_and_reject_forgeries() {

@@ -9,24 +9,13 @@ use numhub_orders::{Dependencies, MIGRATIONS, Orders, OrdersConfig, SERVICE_NAME
 use numhub_runtime::clock::{SharedClock, SystemClock};
 use numhub_runtime::config;
 use numhub_runtime::db::Database;
-use numhub_runtime::server::{Server, install_metrics, shutdown_signal};
-use tonic::transport::{Channel, Endpoint};
+use numhub_runtime::server::{Server, install_metrics, lazy_channel, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config: OrdersConfig = config::parse();
     let telemetry = config.telemetry.clone();
     numhub_runtime::binary::run("numhub-orders", &telemetry, run(config)).await
-}
-
-/// A channel that connects on first use: orders starts, and reports
-/// healthy, while a dependency is down; calls that need it get UNAVAILABLE
-/// until it is back, and the workers retry.
-fn lazy(addr: &str, variable: &str) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(addr.to_owned())
-        .with_context(|| variable.to_owned())?
-        .tcp_nodelay(true)
-        .connect_lazy())
 }
 
 async fn run(config: OrdersConfig) -> anyhow::Result<()> {
@@ -46,14 +35,14 @@ async fn run(config: OrdersConfig) -> anyhow::Result<()> {
     let credentials = config.auth.service_credentials()?;
     let clock: SharedClock = Arc::new(SystemClock);
     let deps = Dependencies::new(
-        lazy(&config.wallet_addr, "NUMHUB_WALLET_ADDR")?,
-        lazy(&config.catalog_addr, "NUMHUB_CATALOG_ADDR")?,
+        lazy_channel(&config.wallet_addr, "NUMHUB_WALLET_ADDR")?,
+        lazy_channel(&config.catalog_addr, "NUMHUB_CATALOG_ADDR")?,
         &credentials,
     );
     let orders = Orders::new(db.clone(), clock.clone(), config.orders.clone(), deps);
     let authenticator = CachedAuthenticator::new(
         Arc::new(AccountsClient::new(
-            lazy(&config.accounts_addr, "NUMHUB_ACCOUNTS_ADDR")?,
+            lazy_channel(&config.accounts_addr, "NUMHUB_ACCOUNTS_ADDR")?,
             &credentials,
         )),
         config.auth.auth_cache_ttl,
