@@ -31,6 +31,28 @@ struct Session {
 }
 
 /// A country code as the catalog spells it ("us" is "US").
+/// Every item of a paged list, up to `limit`: `fetch` takes a page token
+/// and how many items are still wanted, and answers a page's items and the
+/// next token (empty on the last page).
+async fn all_pages<T, F, Fut>(limit: usize, mut fetch: F) -> Result<Vec<T>, Failure>
+where
+    F: FnMut(String, usize) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, String), tonic::Status>>,
+{
+    let mut items = Vec::new();
+    let mut page_token = String::new();
+    while items.len() < limit {
+        let (page, next) = fetch(page_token, limit - items.len()).await?;
+        items.extend(page);
+        if next.is_empty() {
+            break;
+        }
+        page_token = next;
+    }
+    items.truncate(limit);
+    Ok(items)
+}
+
 fn country(code: &str) -> String {
     code.trim().to_ascii_uppercase()
 }
@@ -132,23 +154,19 @@ impl Session {
     }
 
     async fn services(&self, console: &mut Console<'_>) -> Result<(), Failure> {
-        let mut catalog = self.clients.catalog();
-        let mut services = Vec::new();
-        let mut page_token = String::new();
-        loop {
-            let page = catalog
-                .list_services(catalog_pb::ListServicesRequest {
+        let catalog = self.clients.catalog();
+        let services = all_pages(usize::MAX, |page_token, _| {
+            let mut catalog = catalog.clone();
+            async move {
+                let request = catalog_pb::ListServicesRequest {
                     page_size: 0,
                     page_token,
-                })
-                .await?
-                .into_inner();
-            services.extend(page.services);
-            if page.next_page_token.is_empty() {
-                break;
+                };
+                let page = catalog.list_services(request).await?.into_inner();
+                Ok((page.services, page.next_page_token))
             }
-            page_token = page.next_page_token;
-        }
+        })
+        .await?;
         if self.json {
             for s in &services {
                 console.json(&output::service_json(s))?;
@@ -164,25 +182,22 @@ impl Session {
         service_code: Option<String>,
         console: &mut Console<'_>,
     ) -> Result<(), Failure> {
-        let mut catalog = self.clients.catalog();
+        let catalog = self.clients.catalog();
         let service_code = service_code.as_deref().map(service).unwrap_or_default();
-        let mut offers = Vec::new();
-        let mut page_token = String::new();
-        loop {
-            let page = catalog
-                .list_countries(catalog_pb::ListCountriesRequest {
-                    service_code: service_code.clone(),
+        let offers = all_pages(usize::MAX, |page_token, _| {
+            let mut catalog = catalog.clone();
+            let service_code = service_code.clone();
+            async move {
+                let request = catalog_pb::ListCountriesRequest {
+                    service_code,
                     page_size: 0,
                     page_token,
-                })
-                .await?
-                .into_inner();
-            offers.extend(page.countries);
-            if page.next_page_token.is_empty() {
-                break;
+                };
+                let page = catalog.list_countries(request).await?.into_inner();
+                Ok((page.countries, page.next_page_token))
             }
-            page_token = page.next_page_token;
-        }
+        })
+        .await?;
         if self.json {
             for offer in &offers {
                 console.json(&output::country_json(offer))?;
@@ -199,27 +214,24 @@ impl Session {
         country_code: Option<String>,
         console: &mut Console<'_>,
     ) -> Result<(), Failure> {
-        let mut catalog = self.clients.catalog();
+        let catalog = self.clients.catalog();
         let service_code = service_code.as_deref().map(service).unwrap_or_default();
         let country_code = country_code.as_deref().map(country).unwrap_or_default();
-        let mut prices = Vec::new();
-        let mut page_token = String::new();
-        loop {
-            let page = catalog
-                .list_prices(catalog_pb::ListPricesRequest {
-                    service_code: service_code.clone(),
-                    country_code: country_code.clone(),
+        let prices = all_pages(usize::MAX, |page_token, _| {
+            let mut catalog = catalog.clone();
+            let (service_code, country_code) = (service_code.clone(), country_code.clone());
+            async move {
+                let request = catalog_pb::ListPricesRequest {
+                    service_code,
+                    country_code,
                     page_size: 0,
                     page_token,
-                })
-                .await?
-                .into_inner();
-            prices.extend(page.prices);
-            if page.next_page_token.is_empty() {
-                break;
+                };
+                let page = catalog.list_prices(request).await?.into_inner();
+                Ok((page.prices, page.next_page_token))
             }
-            page_token = page.next_page_token;
-        }
+        })
+        .await?;
         if self.json {
             for p in &prices {
                 console.json(&output::price_json(p))?;
@@ -298,32 +310,26 @@ impl Session {
     }
 
     async fn history(&self, args: HistoryArgs, console: &mut Console<'_>) -> Result<(), Failure> {
-        let mut orders = self.clients.orders();
+        let orders = self.clients.orders();
         let statuses: Vec<i32> = args
             .status
             .iter()
             .map(|s| ActivationStatus::from(*s) as i32)
             .collect();
-        let limit = args.limit as usize;
-        let mut activations = Vec::new();
-        let mut page_token = String::new();
-        while activations.len() < limit {
-            let page_size = (limit - activations.len()).min(100) as i32;
-            let page = orders
-                .list_activations(orders_pb::ListActivationsRequest {
-                    statuses: statuses.clone(),
-                    page_size,
+        let activations = all_pages(args.limit as usize, |page_token, wanted| {
+            let mut orders = orders.clone();
+            let statuses = statuses.clone();
+            async move {
+                let request = orders_pb::ListActivationsRequest {
+                    statuses,
+                    page_size: wanted.min(100) as i32,
                     page_token,
-                })
-                .await?
-                .into_inner();
-            activations.extend(page.activations);
-            if page.next_page_token.is_empty() {
-                break;
+                };
+                let page = orders.list_activations(request).await?.into_inner();
+                Ok((page.activations, page.next_page_token))
             }
-            page_token = page.next_page_token;
-        }
-        activations.truncate(limit);
+        })
+        .await?;
         if self.json {
             for a in &activations {
                 console.json(&output::activation_json(a))?;
@@ -338,23 +344,19 @@ impl Session {
         let mut accounts = self.clients.accounts();
         match command {
             KeysCommand::List { all } => {
-                let mut keys = Vec::new();
-                let mut page_token = String::new();
-                loop {
-                    let page = accounts
-                        .list_api_keys(accounts_pb::ListApiKeysRequest {
+                let keys = all_pages(usize::MAX, |page_token, _| {
+                    let mut accounts = accounts.clone();
+                    async move {
+                        let request = accounts_pb::ListApiKeysRequest {
                             page_size: 100,
                             page_token,
                             show_revoked: all,
-                        })
-                        .await?
-                        .into_inner();
-                    keys.extend(page.api_keys);
-                    if page.next_page_token.is_empty() {
-                        break;
+                        };
+                        let page = accounts.list_api_keys(request).await?.into_inner();
+                        Ok((page.api_keys, page.next_page_token))
                     }
-                    page_token = page.next_page_token;
-                }
+                })
+                .await?;
                 if self.json {
                     for k in &keys {
                         console.json(&output::key_json(k))?;
