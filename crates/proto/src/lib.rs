@@ -40,9 +40,14 @@ pub mod numhub {
             include!(concat!(env!("OUT_DIR"), "/numhub.inbound.v1.rs"));
         }
     }
+    pub mod rentals {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/numhub.rentals.v1.rs"));
+        }
+    }
 }
 
-pub use numhub::{accounts, catalog, common, inbound, orders, wallet};
+pub use numhub::{accounts, catalog, common, inbound, orders, rentals, wallet};
 
 use common::v1::{Credential, Scope};
 

@@ -98,6 +98,32 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// A business refusal: FAILED_PRECONDITION with a stable reason (or
+/// NOT_FOUND for RESOURCE_NOT_FOUND), recorded under a purchase's request
+/// id so a retry gets the same answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    pub reason: String,
+    pub message: String,
+    pub metadata: Vec<(String, String)>,
+}
+
+impl Refusal {
+    pub fn new(reason: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            message: message.into(),
+            metadata: Vec::new(),
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: impl ToString) -> Self {
+        self.metadata.push((key.to_owned(), value.to_string()));
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

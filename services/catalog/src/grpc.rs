@@ -423,6 +423,28 @@ impl pb::catalog_admin_service_server::CatalogAdminService for Catalog {
 
 #[tonic::async_trait]
 impl pb::catalog_internal_service_server::CatalogInternalService for Catalog {
+    async fn quote_rental(
+        &self,
+        request: Request<pb::QuoteRentalRequest>,
+    ) -> Result<Response<pb::RentalPlan>, Status> {
+        let r = request.into_inner();
+        let mut v = Validator::new();
+        let country = v.check("country_code", codes::country(&r.country_code));
+        let number_type = v.check("number_type", required_number_type(r.number_type));
+        let service = v.check("service_code", codes::optional_service(&r.service_code));
+        let duration = v.check("duration", required_duration(r.duration));
+        v.finish()?;
+        let plan = self
+            .quote_rental(
+                &country.unwrap_or_default(),
+                number_type.unwrap_or(NumberType::Voip),
+                service.flatten().as_deref(),
+                duration.unwrap_or(RentalDuration::OneMonth),
+            )
+            .await?;
+        Ok(Response::new(plan_to_proto(plan)))
+    }
+
     async fn lease_number(
         &self,
         request: Request<pb::LeaseNumberRequest>,

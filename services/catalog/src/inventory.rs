@@ -542,7 +542,13 @@ impl Catalog {
         if unused && lease.kind == LeaseKind::Activation {
             store::forget_usage(&mut tx, &lease).await?;
         }
-        let free_at = self.free_at(lease.kind, now);
+        // A rental that never held the number for its customer (a failed
+        // purchase) received no SMS: nothing to rest from.
+        let free_at = if unused {
+            now
+        } else {
+            self.free_at(lease.kind, now)
+        };
         if store::set_free_at(&mut tx, &lease.number_id, id, free_at).await?
             && store::mark_counted_free(&mut tx, &lease.number_id, now).await?
         {

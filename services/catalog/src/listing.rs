@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use numhub_runtime::validate::page_token;
 
 use crate::Catalog;
-use crate::error::Error;
+use crate::error::{Error, Rejection, RejectionKind};
 use crate::model::{
     ActivationPrice, CountryOffer, InventoryStatus, NumberType, RentalDuration, RentalPlan,
     RentalPricing, Service,
@@ -80,6 +80,36 @@ impl Catalog {
             return Err(Error::not_found("rental route of country", &country.code));
         }
         Ok(RentalPricing { country, packages })
+    }
+
+    /// The price of one package now: the service's own plan, else the
+    /// general one. NOT_OFFERED when neither exists.
+    pub async fn quote_rental(
+        &self,
+        country: &str,
+        number_type: NumberType,
+        service: Option<&str>,
+        duration: RentalDuration,
+    ) -> Result<RentalPlan, Error> {
+        let country = self.enabled_country(country).await?;
+        if let Some(service) = service {
+            self.enabled_service(service).await?;
+        }
+        reference::rental_plans(self.db.reader(), &country.code, service.unwrap_or_default())
+            .await?
+            .into_iter()
+            .filter(|p| p.number_type == number_type && p.duration == duration)
+            .max_by_key(|p| !p.service_code.is_empty())
+            .ok_or_else(|| {
+                Rejection::new(
+                    RejectionKind::NotOffered,
+                    format!(
+                        "no rental plan of this type and duration in {}",
+                        country.code
+                    ),
+                )
+                .into()
+            })
     }
 
     /// Countries with an active rental route, in code order. A page may hold

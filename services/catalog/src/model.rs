@@ -3,6 +3,7 @@
 use numhub_runtime::clock::Timestamp;
 
 pub use crate::phone::PhoneError;
+pub use numhub_runtime::rental::RentalDuration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
@@ -41,55 +42,6 @@ impl NumberType {
 
     pub fn from_i64(value: i64) -> Option<Self> {
         Self::ALL.into_iter().find(|t| *t as i64 == value)
-    }
-}
-
-/// How long a rental lasts; stored as its proto number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RentalDuration {
-    OneDay = 1,
-    ThreeDays = 2,
-    SevenDays = 3,
-    FourteenDays = 4,
-    ThirtyDays = 5,
-    OneMonth = 6,
-    ThreeMonths = 7,
-    SixMonths = 8,
-    OneYear = 9,
-}
-
-impl RentalDuration {
-    pub const ALL: [RentalDuration; 9] = [
-        Self::OneDay,
-        Self::ThreeDays,
-        Self::SevenDays,
-        Self::FourteenDays,
-        Self::ThirtyDays,
-        Self::OneMonth,
-        Self::ThreeMonths,
-        Self::SixMonths,
-        Self::OneYear,
-    ];
-
-    pub fn from_i64(value: i64) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| *d as i64 == value)
-    }
-
-    /// When a rental of this duration that starts at `start` ends: days are
-    /// 24 hours, months are calendar months.
-    pub fn end(self, start: Timestamp) -> Timestamp {
-        let days = |n: u64| start.plus(std::time::Duration::from_secs(n * 86_400));
-        match self {
-            Self::OneDay => days(1),
-            Self::ThreeDays => days(3),
-            Self::SevenDays => days(7),
-            Self::FourteenDays => days(14),
-            Self::ThirtyDays => days(30),
-            Self::OneMonth => start.plus_months(1),
-            Self::ThreeMonths => start.plus_months(3),
-            Self::SixMonths => start.plus_months(6),
-            Self::OneYear => start.plus_months(12),
-        }
     }
 }
 
@@ -332,24 +284,6 @@ mod tests {
         assert_eq!(NumberType::from_i64(0), None);
         assert_eq!(RentalDuration::from_i64(10), None);
         assert_eq!(LeaseKind::from_i64(2), Some(LeaseKind::Rental));
-    }
-
-    #[test]
-    fn durations_end_by_days_or_calendar_months() {
-        let start = Timestamp::from_unix_micros(0);
-        assert_eq!(
-            RentalDuration::SevenDays.end(start).unix_micros(),
-            7 * 86_400_000_000
-        );
-        // 1970-01-01 + 1 month = 1970-02-01: 31 days.
-        assert_eq!(
-            RentalDuration::OneMonth.end(start).unix_micros(),
-            31 * 86_400_000_000
-        );
-        assert_eq!(
-            RentalDuration::OneYear.end(start).unix_micros(),
-            365 * 86_400_000_000
-        );
     }
 
     #[test]

@@ -83,7 +83,7 @@ impl Orders {
         }
         store::append_events(&mut tx, &account_id, &a.id, seq, &events, now).await?;
         tx.commit().await?;
-        self.hub.wake(&account_id, &a.id);
+        self.hub.wake(&[&account_id, &a.id]);
 
         if first {
             self.report_arrival(

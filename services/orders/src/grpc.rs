@@ -333,6 +333,7 @@ fn message_to_proto(m: &model::Message) -> pb::Message {
         body: m.body.clone(),
         code: m.code.clone(),
         receive_time: Some(m.received_at.to_proto()),
+        rental_id: String::new(),
     }
 }
 

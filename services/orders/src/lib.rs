@@ -39,7 +39,7 @@ use crate::error::Error;
 use crate::model::{Activation, Status};
 use crate::saga::Step;
 use crate::store::NewEvent;
-use crate::streams::Hub;
+use numhub_runtime::streams::Hub;
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -193,7 +193,7 @@ impl Orders {
         let event = [NewEvent::Status(activation.status)];
         store::append_events(&mut tx, account_id, id, seq, &event, now).await?;
         tx.commit().await?;
-        self.hub.wake(account_id, id);
+        self.hub.wake(&[account_id, id]);
         Ok((activation, true))
     }
 

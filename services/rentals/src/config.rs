@@ -1,0 +1,136 @@
+//! The rentals binary's configuration.
+
+use std::time::Duration;
+
+use numhub_auth::AuthConfig;
+use numhub_runtime::config::{DatabaseConfig, ServerConfig, ServiceDefaults};
+use numhub_runtime::telemetry::TelemetryConfig;
+
+pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
+    name: "rentals",
+    grpc_port: 50056,
+    metrics_port: 9056,
+};
+
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "numhub-rentals",
+    version,
+    about = "numhub's rentals: numbers kept for days to a year, renewals and their inbox"
+)]
+pub struct RentalsConfig {
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+    #[command(flatten)]
+    pub server: ServerConfig,
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    /// Where the accounts service is, to resolve API keys.
+    #[arg(
+        long,
+        env = "NUMHUB_ACCOUNTS_ADDR",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub accounts_addr: String,
+    /// Where the wallet is, to charge and refund.
+    #[arg(
+        long,
+        env = "NUMHUB_WALLET_ADDR",
+        default_value = "http://127.0.0.1:50052"
+    )]
+    pub wallet_addr: String,
+    /// Where the catalog is, to lease, extend and release numbers.
+    #[arg(
+        long,
+        env = "NUMHUB_CATALOG_ADDR",
+        default_value = "http://127.0.0.1:50053"
+    )]
+    pub catalog_addr: String,
+    #[command(flatten)]
+    pub rentals: RentalsSettings,
+}
+
+#[derive(Debug, Clone, Copy, clap::Subcommand)]
+pub enum Subcommand {
+    /// Serve gRPC (the default).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+}
+
+/// Settings of rentals itself.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RentalsSettings {
+    /// How long after purchase a cancel is refunded in full (if no SMS has
+    /// arrived); 0s for never.
+    #[arg(long, env = "NUMHUB_RENTALS_REFUND_WINDOW", default_value = "120m",
+          value_parser = humantime::parse_duration)]
+    pub refund_window: Duration,
+
+    /// How long before the expiry auto-renew charges, at the most: never
+    /// more than half the renewal package (12 hours for a day).
+    #[arg(long, env = "NUMHUB_RENTALS_RENEW_BEFORE", default_value = "1day",
+          value_parser = humantime::parse_duration)]
+    pub renew_before: Duration,
+
+    /// The pause after a failed auto-renew (a short balance) before the
+    /// next attempt; attempts go on until the expiry.
+    #[arg(long, env = "NUMHUB_RENTALS_RENEW_RETRY", default_value = "30m",
+          value_parser = humantime::parse_duration)]
+    pub renew_retry: Duration,
+
+    /// How long a purchase or renewal may stay half-done before the
+    /// recovery worker finishes or undoes it.
+    #[arg(long, env = "NUMHUB_RENTALS_RECOVERY_AFTER", default_value = "30s",
+          value_parser = humantime::parse_duration)]
+    pub recovery_after: Duration,
+
+    /// How often the workers look for expiries, renewals due, half-done
+    /// purchases and unsettled refunds.
+    #[arg(long, env = "NUMHUB_RENTALS_WORKER_INTERVAL", default_value = "1s",
+          value_parser = humantime::parse_duration)]
+    pub worker_interval: Duration,
+
+    /// How often an idle stream looks at the database even without a
+    /// wake-up, in case one was lost.
+    #[arg(long, env = "NUMHUB_RENTALS_STREAM_RECHECK", default_value = "30s",
+          value_parser = humantime::parse_duration)]
+    pub stream_recheck: Duration,
+}
+
+impl Default for RentalsSettings {
+    fn default() -> Self {
+        Self {
+            refund_window: Duration::from_secs(120 * 60),
+            renew_before: Duration::from_secs(24 * 3600),
+            renew_retry: Duration::from_secs(30 * 60),
+            recovery_after: Duration::from_secs(30),
+            worker_interval: Duration::from_secs(1),
+            stream_recheck: Duration::from_secs(30),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn defaults_run_on_one_box() {
+        let config = RentalsConfig::try_parse_from(["r"]).unwrap();
+        assert_eq!(config.database.url(&DEFAULTS), "sqlite://data/rentals.db");
+        assert_eq!(config.rentals.refund_window, Duration::from_secs(7200));
+        assert_eq!(config.rentals.renew_before, Duration::from_secs(86_400));
+        let config =
+            RentalsConfig::try_parse_from(["r", "--refund-window", "30m", "--renew-retry", "5m"])
+                .unwrap();
+        assert_eq!(config.rentals.refund_window, Duration::from_secs(1800));
+        assert_eq!(config.rentals.renew_retry, Duration::from_secs(300));
+        assert!(RentalsConfig::try_parse_from(["r", "--renew-before", "soon"]).is_err());
+    }
+}

@@ -1,0 +1,104 @@
+//! DeliverMessage: an SMS that reached a rented number.
+
+use crate::Rentals;
+use crate::error::{Error, Refusal, rentals_reason};
+use crate::model::{Delivery, Message, Status};
+use crate::store::{self, NewEvent};
+
+impl Rentals {
+    /// Stores the SMS with its code and wakes the rental's streams.
+    /// Idempotent by the inbound id: a redelivery returns the stored
+    /// message. Refused when the rental did not hold the number when the
+    /// SMS arrived, or it is for one service and the SMS is from another.
+    pub async fn deliver(&self, delivery: Delivery) -> Result<Message, Error> {
+        if let Some(stored) = self.delivered(&delivery).await? {
+            return Ok(stored);
+        }
+        // The account never changes, so it is read before taking its lock.
+        let rental = store::rental(self.db.reader(), &delivery.rental_id)
+            .await?
+            .ok_or_else(|| Error::not_found("rental", &delivery.rental_id))?;
+        let account_id = rental.account_id;
+        let extraction = numhub_otp::extract(
+            &delivery.body,
+            Some(delivery.sender.as_str()).filter(|s| !s.is_empty()),
+        );
+        let brand = extraction.brand.map(|b| b.code).unwrap_or_default();
+        let now = self.clock.now();
+
+        let mut tx = self.db.begin_write().await?;
+        let seq = store::lock_account(&mut tx, &account_id, 1).await?;
+        let mut r = store::rental(&mut *tx, &delivery.rental_id)
+            .await?
+            .ok_or_else(|| Error::Corrupt("a rental vanished".into()))?;
+        if r.status == Status::Creating {
+            return Err(Error::InProgress);
+        }
+        // The SMS belongs to the rental only if it arrived while the rental
+        // held the number: never one that came after a cancel or expiry.
+        if r.lease_id.is_none()
+            || delivery.received_at < r.created_at
+            || delivery.received_at >= r.holds_until()
+        {
+            return Err(Refusal::new(
+                rentals_reason::RENTAL_ENDED,
+                format!(
+                    "the rental did not hold the number when the SMS arrived ({})",
+                    r.status.name()
+                ),
+            )
+            .into());
+        }
+        if !r.service_code.is_empty() && r.service_code != brand {
+            return Err(Refusal::new(
+                rentals_reason::OTHER_SERVICE,
+                format!(
+                    "the rental receives only {} SMS; this one is not recognisably from it",
+                    r.service_code
+                ),
+            )
+            .into());
+        }
+        let message = Message {
+            id: uuid::Uuid::now_v7().to_string(),
+            rental_id: r.id.clone(),
+            account_id: account_id.clone(),
+            inbound_id: delivery.inbound_id.clone(),
+            phone_number: r.phone_number.clone(),
+            sender: delivery.sender.clone(),
+            body: delivery.body.clone(),
+            code: extraction.code.unwrap_or_default(),
+            service_code: brand.to_owned(),
+            received_at: delivery.received_at,
+        };
+        if !store::insert_message(&mut tx, &message, now).await? {
+            // A concurrent redelivery stored it first.
+            drop(tx);
+            return self
+                .delivered(&delivery)
+                .await?
+                .ok_or_else(|| Error::Corrupt("a stored inbound id has no message".into()));
+        }
+        r.sms_count += 1;
+        store::update(&mut tx, &r, now).await?;
+        let events = [NewEvent::Message(&message.id)];
+        store::append_events(&mut tx, &account_id, &r.id, seq, &events, now).await?;
+        tx.commit().await?;
+        self.hub.wake(&[&account_id, &r.id]);
+        Ok(message)
+    }
+
+    /// The message already stored for this inbound id, if any; another
+    /// rental's is a reused key.
+    async fn delivered(&self, delivery: &Delivery) -> Result<Option<Message>, Error> {
+        let Some(stored) =
+            store::message_by_inbound(self.db.writer(), &delivery.inbound_id).await?
+        else {
+            return Ok(None);
+        };
+        if stored.rental_id != delivery.rental_id {
+            return Err(Error::IdempotencyKeyReused(delivery.inbound_id.clone()));
+        }
+        Ok(Some(stored))
+    }
+}

@@ -1,0 +1,430 @@
+//! Rentals' public and internal gRPC services: thin handlers that validate
+//! a request, call the domain, and map its answer. No rule lives here.
+
+use futures_util::StreamExt as _;
+use numhub_auth::Caller;
+use numhub_proto::catalog::v1::{NumberType, RentalDuration as DurationPb};
+use numhub_proto::rentals::v1 as pb;
+use numhub_runtime::clock::Timestamp;
+use numhub_runtime::rental::RentalDuration;
+use numhub_runtime::validate::{self, Validator, page_token};
+use numhub_runtime::{codes, money, phone};
+use tonic::{Request, Response, Status};
+
+use crate::Rentals;
+use crate::model::{self, Delivery, Event, EventBody, Filter, Purchase, Rental, Settle};
+use crate::streams::{EventStream, Watched};
+
+const DEFAULT_PAGE_SIZE: u32 = 50;
+const MAX_PAGE_SIZE: u32 = 100;
+const MAX_INBOUND_ID_LEN: usize = 255;
+const MAX_SENDER_LEN: usize = 64;
+
+type Stream<T> = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::rentals_service_server::RentalsService for Rentals {
+    async fn create_rental(
+        &self,
+        request: Request<pb::CreateRentalRequest>,
+    ) -> Result<Response<pb::CreateRentalResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let r = request.into_inner();
+        let mut v = Validator::new();
+        let country = v.check("country_code", codes::country(&r.country_code));
+        let number_type = v.check("number_type", number_type(r.number_type));
+        let duration = v.check("duration", optional_duration(r.duration));
+        let service = v.check("service_code", codes::optional_service(&r.service_code));
+        let request_id = v.check("request_id", validate::request_id(&r.request_id));
+        v.finish()?;
+        let rental = self
+            .purchase(Purchase {
+                account_id: caller.account_id.to_string(),
+                request_id: request_id.unwrap_or_default(),
+                country_code: country.unwrap_or_default(),
+                number_type: number_type.unwrap_or(NumberType::Voip as i64),
+                service_code: service.flatten().unwrap_or_default(),
+                duration: duration.flatten().unwrap_or(RentalDuration::OneMonth),
+                auto_renew: r.auto_renew.unwrap_or(true),
+            })
+            .await?;
+        Ok(Response::new(pb::CreateRentalResponse {
+            charged: money::to_proto(&rental.currency, rental.price),
+            balance_after: rental
+                .balance_after
+                .and_then(|b| money::to_proto(&rental.currency, b)),
+            rental: Some(rental_to_proto(&rental, Vec::new(), self.now())),
+        }))
+    }
+
+    async fn get_rental(
+        &self,
+        request: Request<pb::GetRentalRequest>,
+    ) -> Result<Response<pb::Rental>, Status> {
+        let caller = Caller::of(&request)?;
+        let id = rental_id(&request.get_ref().id)?;
+        let (rental, messages) = self.get_with_messages(&caller.account_id, &id).await?;
+        Ok(Response::new(rental_to_proto(
+            &rental,
+            messages,
+            self.now(),
+        )))
+    }
+
+    async fn list_rentals(
+        &self,
+        request: Request<pb::ListRentalsRequest>,
+    ) -> Result<Response<pb::ListRentalsResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let r = request.into_inner();
+        let mut v = Validator::new();
+        let filter = v.check("filter", filter(r.filter));
+        let page_size = v.check(
+            "page_size",
+            validate::page_size(r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+        );
+        let before = v.check("page_token", page_token::decode_uuid(&r.page_token));
+        v.finish()?;
+        let (rentals, next) = self
+            .list(
+                &caller.account_id,
+                filter.unwrap_or(Filter::All),
+                before.flatten().as_deref(),
+                page_size.unwrap_or(DEFAULT_PAGE_SIZE),
+            )
+            .await?;
+        let now = self.now();
+        Ok(Response::new(pb::ListRentalsResponse {
+            rentals: rentals
+                .iter()
+                .map(|r| rental_to_proto(r, Vec::new(), now))
+                .collect(),
+            next_page_token: next.map(|c| page_token::encode(&c)).unwrap_or_default(),
+        }))
+    }
+
+    async fn renew_rental(
+        &self,
+        request: Request<pb::RenewRentalRequest>,
+    ) -> Result<Response<pb::RenewRentalResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let r = request.into_inner();
+        let mut v = Validator::new();
+        let id = v.check("id", validate::uuid(&r.id));
+        let duration = v.check("duration", optional_duration(r.duration));
+        let request_id = v.check("request_id", validate::request_id(&r.request_id));
+        v.finish()?;
+        let (rental, renewal) = self
+            .renew(
+                &caller.account_id,
+                &id.map(|id| id.to_string()).unwrap_or_default(),
+                duration.flatten(),
+                &request_id.unwrap_or_default(),
+            )
+            .await?;
+        Ok(Response::new(pb::RenewRentalResponse {
+            charged: money::to_proto(&renewal.currency, renewal.price),
+            balance_after: renewal
+                .balance_after
+                .and_then(|b| money::to_proto(&renewal.currency, b)),
+            rental: Some(rental_to_proto(&rental, Vec::new(), self.now())),
+        }))
+    }
+
+    async fn set_auto_renew(
+        &self,
+        request: Request<pb::SetAutoRenewRequest>,
+    ) -> Result<Response<pb::Rental>, Status> {
+        let caller = Caller::of(&request)?;
+        let id = rental_id(&request.get_ref().id)?;
+        let on = request.get_ref().auto_renew;
+        let rental = self.set_auto_renew(&caller.account_id, &id, on).await?;
+        Ok(Response::new(rental_to_proto(
+            &rental,
+            Vec::new(),
+            self.now(),
+        )))
+    }
+
+    async fn cancel_rental(
+        &self,
+        request: Request<pb::CancelRentalRequest>,
+    ) -> Result<Response<pb::CancelRentalResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let r = request.into_inner();
+        let mut v = Validator::new();
+        let id = v.check("id", validate::uuid(&r.id));
+        v.check("request_id", validate::request_id(&r.request_id));
+        v.finish()?;
+        let id = id.map(|id| id.to_string()).unwrap_or_default();
+        let rental = self.cancel(&caller.account_id, &id).await?;
+        // The balance is known once the refund is paid.
+        let balance_after = match rental.settle {
+            Settle::Nothing if rental.refunded > 0 => rental.refund_balance_after,
+            _ => None,
+        };
+        Ok(Response::new(pb::CancelRentalResponse {
+            refunded: money::to_proto(&rental.currency, rental.refunded),
+            balance_after: balance_after.and_then(|b| money::to_proto(&rental.currency, b)),
+            rental: Some(rental_to_proto(&rental, Vec::new(), self.now())),
+        }))
+    }
+
+    async fn list_messages(
+        &self,
+        request: Request<pb::ListMessagesRequest>,
+    ) -> Result<Response<pb::ListMessagesResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let r = request.into_inner();
+        let mut v = Validator::new();
+        let number = v.check("phone_number", phone::normalize(&r.phone_number));
+        let page_size = v.check(
+            "page_size",
+            validate::page_size(r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+        );
+        let after = v.check("page_token", page_token::decode_uuid(&r.page_token));
+        v.finish()?;
+        let after = after.flatten();
+        let messages = self
+            .messages_of_number(
+                &caller.account_id,
+                &number.unwrap_or_default(),
+                after.as_deref(),
+                page_size.unwrap_or(DEFAULT_PAGE_SIZE),
+            )
+            .await?;
+        // Always a token: the poller's place, right after what it has seen.
+        let next = messages.last().map(|m| m.id.clone()).or(after);
+        Ok(Response::new(pb::ListMessagesResponse {
+            messages: messages.iter().map(message_to_proto).collect(),
+            next_page_token: page_token::encode(
+                &next.unwrap_or_else(|| uuid::Uuid::nil().to_string()),
+            ),
+        }))
+    }
+
+    type WatchRentalStream = Stream<pb::RentalEvent>;
+
+    async fn watch_rental(
+        &self,
+        request: Request<pb::WatchRentalRequest>,
+    ) -> Result<Response<Self::WatchRentalStream>, Status> {
+        let caller = Caller::of(&request)?;
+        let r = request.into_inner();
+        let mut v = Validator::new();
+        let id = v.check("id", validate::uuid(&r.id));
+        let after = v.check("after", cursor(&r.after));
+        v.finish()?;
+        let id = id.map(|id| id.to_string()).unwrap_or_default();
+        // NOT_FOUND up front for another account's id, not an empty stream.
+        self.get(&caller.account_id, &id).await?;
+        let events = self.watch(&caller.account_id, Watched::Rental(id), after.unwrap_or(0));
+        let rentals = self.clone();
+        Ok(Response::new(map_events(events, move |event| {
+            let cursor = page_token::encode(&event.seq.to_string());
+            let event = match event.body {
+                EventBody::Changed(status, rental) => {
+                    let mut rental = rental_to_proto(&rental, Vec::new(), rentals.now());
+                    rental.status = status as i32;
+                    pb::rental_event::Event::Changed(rental)
+                }
+                EventBody::Message(message) => {
+                    pb::rental_event::Event::Message(message_to_proto(&message))
+                }
+            };
+            Some(pb::RentalEvent {
+                cursor,
+                event: Some(event),
+            })
+        })))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::rentals_internal_service_server::RentalsInternalService for Rentals {
+    async fn deliver_message(
+        &self,
+        request: Request<pb::DeliverMessageRequest>,
+    ) -> Result<Response<pb::Message>, Status> {
+        let r = request.into_inner();
+        let mut v = Validator::new();
+        let rental = v.check("rental_id", validate::uuid(&r.rental_id));
+        let inbound = v.check(
+            "inbound_message_id",
+            validate::identifier(&r.inbound_message_id, MAX_INBOUND_ID_LEN),
+        );
+        let sender = v.check("sender", validate::text(&r.sender, MAX_SENDER_LEN));
+        let body = v.check("body", validate::sms_body(&r.body));
+        let received_at = v.check("receive_time", required_time(r.receive_time.as_ref()));
+        v.finish()?;
+        let message = self
+            .deliver(Delivery {
+                rental_id: rental.map(|id| id.to_string()).unwrap_or_default(),
+                inbound_id: inbound.unwrap_or_default(),
+                sender: sender.unwrap_or_default(),
+                body: body.unwrap_or_default(),
+                received_at: received_at.unwrap_or(Timestamp::from_unix_micros(0)),
+            })
+            .await?;
+        Ok(Response::new(message_to_proto(&message)))
+    }
+
+    type WatchAccountMessagesStream = Stream<pb::MessageEvent>;
+
+    async fn watch_account_messages(
+        &self,
+        request: Request<pb::WatchAccountMessagesRequest>,
+    ) -> Result<Response<Self::WatchAccountMessagesStream>, Status> {
+        let r = request.into_inner();
+        let mut v = Validator::new();
+        let account = v.check("account_id", validate::uuid(&r.account_id));
+        let after = v.check("after", cursor(&r.after));
+        v.finish()?;
+        let account = account.map(|a| a.to_string()).unwrap_or_default();
+        let events = self.watch(&account, Watched::Messages, after.unwrap_or(0));
+        Ok(Response::new(map_events(events, |event| {
+            match event.body {
+                EventBody::Message(message) => Some(pb::MessageEvent {
+                    cursor: page_token::encode(&event.seq.to_string()),
+                    message: Some(message_to_proto(&message)),
+                }),
+                EventBody::Changed(..) => None,
+            }
+        })))
+    }
+}
+
+fn map_events<T: Send + 'static>(
+    events: EventStream,
+    to_proto: impl Fn(Event) -> Option<T> + Send + 'static,
+) -> Stream<T> {
+    Box::pin(events.filter_map(move |item| {
+        let item = match item {
+            Ok(event) => to_proto(event).map(Ok),
+            Err(error) => Some(Err(Status::from(error))),
+        };
+        std::future::ready(item)
+    }))
+}
+
+fn rental_id(value: &str) -> Result<String, Status> {
+    let mut v = Validator::new();
+    let id = v.check("id", validate::uuid(value));
+    v.finish()?;
+    Ok(id.map(|id| id.to_string()).unwrap_or_default())
+}
+
+/// A number type: unset means VOIP.
+fn number_type(value: i32) -> Result<i64, String> {
+    match NumberType::try_from(value) {
+        Ok(NumberType::Unspecified) => Ok(NumberType::Voip as i64),
+        Ok(t) => Ok(t as i64),
+        Err(_) => Err(format!("{value} is not a number type")),
+    }
+}
+
+/// A package; unset is `None`.
+fn optional_duration(value: i32) -> Result<Option<RentalDuration>, String> {
+    if value == DurationPb::Unspecified as i32 {
+        return Ok(None);
+    }
+    RentalDuration::from_i64(i64::from(value))
+        .map(Some)
+        .ok_or_else(|| format!("{value} is not a rental duration"))
+}
+
+fn filter(value: i32) -> Result<Filter, String> {
+    match pb::RentalFilter::try_from(value) {
+        Ok(pb::RentalFilter::Unspecified | pb::RentalFilter::All) => Ok(Filter::All),
+        Ok(pb::RentalFilter::Active) => Ok(Filter::Active),
+        Ok(pb::RentalFilter::ExpiringSoon) => Ok(Filter::ExpiringSoon),
+        Ok(pb::RentalFilter::Expired) => Ok(Filter::Expired),
+        Ok(pb::RentalFilter::Cancelled) => Ok(Filter::Cancelled),
+        Err(_) => Err(format!("{value} is not a rental filter")),
+    }
+}
+
+/// A stream cursor: empty for the start, else one this service issued.
+fn cursor(value: &str) -> Result<i64, String> {
+    match page_token::decode(value)? {
+        None => Ok(0),
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|seq| *seq >= 0)
+            .ok_or_else(|| "is not a cursor issued by this method".into()),
+    }
+}
+
+fn required_time(value: Option<&prost_types::Timestamp>) -> Result<Timestamp, String> {
+    Timestamp::from_proto(value.ok_or("is required")?)
+}
+
+fn rental_to_proto(r: &Rental, messages: Vec<model::Message>, now: Timestamp) -> pb::Rental {
+    let paid = r.lease_id.is_some() && r.status != model::Status::Creating;
+    pb::Rental {
+        id: r.id.clone(),
+        // A number is the customer's only once it is paid for.
+        phone_number: if paid && r.status != model::Status::Failed {
+            r.phone_number.clone()
+        } else {
+            String::new()
+        },
+        country_code: r.country_code.clone(),
+        number_type: r.number_type as i32,
+        service_code: r.service_code.clone(),
+        duration: r.duration as i32,
+        renewal_duration: r.renewal_duration as i32,
+        auto_renew: r.auto_renew,
+        status: r.status_at(now) as i32,
+        price: money::to_proto(&r.currency, r.price),
+        total_charged: money::to_proto(&r.currency, r.total_charged),
+        refunded: money::to_proto(&r.currency, r.refunded),
+        create_time: Some(r.created_at.to_proto()),
+        expire_time: Some(r.expires_at.to_proto()),
+        end_time: match r.status_at(now) {
+            model::Status::Expired => Some(r.ended_at.unwrap_or(r.expires_at).to_proto()),
+            _ => r.ended_at.map(Timestamp::to_proto),
+        },
+        sms_count: r.sms_count,
+        renewals: r.renewals,
+        auto_renew_failure: r.auto_renew_failure.clone(),
+        auto_renew_failure_time: r.auto_renew_failed_at.map(Timestamp::to_proto),
+        failure_reason: r.failure_reason.clone(),
+        messages: messages.iter().map(message_to_proto).collect(),
+    }
+}
+
+fn message_to_proto(m: &model::Message) -> pb::Message {
+    pb::Message {
+        id: m.id.clone(),
+        rental_id: m.rental_id.clone(),
+        phone_number: m.phone_number.clone(),
+        sender: m.sender.clone(),
+        body: m.body.clone(),
+        code: m.code.clone(),
+        service_code: m.service_code.clone(),
+        receive_time: Some(m.received_at.to_proto()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_read_with_their_defaults_and_limits() {
+        assert_eq!(number_type(0), Ok(NumberType::Voip as i64));
+        assert_eq!(number_type(2), Ok(NumberType::NonVoip as i64));
+        assert!(number_type(9).is_err());
+        assert_eq!(optional_duration(0), Ok(None));
+        assert_eq!(optional_duration(9), Ok(Some(RentalDuration::OneYear)));
+        assert!(optional_duration(10).is_err());
+        assert_eq!(filter(0), Ok(Filter::All));
+        assert_eq!(filter(2), Ok(Filter::ExpiringSoon));
+        assert!(filter(6).is_err());
+        assert_eq!(cursor(""), Ok(0));
+        assert_eq!(cursor(&page_token::encode("7")), Ok(7));
+        assert!(cursor("7").is_err());
+    }
+}

@@ -1,0 +1,211 @@
+//! What happens to a rental after its purchase: auto-renew on or off,
+//! cancel, expiry, and the settlement that follows each end.
+//!
+//! An end is two parts. First the status changes in one transaction, which
+//! also records what the rental still owes (`settle`: a refund of
+//! everything charged, the release of its number). Then that is settled
+//! through the wallet and the catalog, each call idempotent by the rental's
+//! id, and the debt is cleared. A crash in between leaves the debt recorded,
+//! and the settlement worker pays it.
+
+use numhub_proto::catalog::v1 as catalog_pb;
+use numhub_proto::wallet::v1 as wallet_pb;
+
+use crate::Rentals;
+use crate::error::{Error, Refusal, rentals_reason};
+use crate::model::{Rental, Settle, Status};
+use crate::store::{self, NewEvent};
+
+impl Rentals {
+    /// Turns auto-renew on or off. Turning it on clears the last failure,
+    /// so a due renewal is tried at the next pass.
+    pub async fn set_auto_renew(
+        &self,
+        account_id: &str,
+        id: &str,
+        on: bool,
+    ) -> Result<Rental, Error> {
+        let (rental, _) = self
+            .change(account_id, id, |r, now| {
+                match r.status_at(now) {
+                    Status::Active => {}
+                    Status::Creating => return Err(Error::InProgress),
+                    _ => return Err(ended(r, now)),
+                }
+                if r.auto_renew == on && (!on || r.auto_renew_failed_at.is_none()) {
+                    return Ok(false);
+                }
+                r.auto_renew = on;
+                if on {
+                    r.auto_renew_failure.clear();
+                    r.auto_renew_failed_at = None;
+                }
+                Ok(true)
+            })
+            .await?;
+        Ok(rental)
+    }
+
+    /// Cancels an ACTIVE rental: CANCELLED, its number released, and
+    /// everything charged refunded when the cancel is within the refund
+    /// window after purchase and no SMS has arrived. A cancelled rental is
+    /// returned as it is.
+    pub async fn cancel(&self, account_id: &str, id: &str) -> Result<Rental, Error> {
+        let window = self.settings.refund_window;
+        let now = self.clock.now();
+        let mut tx = self.db.begin_write().await?;
+        let seq = store::lock_account(&mut tx, account_id, 1).await?;
+        let mut rental = store::rental(&mut *tx, id)
+            .await?
+            .filter(|r| r.account_id == account_id)
+            .ok_or_else(|| Error::not_found("rental", id))?;
+        match rental.status_at(now) {
+            Status::Cancelled => {
+                drop(tx);
+                return self.after_end(rental, false).await;
+            }
+            Status::Active => {}
+            Status::Creating => return Err(Error::InProgress),
+            _ => return Err(ended(&rental, now)),
+        }
+        // A renewal being charged would add to what a refund gives back.
+        if store::renewal_in_flight(&mut *tx, id).await?.is_some() {
+            return Err(Error::InProgress);
+        }
+        let age = now.unix_micros() - rental.created_at.unix_micros();
+        let refund = age <= window.as_micros() as i64 && rental.sms_count == 0;
+        rental.status = Status::Cancelled;
+        rental.ended_at = Some(now);
+        if refund {
+            rental.settle = Settle::RefundAndRelease;
+            // Owed from now on, and shown so: settlement pays it.
+            rental.refunded = rental.total_charged;
+        } else {
+            rental.settle = Settle::Release;
+        }
+        store::update(&mut tx, &rental, self.claim_until(now)).await?;
+        let event = [NewEvent::Changed(Status::Cancelled)];
+        store::append_events(&mut tx, account_id, id, seq, &event, now).await?;
+        tx.commit().await?;
+        self.hub.wake(&[account_id, id]);
+        self.after_end(rental, true).await
+    }
+
+    /// Ends an ACTIVE rental whose time is up: EXPIRED, its number
+    /// released into quarantine. A renewal being charged is finished first
+    /// (by the renewal recovery), as it may still move the expiry.
+    pub(crate) async fn expire(&self, id: &str) -> Result<bool, Error> {
+        let Some(stored) = store::rental(self.db.reader(), id).await? else {
+            return Ok(false);
+        };
+        let now = self.clock.now();
+        let mut tx = self.db.begin_write().await?;
+        let seq = store::lock_account(&mut tx, &stored.account_id, 1).await?;
+        let Some(mut rental) = store::rental(&mut *tx, id).await? else {
+            return Ok(false);
+        };
+        if rental.status != Status::Active
+            || rental.expires_at > now
+            || store::renewal_in_flight(&mut *tx, id).await?.is_some()
+        {
+            return Ok(false);
+        }
+        rental.status = Status::Expired;
+        rental.ended_at = Some(rental.expires_at);
+        rental.settle = Settle::Release;
+        store::update(&mut tx, &rental, self.claim_until(now)).await?;
+        let event = [NewEvent::Changed(Status::Expired)];
+        store::append_events(&mut tx, &rental.account_id, id, seq, &event, now).await?;
+        tx.commit().await?;
+        self.hub.wake(&[&rental.account_id, id]);
+        self.settle(&rental).await?;
+        Ok(true)
+    }
+
+    /// After an end: settles at once (a failure is left to the worker) and
+    /// answers the rental as it is then.
+    async fn after_end(&self, rental: Rental, changed: bool) -> Result<Rental, Error> {
+        if changed || rental.settle != Settle::Nothing {
+            self.settle_logged(&rental).await;
+            return self.get(&rental.account_id, &rental.id).await;
+        }
+        Ok(rental)
+    }
+
+    /// Settles, logging a failure: the settlement worker will try again.
+    pub(crate) async fn settle_logged(&self, rental: &Rental) {
+        if let Err(error) = self.settle(rental).await {
+            tracing::warn!(
+                rental = %rental.id,
+                error = %numhub_runtime::error::error_chain(&error),
+                "cannot settle the rental yet; the settlement worker will"
+            );
+        }
+    }
+
+    /// Pays what an ended rental owes: the refunds of its purchase and of
+    /// every renewal, then the release of its number, each idempotent; then
+    /// clears the debt.
+    pub(crate) async fn settle(&self, r: &Rental) -> Result<(), Error> {
+        if r.settle == Settle::Nothing {
+            return Ok(());
+        }
+        let mut balance_after = r.refund_balance_after;
+        if r.settle == Settle::RefundAndRelease {
+            let mut debits = Vec::new();
+            if let Some(debit) = &r.debit_id {
+                debits.push((debit.clone(), format!("rental:{}:refund", r.id)));
+            }
+            for renewal in store::applied_renewals(self.db.writer(), &r.id).await? {
+                if let Some(debit) = &renewal.debit_id {
+                    debits.push((debit.clone(), format!("{}:refund", renewal.charge_key())));
+                }
+            }
+            for (debit, key) in debits {
+                let request = wallet_pb::RefundRequest {
+                    debit_transaction_id: debit,
+                    amount: None,
+                    request_id: key,
+                    reason: format!("rental {} cancelled within the refund window", r.id),
+                };
+                let response = self
+                    .deps
+                    .wallet
+                    .clone()
+                    .refund(request)
+                    .await
+                    .map_err(|status| Error::from_upstream("wallet", &status))?;
+                balance_after = response
+                    .into_inner()
+                    .transaction
+                    .and_then(|t| t.balance_after)
+                    .map(|m| m.minor_units)
+                    .or(balance_after);
+            }
+        }
+        if let Some(lease_id) = &r.lease_id {
+            let request = catalog_pb::ReleaseRequest {
+                lease_id: lease_id.clone(),
+                // A failed purchase never received an SMS: no quarantine.
+                unused: r.status == Status::Failed,
+            };
+            self.deps
+                .catalog
+                .clone()
+                .release(request)
+                .await
+                .map_err(|status| Error::from_upstream("catalog", &status))?;
+        }
+        store::mark_settled(self.db.writer(), &r.id, r.settle, balance_after).await?;
+        Ok(())
+    }
+}
+
+/// The refusal for a rental that has ended.
+fn ended(r: &Rental, now: numhub_runtime::clock::Timestamp) -> Error {
+    Refusal::new(
+        rentals_reason::RENTAL_ENDED,
+        format!("the rental has ended: {}", r.status_at(now).name()),
+    )
+    .into()
+}

@@ -1,0 +1,338 @@
+//! Rentals' domain types.
+
+use numhub_runtime::clock::Timestamp;
+use numhub_runtime::rental::RentalDuration;
+
+/// How long a rental counts as expiring soon before its expiry.
+pub const EXPIRING_SOON: std::time::Duration = std::time::Duration::from_secs(10 * 24 * 3600);
+
+/// Where a rental is in its life; stored as its proto number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    Creating = 1,
+    Active = 2,
+    Expired = 3,
+    Cancelled = 4,
+    Failed = 5,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Self::Creating,
+        Self::Active,
+        Self::Expired,
+        Self::Cancelled,
+        Self::Failed,
+    ];
+
+    pub fn from_i64(value: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| *s as i64 == value)
+    }
+
+    /// Whether the rental has ended for good.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Self::Creating | Self::Active)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Creating => "CREATING",
+            Self::Active => "ACTIVE",
+            Self::Expired => "EXPIRED",
+            Self::Cancelled => "CANCELLED",
+            Self::Failed => "FAILED",
+        }
+    }
+}
+
+/// Which rentals a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    All,
+    Active,
+    /// Active, expiring within [`EXPIRING_SOON`] (the boundary included).
+    ExpiringSoon,
+    Expired,
+    Cancelled,
+}
+
+/// What a rental still owes the outside world after its status changed;
+/// stored as a number. Settling is idempotent, so a crash half-way is
+/// finished by the settlement worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    Nothing = 0,
+    Release = 1,
+    RefundAndRelease = 2,
+}
+
+impl Settle {
+    pub fn from_i64(value: i64) -> Option<Self> {
+        [Self::Nothing, Self::Release, Self::RefundAndRelease]
+            .into_iter()
+            .find(|s| *s as i64 == value)
+    }
+}
+
+/// A rental as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rental {
+    pub id: String,
+    pub account_id: String,
+    pub request_id: String,
+    pub fingerprint: String,
+    pub country_code: String,
+    /// The catalog's NumberType number.
+    pub number_type: i64,
+    pub service_code: String,
+    pub duration: RentalDuration,
+    pub renewal_duration: RentalDuration,
+    pub auto_renew: bool,
+    pub status: Status,
+    pub phone_number: String,
+    pub lease_id: Option<String>,
+    pub price: i64,
+    pub currency: String,
+    pub debit_id: Option<String>,
+    pub balance_after: Option<i64>,
+    pub total_charged: i64,
+    pub refunded: i64,
+    pub refund_balance_after: Option<i64>,
+    pub sms_count: i64,
+    pub renewals: i64,
+    pub auto_renew_failure: String,
+    pub auto_renew_failed_at: Option<Timestamp>,
+    pub failure_reason: String,
+    pub failure_message: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub settle: Settle,
+}
+
+impl Rental {
+    /// The status as the clock sees it: an ACTIVE rental past its expiry is
+    /// EXPIRED even before the expiry worker has written so.
+    pub fn status_at(&self, now: Timestamp) -> Status {
+        if self.status == Status::Active && self.expires_at <= now {
+            Status::Expired
+        } else {
+            self.status
+        }
+    }
+
+    /// Whether the rental holds its number at `now`.
+    pub fn is_active_at(&self, now: Timestamp) -> bool {
+        self.status_at(now) == Status::Active
+    }
+
+    /// When the rental stops owning the SMS its number receives: its
+    /// expiry, or its end if it ended earlier.
+    pub fn holds_until(&self) -> Timestamp {
+        match self.ended_at {
+            Some(ended) if ended < self.expires_at => ended,
+            _ => self.expires_at,
+        }
+    }
+}
+
+/// What a purchase asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purchase {
+    pub account_id: String,
+    pub request_id: String,
+    pub country_code: String,
+    pub number_type: i64,
+    pub service_code: String,
+    pub duration: RentalDuration,
+    pub auto_renew: bool,
+}
+
+impl Purchase {
+    /// Every field but the request id, so a reused key with other fields is
+    /// told apart from a retry.
+    pub fn fingerprint(&self) -> String {
+        numhub_runtime::idempotency::fingerprint(&[
+            &self.country_code,
+            &self.number_type.to_string(),
+            &self.service_code,
+            &(self.duration as i64).to_string(),
+            if self.auto_renew { "1" } else { "0" },
+        ])
+    }
+}
+
+/// Where a renewal is; stored as a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenewalState {
+    /// Being charged and applied; at most one per rental.
+    Charging = 1,
+    /// Charged, and the expiry moved.
+    Applied = 2,
+    /// The wallet (or the catalog) refused; nothing was charged.
+    Refused = 3,
+    /// Charged, but the rental could not be extended: given back.
+    Refunded = 4,
+}
+
+impl RenewalState {
+    pub fn from_i64(value: i64) -> Option<Self> {
+        [Self::Charging, Self::Applied, Self::Refused, Self::Refunded]
+            .into_iter()
+            .find(|s| *s as i64 == value)
+    }
+}
+
+/// One charge to extend a rental.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renewal {
+    pub id: String,
+    pub rental_id: String,
+    pub account_id: String,
+    /// "request:<request_id>" for a customer's renewal,
+    /// "auto:<period>:<attempt>" for auto-renew.
+    pub key: String,
+    pub fingerprint: String,
+    pub period: i64,
+    pub duration: RentalDuration,
+    pub price: i64,
+    pub currency: String,
+    pub from_expiry: Timestamp,
+    pub to_expiry: Timestamp,
+    pub state: RenewalState,
+    pub debit_id: Option<String>,
+    pub balance_after: Option<i64>,
+    pub failure_reason: String,
+    pub failure_message: String,
+    pub created_at: Timestamp,
+}
+
+impl Renewal {
+    /// The wallet's idempotency key of this renewal's charge: it names the
+    /// rental and the renewal (for auto-renew, its period and attempt).
+    pub fn charge_key(&self) -> String {
+        format!("rental:{}:{}", self.rental_id, self.key)
+    }
+}
+
+/// An SMS stored for a rental.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: String,
+    pub rental_id: String,
+    pub account_id: String,
+    pub inbound_id: String,
+    pub phone_number: String,
+    pub sender: String,
+    pub body: String,
+    pub code: String,
+    pub service_code: String,
+    pub received_at: Timestamp,
+}
+
+/// An SMS handed over for a rental.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub rental_id: String,
+    pub inbound_id: String,
+    pub sender: String,
+    pub body: String,
+    pub received_at: Timestamp,
+}
+
+/// One entry of an account's history, as streams read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub seq: i64,
+    pub rental_id: String,
+    pub body: EventBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventBody {
+    /// The rental changed and was then in `status`; the rental as it is now.
+    Changed(Status, Box<Rental>),
+    Message(Box<Message>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rental(status: Status, expires: i64) -> Rental {
+        Rental {
+            id: "r".into(),
+            account_id: "a".into(),
+            request_id: "q".into(),
+            fingerprint: String::new(),
+            country_code: "US".into(),
+            number_type: 1,
+            service_code: String::new(),
+            duration: RentalDuration::OneMonth,
+            renewal_duration: RentalDuration::OneMonth,
+            auto_renew: true,
+            status,
+            phone_number: String::new(),
+            lease_id: None,
+            price: 0,
+            currency: String::new(),
+            debit_id: None,
+            balance_after: None,
+            total_charged: 0,
+            refunded: 0,
+            refund_balance_after: None,
+            sms_count: 0,
+            renewals: 0,
+            auto_renew_failure: String::new(),
+            auto_renew_failed_at: None,
+            failure_reason: String::new(),
+            failure_message: String::new(),
+            created_at: Timestamp::from_unix_micros(0),
+            expires_at: Timestamp::from_unix_micros(expires),
+            ended_at: None,
+            settle: Settle::Nothing,
+        }
+    }
+
+    #[test]
+    fn an_active_rental_past_its_expiry_reads_as_expired() {
+        let r = rental(Status::Active, 100);
+        assert_eq!(r.status_at(Timestamp::from_unix_micros(99)), Status::Active);
+        assert_eq!(
+            r.status_at(Timestamp::from_unix_micros(100)),
+            Status::Expired
+        );
+        let cancelled = Rental {
+            ended_at: Some(Timestamp::from_unix_micros(50)),
+            ..rental(Status::Cancelled, 100)
+        };
+        assert_eq!(cancelled.holds_until().unix_micros(), 50);
+    }
+
+    #[test]
+    fn statuses_round_trip_and_fingerprints_tell_purchases_apart() {
+        for s in Status::ALL {
+            assert_eq!(Status::from_i64(s as i64), Some(s));
+        }
+        assert_eq!(Status::from_i64(0), None);
+        let base = Purchase {
+            account_id: "a".into(),
+            request_id: "r".into(),
+            country_code: "US".into(),
+            number_type: 1,
+            service_code: String::new(),
+            duration: RentalDuration::OneMonth,
+            auto_renew: true,
+        };
+        let other = Purchase {
+            duration: RentalDuration::OneYear,
+            ..base.clone()
+        };
+        let retry = Purchase {
+            request_id: "r2".into(),
+            ..base.clone()
+        };
+        assert_ne!(base.fingerprint(), other.fingerprint());
+        assert_eq!(base.fingerprint(), retry.fingerprint());
+    }
+}

@@ -1,0 +1,453 @@
+//! Renewals: a charge at the package's current price that adds its
+//! duration to the current expiry, asked by the customer or made by
+//! auto-renew shortly before the expiry.
+//!
+//! A renewal is a row first (CHARGING, at most one per rental, inserted
+//! under the account's lock with the price, the expiry it extends and the
+//! one it makes), then a debit keyed by the rental and the row, then the
+//! catalog's Extend of the lease, then the rental's new expiry, in one
+//! transaction with the row becoming APPLIED. Each step is idempotent, so
+//! the request, its retry or the recovery worker of any replica may drive a
+//! row again. A refusal of the debit leaves the row REFUSED, with nothing
+//! charged; a lease that can no longer be extended (the rental ended
+//! meanwhile) gets the charge refunded, and the row is REFUNDED.
+//!
+//! Auto-renew keys its rows "auto:<period>:<attempt>": the period a charge
+//! buys and the attempt at it. An attempt is made only when the previous
+//! one is over, and only while the rental's expiry has not moved, so each
+//! period is charged at most once however many replicas race.
+
+use numhub_proto::catalog::v1 as catalog_pb;
+use numhub_proto::wallet::v1 as wallet_pb;
+use numhub_runtime::clock::Timestamp;
+use numhub_runtime::rental::RentalDuration;
+
+use crate::Rentals;
+use crate::error::{Error, Refusal, rentals_reason};
+use crate::model::{Renewal, RenewalState, Rental, Status};
+use crate::saga::{Charge, Step};
+use crate::store::{self, NewEvent};
+
+/// What one auto-renew attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoRenewal {
+    /// Charged and applied.
+    Renewed,
+    /// Refused (a short balance): recorded on the rental, tried again later.
+    Refused,
+    /// Not due any more, or another driver is at it.
+    Skipped,
+}
+
+impl Rentals {
+    /// Renews a rental of the account with `duration` (its renewal package
+    /// when `None`), or replays the renewal of an earlier request with the
+    /// same id. Returns the rental and the renewal.
+    pub async fn renew(
+        &self,
+        account_id: &str,
+        id: &str,
+        duration: Option<RentalDuration>,
+        request_id: &str,
+    ) -> Result<(Rental, Renewal), Error> {
+        let rental = self.get(account_id, id).await?;
+        let duration = duration.unwrap_or(rental.renewal_duration);
+        let key = format!("request:{request_id}");
+        let fingerprint = (duration as i64).to_string();
+        let renewal = match store::renewal_by_key(self.db.writer(), id, &key).await? {
+            Some(existing) => existing,
+            None => {
+                ensure_renewable(&rental, self.clock.now())?;
+                let (price, currency) = self.quote(&rental, duration).await?;
+                let started = self
+                    .begin_renewal(&rental, &key, &fingerprint, duration, (price, currency))
+                    .await?;
+                match started {
+                    Some(renewal) => renewal,
+                    // A concurrent retry inserted it first.
+                    None => store::renewal_by_key(self.db.writer(), id, &key)
+                        .await?
+                        .ok_or_else(|| Error::Corrupt("a taken renewal key vanished".into()))?,
+                }
+            }
+        };
+        if renewal.fingerprint != fingerprint {
+            return Err(Error::IdempotencyKeyReused(request_id.to_owned()));
+        }
+        let renewal = self.drive_renewal(renewal).await?;
+        let rental = self.get(account_id, id).await?;
+        Ok((rental, renewal))
+    }
+
+    /// One auto-renew attempt for a rental whose claim this worker holds.
+    pub(crate) async fn auto_renew(&self, id: &str) -> Result<AutoRenewal, Error> {
+        let Some(rental) = store::rental(self.db.writer(), id).await? else {
+            return Ok(AutoRenewal::Skipped);
+        };
+        let now = self.clock.now();
+        if !self.auto_renew_due(&rental, now) {
+            return Ok(AutoRenewal::Skipped);
+        }
+        let duration = rental.renewal_duration;
+        let quote = match self.quote(&rental, duration).await {
+            Ok(quote) => quote,
+            Err(Error::Refused(refusal)) => {
+                self.record_auto_failure(&rental, &refusal).await?;
+                return Ok(AutoRenewal::Refused);
+            }
+            Err(error) => return Err(error),
+        };
+        let period = rental.renewals + 2;
+        let Some(renewal) = self
+            .begin_auto_renewal(&rental, period, duration, quote)
+            .await?
+        else {
+            return Ok(AutoRenewal::Skipped);
+        };
+        match self.drive_renewal(renewal).await {
+            Ok(r) if r.state == RenewalState::Applied => Ok(AutoRenewal::Renewed),
+            Ok(_) | Err(Error::Refused(_)) => Ok(AutoRenewal::Refused),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Whether auto-renew should charge the rental now: on, ACTIVE, within
+    /// the lead before its expiry (at most half the renewal package), and
+    /// past the pause after a failed attempt.
+    fn auto_renew_due(&self, r: &Rental, now: Timestamp) -> bool {
+        if !r.auto_renew || !r.is_active_at(now) {
+            return false;
+        }
+        let package =
+            r.renewal_duration.end(r.expires_at).unix_micros() - r.expires_at.unix_micros();
+        let lead = (self.settings.renew_before.as_micros() as i64).min(package / 2);
+        if now.unix_micros() < r.expires_at.unix_micros() - lead {
+            return false;
+        }
+        r.auto_renew_failed_at
+            .is_none_or(|failed| now >= failed.plus(self.settings.renew_retry))
+    }
+
+    /// The current price of a package for the rental's number.
+    async fn quote(&self, r: &Rental, duration: RentalDuration) -> Result<(i64, String), Error> {
+        let request = catalog_pb::QuoteRentalRequest {
+            country_code: r.country_code.clone(),
+            number_type: r.number_type as i32,
+            service_code: r.service_code.clone(),
+            duration: duration as i32,
+        };
+        let plan = self
+            .deps
+            .catalog
+            .clone()
+            .quote_rental(request)
+            .await
+            .map_err(|status| Error::from_upstream("catalog", &status))?
+            .into_inner();
+        let price = plan
+            .price
+            .ok_or_else(|| Error::Corrupt("a rental plan without a price".into()))?;
+        if price.currency_code != r.currency {
+            return Err(Error::Corrupt(format!(
+                "the catalog prices in {} but the rental was paid in {}",
+                price.currency_code, r.currency
+            )));
+        }
+        Ok((price.minor_units, price.currency_code))
+    }
+
+    /// Inserts a customer's renewal as CHARGING under the account's lock;
+    /// `None` when a concurrent request with the same key was first.
+    async fn begin_renewal(
+        &self,
+        rental: &Rental,
+        key: &str,
+        fingerprint: &str,
+        duration: RentalDuration,
+        (price, currency): (i64, String),
+    ) -> Result<Option<Renewal>, Error> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin_write().await?;
+        store::lock_account(&mut tx, &rental.account_id, 0).await?;
+        let current = store::rental(&mut *tx, &rental.id)
+            .await?
+            .ok_or_else(|| Error::Corrupt("a rental vanished".into()))?;
+        if let Some(existing) = store::renewal_by_key(&mut *tx, &rental.id, key).await? {
+            return Ok(Some(existing));
+        }
+        ensure_renewable(&current, now)?;
+        if store::renewal_in_flight(&mut *tx, &rental.id)
+            .await?
+            .is_some()
+        {
+            return Err(Error::InProgress);
+        }
+        let renewal = new_renewal(&current, key, fingerprint, duration, (price, currency), now);
+        let inserted = store::insert_renewal(&mut tx, &renewal, self.claim_until(now)).await?;
+        tx.commit().await?;
+        Ok(inserted.then_some(renewal))
+    }
+
+    /// Inserts the next auto-renew attempt for `period` under the
+    /// account's lock, if the rental is still due and nothing else is
+    /// renewing it; `None` otherwise.
+    async fn begin_auto_renewal(
+        &self,
+        rental: &Rental,
+        period: i64,
+        duration: RentalDuration,
+        quote: (i64, String),
+    ) -> Result<Option<Renewal>, Error> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin_write().await?;
+        store::lock_account(&mut tx, &rental.account_id, 0).await?;
+        let Some(current) = store::rental(&mut *tx, &rental.id).await? else {
+            return Ok(None);
+        };
+        // Anything that moved since the quote (a renewal, a new package, a
+        // failure) is left for the next pass to look at afresh.
+        if current.renewals + 2 != period
+            || current.renewal_duration != duration
+            || current.auto_renew_failed_at != rental.auto_renew_failed_at
+            || !self.auto_renew_due(&current, now)
+            || store::renewal_in_flight(&mut *tx, &rental.id)
+                .await?
+                .is_some()
+        {
+            return Ok(None);
+        }
+        let attempt = store::attempts(&mut tx, &rental.id, period).await? + 1;
+        let key = format!("auto:{period}:{attempt}");
+        let fingerprint = (duration as i64).to_string();
+        let renewal = new_renewal(&current, &key, &fingerprint, duration, quote, now);
+        let inserted = store::insert_renewal(&mut tx, &renewal, self.claim_until(now)).await?;
+        tx.commit().await?;
+        Ok(inserted.then_some(renewal))
+    }
+
+    /// Drives a renewal from wherever it is to its end; idempotent.
+    pub(crate) async fn drive_renewal(&self, renewal: Renewal) -> Result<Renewal, Error> {
+        match renewal.state {
+            RenewalState::Charging => {}
+            RenewalState::Applied => return Ok(renewal),
+            RenewalState::Refused | RenewalState::Refunded => {
+                return Err(Refusal::new(
+                    renewal.failure_reason.clone(),
+                    renewal.failure_message.clone(),
+                )
+                .into());
+            }
+        }
+        let rental = store::rental(self.db.writer(), &renewal.rental_id)
+            .await?
+            .ok_or_else(|| Error::Corrupt("a renewal of a missing rental".into()))?;
+        // No time check here: a renewal begun in time may already be
+        // charged (a crash after the debit), and only the replay of the
+        // debit can tell. Charged too late, the Extend below fails and the
+        // charge goes back.
+        let charge = match self
+            .charge(&rental, renewal.price, &renewal.charge_key())
+            .await
+        {
+            Ok(charge) => charge,
+            Err(Error::Refused(refusal)) => {
+                self.end_renewal(&renewal, RenewalState::Refused, None, &refusal)
+                    .await?;
+                return Err(refusal.into());
+            }
+            Err(error) => return Err(error),
+        };
+        self.crash_point(Step::RenewalAfterCharge)?;
+        let lease_id = rental
+            .lease_id
+            .clone()
+            .ok_or_else(|| Error::Corrupt("an active rental without a lease".into()))?;
+        let extend = catalog_pb::ExtendRequest {
+            lease_id,
+            expire_time: Some(renewal.to_expiry.to_proto()),
+        };
+        if let Err(status) = self.deps.catalog.clone().extend(extend).await {
+            return match Error::from_upstream("catalog", &status) {
+                // The lease ended meanwhile: the charge goes back.
+                Error::Refused(_) => self.refund_renewal(&renewal, &charge).await,
+                error => Err(error),
+            };
+        }
+        self.crash_point(Step::RenewalAfterExtend)?;
+        self.apply_renewal(&renewal, &charge).await
+    }
+
+    /// Moves the rental's expiry and marks the renewal APPLIED, in one
+    /// transaction; refunds instead when the rental ended meanwhile.
+    async fn apply_renewal(&self, renewal: &Renewal, charge: &Charge) -> Result<Renewal, Error> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin_write().await?;
+        let seq = store::lock_account(&mut tx, &renewal.account_id, 1).await?;
+        let mut rental = store::rental(&mut *tx, &renewal.rental_id)
+            .await?
+            .ok_or_else(|| Error::Corrupt("a renewal of a missing rental".into()))?;
+        if rental.status != Status::Active || rental.expires_at != renewal.from_expiry {
+            drop(tx);
+            return self.refund_renewal(renewal, charge).await;
+        }
+        let applied = Renewal {
+            state: RenewalState::Applied,
+            debit_id: Some(charge.debit_id.clone()),
+            balance_after: charge.balance_after,
+            ..renewal.clone()
+        };
+        if !store::finish_renewal(&mut tx, &applied, RenewalState::Applied).await? {
+            // Another driver ended it first.
+            drop(tx);
+            return self.stored_renewal(&renewal.id).await;
+        }
+        rental.expires_at = renewal.to_expiry;
+        rental.renewal_duration = renewal.duration;
+        rental.renewals += 1;
+        rental.total_charged += renewal.price;
+        rental.auto_renew_failure.clear();
+        rental.auto_renew_failed_at = None;
+        store::update(&mut tx, &rental, now).await?;
+        let event = [NewEvent::Changed(rental.status)];
+        store::append_events(&mut tx, &rental.account_id, &rental.id, seq, &event, now).await?;
+        tx.commit().await?;
+        self.hub.wake(&[&rental.account_id, &rental.id]);
+        Ok(applied)
+    }
+
+    /// Gives a renewal's charge back (the rental could not be extended) and
+    /// ends it REFUNDED; answers NUMBER_EXPIRED.
+    async fn refund_renewal(&self, renewal: &Renewal, charge: &Charge) -> Result<Renewal, Error> {
+        let request = wallet_pb::RefundRequest {
+            debit_transaction_id: charge.debit_id.clone(),
+            amount: None,
+            request_id: format!("{}:refund", renewal.charge_key()),
+            reason: format!(
+                "renewal of rental {} could not be applied",
+                renewal.rental_id
+            ),
+        };
+        self.deps
+            .wallet
+            .clone()
+            .refund(request)
+            .await
+            .map_err(|status| Error::from_upstream("wallet", &status))?;
+        let refusal = expired_refusal();
+        self.end_renewal(renewal, RenewalState::Refunded, Some(charge), &refusal)
+            .await?;
+        Err(refusal.into())
+    }
+
+    /// Ends a renewal REFUSED or REFUNDED; an auto-renew's failure is also
+    /// recorded on the rental, for the customer and the retry pause.
+    async fn end_renewal(
+        &self,
+        renewal: &Renewal,
+        state: RenewalState,
+        charge: Option<&Charge>,
+        refusal: &Refusal,
+    ) -> Result<(), Error> {
+        let ended = Renewal {
+            debit_id: charge.map(|c| c.debit_id.clone()),
+            balance_after: charge.and_then(|c| c.balance_after),
+            failure_reason: refusal.reason.clone(),
+            failure_message: refusal.message.clone(),
+            ..renewal.clone()
+        };
+        let mut tx = self.db.begin_write().await?;
+        store::lock_account(&mut tx, &renewal.account_id, 0).await?;
+        let finished = store::finish_renewal(&mut tx, &ended, state).await?;
+        tx.commit().await?;
+        if finished && renewal.key.starts_with("auto:") {
+            let rental = store::rental(self.db.writer(), &renewal.rental_id)
+                .await?
+                .ok_or_else(|| Error::Corrupt("a renewal of a missing rental".into()))?;
+            self.record_auto_failure(&rental, refusal).await?;
+        }
+        Ok(())
+    }
+
+    /// Records why auto-renew failed, and when, so the next attempt waits
+    /// for the retry pause; the customer sees it on the rental.
+    async fn record_auto_failure(&self, rental: &Rental, refusal: &Refusal) -> Result<(), Error> {
+        let failure = refusal.reason.clone();
+        self.change(&rental.account_id, &rental.id, |r, now| {
+            if r.status != Status::Active {
+                return Ok(false);
+            }
+            r.auto_renew_failure = failure;
+            r.auto_renew_failed_at = Some(now);
+            Ok(true)
+        })
+        .await?;
+        tracing::info!(rental = %rental.id, reason = %refusal.reason, "auto-renew failed; will retry until the expiry");
+        Ok(())
+    }
+
+    async fn stored_renewal(&self, id: &str) -> Result<Renewal, Error> {
+        let renewal = store::renewal(self.db.writer(), id)
+            .await?
+            .ok_or_else(|| Error::Corrupt("a renewal vanished".into()))?;
+        match renewal.state {
+            RenewalState::Applied | RenewalState::Charging => Ok(renewal),
+            _ => Err(Refusal::new(renewal.failure_reason, renewal.failure_message).into()),
+        }
+    }
+
+    /// Drives a renewal left CHARGING (the recovery worker).
+    pub(crate) async fn recover_renewal(&self, id: &str) -> Result<(), Error> {
+        let Some(renewal) = store::renewal(self.db.writer(), id).await? else {
+            return Ok(());
+        };
+        match self.drive_renewal(renewal).await {
+            Ok(_) | Err(Error::Refused(_)) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// A renewal is possible only while the rental is ACTIVE and unexpired.
+fn ensure_renewable(r: &Rental, now: Timestamp) -> Result<(), Error> {
+    match r.status_at(now) {
+        Status::Active => Ok(()),
+        Status::Creating => Err(Error::InProgress),
+        _ => Err(expired_refusal().into()),
+    }
+}
+
+fn expired_refusal() -> Refusal {
+    Refusal::new(
+        rentals_reason::NUMBER_EXPIRED,
+        "the rental has ended and cannot be renewed",
+    )
+}
+
+fn new_renewal(
+    rental: &Rental,
+    key: &str,
+    fingerprint: &str,
+    duration: RentalDuration,
+    (price, currency): (i64, String),
+    now: Timestamp,
+) -> Renewal {
+    Renewal {
+        id: uuid::Uuid::now_v7().to_string(),
+        rental_id: rental.id.clone(),
+        account_id: rental.account_id.clone(),
+        key: key.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+        period: rental.renewals + 2,
+        duration,
+        price,
+        currency,
+        from_expiry: rental.expires_at,
+        to_expiry: duration.end(rental.expires_at),
+        state: RenewalState::Charging,
+        debit_id: None,
+        balance_after: None,
+        failure_reason: String::new(),
+        failure_message: String::new(),
+        created_at: now,
+    }
+}

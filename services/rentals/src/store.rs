@@ -1,0 +1,768 @@
+//! Rentals' SQL, one text for PostgreSQL and SQLite.
+//!
+//! Every transaction that changes a rental first locks its account's row in
+//! `rental_accounts` ([`lock_account`]): changes of one account are
+//! serialised, so a transaction reads the rental, decides, and writes
+//! without a concurrent change in between, and the events it appends commit
+//! in sequence order.
+
+use numhub_runtime::clock::Timestamp;
+use numhub_runtime::db::placeholder_list;
+use numhub_runtime::rental::RentalDuration;
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row};
+
+use crate::error::Error;
+use crate::model::{
+    Event, EventBody, Filter, Message, Renewal, RenewalState, Rental, Settle, Status,
+};
+
+const RENTAL_COLUMNS: &str = "id, account_id, request_id, fingerprint, country_code, \
+    number_type, service_code, duration, renewal_duration, auto_renew, status, phone_number, \
+    lease_id, price, currency, debit_id, balance_after, total_charged, refunded, \
+    refund_balance_after, sms_count, renewals, auto_renew_failure, auto_renew_failed_at, \
+    failure_reason, failure_message, created_at, expires_at, ended_at, settle";
+
+const RENEWAL_COLUMNS: &str = "id, rental_id, account_id, key, fingerprint, period, duration, \
+    price, currency, from_expiry, to_expiry, state, debit_id, balance_after, failure_reason, \
+    failure_message, created_at";
+
+const MESSAGE_COLUMNS: &str = "id, rental_id, account_id, inbound_id, phone_number, sender, \
+    body, code, service_code, received_at";
+
+/// Event kinds as stored.
+const EVENT_CHANGED: i64 = 1;
+const EVENT_MESSAGE: i64 = 2;
+
+fn timestamp(row: &AnyRow, column: &str) -> Result<Timestamp, sqlx::Error> {
+    Ok(Timestamp::from_unix_micros(row.try_get(column)?))
+}
+
+fn optional_timestamp(row: &AnyRow, column: &str) -> Result<Option<Timestamp>, sqlx::Error> {
+    Ok(row
+        .try_get::<Option<i64>, _>(column)?
+        .map(Timestamp::from_unix_micros))
+}
+
+fn duration(row: &AnyRow, column: &str) -> Result<RentalDuration, Error> {
+    let value: i64 = row.try_get(column)?;
+    RentalDuration::from_i64(value).ok_or_else(|| Error::Corrupt(format!("duration {value}")))
+}
+
+fn rental_from_row(row: &AnyRow) -> Result<Rental, Error> {
+    let status: i64 = row.try_get("status")?;
+    let settle: i64 = row.try_get("settle")?;
+    Ok(Rental {
+        id: row.try_get("id")?,
+        account_id: row.try_get("account_id")?,
+        request_id: row.try_get("request_id")?,
+        fingerprint: row.try_get("fingerprint")?,
+        country_code: row.try_get("country_code")?,
+        number_type: row.try_get("number_type")?,
+        service_code: row.try_get("service_code")?,
+        duration: duration(row, "duration")?,
+        renewal_duration: duration(row, "renewal_duration")?,
+        auto_renew: row.try_get::<i64, _>("auto_renew")? != 0,
+        status: Status::from_i64(status)
+            .ok_or_else(|| Error::Corrupt(format!("rental status {status}")))?,
+        phone_number: row.try_get("phone_number")?,
+        lease_id: row.try_get("lease_id")?,
+        price: row.try_get("price")?,
+        currency: row.try_get("currency")?,
+        debit_id: row.try_get("debit_id")?,
+        balance_after: row.try_get("balance_after")?,
+        total_charged: row.try_get("total_charged")?,
+        refunded: row.try_get("refunded")?,
+        refund_balance_after: row.try_get("refund_balance_after")?,
+        sms_count: row.try_get("sms_count")?,
+        renewals: row.try_get("renewals")?,
+        auto_renew_failure: row.try_get("auto_renew_failure")?,
+        auto_renew_failed_at: optional_timestamp(row, "auto_renew_failed_at")?,
+        failure_reason: row.try_get("failure_reason")?,
+        failure_message: row.try_get("failure_message")?,
+        created_at: timestamp(row, "created_at")?,
+        expires_at: timestamp(row, "expires_at")?,
+        ended_at: optional_timestamp(row, "ended_at")?,
+        settle: Settle::from_i64(settle)
+            .ok_or_else(|| Error::Corrupt(format!("rental settle {settle}")))?,
+    })
+}
+
+fn renewal_from_row(row: &AnyRow) -> Result<Renewal, Error> {
+    let state: i64 = row.try_get("state")?;
+    Ok(Renewal {
+        id: row.try_get("id")?,
+        rental_id: row.try_get("rental_id")?,
+        account_id: row.try_get("account_id")?,
+        key: row.try_get("key")?,
+        fingerprint: row.try_get("fingerprint")?,
+        period: row.try_get("period")?,
+        duration: duration(row, "duration")?,
+        price: row.try_get("price")?,
+        currency: row.try_get("currency")?,
+        from_expiry: timestamp(row, "from_expiry")?,
+        to_expiry: timestamp(row, "to_expiry")?,
+        state: RenewalState::from_i64(state)
+            .ok_or_else(|| Error::Corrupt(format!("renewal state {state}")))?,
+        debit_id: row.try_get("debit_id")?,
+        balance_after: row.try_get("balance_after")?,
+        failure_reason: row.try_get("failure_reason")?,
+        failure_message: row.try_get("failure_message")?,
+        created_at: timestamp(row, "created_at")?,
+    })
+}
+
+fn message_from_row(row: &AnyRow, prefix: &str) -> Result<Message, sqlx::Error> {
+    let column = |name: &str| format!("{prefix}{name}");
+    Ok(Message {
+        id: row.try_get(column("id").as_str())?,
+        rental_id: row.try_get(column("rental_id").as_str())?,
+        account_id: row.try_get(column("account_id").as_str())?,
+        inbound_id: row.try_get(column("inbound_id").as_str())?,
+        phone_number: row.try_get(column("phone_number").as_str())?,
+        sender: row.try_get(column("sender").as_str())?,
+        body: row.try_get(column("body").as_str())?,
+        code: row.try_get(column("code").as_str())?,
+        service_code: row.try_get(column("service_code").as_str())?,
+        received_at: timestamp(row, &column("received_at"))?,
+    })
+}
+
+/// Locks the account's row (creating it) until the transaction ends, and
+/// reserves `count` event sequence numbers: the first is returned. Numbers
+/// reserved and not used leave a gap, which streams do not mind.
+pub async fn lock_account(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    count: i64,
+) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "INSERT INTO rental_accounts (account_id, last_seq) VALUES ($1, $2) \
+         ON CONFLICT (account_id) DO UPDATE SET last_seq = rental_accounts.last_seq + $2 \
+         RETURNING last_seq",
+    )
+    .bind(account_id)
+    .bind(count)
+    .fetch_one(conn)
+    .await?;
+    let last: i64 = row.try_get("last_seq")?;
+    Ok(last - count + 1)
+}
+
+/// An event to append.
+#[derive(Debug, Clone, Copy)]
+pub enum NewEvent<'a> {
+    Changed(Status),
+    Message(&'a str),
+}
+
+/// Appends events numbered from `first_seq` (reserved by [`lock_account`]).
+/// On PostgreSQL a trigger announces each with NOTIFY, delivered at commit.
+pub async fn append_events(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    rental_id: &str,
+    first_seq: i64,
+    events: &[NewEvent<'_>],
+    at: Timestamp,
+) -> Result<(), sqlx::Error> {
+    for (offset, event) in events.iter().enumerate() {
+        let (kind, status, message) = match event {
+            NewEvent::Changed(status) => (EVENT_CHANGED, Some(*status as i64), None),
+            NewEvent::Message(id) => (EVENT_MESSAGE, None, Some(*id)),
+        };
+        sqlx::query(
+            "INSERT INTO events (account_id, seq, rental_id, kind, status, message_id, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(account_id)
+        .bind(first_seq + offset as i64)
+        .bind(rental_id)
+        .bind(kind)
+        .bind(status)
+        .bind(message)
+        .bind(at.unix_micros())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Inserts a new rental; false when the account already used its request
+/// id.
+pub async fn insert_rental<'e>(
+    db: impl Executor<'e, Database = Any>,
+    r: &Rental,
+    claimed_until: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO rentals ({RENTAL_COLUMNS}, claimed_until) VALUES ({}) \
+         ON CONFLICT (account_id, request_id) DO NOTHING",
+        placeholder_list(31, 1)
+    )))
+    .bind(&r.id)
+    .bind(&r.account_id)
+    .bind(&r.request_id)
+    .bind(&r.fingerprint)
+    .bind(&r.country_code)
+    .bind(r.number_type)
+    .bind(&r.service_code)
+    .bind(r.duration as i64)
+    .bind(r.renewal_duration as i64)
+    .bind(i64::from(r.auto_renew))
+    .bind(r.status as i64)
+    .bind(&r.phone_number)
+    .bind(r.lease_id.as_deref())
+    .bind(r.price)
+    .bind(&r.currency)
+    .bind(r.debit_id.as_deref())
+    .bind(r.balance_after)
+    .bind(r.total_charged)
+    .bind(r.refunded)
+    .bind(r.refund_balance_after)
+    .bind(r.sms_count)
+    .bind(r.renewals)
+    .bind(&r.auto_renew_failure)
+    .bind(r.auto_renew_failed_at.map(Timestamp::unix_micros))
+    .bind(&r.failure_reason)
+    .bind(&r.failure_message)
+    .bind(r.created_at.unix_micros())
+    .bind(r.expires_at.unix_micros())
+    .bind(r.ended_at.map(Timestamp::unix_micros))
+    .bind(r.settle as i64)
+    .bind(claimed_until.unix_micros())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn rental<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &str,
+) -> Result<Option<Rental>, Error> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {RENTAL_COLUMNS} FROM rentals WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    row.as_ref().map(rental_from_row).transpose()
+}
+
+pub async fn rental_by_request<'e>(
+    db: impl Executor<'e, Database = Any>,
+    account_id: &str,
+    request_id: &str,
+) -> Result<Option<Rental>, Error> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {RENTAL_COLUMNS} FROM rentals WHERE account_id = $1 AND request_id = $2"
+    )))
+    .bind(account_id)
+    .bind(request_id)
+    .fetch_optional(db)
+    .await?;
+    row.as_ref().map(rental_from_row).transpose()
+}
+
+/// Writes every field a rental's life changes. The caller holds the
+/// account's lock and read the row in the same transaction.
+pub async fn update(
+    conn: &mut AnyConnection,
+    r: &Rental,
+    claimed_until: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE rentals SET renewal_duration = $1, auto_renew = $2, status = $3, \
+         phone_number = $4, lease_id = $5, price = $6, currency = $7, debit_id = $8, \
+         balance_after = $9, total_charged = $10, refunded = $11, sms_count = $12, \
+         renewals = $13, auto_renew_failure = $14, auto_renew_failed_at = $15, \
+         failure_reason = $16, failure_message = $17, expires_at = $18, ended_at = $19, \
+         settle = $20, claimed_until = $21 WHERE id = $22",
+    )
+    .bind(r.renewal_duration as i64)
+    .bind(i64::from(r.auto_renew))
+    .bind(r.status as i64)
+    .bind(&r.phone_number)
+    .bind(r.lease_id.as_deref())
+    .bind(r.price)
+    .bind(&r.currency)
+    .bind(r.debit_id.as_deref())
+    .bind(r.balance_after)
+    .bind(r.total_charged)
+    .bind(r.refunded)
+    .bind(r.sms_count)
+    .bind(r.renewals)
+    .bind(&r.auto_renew_failure)
+    .bind(r.auto_renew_failed_at.map(Timestamp::unix_micros))
+    .bind(&r.failure_reason)
+    .bind(&r.failure_message)
+    .bind(r.expires_at.unix_micros())
+    .bind(r.ended_at.map(Timestamp::unix_micros))
+    .bind(r.settle as i64)
+    .bind(claimed_until.unix_micros())
+    .bind(&r.id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks a rental settled (nothing more owed), with the balance after its
+/// refund, unless its settlement changed meanwhile.
+pub async fn mark_settled<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &str,
+    was: Settle,
+    refund_balance_after: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE rentals SET settle = 0, refund_balance_after = $1 WHERE id = $2 AND settle = $3",
+    )
+    .bind(refund_balance_after)
+    .bind(id)
+    .bind(was as i64)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Claims a row of `table` for a worker until `until`, if nobody holds it
+/// now and it still matches `condition`; false when another replica was
+/// first.
+pub async fn claim<'e>(
+    db: impl Executor<'e, Database = Any>,
+    table: Table,
+    id: &str,
+    condition: &'static str,
+    now: Timestamp,
+    until: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let table = match table {
+        Table::Rentals => "rentals",
+        Table::Renewals => "renewals",
+    };
+    let done = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE {table} SET claimed_until = $1 \
+         WHERE id = $2 AND claimed_until <= $3 AND {condition}"
+    )))
+    .bind(until.unix_micros())
+    .bind(id)
+    .bind(now.unix_micros())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The tables workers claim rows of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Rentals,
+    Renewals,
+}
+
+/// What a worker looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// ACTIVE rentals past their expiry.
+    Expired,
+    /// Purchases left half-done and unclaimed.
+    Creating,
+    /// Rentals that still owe a refund or a release, unclaimed.
+    Unsettled,
+    /// ACTIVE rentals with auto-renew on, expiring within the lead, not
+    /// failed within the retry pause, unclaimed.
+    AutoRenew,
+    /// Renewals left half-done and unclaimed.
+    Charging,
+}
+
+impl Due {
+    /// The table the ids are of, and the condition a row must still meet
+    /// when it is claimed.
+    pub fn claim(self) -> (Table, &'static str) {
+        match self {
+            Self::Expired => (Table::Rentals, "status = 2"),
+            Self::Creating => (Table::Rentals, "status = 1"),
+            Self::Unsettled => (Table::Rentals, "settle <> 0"),
+            Self::AutoRenew => (Table::Rentals, "status = 2 AND auto_renew = 1"),
+            Self::Charging => (Table::Renewals, "state = 1"),
+        }
+    }
+}
+
+/// Ids of up to `limit` rows that `due` finds at `now`. For
+/// [`Due::AutoRenew`], `lead` is how long before its expiry a rental is
+/// renewed at the most, and `retry` the pause after a failed attempt.
+pub async fn due<'e>(
+    db: impl Executor<'e, Database = Any>,
+    due: Due,
+    now: Timestamp,
+    (lead, retry): (std::time::Duration, std::time::Duration),
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let sql = match due {
+        Due::Expired => {
+            "SELECT id FROM rentals WHERE status = 2 AND expires_at <= $1 \
+             ORDER BY expires_at LIMIT $2"
+        }
+        Due::Creating => {
+            "SELECT id FROM rentals WHERE status = 1 AND claimed_until <= $1 \
+             ORDER BY claimed_until LIMIT $2"
+        }
+        Due::Unsettled => {
+            "SELECT id FROM rentals WHERE settle <> 0 AND claimed_until <= $1 \
+             ORDER BY claimed_until LIMIT $2"
+        }
+        Due::AutoRenew => {
+            "SELECT id FROM rentals WHERE status = 2 AND auto_renew = 1 \
+             AND expires_at > $1 AND expires_at <= $3 AND claimed_until <= $1 \
+             AND (auto_renew_failed_at IS NULL OR auto_renew_failed_at <= $4) \
+             ORDER BY expires_at LIMIT $2"
+        }
+        Due::Charging => {
+            "SELECT id FROM renewals WHERE state = 1 AND claimed_until <= $1 \
+             ORDER BY claimed_until LIMIT $2"
+        }
+    };
+    let mut query = sqlx::query(sql).bind(now.unix_micros()).bind(limit);
+    if due == Due::AutoRenew {
+        query = query
+            .bind(now.plus(lead).unix_micros())
+            .bind(now.minus(retry).unix_micros());
+    }
+    let rows = query.fetch_all(db).await?;
+    rows.iter().map(|row| row.try_get("id")).collect()
+}
+
+/// The account's rentals newest first, before the id `before`, that
+/// `filter` keeps at `now`.
+pub async fn list<'e>(
+    db: impl Executor<'e, Database = Any>,
+    account_id: &str,
+    filter: Filter,
+    now: Timestamp,
+    before: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Rental>, Error> {
+    // $2 is now, $3 the end of "expiring soon"; each filter uses what it
+    // needs. An ACTIVE row past its expiry counts as EXPIRED.
+    let condition = match filter {
+        Filter::All => "",
+        Filter::Active => " AND status = 2 AND expires_at > $2",
+        Filter::ExpiringSoon => " AND status = 2 AND expires_at > $2 AND expires_at <= $3",
+        Filter::Expired => " AND (status = 3 OR (status = 2 AND expires_at <= $2))",
+        Filter::Cancelled => " AND status = 4",
+    };
+    let mut sql = format!(
+        "SELECT {RENTAL_COLUMNS} FROM rentals WHERE account_id = $1 \
+         AND $2 = $2 AND $3 = $3{condition}"
+    );
+    if before.is_some() {
+        sql.push_str(" AND id < $5");
+    }
+    sql.push_str(" ORDER BY id DESC LIMIT $4");
+    let mut query = sqlx::query(AssertSqlSafe(sql))
+        .bind(account_id)
+        .bind(now.unix_micros())
+        .bind(now.plus(crate::model::EXPIRING_SOON).unix_micros())
+        .bind(i64::from(limit));
+    if let Some(before) = before {
+        query = query.bind(before);
+    }
+    let rows = query.fetch_all(db).await?;
+    rows.iter().map(rental_from_row).collect()
+}
+
+/// Inserts a renewal; false when the rental already has one with its key.
+/// Fails on the unique index when another renewal of the rental is being
+/// charged: see [`is_in_flight_conflict`].
+pub async fn insert_renewal(
+    conn: &mut AnyConnection,
+    r: &Renewal,
+    claimed_until: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO renewals ({RENEWAL_COLUMNS}, claimed_until) VALUES ({}) \
+         ON CONFLICT (rental_id, key) DO NOTHING",
+        placeholder_list(18, 1)
+    )))
+    .bind(&r.id)
+    .bind(&r.rental_id)
+    .bind(&r.account_id)
+    .bind(&r.key)
+    .bind(&r.fingerprint)
+    .bind(r.period)
+    .bind(r.duration as i64)
+    .bind(r.price)
+    .bind(&r.currency)
+    .bind(r.from_expiry.unix_micros())
+    .bind(r.to_expiry.unix_micros())
+    .bind(r.state as i64)
+    .bind(r.debit_id.as_deref())
+    .bind(r.balance_after)
+    .bind(&r.failure_reason)
+    .bind(&r.failure_message)
+    .bind(r.created_at.unix_micros())
+    .bind(claimed_until.unix_micros())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn renewal<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &str,
+) -> Result<Option<Renewal>, Error> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {RENEWAL_COLUMNS} FROM renewals WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    row.as_ref().map(renewal_from_row).transpose()
+}
+
+pub async fn renewal_by_key<'e>(
+    db: impl Executor<'e, Database = Any>,
+    rental_id: &str,
+    key: &str,
+) -> Result<Option<Renewal>, Error> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {RENEWAL_COLUMNS} FROM renewals WHERE rental_id = $1 AND key = $2"
+    )))
+    .bind(rental_id)
+    .bind(key)
+    .fetch_optional(db)
+    .await?;
+    row.as_ref().map(renewal_from_row).transpose()
+}
+
+/// The renewal of the rental being charged now, if any.
+pub async fn renewal_in_flight<'e>(
+    db: impl Executor<'e, Database = Any>,
+    rental_id: &str,
+) -> Result<Option<Renewal>, Error> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {RENEWAL_COLUMNS} FROM renewals WHERE rental_id = $1 AND state = 1"
+    )))
+    .bind(rental_id)
+    .fetch_optional(db)
+    .await?;
+    row.as_ref().map(renewal_from_row).transpose()
+}
+
+/// The rental's renewals that were charged and applied, oldest first.
+pub async fn applied_renewals<'e>(
+    db: impl Executor<'e, Database = Any>,
+    rental_id: &str,
+) -> Result<Vec<Renewal>, Error> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {RENEWAL_COLUMNS} FROM renewals WHERE rental_id = $1 AND state = 2 ORDER BY id"
+    )))
+    .bind(rental_id)
+    .fetch_all(db)
+    .await?;
+    rows.iter().map(renewal_from_row).collect()
+}
+
+/// How many renewals of the rental were tried for `period`.
+pub async fn attempts(
+    conn: &mut AnyConnection,
+    rental_id: &str,
+    period: i64,
+) -> Result<i64, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT COUNT(*) AS n FROM renewals WHERE rental_id = $1 AND period = $2")
+            .bind(rental_id)
+            .bind(period)
+            .fetch_one(conn)
+            .await?;
+    row.try_get("n")
+}
+
+/// Ends a renewal in `state`, with its charge and why it failed, if it is
+/// still CHARGING; false when another driver ended it first.
+pub async fn finish_renewal(
+    conn: &mut AnyConnection,
+    r: &Renewal,
+    state: RenewalState,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE renewals SET state = $1, debit_id = $2, balance_after = $3, \
+         failure_reason = $4, failure_message = $5 WHERE id = $6 AND state = 1",
+    )
+    .bind(state as i64)
+    .bind(r.debit_id.as_deref())
+    .bind(r.balance_after)
+    .bind(&r.failure_reason)
+    .bind(&r.failure_message)
+    .bind(&r.id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Stores a message; false when its inbound id is already stored.
+pub async fn insert_message(
+    conn: &mut AnyConnection,
+    m: &Message,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO messages ({MESSAGE_COLUMNS}, stored_at) VALUES ({}) \
+         ON CONFLICT (inbound_id) DO NOTHING",
+        placeholder_list(11, 1)
+    )))
+    .bind(&m.id)
+    .bind(&m.rental_id)
+    .bind(&m.account_id)
+    .bind(&m.inbound_id)
+    .bind(&m.phone_number)
+    .bind(&m.sender)
+    .bind(&m.body)
+    .bind(&m.code)
+    .bind(&m.service_code)
+    .bind(m.received_at.unix_micros())
+    .bind(now.unix_micros())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn message_by_inbound<'e>(
+    db: impl Executor<'e, Database = Any>,
+    inbound_id: &str,
+) -> Result<Option<Message>, sqlx::Error> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE inbound_id = $1"
+    )))
+    .bind(inbound_id)
+    .fetch_optional(db)
+    .await?;
+    row.as_ref().map(|r| message_from_row(r, "")).transpose()
+}
+
+/// A rental's newest messages, newest first.
+pub async fn recent_messages<'e>(
+    db: impl Executor<'e, Database = Any>,
+    rental_id: &str,
+    limit: i64,
+) -> Result<Vec<Message>, sqlx::Error> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE rental_id = $1 ORDER BY id DESC LIMIT $2"
+    )))
+    .bind(rental_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.iter().map(|r| message_from_row(r, "")).collect()
+}
+
+/// Messages of the account's rentals of a number after the id `after`,
+/// oldest first.
+pub async fn messages_of_number<'e>(
+    db: impl Executor<'e, Database = Any>,
+    account_id: &str,
+    phone_number: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Message>, sqlx::Error> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE account_id = $1 AND phone_number = $2 \
+         AND id > $3 ORDER BY id LIMIT $4"
+    )))
+    .bind(account_id)
+    .bind(phone_number)
+    .bind(after.unwrap_or_default())
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.iter().map(|r| message_from_row(r, "")).collect()
+}
+
+/// Whether the account ever held a rental of the number.
+pub async fn rented_number<'e>(
+    db: impl Executor<'e, Database = Any>,
+    account_id: &str,
+    phone_number: &str,
+) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM rentals WHERE account_id = $1 AND phone_number = $2 \
+         AND lease_id IS NOT NULL",
+    )
+    .bind(account_id)
+    .bind(phone_number)
+    .fetch_one(db)
+    .await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
+}
+
+/// Which events a stream reads.
+#[derive(Debug, Clone, Copy)]
+pub enum EventFilter<'a> {
+    /// Changes and messages of one rental.
+    Rental(&'a str),
+    /// Messages of every rental of the account.
+    Messages,
+}
+
+/// Up to `limit` of the account's events after `after`, in order.
+pub async fn events_after<'e, E>(
+    db: E,
+    account_id: &str,
+    filter: EventFilter<'_>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Event>, Error>
+where
+    E: Executor<'e, Database = Any> + Copy,
+{
+    let message_columns = MESSAGE_COLUMNS
+        .split(", ")
+        .map(|c| format!("m.{c} AS m_{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (condition, rental) = match filter {
+        EventFilter::Rental(id) => ("e.rental_id = $4", Some(id)),
+        EventFilter::Messages => ("e.kind = 2", None),
+    };
+    let sql = format!(
+        "SELECT e.seq, e.rental_id AS e_rental_id, e.kind, e.status AS e_status, \
+         {message_columns} FROM events e LEFT JOIN messages m ON m.id = e.message_id \
+         WHERE e.account_id = $1 AND e.seq > $2 AND {condition} ORDER BY e.seq LIMIT $3"
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql))
+        .bind(account_id)
+        .bind(after)
+        .bind(limit);
+    if let Some(id) = rental {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(db).await?;
+    let mut events = Vec::with_capacity(rows.len());
+    let mut current: Option<Rental> = None;
+    for row in &rows {
+        let seq: i64 = row.try_get("seq")?;
+        let rental_id: String = row.try_get("e_rental_id")?;
+        let kind: i64 = row.try_get("kind")?;
+        let body = if kind == EVENT_MESSAGE {
+            EventBody::Message(Box::new(message_from_row(row, "m_")?))
+        } else {
+            let status: i64 = row.try_get::<Option<i64>, _>("e_status")?.unwrap_or(0);
+            let status = Status::from_i64(status)
+                .ok_or_else(|| Error::Corrupt(format!("event status {status}")))?;
+            if current.as_ref().is_none_or(|r| r.id != rental_id) {
+                current = Some(self::rental(db, &rental_id).await?.ok_or_else(|| {
+                    Error::Corrupt(format!("event of missing rental {rental_id}"))
+                })?);
+            }
+            let snapshot = current.clone().expect("just loaded");
+            EventBody::Changed(status, Box::new(snapshot))
+        };
+        events.push(Event {
+            seq,
+            rental_id,
+            body,
+        });
+    }
+    Ok(events)
+}

@@ -1,0 +1,139 @@
+//! The background workers: expiry, auto-renew, recovery of half-done
+//! purchases and renewals, and settlement of ends whose refund or release
+//! did not go through. Each claims a row before working on it
+//! (`claimed_until`), and every change is guarded by the row's state under
+//! its account's lock, so any number of replicas may run them on one
+//! database.
+
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::renewal::AutoRenewal;
+use crate::store::{self, Due};
+use crate::{Rentals, streams};
+
+/// Rows a worker takes per pass.
+const PASS: i64 = 200;
+
+/// What one pass of the workers did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub expired: usize,
+    pub renewed: usize,
+    /// Auto-renew attempts refused (a short balance), to be tried again.
+    pub renewals_refused: usize,
+    pub recovered: usize,
+    pub settled: usize,
+    /// Rows that failed for a transient reason and are left for later.
+    pub failed: usize,
+}
+
+impl Rentals {
+    /// Starts the workers and, on PostgreSQL, the listener for other
+    /// processes' notifications (`database_url`).
+    pub fn start_workers(&self, database_url: Option<String>) {
+        if let Some(url) = database_url.filter(|u| u.starts_with("postgres")) {
+            tokio::spawn(streams::listen(self.hub.clone(), url));
+        }
+        let rentals = self.clone();
+        let interval = self.settings.worker_interval.max(Duration::from_millis(10));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                rentals.hub.prune();
+                match rentals.run_workers_once().await {
+                    Ok(pass) if pass != Pass::default() => tracing::debug!(?pass, "workers"),
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(
+                        error = %numhub_runtime::error::error_chain(&error),
+                        "workers failed; will try again"
+                    ),
+                }
+            }
+        });
+    }
+
+    /// One pass of every worker at the clock's current time.
+    pub async fn run_workers_once(&self) -> Result<Pass, Error> {
+        let mut pass = Pass::default();
+        // Half-done renewals first: they may move an expiry that is due.
+        for id in self.claim_due(Due::Charging).await? {
+            match self.recover_renewal(&id).await {
+                Ok(()) => pass.recovered += 1,
+                Err(error) => self.worker_failed(&mut pass, "recover renewal", &id, &error),
+            }
+        }
+        for id in self.claim_due(Due::AutoRenew).await? {
+            match self.auto_renew(&id).await {
+                Ok(AutoRenewal::Renewed) => pass.renewed += 1,
+                Ok(AutoRenewal::Refused) => pass.renewals_refused += 1,
+                Ok(AutoRenewal::Skipped) => {}
+                Err(error) => self.worker_failed(&mut pass, "auto-renew", &id, &error),
+            }
+        }
+        let now = self.clock.now();
+        for id in store::due(
+            self.db.reader(),
+            Due::Expired,
+            now,
+            self.renew_window(),
+            PASS,
+        )
+        .await?
+        {
+            match self.expire(&id).await {
+                Ok(true) => pass.expired += 1,
+                Ok(false) => {}
+                Err(error) => self.worker_failed(&mut pass, "expire", &id, &error),
+            }
+        }
+        // Recovery waits until the purchase's own request has had its time.
+        for id in self.claim_due(Due::Creating).await? {
+            match self.recover(&id).await {
+                Ok(()) => pass.recovered += 1,
+                Err(error) => self.worker_failed(&mut pass, "recover", &id, &error),
+            }
+        }
+        for id in self.claim_due(Due::Unsettled).await? {
+            let Some(rental) = store::rental(self.db.writer(), &id).await? else {
+                continue;
+            };
+            match self.settle(&rental).await {
+                Ok(()) => pass.settled += 1,
+                Err(error) => self.worker_failed(&mut pass, "settle", &id, &error),
+            }
+        }
+        Ok(pass)
+    }
+
+    /// The ids `due` finds now that this worker managed to claim.
+    async fn claim_due(&self, due: Due) -> Result<Vec<String>, Error> {
+        let now = self.clock.now();
+        let until = self.claim_until(now);
+        let (table, condition) = due.claim();
+        let mut claimed = Vec::new();
+        for id in store::due(self.db.reader(), due, now, self.renew_window(), PASS).await? {
+            if store::claim(self.db.writer(), table, &id, condition, now, until).await? {
+                claimed.push(id);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// How early auto-renew may look, and the pause after a failure.
+    fn renew_window(&self) -> (Duration, Duration) {
+        (self.settings.renew_before, self.settings.renew_retry)
+    }
+
+    fn worker_failed(&self, pass: &mut Pass, work: &str, id: &str, error: &Error) {
+        pass.failed += 1;
+        tracing::warn!(
+            work,
+            id,
+            error = %numhub_runtime::error::error_chain(error),
+            "left for the next pass"
+        );
+    }
+}
