@@ -50,6 +50,13 @@ pub struct InboundConfig {
         default_value = "http://127.0.0.1:50054"
     )]
     pub orders_addr: String,
+    /// Where rentals is, to hand SMS of rented numbers to.
+    #[arg(
+        long,
+        env = "NUMHUB_RENTALS_ADDR",
+        default_value = "http://127.0.0.1:50056"
+    )]
+    pub rentals_addr: String,
     #[command(flatten)]
     pub inbound: InboundSettings,
 }

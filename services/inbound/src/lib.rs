@@ -23,6 +23,7 @@ use numhub_proto::catalog::v1::catalog_internal_service_client::CatalogInternalS
 use numhub_proto::inbound::v1::inbound_admin_service_server::InboundAdminServiceServer;
 use numhub_proto::inbound::v1::inbound_internal_service_server::InboundInternalServiceServer;
 use numhub_proto::orders::v1::orders_internal_service_client::OrdersInternalServiceClient;
+use numhub_proto::rentals::v1::rentals_internal_service_client::RentalsInternalServiceClient;
 use numhub_runtime::clock::{SharedClock, Timestamp};
 use numhub_runtime::db::{Database, Migrations};
 use sqlx::migrate::Migrator;
@@ -55,16 +56,24 @@ pub type CatalogClient =
     CatalogInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
 pub type OrdersClient =
     OrdersInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
+pub type RentalsClient =
+    RentalsInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
 
 /// The services inbound routes through, with the service credential.
 #[derive(Debug, Clone)]
 pub struct Dependencies {
     pub catalog: CatalogClient,
     pub orders: OrdersClient,
+    pub rentals: RentalsClient,
 }
 
 impl Dependencies {
-    pub fn new(catalog: Channel, orders: Channel, credentials: &ServiceCredentials) -> Self {
+    pub fn new(
+        catalog: Channel,
+        orders: Channel,
+        rentals: Channel,
+        credentials: &ServiceCredentials,
+    ) -> Self {
         Self {
             catalog: CatalogInternalServiceClient::with_interceptor(
                 catalog,
@@ -72,6 +81,10 @@ impl Dependencies {
             ),
             orders: OrdersInternalServiceClient::with_interceptor(
                 orders,
+                credentials.interceptor(),
+            ),
+            rentals: RentalsInternalServiceClient::with_interceptor(
+                rentals,
                 credentials.interceptor(),
             ),
         }

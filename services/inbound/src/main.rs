@@ -36,6 +36,7 @@ async fn run(config: InboundConfig) -> anyhow::Result<()> {
     let deps = Dependencies::new(
         lazy_channel(&config.catalog_addr, "NUMHUB_CATALOG_ADDR")?,
         lazy_channel(&config.orders_addr, "NUMHUB_ORDERS_ADDR")?,
+        lazy_channel(&config.rentals_addr, "NUMHUB_RENTALS_ADDR")?,
         &credentials,
     );
     let inbound = Inbound::new(db.clone(), clock.clone(), config.inbound.clone(), deps);

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::orders::v1 as orders_pb;
+use numhub_proto::rentals::v1 as rentals_pb;
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
@@ -32,7 +33,8 @@ pub mod unrouted_reason {
     pub const NO_HOLDER: &str = "NO_HOLDER";
     pub const HOLDER_ENDED: &str = "HOLDER_ENDED";
     pub const HOLDER_UNKNOWN: &str = "HOLDER_UNKNOWN";
-    pub const RENTALS_UNAVAILABLE: &str = "RENTALS_UNAVAILABLE";
+    /// A rental for one service, and an SMS not recognisably from it.
+    pub const OTHER_SERVICE: &str = "OTHER_SERVICE";
 }
 
 /// What routing one message came to.
@@ -176,31 +178,61 @@ impl Inbound {
             }
             Err(status) => return Outcome::Retry(format!("catalog: {:?}", status.code())),
         };
-        if lease.kind != catalog_pb::LeaseKind::Activation as i32 {
-            return Outcome::Unrouted(unrouted_reason::RENTALS_UNAVAILABLE);
-        }
-        let delivery = orders_pb::DeliverMessageRequest {
-            activation_id: lease.holder_id.clone(),
-            inbound_message_id: message.id.clone(),
-            sender: message.sender.clone(),
-            body: message.body.clone(),
-            receive_time: Some(message.received_at.to_proto()),
+        let holder = lease.holder_id.clone();
+        let delivered = if lease.kind == catalog_pb::LeaseKind::Rental as i32 {
+            let delivery = rentals_pb::DeliverMessageRequest {
+                rental_id: holder.clone(),
+                inbound_message_id: message.id.clone(),
+                sender: message.sender.clone(),
+                body: message.body.clone(),
+                receive_time: Some(message.received_at.to_proto()),
+            };
+            self.deps
+                .rentals
+                .clone()
+                .deliver_message(delivery)
+                .await
+                .map(drop)
+        } else {
+            let delivery = orders_pb::DeliverMessageRequest {
+                activation_id: holder.clone(),
+                inbound_message_id: message.id.clone(),
+                sender: message.sender.clone(),
+                body: message.body.clone(),
+                receive_time: Some(message.received_at.to_proto()),
+            };
+            self.deps
+                .orders
+                .clone()
+                .deliver_message(delivery)
+                .await
+                .map(drop)
         };
-        match self.deps.orders.clone().deliver_message(delivery).await {
-            Ok(_) => Outcome::Routed(lease.holder_id),
-            Err(status) => match status.code() {
-                Code::FailedPrecondition => Outcome::Unrouted(unrouted_reason::HOLDER_ENDED),
-                Code::NotFound | Code::InvalidArgument => {
-                    let reason = status
-                        .get_error_details()
-                        .error_info()
-                        .map(|i| i.reason.clone())
-                        .unwrap_or_default();
-                    tracing::warn!(reason, message = %message.id, "orders refused an SMS");
-                    Outcome::Unrouted(unrouted_reason::HOLDER_UNKNOWN)
+        let holder_service = if lease.kind == catalog_pb::LeaseKind::Rental as i32 {
+            "rentals"
+        } else {
+            "orders"
+        };
+        match delivered {
+            Ok(()) => Outcome::Routed(holder),
+            Err(status) => {
+                let reason = status
+                    .get_error_details()
+                    .error_info()
+                    .map(|i| i.reason.clone())
+                    .unwrap_or_default();
+                match status.code() {
+                    Code::FailedPrecondition if reason == unrouted_reason::OTHER_SERVICE => {
+                        Outcome::Unrouted(unrouted_reason::OTHER_SERVICE)
+                    }
+                    Code::FailedPrecondition => Outcome::Unrouted(unrouted_reason::HOLDER_ENDED),
+                    Code::NotFound | Code::InvalidArgument => {
+                        tracing::warn!(reason, message = %message.id, holder_service, "the holder refused an SMS");
+                        Outcome::Unrouted(unrouted_reason::HOLDER_UNKNOWN)
+                    }
+                    code => Outcome::Retry(format!("{holder_service}: {code:?}")),
                 }
-                code => Outcome::Retry(format!("orders: {code:?}")),
-            },
+            }
         }
     }
 

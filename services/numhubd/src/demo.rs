@@ -1,5 +1,5 @@
 //! What a newcomer finds on numhubd's first start: numbers in three
-//! countries, prices for popular services, and a demo customer with money
+//! countries, prices for popular services and rental packages, and a demo customer with money
 //! and an API key, printed once. Loaded in process, as the operator's admin
 //! calls would, and only once: a later start finds the demo customer's key
 //! and changes nothing, so an operator's own prices and numbers stay.
@@ -7,7 +7,7 @@
 use numhub_accounts::Accounts;
 use numhub_auth::Scopes;
 use numhub_catalog::Catalog;
-use numhub_catalog::model::{NumberImport, NumberType};
+use numhub_catalog::model::{NumberImport, NumberType, RentalDuration};
 use numhub_proto::common::v1::{Money, Scope};
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_proto::wallet::v1::wallet_internal_service_server::WalletInternalService as _;
@@ -24,6 +24,14 @@ const NUMBERS_PER_COUNTRY: u32 = 100;
 const COUNTRIES: [(&str, &str); 3] = [("US", "+1555010"), ("GB", "+44770090"), ("DE", "+4915550")];
 /// (service, price in US cents in the US); other countries cost more.
 const PRICES: [(&str, i64); 5] = [("wa", 45), ("tg", 30), ("go", 25), ("fb", 20), ("ig", 20)];
+/// (rental package, price in US cents in the US) of a VoIP number for
+/// every service; other countries cost more.
+const RENTAL_PLANS: [(RentalDuration, i64); 4] = [
+    (RentalDuration::SevenDays, 200),
+    (RentalDuration::OneMonth, 499),
+    (RentalDuration::ThreeMonths, 1_299),
+    (RentalDuration::OneYear, 3_999),
+];
 
 /// Loads the demo on a fresh installation; the demo customer's new API key
 /// when it did, `None` when the demo was there already.
@@ -56,6 +64,12 @@ pub async fn load(
                 .set_activation_price(service, country, "", price, None)
                 .await?;
         }
+        for (duration, cents) in RENTAL_PLANS {
+            let price = cents + cents * index as i64 / 2;
+            catalog
+                .set_rental_plan(country, NumberType::Voip, "", duration, price, None, None)
+                .await?;
+        }
     }
     let credit = wallet_pb::CreditRequest {
         account_id: account.id.clone(),
@@ -83,6 +97,8 @@ pub fn print_key(secret: &str) {
         "\n  numhub: the demo customer's API key (USD 50.00 to spend; shown once):\n\n    \
          {secret}\n\n  Buy a number and wait for its code:\n\n    \
          export NUMHUB_API_KEY={secret}\n    \
-         cargo run -q -p numhub-cli -- buy --service wa --country US --wait\n"
+         cargo run -q -p numhub-cli -- buy --service wa --country US --wait\n\n  \
+         Or rent one for a month and read its inbox:\n\n    \
+         cargo run -q -p numhub-cli -- rent --country US\n"
     );
 }

@@ -21,6 +21,7 @@ use numhub_inbound::simulator::{Simulator, SimulatorSettings};
 use numhub_inbound::webhook::RunningWebhook;
 use numhub_inbound::{Inbound, InboundSettings};
 use numhub_orders::{Dependencies, Orders, OrdersSettings};
+use numhub_rentals::{Rentals, RentalsSettings};
 use numhub_runtime::clock::{SharedClock, SystemClock};
 use numhub_runtime::config::{DatabaseConfig, ServerConfig, ServiceDefaults};
 use numhub_runtime::db::{Backend, Database};
@@ -62,6 +63,8 @@ pub struct Config {
     #[command(flatten)]
     pub orders: OrdersSettings,
     #[command(flatten)]
+    pub rentals: RentalsSettings,
+    #[command(flatten)]
     pub inbound: InboundSettings,
     #[command(flatten)]
     pub simulator: SimulatorSettings,
@@ -82,7 +85,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// A service's own storage, because services never share tables: its own
 /// SQLite file under the data directory, or, given a PostgreSQL URL, its
 /// own schema (`numhub_<service>`) in that database. The URL it was
-/// opened with comes along, for orders' LISTEN connection.
+/// opened with comes along, for orders' and rentals' LISTEN connections.
 async fn open(config: &Config, service: &'static str) -> anyhow::Result<(Database, String)> {
     let url = match &config.database.database_url {
         None => config.database.url(&ServiceDefaults {
@@ -140,6 +143,8 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
     catalog_db.migrate(&numhub_catalog::MIGRATIONS).await?;
     let (orders_db, orders_url) = open(&config, "orders").await?;
     orders_db.migrate(&numhub_orders::MIGRATIONS).await?;
+    let (rentals_db, rentals_url) = open(&config, "rentals").await?;
+    rentals_db.migrate(&numhub_rentals::MIGRATIONS).await?;
     let (inbound_db, _) = open(&config, "inbound").await?;
     inbound_db.migrate(&numhub_inbound::MIGRATIONS).await?;
 
@@ -165,9 +170,9 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
     let wallet = Wallet::start(wallet_db.clone(), clock.clone(), &config.wallet);
     let catalog = Catalog::new(catalog_db.clone(), clock.clone(), config.catalog.clone()).await?;
     catalog.start_workers();
-    // Orders reaches the wallet and the catalog through their gRPC
-    // contracts, here on the process's own port: bound first, so its
-    // address is known (port 0 too) before orders is built.
+    // Orders and rentals reach the wallet, the catalog and each other
+    // through their gRPC contracts, here on the process's own port: bound
+    // first, so its address is known (port 0 too) before they are built.
     let listener = bind(config.server.listen_addr(&DEFAULTS)).await?;
     let own = Endpoint::from_shared(format!("http://{}", listener.local_addr()?))?
         .tcp_nodelay(true)
@@ -176,16 +181,24 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
         orders_db.clone(),
         clock.clone(),
         config.orders.clone(),
-        Dependencies::new(own.clone(), own.clone(), &credentials),
+        Dependencies::new(own.clone(), own.clone(), &credentials)
+            .with_rentals(own.clone(), &credentials),
+    );
+    let rentals = Rentals::new(
+        rentals_db.clone(),
+        clock.clone(),
+        config.rentals.clone(),
+        numhub_rentals::Dependencies::new(own.clone(), own.clone(), &credentials),
     );
     // On PostgreSQL, a LISTEN connection wakes streams for what other
     // processes on the same database write; alone on SQLite, none is needed.
     orders.start_workers(Some(orders_url).filter(|u| u.starts_with("postgres")));
+    rentals.start_workers(Some(rentals_url).filter(|u| u.starts_with("postgres")));
     let inbound = Inbound::new(
         inbound_db.clone(),
         clock.clone(),
         config.inbound.clone(),
-        numhub_inbound::Dependencies::new(own.clone(), own.clone(), &credentials),
+        numhub_inbound::Dependencies::new(own.clone(), own.clone(), own.clone(), &credentials),
     );
     inbound.start_workers();
     let webhook = inbound.start_webhook().await?;
@@ -214,6 +227,7 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
     wallet.add_services(&mut routes);
     catalog.add_services(&mut routes);
     orders.add_services(&mut routes);
+    rentals.add_services(&mut routes);
     inbound.add_services(&mut routes);
     let routes = auth.protect(routes.routes());
     let names = [
@@ -221,6 +235,7 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
         numhub_wallet::SERVICE_NAMES.as_slice(),
         numhub_catalog::SERVICE_NAMES.as_slice(),
         numhub_orders::SERVICE_NAMES.as_slice(),
+        numhub_rentals::SERVICE_NAMES.as_slice(),
         numhub_inbound::SERVICE_NAMES.as_slice(),
     ]
     .concat();
@@ -228,8 +243,16 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
     Ok(Numhubd {
         server,
         orders,
+        rentals,
         webhook,
-        databases: [accounts_db, wallet_db, catalog_db, orders_db, inbound_db],
+        databases: [
+            accounts_db,
+            wallet_db,
+            catalog_db,
+            orders_db,
+            rentals_db,
+            inbound_db,
+        ],
         shutdown_grace: config.server.shutdown_grace,
     })
 }
@@ -239,8 +262,9 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
 pub struct Numhubd {
     server: RunningServer,
     orders: Orders,
+    rentals: Rentals,
     webhook: Option<RunningWebhook>,
-    databases: [Database; 5],
+    databases: [Database; 6],
     shutdown_grace: Duration,
 }
 
@@ -255,6 +279,7 @@ impl Numhubd {
     /// finish within the shutdown grace, and closes the databases.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.orders.close_streams();
+        self.rentals.close_streams();
         if let Some(webhook) = self.webhook {
             webhook.shutdown().await;
         }

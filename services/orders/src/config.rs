@@ -51,6 +51,13 @@ pub struct OrdersConfig {
         default_value = "http://127.0.0.1:50053"
     )]
     pub catalog_addr: String,
+    /// Where rentals is, whose messages WatchMessages carries too.
+    #[arg(
+        long,
+        env = "NUMHUB_RENTALS_ADDR",
+        default_value = "http://127.0.0.1:50056"
+    )]
+    pub rentals_addr: String,
     #[command(flatten)]
     pub orders: OrdersSettings,
 }

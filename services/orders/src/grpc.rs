@@ -10,6 +10,7 @@ use numhub_runtime::{codes, money};
 use tonic::{Request, Response, Status};
 
 use crate::Orders;
+use crate::account_messages::Cursor;
 use crate::lifecycle::Abandon;
 use crate::model::{self, Activation, Delivery, Event, EventBody, Purchase};
 use crate::streams::{EventStream, Watched};
@@ -209,18 +210,12 @@ impl pb::orders_service_server::OrdersService for Orders {
     ) -> Result<Response<Self::WatchMessagesStream>, Status> {
         let caller = Caller::of(&request)?;
         let mut v = Validator::new();
-        let after = v.check("after", cursor(&request.get_ref().after));
+        let after = v.check("after", Cursor::parse(&request.get_ref().after));
         v.finish()?;
-        let events = self.watch(&caller.account_id, Watched::Messages, after.unwrap_or(0));
-        Ok(Response::new(map_events(events, |event| {
-            match event.body {
-                EventBody::Message(message) => Some(pb::MessageEvent {
-                    cursor: page_token::encode(&event.seq.to_string()),
-                    message: Some(message_to_proto(&message)),
-                }),
-                EventBody::Status(..) => None,
-            }
-        })))
+        let stream = self
+            .watch_account_messages(&caller.account_id, after.unwrap_or_default())
+            .await?;
+        Ok(Response::new(stream))
     }
 }
 
@@ -324,7 +319,7 @@ fn activation_to_proto(a: &Activation, messages: Vec<model::Message>) -> pb::Act
     }
 }
 
-fn message_to_proto(m: &model::Message) -> pb::Message {
+pub(crate) fn message_to_proto(m: &model::Message) -> pb::Message {
     pb::Message {
         id: m.id.clone(),
         activation_id: m.activation_id.clone(),

@@ -7,6 +7,7 @@
 //! catalog are reached only through their internal gRPC services
 //! ([`Dependencies`]).
 
+pub mod account_messages;
 pub mod config;
 pub mod delivery;
 pub mod error;
@@ -25,6 +26,7 @@ use numhub_auth::{AuthLayer, ServiceCredentials, ServiceInterceptor};
 use numhub_proto::catalog::v1::catalog_internal_service_client::CatalogInternalServiceClient;
 use numhub_proto::orders::v1::orders_internal_service_server::OrdersInternalServiceServer;
 use numhub_proto::orders::v1::orders_service_server::OrdersServiceServer;
+use numhub_proto::rentals::v1::rentals_internal_service_client::RentalsInternalServiceClient;
 use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
 use numhub_runtime::clock::{SharedClock, Timestamp};
 use numhub_runtime::db::{Database, Migrations};
@@ -64,12 +66,17 @@ pub type WalletClient =
     WalletInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
 pub type CatalogClient =
     CatalogInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
+pub type RentalsClient =
+    RentalsInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
 
 /// The services orders calls, with the service credential.
 #[derive(Debug, Clone)]
 pub struct Dependencies {
     pub wallet: WalletClient,
     pub catalog: CatalogClient,
+    /// Where WatchMessages finds the account's rental messages; without
+    /// it, WatchMessages carries activations' messages only.
+    pub rentals: Option<RentalsClient>,
 }
 
 impl Dependencies {
@@ -83,7 +90,17 @@ impl Dependencies {
                 catalog,
                 credentials.interceptor(),
             ),
+            rentals: None,
         }
+    }
+
+    /// Adds the rentals service, whose messages WatchMessages then carries.
+    pub fn with_rentals(mut self, rentals: Channel, credentials: &ServiceCredentials) -> Self {
+        self.rentals = Some(RentalsInternalServiceClient::with_interceptor(
+            rentals,
+            credentials.interceptor(),
+        ));
+        self
     }
 }
 

@@ -38,6 +38,10 @@ async fn run(config: OrdersConfig) -> anyhow::Result<()> {
         lazy_channel(&config.wallet_addr, "NUMHUB_WALLET_ADDR")?,
         lazy_channel(&config.catalog_addr, "NUMHUB_CATALOG_ADDR")?,
         &credentials,
+    )
+    .with_rentals(
+        lazy_channel(&config.rentals_addr, "NUMHUB_RENTALS_ADDR")?,
+        &credentials,
     );
     let orders = Orders::new(db.clone(), clock.clone(), config.orders.clone(), deps);
     let authenticator = CachedAuthenticator::new(

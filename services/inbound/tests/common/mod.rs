@@ -67,7 +67,14 @@ pub async fn start_routed(backend: Backend) -> Routed {
 /// or a channel to nowhere, to play an outage).
 pub fn inbound_on(h: &Harness, db: &TestDb, orders: Channel) -> Inbound {
     let clock: SharedClock = h.clock.clone();
-    let deps = Dependencies::new(h.catalog_server.channel(), orders, &h.stack.credentials);
+    // No rentals here: a rented number's SMS would wait for them.
+    let rentals = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+    let deps = Dependencies::new(
+        h.catalog_server.channel(),
+        orders,
+        rentals,
+        &h.stack.credentials,
+    );
     Inbound::new(db.db.clone(), clock, InboundSettings::default(), deps)
 }
 

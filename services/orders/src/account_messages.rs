@@ -1,0 +1,168 @@
+//! WatchMessages: every message of the account in one stream, its
+//! activations' from orders' own events and its rentals' from the rentals
+//! service (RentalsInternalService.WatchAccountMessages), each in order.
+//!
+//! The cursor holds a position in each: orders' sequence number and the
+//! rentals stream's own cursor, so a client that resumes from the cursor of
+//! the last message it received misses and repeats nothing of either. When
+//! the rentals stream fails, the whole stream ends with its error, to be
+//! resumed.
+
+use futures_util::StreamExt as _;
+use numhub_proto::orders::v1 as pb;
+use numhub_proto::rentals::v1 as rentals_pb;
+use numhub_runtime::validate::page_token;
+use tonic::Status;
+
+use crate::model::EventBody;
+use crate::streams::Watched;
+use crate::{Orders, grpc};
+
+type Stream<T> = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T, Status>> + Send>>;
+
+/// Where a WatchMessages client is: after orders' event `orders`, and
+/// after the rentals stream's cursor `rentals` (empty: its start).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub orders: i64,
+    pub rentals: String,
+}
+
+impl Cursor {
+    /// Reads a cursor this method issued; empty for the start. A bare
+    /// sequence number (what streams issued before rentals) still reads.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let Some(text) = page_token::decode(value)? else {
+            return Ok(Self::default());
+        };
+        let (orders, rentals) = text.split_once('/').unwrap_or((&text, ""));
+        let orders = orders
+            .parse::<i64>()
+            .ok()
+            .filter(|seq| *seq >= 0)
+            .ok_or("is not a cursor issued by this method")?;
+        Ok(Self {
+            orders,
+            rentals: rentals.to_owned(),
+        })
+    }
+
+    pub fn encode(&self) -> String {
+        page_token::encode(&format!("{}/{}", self.orders, self.rentals))
+    }
+}
+
+/// A message of either source with its place in that source.
+enum Item {
+    Activation(i64, pb::Message),
+    Rental(String, pb::Message),
+}
+
+impl Orders {
+    /// The account's messages after `cursor`, then live ones.
+    pub async fn watch_account_messages(
+        &self,
+        account_id: &str,
+        cursor: Cursor,
+    ) -> Result<Stream<pb::MessageEvent>, Status> {
+        let activations = self
+            .watch(account_id, Watched::Messages, cursor.orders)
+            .filter_map(|item| {
+                std::future::ready(match item {
+                    Ok(event) => match event.body {
+                        EventBody::Message(message) => Some(Ok(Item::Activation(
+                            event.seq,
+                            grpc::message_to_proto(&message),
+                        ))),
+                        EventBody::Status(..) => None,
+                    },
+                    Err(error) => Some(Err(Status::from(error))),
+                })
+            });
+        let items: Stream<Item> = match self.deps.rentals.clone() {
+            None => Box::pin(activations),
+            Some(mut rentals) => {
+                let request = rentals_pb::WatchAccountMessagesRequest {
+                    account_id: account_id.to_owned(),
+                    after: cursor.rentals.clone(),
+                };
+                let rental_messages = rentals
+                    .watch_account_messages(request)
+                    .await
+                    .map_err(rentals_failed)?
+                    .into_inner()
+                    .map(|item| match item {
+                        Ok(event) => Ok(Item::Rental(
+                            event.cursor,
+                            rental_message(event.message.unwrap_or_default()),
+                        )),
+                        Err(status) => Err(rentals_failed(status)),
+                    });
+                Box::pin(futures_util::stream::select(activations, rental_messages))
+            }
+        };
+        Ok(Box::pin(items.scan(cursor, |cursor, item| {
+            let event = item.map(|item| {
+                let message = match item {
+                    Item::Activation(seq, message) => {
+                        cursor.orders = seq;
+                        message
+                    }
+                    Item::Rental(position, message) => {
+                        cursor.rentals = position;
+                        message
+                    }
+                };
+                pb::MessageEvent {
+                    cursor: cursor.encode(),
+                    message: Some(message),
+                }
+            });
+            std::future::ready(Some(event))
+        })))
+    }
+}
+
+/// A rental's message as WatchMessages shows it.
+fn rental_message(m: rentals_pb::Message) -> pb::Message {
+    pb::Message {
+        id: m.id,
+        activation_id: String::new(),
+        phone_number: m.phone_number,
+        sender: m.sender,
+        body: m.body,
+        code: m.code,
+        receive_time: m.receive_time,
+        rental_id: m.rental_id,
+    }
+}
+
+/// The rentals stream's failure, as this stream ends: transient for the
+/// client, who resumes with its cursor.
+fn rentals_failed(status: Status) -> Status {
+    tracing::warn!(code = ?status.code(), "the rentals message stream failed");
+    numhub_runtime::error::status(
+        tonic::Code::Unavailable,
+        numhub_runtime::error::reason::TEMPORARILY_UNAVAILABLE,
+        "rental messages are unavailable; resume with the cursor of the last message",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_hold_both_positions_and_read_old_ones() {
+        assert_eq!(Cursor::parse(""), Ok(Cursor::default()));
+        let cursor = Cursor {
+            orders: 42,
+            rentals: page_token::encode("7"),
+        };
+        assert_eq!(Cursor::parse(&cursor.encode()), Ok(cursor));
+        let old = Cursor::parse(&page_token::encode("42")).unwrap();
+        assert_eq!((old.orders, old.rentals.as_str()), (42, ""));
+        assert!(Cursor::parse(&page_token::encode("-1/x")).is_err());
+        assert!(Cursor::parse("42").is_err());
+    }
+}
