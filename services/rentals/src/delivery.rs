@@ -80,7 +80,7 @@ impl Rentals {
                 .ok_or_else(|| Error::Corrupt("a stored inbound id has no message".into()));
         }
         r.sms_count += 1;
-        store::update(&mut tx, &r, now).await?;
+        store::update(&mut tx, &r, None).await?;
         let events = [NewEvent::Message(&message.id)];
         store::append_events(&mut tx, &account_id, &r.id, seq, &events, now).await?;
         tx.commit().await?;

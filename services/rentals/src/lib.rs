@@ -191,7 +191,10 @@ impl Rentals {
         if !decide(&mut rental, now)? {
             return Ok((rental, false));
         }
-        store::update(&mut tx, &rental, self.claim_until(now)).await?;
+        // A rental that now owes something is the request's to settle
+        // first; the settlement worker waits for the claim to lapse.
+        let claim = (rental.settle != model::Settle::Nothing).then(|| self.claim_until(now));
+        store::update(&mut tx, &rental, claim).await?;
         let event = [NewEvent::Changed(rental.status)];
         store::append_events(&mut tx, account_id, id, seq, &event, now).await?;
         tx.commit().await?;

@@ -83,7 +83,7 @@ impl Rentals {
         } else {
             rental.settle = Settle::Release;
         }
-        store::update(&mut tx, &rental, self.claim_until(now)).await?;
+        store::update(&mut tx, &rental, Some(self.claim_until(now))).await?;
         let event = [NewEvent::Changed(Status::Cancelled)];
         store::append_events(&mut tx, account_id, id, seq, &event, now).await?;
         tx.commit().await?;
@@ -113,7 +113,7 @@ impl Rentals {
         rental.status = Status::Expired;
         rental.ended_at = Some(rental.expires_at);
         rental.settle = Settle::Release;
-        store::update(&mut tx, &rental, self.claim_until(now)).await?;
+        store::update(&mut tx, &rental, Some(self.claim_until(now))).await?;
         let event = [NewEvent::Changed(Status::Expired)];
         store::append_events(&mut tx, &rental.account_id, id, seq, &event, now).await?;
         tx.commit().await?;

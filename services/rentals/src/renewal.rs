@@ -307,7 +307,7 @@ impl Rentals {
         rental.total_charged += renewal.price;
         rental.auto_renew_failure.clear();
         rental.auto_renew_failed_at = None;
-        store::update(&mut tx, &rental, now).await?;
+        store::update(&mut tx, &rental, None).await?;
         let event = [NewEvent::Changed(rental.status)];
         store::append_events(&mut tx, &rental.account_id, &rental.id, seq, &event, now).await?;
         tx.commit().await?;

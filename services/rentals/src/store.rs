@@ -264,12 +264,14 @@ pub async fn rental_by_request<'e>(
     row.as_ref().map(rental_from_row).transpose()
 }
 
-/// Writes every field a rental's life changes. The caller holds the
-/// account's lock and read the row in the same transaction.
+/// Writes every field a rental's life changes, and claims the row until
+/// `claimed_until` when given (a request settling what the rental owes),
+/// keeping the claim as it is otherwise. The caller holds the account's
+/// lock and read the row in the same transaction.
 pub async fn update(
     conn: &mut AnyConnection,
     r: &Rental,
-    claimed_until: Timestamp,
+    claimed_until: Option<Timestamp>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE rentals SET renewal_duration = $1, auto_renew = $2, status = $3, \
@@ -277,7 +279,7 @@ pub async fn update(
          balance_after = $9, total_charged = $10, refunded = $11, sms_count = $12, \
          renewals = $13, auto_renew_failure = $14, auto_renew_failed_at = $15, \
          failure_reason = $16, failure_message = $17, expires_at = $18, ended_at = $19, \
-         settle = $20, claimed_until = $21 WHERE id = $22",
+         settle = $20, claimed_until = COALESCE($21, claimed_until) WHERE id = $22",
     )
     .bind(r.renewal_duration as i64)
     .bind(i64::from(r.auto_renew))
@@ -299,7 +301,7 @@ pub async fn update(
     .bind(r.expires_at.unix_micros())
     .bind(r.ended_at.map(Timestamp::unix_micros))
     .bind(r.settle as i64)
-    .bind(claimed_until.unix_micros())
+    .bind(claimed_until.map(Timestamp::unix_micros))
     .bind(&r.id)
     .execute(conn)
     .await?;
