@@ -96,6 +96,25 @@ pub async fn start_with(backend: Backend, settings: RentalsSettings) -> Rented {
     )
     .await;
 
+    // A second orders on orders' database, which follows rentals too;
+    // inbound delivers through it, so its streams wake at once.
+    let orders = Orders::new(
+        h.orders_db.db.clone(),
+        h.clock.clone(),
+        stack::settings(),
+        numhub_orders::Dependencies::new(
+            h.wallet_server.channel(),
+            h.catalog_server.channel(),
+            &h.stack.credentials,
+        )
+        .with_rentals(rentals_server.channel(), &h.stack.credentials),
+    );
+    let orders_server = TestServer::start(
+        orders.routes(&h.stack.remote_auth_layer()),
+        numhub_orders::SERVICE_NAMES.to_vec(),
+    )
+    .await;
+
     let inbound_db = TestDb::new(backend).await;
     inbound_db
         .db
@@ -109,7 +128,7 @@ pub async fn start_with(backend: Backend, settings: RentalsSettings) -> Rented {
         InboundSettings::default(),
         numhub_inbound::Dependencies::new(
             h.catalog_server.channel(),
-            h.server.channel(),
+            orders_server.channel(),
             rentals_server.channel(),
             &h.stack.credentials,
         ),
@@ -117,24 +136,6 @@ pub async fn start_with(backend: Backend, settings: RentalsSettings) -> Rented {
     let inbound_server = TestServer::start(
         inbound.routes(&h.stack.remote_auth_layer()),
         numhub_inbound::SERVICE_NAMES.to_vec(),
-    )
-    .await;
-
-    // A second orders on orders' database, which follows rentals too.
-    let orders = Orders::new(
-        h.orders_db.db.clone(),
-        clock,
-        stack::settings(),
-        numhub_orders::Dependencies::new(
-            h.wallet_server.channel(),
-            h.catalog_server.channel(),
-            &h.stack.credentials,
-        )
-        .with_rentals(rentals_server.channel(), &h.stack.credentials),
-    );
-    let orders_server = TestServer::start(
-        orders.routes(&h.stack.remote_auth_layer()),
-        numhub_orders::SERVICE_NAMES.to_vec(),
     )
     .await;
 
