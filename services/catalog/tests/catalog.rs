@@ -656,20 +656,54 @@ backend_tests! {
         assert_eq!(invalid_fields(h.admin.list_numbers(forged).await), ["page_token"]);
     }
 
+    async fn quote_rental_prices_a_package_as_a_renewal_would(backend: Backend) {
+        let mut h = start(backend).await;
+        h.set_plan("US", VOIP, "", ONE_MONTH, 500).await;
+        h.set_plan("US", VOIP, "wa", ONE_MONTH, 700).await;
+        let quote = |service: &str, duration: pb::RentalDuration| pb::QuoteRentalRequest {
+            country_code: "US".into(),
+            number_type: VOIP as i32,
+            service_code: service.into(),
+            duration: duration as i32,
+        };
+        let general = h.internal.quote_rental(quote("", ONE_MONTH)).await.unwrap().into_inner();
+        assert_eq!((general.service_code.as_str(), general.price.unwrap().minor_units), ("", 500));
+        // A service's own plan replaces the general one; another service
+        // gets the general plan.
+        let own = h.internal.quote_rental(quote("wa", ONE_MONTH)).await.unwrap().into_inner();
+        assert_eq!((own.service_code.as_str(), own.price.unwrap().minor_units), ("wa", 700));
+        let other = h.internal.quote_rental(quote("tg", ONE_MONTH)).await.unwrap().into_inner();
+        assert_eq!(other.price.unwrap().minor_units, 500);
+        // Today's price: a new price is quoted at once.
+        h.set_plan("US", VOIP, "", ONE_MONTH, 550).await;
+        let repriced = h.internal.quote_rental(quote("", ONE_MONTH)).await.unwrap().into_inner();
+        assert_eq!(repriced.price.unwrap().minor_units, 550);
+
+        assert_status(h.internal.quote_rental(quote("", ONE_DAY)).await, Code::FailedPrecondition, "NOT_OFFERED");
+        let mut nowhere = quote("", ONE_MONTH);
+        nowhere.country_code = "ZZ".into();
+        assert_eq!(h.internal.quote_rental(nowhere).await.unwrap_err().code(), Code::NotFound);
+        let bad = pb::QuoteRentalRequest { country_code: "usa".into(), number_type: 0, service_code: "W A".into(), duration: 0 };
+        assert_eq!(
+            invalid_fields(h.internal.quote_rental(bad).await),
+            ["country_code", "number_type", "service_code", "duration"]
+        );
+    }
+
     async fn every_catalog_rpc_refuses_a_caller_without_its_credential(backend: Backend) {
         let h = start(backend).await;
         let customer = h.stack.customer("browser", &[Scope::Read]).await;
         let admin = h.stack.admin_key.clone();
         let rules: Vec<_> =
             ACCESS_RULES.iter().filter(|r| r.path.starts_with("/numhub.catalog.")).collect();
-        // catalog.proto: 6 public, 10 admin and 8 internal RPCs.
-        assert_eq!(rules.len(), 24);
+        // catalog.proto: 6 public, 10 admin and 9 internal RPCs.
+        assert_eq!(rules.len(), 25);
         let count = |credential: Credential, scope: Scope| {
             rules.iter().filter(|r| r.credential == credential && r.scope == scope).count()
         };
         assert_eq!(count(Credential::ApiKey, Scope::Read), 6);
         assert_eq!(count(Credential::ApiKey, Scope::Admin), 10);
-        assert_eq!(count(Credential::Service, Scope::Unspecified), 8);
+        assert_eq!(count(Credential::Service, Scope::Unspecified), 9);
         let customer_key = format!("Bearer {}", customer.key);
         let admin_key = format!("Bearer {admin}");
         for rule in rules {
