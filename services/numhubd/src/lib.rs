@@ -290,3 +290,13 @@ impl Numhubd {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn every_setting_of_every_service_has_a_flag_of_its_own() {
+        super::Config::command().debug_assert();
+    }
+}

@@ -19,6 +19,8 @@ use numhub_proto::inbound::v1 as inbound_pb;
 use numhub_proto::inbound::v1::inbound_internal_service_client::InboundInternalServiceClient;
 use numhub_proto::orders::v1 as pb;
 use numhub_proto::orders::v1::orders_service_client::OrdersServiceClient;
+use numhub_proto::rentals::v1 as rentals_pb;
+use numhub_proto::rentals::v1::rentals_service_client::RentalsServiceClient;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_proto::wallet::v1::wallet_admin_service_client::WalletAdminServiceClient;
 use numhub_proto::wallet::v1::wallet_service_client::WalletServiceClient;
@@ -227,6 +229,64 @@ async fn a_customer_buys_a_number_and_watches_its_code_arrive() {
         .await
         .unwrap();
 
+    // Then rents the number for a week: its SMS go to the rental, and the
+    // account-wide stream of orders carries them too.
+    catalog
+        .set_rental_plan(catalog_pb::SetRentalPlanRequest {
+            country_code: "US".into(),
+            number_type: catalog_pb::NumberType::Voip as i32,
+            service_code: String::new(),
+            duration: catalog_pb::RentalDuration::SevenDays as i32,
+            price: usd(300),
+            original_price: None,
+        })
+        .await
+        .unwrap();
+    let mut rentals =
+        RentalsServiceClient::with_interceptor(channel.clone(), BearerKey(key.clone()));
+    let rented = rentals
+        .create_rental(rentals_pb::CreateRentalRequest {
+            country_code: "US".into(),
+            duration: catalog_pb::RentalDuration::SevenDays as i32,
+            request_id: "rent-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rented.charged.unwrap().minor_units, 300);
+    assert_eq!(rented.balance_after.unwrap().minor_units, 655);
+    let rental = rented.rental.unwrap();
+    assert_eq!(rental.phone_number, "+14035550001");
+    let mut messages = orders
+        .watch_messages(pb::WatchMessagesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let first = messages.next().await.unwrap().unwrap();
+    assert_eq!(first.message.unwrap().activation_id, bought.id);
+    inbound
+        .deliver(inbound_pb::DeliverRequest {
+            upstream: "simbank-1".into(),
+            upstream_message_id: "sim-2".into(),
+            to: rental.phone_number.clone(),
+            sender: "Telegram".into(),
+            body: "Telegram code: 55555".into(),
+            receive_time: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+        })
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(10), messages.next())
+        .await
+        .expect("the rental's message arrives on the stream")
+        .unwrap()
+        .unwrap();
+    let message = event.message.unwrap();
+    assert_eq!(
+        (message.rental_id.as_str(), message.code.as_str()),
+        (rental.id.as_str(), "55555")
+    );
+
     // A restart on the same data directory keeps everything.
     drop(stream);
     drop(process);
@@ -273,6 +333,7 @@ async fn numhubd_runs_on_postgres_too() {
             "numhub_catalog",
             "numhub_inbound",
             "numhub_orders",
+            "numhub_rentals",
             "numhub_wallet"
         ]
     );

@@ -85,19 +85,19 @@ pub struct RentalsSettings {
 
     /// How long a purchase or renewal may stay half-done before the
     /// recovery worker finishes or undoes it.
-    #[arg(long, env = "NUMHUB_RENTALS_RECOVERY_AFTER", default_value = "30s",
+    #[arg(id = "rentals-recovery-after", long = "rentals-recovery-after", env = "NUMHUB_RENTALS_RECOVERY_AFTER", default_value = "30s",
           value_parser = humantime::parse_duration)]
     pub recovery_after: Duration,
 
     /// How often the workers look for expiries, renewals due, half-done
     /// purchases and unsettled refunds.
-    #[arg(long, env = "NUMHUB_RENTALS_WORKER_INTERVAL", default_value = "1s",
+    #[arg(id = "rentals-worker-interval", long = "rentals-worker-interval", env = "NUMHUB_RENTALS_WORKER_INTERVAL", default_value = "1s",
           value_parser = humantime::parse_duration)]
     pub worker_interval: Duration,
 
     /// How often an idle stream looks at the database even without a
     /// wake-up, in case one was lost.
-    #[arg(long, env = "NUMHUB_RENTALS_STREAM_RECHECK", default_value = "30s",
+    #[arg(id = "rentals-stream-recheck", long = "rentals-stream-recheck", env = "NUMHUB_RENTALS_STREAM_RECHECK", default_value = "30s",
           value_parser = humantime::parse_duration)]
     pub stream_recheck: Duration,
 }

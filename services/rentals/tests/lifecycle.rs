@@ -360,7 +360,7 @@ backend_tests! {
         assert_eq!(r.list(F::Unspecified).await, r.list(F::All).await);
         assert_eq!(r.list(F::Active).await, [day.id.clone(), week.id.clone(), month.id.clone()]);
         assert_eq!(r.list(F::ExpiringSoon).await, [day.id.clone(), week.id.clone()]);
-        assert_eq!(r.list(F::Cancelled).await, [gone.id.clone()]);
+        assert_eq!(r.list(F::Cancelled).await, vec![gone.id.clone()]);
         assert!(r.list(F::Expired).await.is_empty());
 
         // The month's expiry a microsecond beyond ten days, then exactly ten.
@@ -369,7 +369,7 @@ backend_tests! {
         assert_eq!(r.list(F::ExpiringSoon).await, Vec::<String>::new(), "week and day expired");
         assert_eq!(r.list(F::Expired).await, [day.id.clone(), week.id.clone()], "expired by the clock");
         r.h.clock.set(expiry.minus(10 * DAY));
-        assert_eq!(r.list(F::ExpiringSoon).await, [month.id.clone()]);
+        assert_eq!(r.list(F::ExpiringSoon).await, vec![month.id.clone()]);
         r.settle().await;
         assert_eq!(r.list(F::Expired).await, [day.id.clone(), week.id.clone()], "and by the worker");
         r.h.clock.set(expiry);
