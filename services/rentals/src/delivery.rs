@@ -37,6 +37,7 @@ impl Rentals {
         // The SMS belongs to the rental only if it arrived while the rental
         // held the number: never one that came after a cancel or expiry.
         if r.lease_id.is_none()
+            || r.status == Status::Failed
             || delivery.received_at < r.created_at
             || delivery.received_at >= r.holds_until()
         {

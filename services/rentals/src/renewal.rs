@@ -51,9 +51,11 @@ impl Rentals {
         request_id: &str,
     ) -> Result<(Rental, Renewal), Error> {
         let rental = self.get(account_id, id).await?;
+        // What was asked, not what it resolved to: a retry of "the renewal
+        // package" stays the same request after another renewal changed it.
+        let fingerprint = duration.map_or(0, |d| d as i64).to_string();
         let duration = duration.unwrap_or(rental.renewal_duration);
         let key = format!("request:{request_id}");
-        let fingerprint = (duration as i64).to_string();
         let renewal = match store::renewal_by_key(self.db.writer(), id, &key).await? {
             Some(existing) => existing,
             None => {

@@ -414,18 +414,22 @@ pub async fn due<'e>(
             "SELECT id FROM rentals WHERE settle <> 0 AND claimed_until <= $1 \
              ORDER BY claimed_until LIMIT $2"
         }
-        Due::AutoRenew => {
+        Due::AutoRenew => &format!(
             "SELECT id FROM rentals WHERE status = 2 AND auto_renew = 1 \
-             AND expires_at > $1 AND expires_at <= $3 AND claimed_until <= $1 \
+             AND expires_at > $1 AND expires_at <= $3 AND expires_at - $1 <= {} \
+             AND claimed_until <= $1 \
              AND (auto_renew_failed_at IS NULL OR auto_renew_failed_at <= $4) \
-             ORDER BY expires_at LIMIT $2"
-        }
+             ORDER BY expires_at LIMIT $2",
+            half_package_sql()
+        ),
         Due::Charging => {
             "SELECT id FROM renewals WHERE state = 1 AND claimed_until <= $1 \
              ORDER BY claimed_until LIMIT $2"
         }
     };
-    let mut query = sqlx::query(sql).bind(now.unix_micros()).bind(limit);
+    let mut query = sqlx::query(AssertSqlSafe(sql))
+        .bind(now.unix_micros())
+        .bind(limit);
     if due == Due::AutoRenew {
         query = query
             .bind(now.plus(lead).unix_micros())
@@ -433,6 +437,31 @@ pub async fn due<'e>(
     }
     let rows = query.fetch_all(db).await?;
     rows.iter().map(|row| row.try_get("id")).collect()
+}
+
+/// At least half the renewal package of a row, in microseconds, as SQL:
+/// auto-renew never charges earlier than that before the expiry. Exact for
+/// days; for months, half of the longest such span, so the worker's own
+/// check (`Rentals::auto_renew_due`) has the last word.
+fn half_package_sql() -> String {
+    let start = Timestamp::from_unix_micros(0);
+    let mut sql = String::from("CASE renewal_duration");
+    for d in RentalDuration::ALL {
+        let days_of_longest_months = match d {
+            RentalDuration::OneMonth => Some(31),
+            RentalDuration::ThreeMonths => Some(92),
+            RentalDuration::SixMonths => Some(184),
+            RentalDuration::OneYear => Some(366),
+            _ => None,
+        };
+        let span = match days_of_longest_months {
+            Some(days) => days * 86_400_000_000,
+            None => d.end(start).unix_micros(),
+        };
+        sql.push_str(&format!(" WHEN {} THEN {}", d as i64, span / 2));
+    }
+    sql.push_str(" END");
+    sql
 }
 
 /// The account's rentals newest first, before the id `before`, that
@@ -689,7 +718,7 @@ pub async fn rented_number<'e>(
 ) -> Result<bool, sqlx::Error> {
     let row = sqlx::query(
         "SELECT COUNT(*) AS n FROM rentals WHERE account_id = $1 AND phone_number = $2 \
-         AND lease_id IS NOT NULL",
+         AND status IN (2, 3, 4)",
     )
     .bind(account_id)
     .bind(phone_number)

@@ -196,6 +196,10 @@ backend_tests! {
         // Without a package, the renewal package: a week again.
         let again = r.renew(&rental.id, None, "renew-2").await.unwrap();
         assert_eq!(seconds(&again.rental.unwrap().expire_time), expiry + 14 * 86_400);
+        // Another package meanwhile; the retry of "the renewal package" is
+        // still the same request, and charges nothing more.
+        r.renew(&rental.id, Some(D::OneDay), "renew-day").await.unwrap();
+        r.renew(&rental.id, None, "renew-2").await.unwrap();
         let unsold = r.renew(&rental.id, Some(D::OneYear), "renew-3").await.unwrap_err();
         assert_refused(&unsold, Code::FailedPrecondition, "NOT_OFFERED");
 
@@ -207,7 +211,10 @@ backend_tests! {
         r.settle().await;
         let late = r.renew(&rental.id, None, "renew-later").await.unwrap_err();
         assert_refused(&late, Code::FailedPrecondition, "NUMBER_EXPIRED");
-        assert_eq!(r.debits_of(&account, &rental.id).await, [MONTH_PRICE, 350, 350]);
+        assert_eq!(
+            r.debits_of(&account, &rental.id).await,
+            [MONTH_PRICE, 350, 350, DAY_PRICE]
+        );
     }
 
     async fn a_short_balance_refuses_a_renewal_and_keeps_the_expiry(backend: Backend) {
