@@ -5,6 +5,7 @@ use std::time::Duration;
 use numhub_proto::accounts::v1::accounts_service_client::AccountsServiceClient;
 use numhub_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use numhub_proto::orders::v1::orders_service_client::OrdersServiceClient;
+use numhub_proto::rentals::v1::rentals_service_client::RentalsServiceClient;
 use numhub_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::Interceptor;
@@ -124,6 +125,10 @@ impl Clients {
 
     pub fn accounts(&self) -> AccountsServiceClient<Intercepted> {
         AccountsServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
+    }
+
+    pub fn rentals(&self) -> RentalsServiceClient<Intercepted> {
+        RentalsServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
     }
 }
 

@@ -5,10 +5,14 @@ use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::common::v1::Scope;
 use numhub_proto::orders::v1 as orders_pb;
 use numhub_proto::orders::v1::{Activation, ActivationStatus};
+use numhub_proto::rentals::v1 as rentals_pb;
 use numhub_proto::wallet::v1 as wallet_pb;
 
 use crate::Console;
-use crate::cli::{BuyArgs, Cli, Command, HistoryArgs, KeysCommand, ReuseArgs, WaitArgs};
+use crate::cli::{
+    BuyArgs, CancelRentalArgs, Cli, Command, HistoryArgs, InboxArgs, InboxTarget, KeysCommand,
+    RenewArgs, RentArgs, RentalsCommand, RentalsListArgs, ReuseArgs, Switch, WaitArgs,
+};
 use crate::client::{self, Auth, Clients};
 use crate::error::Failure;
 use crate::output;
@@ -125,6 +129,12 @@ impl Session {
                 self.show_activation(&a.into_inner(), console)
             }
             Command::History(args) => self.history(args, console).await,
+            Command::Rent(args) => self.rent(args, console).await,
+            Command::Rentals(args) => match args.command {
+                None => self.list_rentals(args.list, console).await,
+                Some(command) => self.rentals(command, console).await,
+            },
+            Command::Inbox(args) => self.inbox(args, console).await,
             Command::Keys(command) => self.keys(command, console).await,
         }
     }
@@ -336,6 +346,292 @@ impl Session {
             }
         } else {
             console.print(&output::history_text(&activations))?;
+        }
+        Ok(())
+    }
+
+    async fn rent(&self, args: RentArgs, console: &mut Console<'_>) -> Result<(), Failure> {
+        let request = rentals_pb::CreateRentalRequest {
+            country_code: country(&args.country),
+            number_type: catalog_pb::NumberType::from(args.number_type) as i32,
+            duration: catalog_pb::RentalDuration::from(args.duration) as i32,
+            service_code: args.service.as_deref().map(service).unwrap_or_default(),
+            // Unset means on.
+            auto_renew: args.no_auto_renew.then_some(false),
+            request_id: request_id(args.request_id),
+        };
+        let request_id = request.request_id.clone();
+        let rented = self
+            .clients
+            .rentals()
+            .create_rental(request)
+            .await
+            .map_err(|status| Failure::purchase(status, &request_id))?
+            .into_inner();
+        let rental = rented.rental.unwrap_or_default();
+        let (charged, balance) = (rented.charged.as_ref(), rented.balance_after.as_ref());
+        if self.json {
+            console.json(&output::charged_json(&rental, charged, balance))?;
+        } else {
+            console.print(&output::charged_text(&rental, charged, balance))?;
+        }
+        if !args.wait {
+            return Ok(());
+        }
+        if !self.json {
+            console.note(&format!(
+                "waiting for SMS on {}; Ctrl-C stops (the rental stays yours)",
+                output::clean(&rental.phone_number)
+            ))?;
+        }
+        stream::follow_rental(
+            &self.clients,
+            console,
+            self.json,
+            &rental.id,
+            stream::Shown::default(),
+        )
+        .await
+    }
+
+    fn show_rental(
+        &self,
+        r: &rentals_pb::Rental,
+        console: &mut Console<'_>,
+    ) -> Result<(), Failure> {
+        if self.json {
+            console.json(&output::rental_json(r))?;
+        } else {
+            console.print(&output::rental_text(r))?;
+        }
+        Ok(())
+    }
+
+    async fn list_rentals(
+        &self,
+        args: RentalsListArgs,
+        console: &mut Console<'_>,
+    ) -> Result<(), Failure> {
+        let client = self.clients.rentals();
+        let filter = rentals_pb::RentalFilter::from(args.filter) as i32;
+        let rentals = all_pages(args.limit as usize, |page_token, wanted| {
+            let mut client = client.clone();
+            async move {
+                let request = rentals_pb::ListRentalsRequest {
+                    filter,
+                    page_size: wanted.min(100) as i32,
+                    page_token,
+                };
+                let page = client.list_rentals(request).await?.into_inner();
+                Ok((page.rentals, page.next_page_token))
+            }
+        })
+        .await?;
+        if self.json {
+            for r in &rentals {
+                console.json(&output::rental_json(r))?;
+            }
+        } else {
+            console.print(&output::rentals_text(&rentals))?;
+        }
+        Ok(())
+    }
+
+    async fn rentals(
+        &self,
+        command: RentalsCommand,
+        console: &mut Console<'_>,
+    ) -> Result<(), Failure> {
+        let mut rentals = self.clients.rentals();
+        match command {
+            RentalsCommand::List(args) => self.list_rentals(args, console).await,
+            RentalsCommand::Show(arg) => {
+                let request = rentals_pb::GetRentalRequest { id: arg.id };
+                let r = rentals.get_rental(request).await?.into_inner();
+                self.show_rental(&r, console)
+            }
+            RentalsCommand::Renew(args) => self.renew(args, console).await,
+            RentalsCommand::Cancel(args) => self.cancel_rental(args, console).await,
+            RentalsCommand::AutoRenew { id, state } => {
+                let request = rentals_pb::SetAutoRenewRequest {
+                    id,
+                    auto_renew: state == Switch::On,
+                };
+                let r = rentals.set_auto_renew(request).await?.into_inner();
+                self.show_rental(&r, console)
+            }
+        }
+    }
+
+    async fn renew(&self, args: RenewArgs, console: &mut Console<'_>) -> Result<(), Failure> {
+        let request = rentals_pb::RenewRentalRequest {
+            id: args.id,
+            // Unset means the rental's renewal package.
+            duration: args
+                .duration
+                .map_or(0, |d| catalog_pb::RentalDuration::from(d) as i32),
+            request_id: request_id(args.request_id),
+        };
+        let request_id = request.request_id.clone();
+        let renewed = self
+            .clients
+            .rentals()
+            .renew_rental(request)
+            .await
+            .map_err(|status| Failure::renewal(status, &request_id))?
+            .into_inner();
+        let rental = renewed.rental.unwrap_or_default();
+        let (charged, balance) = (renewed.charged.as_ref(), renewed.balance_after.as_ref());
+        if self.json {
+            console.json(&output::charged_json(&rental, charged, balance))?;
+        } else {
+            console.print(&output::charged_text(&rental, charged, balance))?;
+        }
+        Ok(())
+    }
+
+    async fn cancel_rental(
+        &self,
+        args: CancelRentalArgs,
+        console: &mut Console<'_>,
+    ) -> Result<(), Failure> {
+        let request = rentals_pb::CancelRentalRequest {
+            id: args.id,
+            request_id: request_id(args.request_id),
+        };
+        let cancelled = self
+            .clients
+            .rentals()
+            .cancel_rental(request)
+            .await?
+            .into_inner();
+        let rental = cancelled.rental.unwrap_or_default();
+        let (refunded, balance) = (
+            cancelled.refunded.as_ref(),
+            cancelled.balance_after.as_ref(),
+        );
+        if self.json {
+            console.json(&output::cancelled_json(&rental, refunded, balance))?;
+        } else {
+            console.print(&output::cancelled_text(&rental, refunded, balance))?;
+            if output::refunded_nothing(refunded) {
+                console.note(
+                    "nothing was refunded: a rental is refunded only when cancelled within the \
+                     refund window after its purchase and before any SMS",
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn inbox(&self, args: InboxArgs, console: &mut Console<'_>) -> Result<(), Failure> {
+        let limit = args.limit as usize;
+        match args.target {
+            InboxTarget::Rental(id) => self.rental_inbox(&id, limit, args.follow, console).await,
+            InboxTarget::Number(number) => {
+                self.number_inbox(&number, limit, args.follow, console)
+                    .await
+            }
+        }
+    }
+
+    /// A rental's newest messages (GetRental's inbox), oldest first; with
+    /// `follow`, then its new ones from WatchRental.
+    async fn rental_inbox(
+        &self,
+        id: &str,
+        limit: usize,
+        follow: bool,
+        console: &mut Console<'_>,
+    ) -> Result<(), Failure> {
+        let request = rentals_pb::GetRentalRequest { id: id.to_owned() };
+        let rental = self
+            .clients
+            .rentals()
+            .get_rental(request)
+            .await?
+            .into_inner();
+        let shown = stream::Shown {
+            count: rental.sms_count,
+            ids: rental.messages.iter().map(|m| m.id.clone()).collect(),
+        };
+        // Newest first from the server: the newest `limit`, oldest first.
+        for m in rental.messages.iter().take(limit).rev() {
+            if self.json {
+                console.json(&output::rental_message_json(m))?;
+            } else {
+                console.print(&output::rental_message_text(m))?;
+            }
+        }
+        let number = output::clean(&rental.phone_number);
+        if !self.json {
+            let listed = rental.messages.len().min(limit);
+            let total = rental.sms_count.max(rental.messages.len() as i64);
+            if listed == 0 && !follow {
+                console.note(&format!("no SMS on {number} yet"))?;
+            } else if (listed as i64) < total && listed < limit {
+                console.note(&format!(
+                    "showing the newest {listed} of {total} messages; `numhub inbox {number}` \
+                     shows them all"
+                ))?;
+            } else if (listed as i64) < total {
+                console.note(&format!(
+                    "showing the newest {listed} of {total} messages; --limit shows more"
+                ))?;
+            }
+        }
+        if !follow {
+            return Ok(());
+        }
+        if output::rental_is_terminal(rental.status) {
+            console.note(&format!(
+                "rental {} has ended {}: its number receives no more SMS",
+                output::clean(&rental.id),
+                output::rental_status_name(rental.status)
+            ))?;
+            return Ok(());
+        }
+        if !self.json {
+            console.note(&format!("waiting for SMS on {number}; Ctrl-C stops"))?;
+        }
+        stream::follow_rental(&self.clients, console, self.json, &rental.id, shown).await
+    }
+
+    /// A rented number's newest messages (every page of ListMessages),
+    /// oldest first; with `follow`, then its new ones, polling.
+    async fn number_inbox(
+        &self,
+        number: &str,
+        limit: usize,
+        follow: bool,
+        console: &mut Console<'_>,
+    ) -> Result<(), Failure> {
+        let mut page_token = String::new();
+        let messages = stream::messages_after(&self.clients, number, &mut page_token).await?;
+        let newest = &messages[messages.len().saturating_sub(limit)..];
+        for m in newest {
+            if self.json {
+                console.json(&output::rental_message_json(m))?;
+            } else {
+                console.print(&output::rental_message_text(m))?;
+            }
+        }
+        if !self.json {
+            if messages.len() > newest.len() {
+                console.note(&format!(
+                    "showing the newest {} of {} messages; --limit shows more",
+                    newest.len(),
+                    messages.len()
+                ))?;
+            }
+            if follow {
+                console.note(&format!("waiting for SMS on {number}; Ctrl-C stops"))?;
+            } else if messages.is_empty() {
+                console.note(&format!("no SMS on {number} yet"))?;
+            }
+        }
+        if follow {
+            stream::follow_number(&self.clients, console, self.json, number, page_token).await?;
         }
         Ok(())
     }

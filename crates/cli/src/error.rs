@@ -16,11 +16,14 @@ pub enum Failure {
     Usage(String),
     /// numhub answered with an error.
     Rpc(tonic::Status),
-    /// A purchase failed in a way a retry with the same request id
-    /// finishes (or undoes) without buying twice.
+    /// A purchase (or a renewal) failed in a way a retry with the same
+    /// request id finishes (or undoes) without paying twice.
     Purchase {
         status: tonic::Status,
         request_id: String,
+        /// What the retry does, e.g. "finish this purchase without buying
+        /// twice".
+        retry: &'static str,
     },
     /// numhub cannot be reached at the address.
     Unreachable { addr: String, cause: String },
@@ -46,6 +49,24 @@ impl Failure {
     /// The failure of a purchase made with `request_id`: when the outcome
     /// is unknown or pending, the line says how to retry it safely.
     pub fn purchase(status: tonic::Status, request_id: &str) -> Self {
+        Self::money(
+            status,
+            request_id,
+            "finish this purchase without buying twice",
+        )
+    }
+
+    /// The failure of a renewal made with `request_id`, as
+    /// [`Failure::purchase`].
+    pub fn renewal(status: tonic::Status, request_id: &str) -> Self {
+        Self::money(
+            status,
+            request_id,
+            "finish this renewal without paying twice",
+        )
+    }
+
+    fn money(status: tonic::Status, request_id: &str, retry: &'static str) -> Self {
         let retryable = matches!(
             status.code(),
             Code::Unavailable
@@ -58,6 +79,7 @@ impl Failure {
             Self::Purchase {
                 status,
                 request_id: request_id.to_owned(),
+                retry,
             }
         } else {
             Self::Rpc(status)
@@ -79,9 +101,12 @@ impl Failure {
         let line = match self {
             Self::Usage(text) | Self::Message(text) => text.clone(),
             Self::Rpc(status) => describe(status, addr),
-            Self::Purchase { status, request_id } => format!(
-                "{}; run the command again with --request-id {request_id} to finish this \
-                 purchase without buying twice",
+            Self::Purchase {
+                status,
+                request_id,
+                retry,
+            } => format!(
+                "{}; run the command again with --request-id {request_id} to {retry}",
                 describe(status, addr)
             ),
             Self::Unreachable { addr, cause } => {
@@ -131,6 +156,9 @@ fn flag_of(field: &str) -> Option<&'static str> {
         "name" => "--name",
         "scopes" => "--scope",
         "statuses" => "--status",
+        "number_type" => "--type",
+        "duration" => "--duration",
+        "filter" => "--filter",
         _ => return None,
     })
 }
@@ -283,6 +311,21 @@ mod tests {
             line,
             "TEMPORARILY_UNAVAILABLE: the wallet is unavailable; run the command again with \
              --request-id buy-1 to finish this purchase without buying twice"
+        );
+        let aborted = with_reason(
+            Code::Aborted,
+            "REQUEST_IN_PROGRESS",
+            "a purchase or renewal of the rental is in progress; retry shortly",
+        );
+        let line = Failure::renewal(aborted, "renew-1")
+            .line("http://x")
+            .unwrap();
+        assert!(
+            line.ends_with(
+                "; run the command again with --request-id renew-1 to finish this renewal \
+                 without paying twice"
+            ),
+            "{line}"
         );
         let refused = with_reason(Code::FailedPrecondition, "INSUFFICIENT_BALANCE", "short");
         assert!(matches!(

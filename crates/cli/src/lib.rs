@@ -1,10 +1,10 @@
 //! `numhub`, numhub's command-line client.
 //!
 //! Every command calls numhub's public gRPC services (wallet, catalog,
-//! orders, accounts) with the customer's API key, and prints its result for
-//! people (aligned columns, money as "USD 0.45") or, with `--json`, one JSON
-//! object per line for scripts. A failure is one line on standard error and
-//! a non-zero exit code.
+//! orders, rentals, accounts) with the customer's API key, and prints its
+//! result for people (aligned columns, money as "USD 0.45") or, with
+//! `--json`, one JSON object per line for scripts. A failure is one line
+//! on standard error and a non-zero exit code.
 //!
 //! The binary is a thin `main` around [`run`], which takes the arguments
 //! and a [`Console`] to write to, so tests drive the real commands in

@@ -5,9 +5,13 @@
 use std::time::SystemTime;
 
 use numhub_proto::accounts::v1::{ApiKey, ApiKeyState};
-use numhub_proto::catalog::v1::{ActivationPrice, CountryOffer, Service};
+use numhub_proto::catalog::v1::{
+    ActivationPrice, CountryOffer, NumberType, RentalDuration, Service,
+};
 use numhub_proto::common::v1::{Money, Scope};
 use numhub_proto::orders::v1::{Activation, ActivationStatus, Message};
+use numhub_proto::rentals::v1 as rentals_pb;
+use numhub_proto::rentals::v1::{Rental, RentalStatus};
 use numhub_proto::wallet::v1::Balance;
 use serde_json::{Value, json};
 
@@ -470,6 +474,244 @@ pub fn message_event_json(cursor: &str, m: &Message) -> Value {
         "activation_id": m.activation_id,
         "code": m.code,
         "message": message_json(m),
+    })
+}
+
+// ---- rentals ----
+
+/// "ACTIVE", "EXPIRED"...
+pub fn rental_status_name(status: i32) -> &'static str {
+    let name = RentalStatus::try_from(status)
+        .unwrap_or(RentalStatus::Unspecified)
+        .as_str_name();
+    name.strip_prefix("RENTAL_STATUS_").unwrap_or(name)
+}
+
+/// Whether a rental in this status has ended.
+pub fn rental_is_terminal(status: i32) -> bool {
+    matches!(
+        RentalStatus::try_from(status),
+        Ok(RentalStatus::Expired | RentalStatus::Cancelled | RentalStatus::Failed)
+    )
+}
+
+/// "VOIP", "NON_VOIP".
+fn number_type_name(number_type: i32) -> &'static str {
+    let name = NumberType::try_from(number_type)
+        .unwrap_or(NumberType::Unspecified)
+        .as_str_name();
+    name.strip_prefix("NUMBER_TYPE_").unwrap_or(name)
+}
+
+/// "ONE_MONTH", "SEVEN_DAYS"...
+fn duration_name(duration: i32) -> &'static str {
+    let name = RentalDuration::try_from(duration)
+        .unwrap_or(RentalDuration::Unspecified)
+        .as_str_name();
+    name.strip_prefix("RENTAL_DURATION_").unwrap_or(name)
+}
+
+/// "1 month", "7 days"...
+pub fn duration_text(duration: i32) -> &'static str {
+    match RentalDuration::try_from(duration) {
+        Ok(RentalDuration::OneDay) => "1 day",
+        Ok(RentalDuration::ThreeDays) => "3 days",
+        Ok(RentalDuration::SevenDays) => "7 days",
+        Ok(RentalDuration::FourteenDays) => "14 days",
+        Ok(RentalDuration::ThirtyDays) => "30 days",
+        Ok(RentalDuration::OneMonth) => "1 month",
+        Ok(RentalDuration::ThreeMonths) => "3 months",
+        Ok(RentalDuration::SixMonths) => "6 months",
+        Ok(RentalDuration::OneYear) => "1 year",
+        Ok(RentalDuration::Unspecified) | Err(_) => "-",
+    }
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
+fn is_zero(money: Option<&Money>) -> bool {
+    money.is_none_or(|m| m.minor_units == 0)
+}
+
+/// A rental's details, label and value, without its messages.
+fn rental_pairs(r: &Rental) -> Vec<(&'static str, String)> {
+    let mut pairs = vec![
+        ("id", clean(&r.id)),
+        ("number", or_dash(&r.phone_number)),
+        ("country", clean(&r.country_code)),
+        ("type", number_type_name(r.number_type).to_owned()),
+    ];
+    if !r.service_code.is_empty() {
+        pairs.push(("service", clean(&r.service_code)));
+    }
+    pairs.push(("package", duration_text(r.duration).to_owned()));
+    if r.renewal_duration != r.duration && r.renewal_duration != 0 {
+        pairs.push(("renews-with", duration_text(r.renewal_duration).to_owned()));
+    }
+    pairs.push(("status", rental_status_name(r.status).to_owned()));
+    if !r.failure_reason.is_empty() {
+        pairs.push(("failure", clean(&r.failure_reason)));
+    }
+    let mut auto_renew = on_off(r.auto_renew).to_owned();
+    if !r.auto_renew_failure.is_empty() {
+        auto_renew.push_str(&format!(
+            " (the last attempt failed at {}: {})",
+            time_text(r.auto_renew_failure_time.as_ref()),
+            clean(&r.auto_renew_failure)
+        ));
+    }
+    pairs.push(("auto-renew", auto_renew));
+    pairs.push(("created", time_text(r.create_time.as_ref())));
+    if r.end_time.is_some() {
+        pairs.push(("ended", time_text(r.end_time.as_ref())));
+    } else {
+        pairs.push(("expires", time_text(r.expire_time.as_ref())));
+    }
+    pairs.push(("price", money_text(r.price.as_ref())));
+    if r.renewals > 0 {
+        pairs.push(("renewals", r.renewals.to_string()));
+        pairs.push(("total", money_text(r.total_charged.as_ref())));
+    }
+    if !is_zero(r.refunded.as_ref()) {
+        pairs.push(("refunded", money_text(r.refunded.as_ref())));
+    }
+    pairs.push(("sms", r.sms_count.to_string()));
+    pairs
+}
+
+/// One rental with its newest messages (newest first), as `rentals show`
+/// prints it.
+pub fn rental_text(r: &Rental) -> String {
+    let mut text = details(&rental_pairs(r));
+    if !r.messages.is_empty() {
+        let mut table = Table::new(&["RECEIVED", "FROM", "CODE", "TEXT"]);
+        for m in &r.messages {
+            table.row(vec![
+                time_text(m.receive_time.as_ref()),
+                or_dash(&m.sender),
+                or_dash(&m.code),
+                clean(&m.body),
+            ]);
+        }
+        text.push('\n');
+        text.push_str(&table.render());
+    }
+    text
+}
+
+pub fn rental_json(r: &Rental) -> Value {
+    json!({
+        "id": r.id,
+        "phone_number": r.phone_number,
+        "country": r.country_code,
+        "number_type": number_type_name(r.number_type),
+        "service": r.service_code,
+        "duration": duration_name(r.duration),
+        "renewal_duration": duration_name(r.renewal_duration),
+        "auto_renew": r.auto_renew,
+        "status": rental_status_name(r.status),
+        "price": money_json(r.price.as_ref()),
+        "total_charged": money_json(r.total_charged.as_ref()),
+        "refunded": money_json(r.refunded.as_ref()),
+        "create_time": time_json(r.create_time.as_ref()),
+        "expire_time": time_json(r.expire_time.as_ref()),
+        "end_time": time_json(r.end_time.as_ref()),
+        "sms_count": r.sms_count,
+        "renewals": r.renewals,
+        "auto_renew_failure": r.auto_renew_failure,
+        "auto_renew_failure_time": time_json(r.auto_renew_failure_time.as_ref()),
+        "failure_reason": r.failure_reason,
+        "messages": r.messages.iter().map(rental_message_json).collect::<Vec<_>>(),
+    })
+}
+
+/// A rental just paid for (rented or renewed): its details, what was
+/// charged and the balance after.
+pub fn charged_text(r: &Rental, charged: Option<&Money>, balance_after: Option<&Money>) -> String {
+    let mut pairs = rental_pairs(r);
+    pairs.push(("charged", money_text(charged)));
+    pairs.push(("balance", money_text(balance_after)));
+    details(&pairs)
+}
+
+pub fn charged_json(r: &Rental, charged: Option<&Money>, balance_after: Option<&Money>) -> Value {
+    let mut value = rental_json(r);
+    value["charged"] = money_json(charged);
+    value["balance_after"] = money_json(balance_after);
+    value
+}
+
+/// A rental just cancelled: its details, what was refunded and, when
+/// something was, the balance after.
+pub fn cancelled_text(
+    r: &Rental,
+    refunded: Option<&Money>,
+    balance_after: Option<&Money>,
+) -> String {
+    let mut pairs = rental_pairs(r);
+    pairs.retain(|(label, _)| *label != "refunded");
+    pairs.push(("refunded", money_text(refunded)));
+    if balance_after.is_some() {
+        pairs.push(("balance", money_text(balance_after)));
+    }
+    details(&pairs)
+}
+
+pub fn cancelled_json(
+    r: &Rental,
+    refunded: Option<&Money>,
+    balance_after: Option<&Money>,
+) -> Value {
+    let mut value = rental_json(r);
+    value["refunded"] = money_json(refunded);
+    value["balance_after"] = money_json(balance_after);
+    value
+}
+
+/// Whether a cancel gave nothing back.
+pub fn refunded_nothing(refunded: Option<&Money>) -> bool {
+    is_zero(refunded)
+}
+
+pub fn rentals_text(rentals: &[Rental]) -> String {
+    let mut table = Table::new(&["ID", "NUMBER", "COUNTRY", "STATUS", "EXPIRES", "AUTO-RENEW"]);
+    for r in rentals {
+        table.row(vec![
+            clean(&r.id),
+            or_dash(&r.phone_number),
+            clean(&r.country_code),
+            rental_status_name(r.status).to_owned(),
+            time_text(r.expire_time.as_ref()),
+            on_off(r.auto_renew).to_owned(),
+        ]);
+    }
+    table.render()
+}
+
+/// One line for an SMS of a rented number: when it came, its code, its
+/// sender and its text.
+pub fn rental_message_text(m: &rentals_pb::Message) -> String {
+    format!(
+        "{}  {:<9}  {}: {}\n",
+        time_text(m.receive_time.as_ref()),
+        or_dash(&m.code),
+        or_dash(&m.sender),
+        clean(&m.body)
+    )
+}
+
+pub fn rental_message_json(m: &rentals_pb::Message) -> Value {
+    json!({
+        "id": m.id,
+        "rental_id": m.rental_id,
+        "phone_number": m.phone_number,
+        "sender": m.sender,
+        "body": m.body,
+        "code": m.code,
+        "service": m.service_code,
+        "receive_time": time_json(m.receive_time.as_ref()),
     })
 }
 

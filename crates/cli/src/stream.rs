@@ -1,18 +1,23 @@
 //! The live streams: waiting for a purchase's code (with a spinner on a
-//! terminal), and watching an activation's events or every message.
+//! terminal), watching an activation's events or every message, and
+//! following a rental's or a rented number's new SMS.
 //!
 //! A stream that drops (the server restarts, or a replica goes away) is
 //! opened again after the cursor of the last event received, so no event is
 //! lost or shown twice.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use numhub_proto::orders::v1::activation_event::Event;
 use numhub_proto::orders::v1::{
     Activation, ActivationStatus, Message, WatchActivationRequest, WatchMessagesRequest,
 };
+use numhub_proto::rentals::v1 as rentals_pb;
+use numhub_proto::rentals::v1::rental_event::Event as RentalEvent;
 use tokio::time::{Instant, sleep, sleep_until};
 use tonic::Code;
+use tonic_types::StatusExt as _;
 
 use crate::Console;
 use crate::client::Clients;
@@ -363,6 +368,173 @@ pub async fn watch_messages(
     }
 }
 
+/// The messages of a rental already shown, which following it skips: the
+/// first `count` messages of its history, and any of `ids`.
+#[derive(Debug, Default)]
+pub struct Shown {
+    pub count: i64,
+    pub ids: HashSet<String>,
+}
+
+impl Shown {
+    /// Whether the next message of the history was shown already.
+    fn skip(&mut self, message: &rentals_pb::Message) -> bool {
+        if self.count > 0 {
+            self.count -= 1;
+            return true;
+        }
+        self.ids.contains(&message.id)
+    }
+}
+
+fn print_rental_message(
+    console: &mut Console<'_>,
+    json: bool,
+    message: &rentals_pb::Message,
+) -> std::io::Result<()> {
+    if json {
+        console.json(&output::rental_message_json(message))
+    } else {
+        console.print(&output::rental_message_text(message))
+    }
+}
+
+/// Prints each SMS of rental `id` as it arrives (those in `shown` were
+/// printed already), until the rental ends; then says how it ended on
+/// standard error.
+pub async fn follow_rental(
+    clients: &Clients,
+    console: &mut Console<'_>,
+    json: bool,
+    id: &str,
+    mut shown: Shown,
+) -> Result<(), Failure> {
+    let mut rentals = clients.rentals();
+    let mut cursor = String::new();
+    let mut reconnect = Reconnect::default();
+    // The event that ended the rental, once seen: nothing can follow it.
+    let mut ended = None;
+    while ended.is_none() {
+        let request = rentals_pb::WatchRentalRequest {
+            id: id.to_owned(),
+            after: cursor.clone(),
+        };
+        let mut stream = match rentals.watch_rental(request).await {
+            Ok(stream) => stream.into_inner(),
+            Err(e) if Reconnect::retryable(&e) => {
+                reconnect.pause(e).await?;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        loop {
+            match stream.message().await {
+                Ok(Some(event)) => {
+                    reconnect.reset();
+                    cursor = event.cursor;
+                    match event.event {
+                        Some(RentalEvent::Message(m)) if !shown.skip(&m) => {
+                            print_rental_message(console, json, &m)?;
+                        }
+                        Some(RentalEvent::Changed(r)) if output::rental_is_terminal(r.status) => {
+                            ended = Some(r);
+                        }
+                        _ => {}
+                    }
+                }
+                // Ended (before the rental did: open it again).
+                Ok(None) => break,
+                Err(_) if ended.is_some() => break,
+                Err(e) if Reconnect::retryable(&e) => {
+                    reconnect.pause(e).await?;
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    if let Some(r) = ended {
+        console.note(&format!(
+            "rental {} ended {}: its number receives no more SMS",
+            output::clean(&r.id),
+            output::rental_status_name(r.status)
+        ))?;
+    }
+    Ok(())
+}
+
+/// How often following a number asks for its new SMS: well inside the
+/// default rate limit of a key.
+const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How long to wait after a rate limit that says no more.
+const RATE_LIMITED_PAUSE: Duration = Duration::from_secs(10);
+
+/// The most messages ListMessages answers at once.
+const MESSAGES_PAGE: i32 = 100;
+
+/// Every message of `phone_number` after `page_token`, oldest first,
+/// following the pages to the last (a short one); `page_token` moves to
+/// right after the last message, for the next call.
+pub async fn messages_after(
+    clients: &Clients,
+    phone_number: &str,
+    page_token: &mut String,
+) -> Result<Vec<rentals_pb::Message>, tonic::Status> {
+    let mut rentals = clients.rentals();
+    let mut messages = Vec::new();
+    loop {
+        let request = rentals_pb::ListMessagesRequest {
+            phone_number: phone_number.to_owned(),
+            page_size: MESSAGES_PAGE,
+            page_token: page_token.clone(),
+        };
+        let page = rentals.list_messages(request).await?.into_inner();
+        let full = page.messages.len() >= MESSAGES_PAGE as usize;
+        messages.extend(page.messages);
+        // Never empty, but an old server's empty token would start over.
+        if !page.next_page_token.is_empty() {
+            *page_token = page.next_page_token;
+        }
+        if !full {
+            return Ok(messages);
+        }
+    }
+}
+
+/// Prints each new SMS of a rented number after `page_token`, asking every
+/// couple of seconds, until interrupted.
+pub async fn follow_number(
+    clients: &Clients,
+    console: &mut Console<'_>,
+    json: bool,
+    phone_number: &str,
+    mut page_token: String,
+) -> Result<(), Failure> {
+    let mut reconnect = Reconnect::default();
+    loop {
+        sleep(POLL_INTERVAL).await;
+        match messages_after(clients, phone_number, &mut page_token).await {
+            Ok(messages) => {
+                reconnect.reset();
+                for m in &messages {
+                    print_rental_message(console, json, m)?;
+                }
+            }
+            Err(e) if Reconnect::retryable(&e) => reconnect.pause(e).await?,
+            Err(e) if e.code() == Code::ResourceExhausted => {
+                let delay = e
+                    .get_error_details()
+                    .retry_info()
+                    .and_then(|r| r.retry_delay)
+                    .unwrap_or(RATE_LIMITED_PAUSE);
+                sleep(delay).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +553,27 @@ mod tests {
         spinner.clear(&mut console).unwrap();
         assert!(out.is_empty());
         String::from_utf8(err).unwrap()
+    }
+
+    fn message(id: &str) -> rentals_pb::Message {
+        rentals_pb::Message {
+            id: id.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn following_a_rental_skips_what_was_shown() {
+        // Two messages counted, a third shown but not yet counted.
+        let mut shown = Shown {
+            count: 2,
+            ids: ["c".to_owned()].into(),
+        };
+        assert!(shown.skip(&message("a")));
+        assert!(shown.skip(&message("b")));
+        assert!(shown.skip(&message("c")));
+        assert!(!shown.skip(&message("d")));
+        assert!(!Shown::default().skip(&message("a")));
     }
 
     #[tokio::test]

@@ -4,6 +4,8 @@
 //! runs the CLI through its library entry point, capturing what it writes
 //! to standard output and standard error.
 
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::Parser as _;
@@ -13,6 +15,8 @@ use numhub_proto::accounts::v1::accounts_admin_service_client::AccountsAdminServ
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::catalog::v1::catalog_admin_service_client::CatalogAdminServiceClient;
 use numhub_proto::common::v1::{Money, Scope};
+use numhub_proto::inbound::v1 as inbound_pb;
+use numhub_proto::inbound::v1::inbound_internal_service_client::InboundInternalServiceClient;
 use numhub_proto::orders::v1 as orders_pb;
 use numhub_proto::orders::v1::orders_internal_service_client::OrdersInternalServiceClient;
 use numhub_proto::orders::v1::orders_service_client::OrdersServiceClient;
@@ -100,6 +104,80 @@ async fn run_cli(args: Vec<String>) -> Output {
         code,
         stdout: String::from_utf8(out).unwrap(),
         stderr: String::from_utf8(err).unwrap(),
+    }
+}
+
+/// What a command still running has written so far, shared with it.
+#[derive(Clone, Default)]
+struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SharedBuf {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+/// A command running in the background (one that follows a stream), whose
+/// output can be read while it runs.
+struct Running {
+    out: SharedBuf,
+    err: SharedBuf,
+    task: tokio::task::JoinHandle<u8>,
+}
+
+impl Running {
+    /// Waits until standard output has `count` lines matching `wanted`,
+    /// while the command is still running; returns standard output.
+    async fn wait_for_lines(&self, wanted: &str, count: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = self.out.text();
+            if out.lines().filter(|l| l.contains(wanted)).count() >= count {
+                assert!(!self.task.is_finished(), "the command ended: {out}");
+                return out;
+            }
+            assert!(
+                !self.task.is_finished(),
+                "the command ended without {wanted:?}: {out} {}",
+                self.err.text()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "no {wanted:?} within 20s: {out} {}",
+                self.err.text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits for the command to end by itself.
+    async fn finished(self) -> Output {
+        let code = tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("the command ends")
+            .unwrap();
+        Output {
+            code,
+            stdout: self.out.text(),
+            stderr: self.err.text(),
+        }
+    }
+
+    /// Stops the command, as Ctrl-C would; returns its standard output.
+    fn interrupt(self) -> String {
+        self.task.abort();
+        self.out.text()
     }
 }
 
@@ -257,6 +335,45 @@ impl Numhub {
         }
     }
 
+    /// Sells rental plans of a US VoIP number for every service: (package,
+    /// price in cents).
+    async fn rental_plans(&self, plans: &[(catalog_pb::RentalDuration, i64)]) {
+        let mut catalog =
+            CatalogAdminServiceClient::with_interceptor(self.channel.clone(), self.as_admin());
+        for (duration, price) in plans {
+            catalog
+                .set_rental_plan(catalog_pb::SetRentalPlanRequest {
+                    country_code: "US".into(),
+                    number_type: catalog_pb::NumberType::Voip as i32,
+                    service_code: String::new(),
+                    duration: *duration as i32,
+                    price: usd(*price),
+                    original_price: None,
+                })
+                .await
+                .unwrap();
+        }
+    }
+
+    /// An SMS reaching `to` through numhub's front door, as a gateway hands
+    /// it over: inbound stores it and routes it to whoever holds the number.
+    async fn sms(&self, to: &str, upstream_id: &str, body: &str) {
+        InboundInternalServiceClient::with_interceptor(
+            self.channel.clone(),
+            Bearer(CREDENTIAL.into()),
+        )
+        .deliver(inbound_pb::DeliverRequest {
+            upstream: "cli-test".into(),
+            upstream_message_id: upstream_id.into(),
+            to: to.into(),
+            sender: "WhatsApp".into(),
+            body: body.into(),
+            receive_time: Some(SystemTime::now().into()),
+        })
+        .await
+        .unwrap();
+    }
+
     /// Delivers an SMS to an activation, as inbound will.
     async fn deliver(&self, activation_id: &str, inbound_id: &str, body: &str) {
         OrdersInternalServiceClient::with_interceptor(
@@ -317,6 +434,56 @@ impl Customer {
             assert!(Instant::now() < deadline, "no activation appeared");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Runs `numhub <args>` in the background.
+    fn spawn(&self, args: &[&str]) -> Running {
+        let mut all = vec![
+            "numhub".to_owned(),
+            "--addr".to_owned(),
+            self.addr.clone(),
+            "--key".to_owned(),
+            self.key.clone(),
+        ];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        let (out, err) = (SharedBuf::default(), SharedBuf::default());
+        let task = tokio::spawn({
+            let (mut out, mut err) = (out.clone(), err.clone());
+            async move {
+                let mut console = numhub_cli::Console {
+                    out: &mut out,
+                    err: &mut err,
+                    err_is_terminal: false,
+                };
+                numhub_cli::run(all, &mut console).await
+            }
+        });
+        Running { out, err, task }
+    }
+
+    /// The messages `numhub inbox <target> --json` shows, once there are
+    /// `count` (routing an SMS takes a moment).
+    async fn inbox(&self, target: &str, count: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let messages = self
+                .run(&["inbox", target, "--json"])
+                .await
+                .ok()
+                .json_lines();
+            if messages.len() >= count {
+                return messages;
+            }
+            assert!(Instant::now() < deadline, "{messages:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The customer's rentals, newest first.
+    async fn rentals(&self, args: &[&str]) -> Vec<Value> {
+        let mut all = vec!["rentals", "--json"];
+        all.extend_from_slice(args);
+        self.run(&all).await.ok().json_lines()
     }
 
     async fn balance(&self) -> i64 {
@@ -954,5 +1121,484 @@ async fn watch_prints_each_event_and_resumes_after_a_cursor() {
     let output = customer.run(&["watch", id, "--after", "garbage"]).await;
     let line = output.failed(1);
     assert!(line.contains("after (--after)"), "{line}");
+    numhub.stop().await;
+}
+
+/// The prices of the rental tests, in cents.
+const WEEK: i64 = 200;
+const MONTH: i64 = 499;
+const QUARTER: i64 = 1_299;
+
+async fn with_rental_plans(numbers: u32) -> Numhub {
+    use catalog_pb::RentalDuration as D;
+    let numhub = Numhub::start(numbers).await;
+    numhub
+        .rental_plans(&[
+            (D::SevenDays, WEEK),
+            (D::OneMonth, MONTH),
+            (D::ThreeMonths, QUARTER),
+        ])
+        .await;
+    numhub
+}
+
+fn time(value: &Value) -> SystemTime {
+    humantime::parse_rfc3339(value.as_str().unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rental_is_rented_listed_shown_read_renewed_and_cancelled() {
+    let numhub = with_rental_plans(2).await;
+    let customer = numhub.customer("renter", 5_000).await;
+
+    // A month, renewed automatically: the defaults.
+    let rented = customer
+        .run(&["rent", "--country", "us", "--json"])
+        .await
+        .ok()
+        .json();
+    let id = rented["id"].as_str().unwrap().to_owned();
+    let number = rented["phone_number"].as_str().unwrap().to_owned();
+    assert!(number.starts_with("+1403555"), "{rented}");
+    assert_eq!(rented["status"], "ACTIVE");
+    assert_eq!(rented["country"], "US");
+    assert_eq!(rented["number_type"], "VOIP");
+    assert_eq!(rented["duration"], "ONE_MONTH");
+    assert_eq!(rented["auto_renew"], true);
+    assert_eq!(
+        rented["charged"],
+        serde_json::json!({"minor_units": MONTH, "currency": "USD"})
+    );
+    assert_eq!(rented["balance_after"]["minor_units"], 5_000 - MONTH);
+    let expires = time(&rented["expire_time"]);
+    let month = Duration::from_secs(28 * 24 * 3600);
+    assert!(expires > SystemTime::now() + month, "{rented}");
+
+    // A week without auto-renew, for people: the number, the expiry, what
+    // was charged and the balance after.
+    let output = customer
+        .run(&[
+            "rent",
+            "--country",
+            "US",
+            "--duration",
+            "7d",
+            "--no-auto-renew",
+        ])
+        .await
+        .ok();
+    let text = &output.stdout;
+    let week_id = field(text, "id").unwrap().to_owned();
+    let week_number = field(text, "number").unwrap();
+    assert!(week_number.starts_with("+1403555"), "{text}");
+    assert_ne!(week_number, number);
+    assert_eq!(field(text, "package"), Some("7 days"), "{text}");
+    assert_eq!(field(text, "auto-renew"), Some("off"), "{text}");
+    assert_eq!(field(text, "charged"), Some("USD 2.00"), "{text}");
+    assert_eq!(field(text, "balance"), Some("USD 43.01"), "{text}");
+    let week_expires = humantime::parse_rfc3339(field(text, "expires").unwrap()).unwrap();
+    assert!(week_expires > SystemTime::now() + Duration::from_secs(6 * 24 * 3600));
+    assert!(week_expires < SystemTime::now() + Duration::from_secs(8 * 24 * 3600));
+    assert_eq!(customer.balance().await, 5_000 - MONTH - WEEK);
+
+    // Listed newest first, in a table or as JSON.
+    let listed: Vec<Value> = customer.rentals(&[]).await;
+    let ids: Vec<&str> = listed.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [week_id.as_str(), id.as_str()]);
+    assert_eq!(listed[1]["phone_number"], number.as_str());
+    assert!(listed[1]["messages"].as_array().unwrap().is_empty());
+    let table = customer.run(&["rentals"]).await.ok().stdout;
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("ID "), "{table}");
+    for column in ["NUMBER", "COUNTRY", "STATUS", "EXPIRES", "AUTO-RENEW"] {
+        assert!(lines[0].contains(column), "{table}");
+    }
+    assert!(lines[1].starts_with(&week_id), "{table}");
+    assert!(lines[1].contains(week_number), "{table}");
+    assert!(lines[1].contains("ACTIVE"), "{table}");
+    assert!(lines[1].ends_with("off"), "{table}");
+    assert!(lines[2].starts_with(&id), "{table}");
+    assert!(lines[2].ends_with("on"), "{table}");
+    let one = customer
+        .rentals(&["--filter", "active", "--limit", "1"])
+        .await;
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0]["id"], week_id.as_str());
+    assert!(
+        customer
+            .rentals(&["--filter", "cancelled"])
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        customer.rentals(&["--filter", "expiring-soon"]).await.len(),
+        1
+    );
+
+    // One rental in full.
+    let text = customer.run(&["rentals", "show", &id]).await.ok().stdout;
+    assert_eq!(field(&text, "number"), Some(number.as_str()), "{text}");
+    assert_eq!(field(&text, "status"), Some("ACTIVE"), "{text}");
+    assert_eq!(field(&text, "package"), Some("1 month"), "{text}");
+    assert_eq!(field(&text, "price"), Some("USD 4.99"), "{text}");
+    assert_eq!(field(&text, "sms"), Some("0"), "{text}");
+
+    // An SMS reaches the number through inbound, and shows in its inbox.
+    assert_eq!(
+        customer.run(&["inbox", &number]).await.ok().stderr,
+        format!("no SMS on {number} yet\n")
+    );
+    numhub
+        .sms(&number, "rent-sms-1", "Your WhatsApp code is 123-456")
+        .await;
+    let inbox = customer.inbox(&number, 1).await;
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0]["rental_id"], id.as_str());
+    assert_eq!(inbox[0]["phone_number"], number.as_str());
+    assert_eq!(inbox[0]["sender"], "WhatsApp");
+    assert_eq!(inbox[0]["code"], "123456");
+    assert_eq!(inbox[0]["body"], "Your WhatsApp code is 123-456");
+    time(&inbox[0]["receive_time"]);
+    let text = customer.run(&["inbox", &number]).await.ok().stdout;
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains("  123456     WhatsApp: Your WhatsApp code is 123-456"),
+        "{text}"
+    );
+    // The same by the rental's id, and in its details.
+    assert_eq!(customer.inbox(&id, 1).await, inbox);
+    let shown = customer
+        .run(&["rentals", "show", &id, "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(shown["sms_count"], 1);
+    assert_eq!(shown["messages"][0]["code"], "123456");
+    let text = customer.run(&["rentals", "show", &id]).await.ok().stdout;
+    assert!(text.contains("Your WhatsApp code is 123-456"), "{text}");
+    // Nothing for the other number.
+    assert!(customer.inbox(week_number, 0).await.is_empty());
+
+    // A renewal adds its package to the expiry and charges its price.
+    let renewed = customer
+        .run(&["rentals", "renew", &id, "--duration", "3m", "--json"])
+        .await
+        .ok()
+        .json();
+    let renewed_expiry = time(&renewed["expire_time"]);
+    assert!(
+        renewed_expiry > expires + Duration::from_secs(88 * 24 * 3600),
+        "{renewed}"
+    );
+    assert_eq!(renewed["charged"]["minor_units"], QUARTER);
+    assert_eq!(
+        renewed["balance_after"]["minor_units"],
+        5_000 - MONTH - WEEK - QUARTER
+    );
+    assert_eq!(renewed["renewals"], 1);
+    assert_eq!(renewed["renewal_duration"], "THREE_MONTHS");
+    assert_eq!(renewed["total_charged"]["minor_units"], MONTH + QUARTER);
+    // For people, the expiry the renewal moved to (to the second).
+    let text = customer.run(&["rentals", "show", &id]).await.ok().stdout;
+    let shown_expiry = humantime::parse_rfc3339(field(&text, "expires").unwrap()).unwrap();
+    let gap = renewed_expiry.duration_since(shown_expiry).unwrap();
+    assert!(gap < Duration::from_secs(1), "{text}");
+    assert_eq!(field(&text, "renews-with"), Some("3 months"), "{text}");
+    assert_eq!(field(&text, "total"), Some("USD 17.98"), "{text}");
+
+    // Auto-renew off.
+    let text = customer
+        .run(&["rentals", "auto-renew", &id, "off"])
+        .await
+        .ok()
+        .stdout;
+    assert_eq!(field(&text, "auto-renew"), Some("off"), "{text}");
+    let shown = customer
+        .run(&["rentals", "show", &id, "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(shown["auto_renew"], false);
+
+    // Cancelled after an SMS: released, nothing refunded, and it says so.
+    let output = customer.run(&["rentals", "cancel", &id]).await.ok();
+    let text = &output.stdout;
+    assert_eq!(field(text, "status"), Some("CANCELLED"), "{output:?}");
+    assert_eq!(field(text, "refunded"), Some("USD 0.00"), "{output:?}");
+    assert_eq!(field(text, "balance"), None, "{output:?}");
+    assert!(output.stderr.contains("nothing was refunded"), "{output:?}");
+    // Cancelled within the refund window and before any SMS: everything
+    // charged comes back, with the balance after.
+    let output = customer.run(&["rentals", "cancel", &week_id]).await.ok();
+    let text = &output.stdout;
+    assert_eq!(field(text, "status"), Some("CANCELLED"), "{output:?}");
+    assert_eq!(field(text, "refunded"), Some("USD 2.00"), "{output:?}");
+    assert_eq!(field(text, "balance"), Some("USD 32.02"), "{output:?}");
+    assert_eq!(output.stderr, "", "{output:?}");
+    assert_eq!(customer.balance().await, 5_000 - MONTH - QUARTER);
+    // Cancelling again answers the same, as JSON too.
+    let again = customer
+        .run(&["rentals", "cancel", &week_id, "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(again["refunded"]["minor_units"], WEEK);
+    assert_eq!(customer.balance().await, 5_000 - MONTH - QUARTER);
+
+    // Ended rentals: listed as such, and their inbox stays readable.
+    assert_eq!(customer.rentals(&["--filter", "cancelled"]).await.len(), 2);
+    assert!(customer.rentals(&["--filter", "active"]).await.is_empty());
+    assert_eq!(customer.inbox(&number, 1).await, inbox);
+    let line = customer
+        .run(&["rentals", "auto-renew", &id, "on"])
+        .await
+        .failed(1)
+        .to_owned();
+    assert!(line.starts_with("numhub: RENTAL_ENDED: "), "{line}");
+    let line = customer
+        .run(&["rentals", "renew", &id])
+        .await
+        .failed(1)
+        .to_owned();
+    assert!(line.starts_with("numhub: NUMBER_EXPIRED: "), "{line}");
+    assert_eq!(customer.balance().await, 5_000 - MONTH - QUARTER);
+    numhub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rent_wait_prints_each_sms_as_it_arrives_until_the_rental_ends() {
+    let numhub = with_rental_plans(2).await;
+    let customer = numhub.customer("rent-wait", 5_000).await;
+
+    let waiting = customer.spawn(&["rent", "--country", "US", "--wait", "--json"]);
+    let rented = waiting.wait_for_lines("\"charged\"", 1).await;
+    let rented: Value = serde_json::from_str(rented.lines().next().unwrap()).unwrap();
+    let (id, number) = (
+        rented["id"].as_str().unwrap(),
+        rented["phone_number"].as_str().unwrap(),
+    );
+    assert_eq!(rented["status"], "ACTIVE");
+
+    numhub
+        .sms(number, "wait-1", "Your WhatsApp code is 111-222")
+        .await;
+    waiting.wait_for_lines("111-222", 1).await;
+    numhub
+        .sms(number, "wait-2", "<#> 333444 is your WhatsApp code")
+        .await;
+    waiting.wait_for_lines("333444", 1).await;
+
+    // Cancelled elsewhere: the command says so and ends.
+    customer.run(&["rentals", "cancel", id]).await.ok();
+    let output = waiting.finished().await.ok();
+    let lines = output.json_lines();
+    assert_eq!(lines.len(), 3, "{output:?}");
+    assert_eq!(lines[1]["code"], "111222");
+    assert_eq!(lines[1]["sender"], "WhatsApp");
+    assert_eq!(lines[1]["rental_id"], id);
+    assert_eq!(lines[2]["code"], "333444");
+    assert_eq!(lines[2]["body"], "<#> 333444 is your WhatsApp code");
+    assert_eq!(
+        output.stderr,
+        format!("rental {id} ended CANCELLED: its number receives no more SMS\n")
+    );
+
+    // For people: the rental, then a line per SMS.
+    let waiting = customer.spawn(&["rent", "--country", "US", "--duration", "1w", "--wait"]);
+    let text = waiting.wait_for_lines("charged", 1).await;
+    let (id, number) = (
+        field(&text, "id").unwrap().to_owned(),
+        field(&text, "number").unwrap().to_owned(),
+    );
+    numhub
+        .sms(&number, "wait-3", "Your WhatsApp code is 555-666")
+        .await;
+    let text = waiting.wait_for_lines("555666", 1).await;
+    assert!(
+        text.ends_with("  555666     WhatsApp: Your WhatsApp code is 555-666\n"),
+        "{text}"
+    );
+    assert!(
+        waiting
+            .err
+            .text()
+            .starts_with(&format!("waiting for SMS on {number}; Ctrl-C stops")),
+        "{}",
+        waiting.err.text()
+    );
+    customer.run(&["rentals", "cancel", &id]).await.ok();
+    let output = waiting.finished().await.ok();
+    assert_eq!(output.stdout.matches("555666").count(), 1, "{output:?}");
+    numhub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_follow_prints_only_new_sms_by_number_and_by_rental() {
+    let numhub = with_rental_plans(1).await;
+    let customer = numhub.customer("follow", 5_000).await;
+    let rented = customer
+        .run(&["rent", "--country", "US", "--json"])
+        .await
+        .ok()
+        .json();
+    let (id, number) = (
+        rented["id"].as_str().unwrap(),
+        rented["phone_number"].as_str().unwrap(),
+    );
+    numhub
+        .sms(number, "follow-1", "Your WhatsApp code is 100-001")
+        .await;
+    customer.inbox(number, 1).await;
+
+    let by_number = customer.spawn(&["inbox", number, "--follow", "--json"]);
+    let by_rental = customer.spawn(&["inbox", id, "--follow"]);
+    by_number.wait_for_lines("100001", 1).await;
+    by_rental.wait_for_lines("100001", 1).await;
+
+    numhub
+        .sms(number, "follow-2", "Your WhatsApp code is 200-002")
+        .await;
+    let text = by_rental.wait_for_lines("200002", 1).await;
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "each SMS once: {text}");
+    assert!(lines[0].contains("100001"), "{text}");
+    assert!(
+        lines[1].contains("WhatsApp: Your WhatsApp code is 200-002"),
+        "{text}"
+    );
+    let json = by_number.wait_for_lines("200002", 1).await;
+    let codes: Vec<String> = json
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["code"].to_string())
+        .collect();
+    assert_eq!(codes, ["\"100001\"", "\"200002\""], "each SMS once");
+
+    // --limit: the newest N only, oldest first.
+    let newest = customer
+        .run(&["inbox", number, "--limit", "1", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(newest["code"], "200002");
+    for target in [id, number] {
+        let output = customer.run(&["inbox", target, "--limit", "1"]).await.ok();
+        assert_eq!(output.stdout.lines().count(), 1, "{output:?}");
+        assert!(output.stdout.contains("200002"), "{output:?}");
+        assert_eq!(
+            output.stderr, "showing the newest 1 of 2 messages; --limit shows more\n",
+            "{output:?}"
+        );
+    }
+
+    // The rental ends: following it ends; following the number goes on
+    // until interrupted.
+    customer.run(&["rentals", "cancel", id]).await.ok();
+    let output = by_rental.finished().await.ok();
+    assert!(
+        output.stderr.ends_with(&format!(
+            "rental {id} ended CANCELLED: its number receives no more SMS\n"
+        )),
+        "{output:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!by_number.task.is_finished());
+    assert_eq!(by_number.interrupt().lines().count(), 2);
+
+    // Following an ended rental says so at once.
+    let output = customer.run(&["inbox", id, "--follow"]).await.ok();
+    assert_eq!(output.stdout.lines().count(), 2, "{output:?}");
+    assert!(output.stderr.contains("has ended CANCELLED"), "{output:?}");
+    numhub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rental_errors_are_one_clear_line() {
+    let numhub = with_rental_plans(1).await;
+    let customer = numhub.customer("rental-errors", 5_000).await;
+    let unknown = "01900000-0000-7000-8000-000000000000";
+
+    // Unknown rental ids.
+    for args in [
+        vec!["rentals", "show", unknown],
+        vec!["rentals", "renew", unknown],
+        vec!["rentals", "cancel", unknown],
+        vec!["rentals", "auto-renew", unknown, "off"],
+        vec!["inbox", unknown],
+    ] {
+        let output = customer.run(&args).await;
+        assert_eq!(
+            output.failed(1),
+            format!("numhub: RESOURCE_NOT_FOUND: rental {unknown:?} not found"),
+            "{args:?}"
+        );
+    }
+    let output = customer.run(&["rentals", "show", "not-an-id"]).await;
+    let line = output.failed(1);
+    assert!(line.starts_with("numhub: INVALID_FIELD: id: "), "{line}");
+
+    // A number never rented.
+    let output = customer.run(&["inbox", "+1 403 555 9999"]).await;
+    assert_eq!(
+        output.failed(1),
+        "numhub: RESOURCE_NOT_FOUND: rented number \"+14035559999\" not found"
+    );
+    let output = customer.run(&["inbox", "nobody"]).await;
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(
+        output.stderr.contains("neither a phone number"),
+        "{output:?}"
+    );
+
+    // Packages: not a package at all, and one not sold.
+    let output = customer
+        .run(&["rent", "--country", "US", "--duration", "2y"])
+        .await;
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(output.stdout, "");
+    assert!(
+        output.stderr.contains("invalid value '2y' for '--duration"),
+        "{output:?}"
+    );
+    assert!(
+        output
+            .stderr
+            .contains("1d, 3d, 7d, 14d, 30d, 1m, 3m, 6m, 1y"),
+        "{output:?}"
+    );
+    let output = customer
+        .run(&["rentals", "renew", unknown, "--duration", "month"])
+        .await;
+    assert_eq!(output.code, 2, "{output:?}");
+    let output = customer
+        .run(&["rent", "--country", "US", "--duration", "1d"])
+        .await;
+    let line = output.failed(1);
+    assert!(line.starts_with("numhub: NOT_OFFERED: "), "{line}");
+    let output = customer.run(&["rent", "--country", "USA"]).await;
+    let line = output.failed(1);
+    assert!(
+        line.starts_with("numhub: INVALID_FIELD: country_code (--country): "),
+        "{line}"
+    );
+    assert_eq!(customer.balance().await, 5_000);
+
+    // Not enough money: nothing is charged, and the number stays free.
+    let poor = numhub.customer("poor-renter", 100).await;
+    let output = poor.run(&["rent", "--country", "US"]).await;
+    assert_eq!(
+        output.failed(1),
+        format!(
+            "numhub: INSUFFICIENT_BALANCE: the balance of 100 minor units is less than {MONTH}"
+        )
+    );
+    assert_eq!(poor.balance().await, 100);
+    assert!(poor.rentals(&["--filter", "active"]).await.is_empty());
+    let rented = customer
+        .run(&["rent", "--country", "US", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(rented["status"], "ACTIVE");
     numhub.stop().await;
 }
