@@ -8,6 +8,7 @@ pub mod codes;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod event_log;
 pub mod idempotency;
 pub mod money;
 pub mod phone;

@@ -15,9 +15,11 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt as _};
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
+
+use crate::validate::page_token;
 
 /// Events read per query; also the most a stream holds in memory.
 pub const BATCH: i64 = 64;
@@ -129,6 +131,48 @@ pub trait Feed: Send + 'static {
 
 /// A stream of events, boxed for tonic.
 pub type EventStream<T, E> = Pin<Box<dyn Stream<Item = Result<T, E>> + Send>>;
+
+/// A server stream as tonic sends it.
+pub type ResponseStream<T> = EventStream<T, tonic::Status>;
+
+/// An event's place as clients see it: its sequence number, opaque (a
+/// base64url token, like page tokens).
+pub fn encode_cursor(seq: i64) -> String {
+    page_token::encode(&seq.to_string())
+}
+
+/// A cursor a client sent back: 0, the start, when empty; an error for
+/// anything this service did not issue.
+pub fn parse_cursor(value: &str) -> Result<i64, String> {
+    match page_token::decode(value)? {
+        None => Ok(0),
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|seq| *seq >= 0)
+            .ok_or_else(|| "is not a cursor issued by this method".into()),
+    }
+}
+
+/// The response stream of `events`: each event as `to_proto` makes it (or
+/// left out when it gives `None`), an error as its status, which ends it.
+pub fn respond<T, E, U>(
+    events: EventStream<T, E>,
+    to_proto: impl Fn(T) -> Option<U> + Send + 'static,
+) -> ResponseStream<U>
+where
+    T: Send + 'static,
+    E: Into<tonic::Status> + Send + 'static,
+    U: Send + 'static,
+{
+    Box::pin(events.filter_map(move |item| {
+        let item = match item {
+            Ok(event) => to_proto(event).map(Ok),
+            Err(error) => Some(Err(error.into())),
+        };
+        std::future::ready(item)
+    }))
+}
 
 /// How a stream is followed.
 #[derive(Debug, Clone, Copy)]
@@ -276,5 +320,19 @@ pub async fn listen(hub: Arc<Hub>, url: String, channel: &'static str) {
         }
         hub.wake_all();
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_forgeries() {
+        assert_eq!(parse_cursor(""), Ok(0));
+        assert_eq!(parse_cursor(&encode_cursor(42)), Ok(42));
+        assert!(parse_cursor(&page_token::encode("-1")).is_err());
+        assert!(parse_cursor(&page_token::encode("x")).is_err());
+        assert!(parse_cursor("42").is_err());
     }
 }

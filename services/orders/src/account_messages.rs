@@ -18,7 +18,7 @@ use crate::model::EventBody;
 use crate::streams::Watched;
 use crate::{Orders, grpc};
 
-type Stream<T> = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T, Status>> + Send>>;
+type Stream<T> = numhub_runtime::streams::ResponseStream<T>;
 
 /// Where a WatchMessages client is: after orders' event `orders`, and
 /// after the rentals stream's cursor `rentals` (empty: its start).

@@ -1,10 +1,10 @@
 //! Orders' public and internal gRPC services: thin handlers that validate a
 //! request, call the domain, and map its answer. No rule lives here.
 
-use futures_util::StreamExt as _;
 use numhub_auth::Caller;
 use numhub_proto::orders::v1 as pb;
 use numhub_runtime::clock::Timestamp;
+use numhub_runtime::streams;
 use numhub_runtime::validate::{self, Validator, page_token};
 use numhub_runtime::{codes, money};
 use tonic::{Request, Response, Status};
@@ -12,15 +12,15 @@ use tonic::{Request, Response, Status};
 use crate::Orders;
 use crate::account_messages::Cursor;
 use crate::lifecycle::Abandon;
-use crate::model::{self, Activation, Delivery, Event, EventBody, Purchase};
-use crate::streams::{EventStream, Watched};
+use crate::model::{self, Activation, Delivery, EventBody, Purchase};
+use crate::streams::Watched;
 
 const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 100;
 const MAX_INBOUND_ID_LEN: usize = 255;
 const MAX_SENDER_LEN: usize = 64;
 
-type Stream<T> = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T, Status>> + Send>>;
+type Stream<T> = streams::ResponseStream<T>;
 
 #[tonic::async_trait]
 impl pb::orders_service_server::OrdersService for Orders {
@@ -173,7 +173,7 @@ impl pb::orders_service_server::OrdersService for Orders {
         let r = request.into_inner();
         let mut v = Validator::new();
         let id = v.check("id", validate::uuid(&r.id));
-        let after = v.check("after", cursor(&r.after));
+        let after = v.check("after", streams::parse_cursor(&r.after));
         v.finish()?;
         let id = id.map(|id| id.to_string()).unwrap_or_default();
         // NOT_FOUND up front for another account's id, not an empty stream.
@@ -183,8 +183,8 @@ impl pb::orders_service_server::OrdersService for Orders {
             Watched::Activation(id),
             after.unwrap_or(0),
         );
-        Ok(Response::new(map_events(events, |event| {
-            let cursor = page_token::encode(&event.seq.to_string());
+        Ok(Response::new(streams::respond(events, |event| {
+            let cursor = streams::encode_cursor(event.seq);
             let event = match event.body {
                 EventBody::Status(status, activation) => {
                     let mut activation = activation_to_proto(&activation, Vec::new());
@@ -249,19 +249,6 @@ impl pb::orders_internal_service_server::OrdersInternalService for Orders {
     }
 }
 
-fn map_events<T: Send + 'static>(
-    events: EventStream,
-    to_proto: impl Fn(Event) -> Option<T> + Send + 'static,
-) -> Stream<T> {
-    Box::pin(events.filter_map(move |item| {
-        let item = match item {
-            Ok(event) => to_proto(event).map(Ok),
-            Err(error) => Some(Err(Status::from(error))),
-        };
-        std::future::ready(item)
-    }))
-}
-
 fn activation_id(field: &str, value: &str) -> Result<String, Status> {
     let mut v = Validator::new();
     let id = v.check(field, validate::uuid(value));
@@ -276,18 +263,6 @@ fn max_price(
 ) -> Result<(Option<i64>, String), String> {
     let (units, currency) = money::optional(money)?;
     Ok((units, currency.unwrap_or_default()))
-}
-
-/// A stream cursor: empty for the start, else one this service issued.
-fn cursor(value: &str) -> Result<i64, String> {
-    match page_token::decode(value)? {
-        None => Ok(0),
-        Some(text) => text
-            .parse::<i64>()
-            .ok()
-            .filter(|seq| *seq >= 0)
-            .ok_or_else(|| "is not a cursor issued by this method".into()),
-    }
 }
 
 fn required_time(value: Option<&prost_types::Timestamp>) -> Result<Timestamp, String> {
@@ -329,19 +304,5 @@ pub(crate) fn message_to_proto(m: &model::Message) -> pb::Message {
         code: m.code.clone(),
         receive_time: Some(m.received_at.to_proto()),
         rental_id: String::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_reject_forgeries() {
-        assert_eq!(cursor(""), Ok(0));
-        assert_eq!(cursor(&page_token::encode("42")), Ok(42));
-        assert!(cursor(&page_token::encode("-1")).is_err());
-        assert!(cursor(&page_token::encode("x")).is_err());
-        assert!(cursor("42").is_err());
     }
 }

@@ -1,26 +1,26 @@
 //! Rentals' public and internal gRPC services: thin handlers that validate
 //! a request, call the domain, and map its answer. No rule lives here.
 
-use futures_util::StreamExt as _;
 use numhub_auth::Caller;
 use numhub_proto::catalog::v1::{NumberType, RentalDuration as DurationPb};
 use numhub_proto::rentals::v1 as pb;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::rental::RentalDuration;
+use numhub_runtime::streams;
 use numhub_runtime::validate::{self, Validator, page_token};
 use numhub_runtime::{codes, money, phone};
 use tonic::{Request, Response, Status};
 
 use crate::Rentals;
-use crate::model::{self, Delivery, Event, EventBody, Filter, Purchase, Rental, Settle};
-use crate::streams::{EventStream, Watched};
+use crate::model::{self, Delivery, EventBody, Filter, Purchase, Rental, Settle};
+use crate::streams::Watched;
 
 const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 100;
 const MAX_INBOUND_ID_LEN: usize = 255;
 const MAX_SENDER_LEN: usize = 64;
 
-type Stream<T> = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T, Status>> + Send>>;
+type Stream<T> = streams::ResponseStream<T>;
 
 #[tonic::async_trait]
 impl pb::rentals_service_server::RentalsService for Rentals {
@@ -213,15 +213,15 @@ impl pb::rentals_service_server::RentalsService for Rentals {
         let r = request.into_inner();
         let mut v = Validator::new();
         let id = v.check("id", validate::uuid(&r.id));
-        let after = v.check("after", cursor(&r.after));
+        let after = v.check("after", streams::parse_cursor(&r.after));
         v.finish()?;
         let id = id.map(|id| id.to_string()).unwrap_or_default();
         // NOT_FOUND up front for another account's id, not an empty stream.
         self.get(&caller.account_id, &id).await?;
         let events = self.watch(&caller.account_id, Watched::Rental(id), after.unwrap_or(0));
         let rentals = self.clone();
-        Ok(Response::new(map_events(events, move |event| {
-            let cursor = page_token::encode(&event.seq.to_string());
+        Ok(Response::new(streams::respond(events, move |event| {
+            let cursor = streams::encode_cursor(event.seq);
             let event = match event.body {
                 EventBody::Changed(status, rental) => {
                     let mut rental = rental_to_proto(&rental, Vec::new(), rentals.now());
@@ -278,33 +278,21 @@ impl pb::rentals_internal_service_server::RentalsInternalService for Rentals {
         let r = request.into_inner();
         let mut v = Validator::new();
         let account = v.check("account_id", validate::uuid(&r.account_id));
-        let after = v.check("after", cursor(&r.after));
+        let after = v.check("after", streams::parse_cursor(&r.after));
         v.finish()?;
         let account = account.map(|a| a.to_string()).unwrap_or_default();
         let events = self.watch(&account, Watched::Messages, after.unwrap_or(0));
-        Ok(Response::new(map_events(events, |event| {
-            match event.body {
+        Ok(Response::new(streams::respond(
+            events,
+            |event| match event.body {
                 EventBody::Message(message) => Some(pb::MessageEvent {
-                    cursor: page_token::encode(&event.seq.to_string()),
+                    cursor: streams::encode_cursor(event.seq),
                     message: Some(message_to_proto(&message)),
                 }),
                 EventBody::Changed(..) => None,
-            }
-        })))
+            },
+        )))
     }
-}
-
-fn map_events<T: Send + 'static>(
-    events: EventStream,
-    to_proto: impl Fn(Event) -> Option<T> + Send + 'static,
-) -> Stream<T> {
-    Box::pin(events.filter_map(move |item| {
-        let item = match item {
-            Ok(event) => to_proto(event).map(Ok),
-            Err(error) => Some(Err(Status::from(error))),
-        };
-        std::future::ready(item)
-    }))
 }
 
 fn rental_id(value: &str) -> Result<String, Status> {
@@ -341,18 +329,6 @@ fn filter(value: i32) -> Result<Filter, String> {
         Ok(pb::RentalFilter::Expired) => Ok(Filter::Expired),
         Ok(pb::RentalFilter::Cancelled) => Ok(Filter::Cancelled),
         Err(_) => Err(format!("{value} is not a rental filter")),
-    }
-}
-
-/// A stream cursor: empty for the start, else one this service issued.
-fn cursor(value: &str) -> Result<i64, String> {
-    match page_token::decode(value)? {
-        None => Ok(0),
-        Some(text) => text
-            .parse::<i64>()
-            .ok()
-            .filter(|seq| *seq >= 0)
-            .ok_or_else(|| "is not a cursor issued by this method".into()),
     }
 }
 
@@ -423,8 +399,5 @@ mod tests {
         assert_eq!(filter(0), Ok(Filter::All));
         assert_eq!(filter(2), Ok(Filter::ExpiringSoon));
         assert!(filter(6).is_err());
-        assert_eq!(cursor(""), Ok(0));
-        assert_eq!(cursor(&page_token::encode("7")), Ok(7));
-        assert!(cursor("7").is_err());
     }
 }

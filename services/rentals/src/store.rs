@@ -8,6 +8,7 @@
 
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::db::placeholder_list;
+use numhub_runtime::event_log::{self, EventLog};
 use numhub_runtime::rental::RentalDuration;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row};
@@ -128,25 +129,21 @@ fn message_from_row(row: &AnyRow, prefix: &str) -> Result<Message, sqlx::Error> 
     })
 }
 
-/// Locks the account's row (creating it) until the transaction ends, and
-/// reserves `count` event sequence numbers: the first is returned. Numbers
-/// reserved and not used leave a gap, which streams do not mind.
+/// The account's history: see [`numhub_runtime::event_log`].
+pub const LOG: EventLog = EventLog {
+    accounts: "rental_accounts",
+    events: "events",
+    subject: "rental_id",
+};
+
+/// Locks the account's row until the transaction ends and reserves `count`
+/// event sequence numbers; the first is returned.
 pub async fn lock_account(
     conn: &mut AnyConnection,
     account_id: &str,
     count: i64,
 ) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query(
-        "INSERT INTO rental_accounts (account_id, last_seq) VALUES ($1, $2) \
-         ON CONFLICT (account_id) DO UPDATE SET last_seq = rental_accounts.last_seq + $2 \
-         RETURNING last_seq",
-    )
-    .bind(account_id)
-    .bind(count)
-    .fetch_one(conn)
-    .await?;
-    let last: i64 = row.try_get("last_seq")?;
-    Ok(last - count + 1)
+    LOG.lock_account(conn, account_id, count).await
 }
 
 /// An event to append.
@@ -161,31 +158,28 @@ pub enum NewEvent<'a> {
 pub async fn append_events(
     conn: &mut AnyConnection,
     account_id: &str,
-    rental_id: &str,
+    subject: &str,
     first_seq: i64,
     events: &[NewEvent<'_>],
     at: Timestamp,
 ) -> Result<(), sqlx::Error> {
-    for (offset, event) in events.iter().enumerate() {
-        let (kind, status, message) = match event {
-            NewEvent::Changed(status) => (EVENT_CHANGED, Some(*status as i64), None),
-            NewEvent::Message(id) => (EVENT_MESSAGE, None, Some(*id)),
-        };
-        sqlx::query(
-            "INSERT INTO events (account_id, seq, rental_id, kind, status, message_id, at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(account_id)
-        .bind(first_seq + offset as i64)
-        .bind(rental_id)
-        .bind(kind)
-        .bind(status)
-        .bind(message)
-        .bind(at.unix_micros())
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
+    let events: Vec<event_log::NewEvent<'_>> = events
+        .iter()
+        .map(|event| match event {
+            NewEvent::Changed(status) => event_log::NewEvent {
+                kind: EVENT_CHANGED,
+                status: Some(*status as i64),
+                message_id: None,
+            },
+            NewEvent::Message(id) => event_log::NewEvent {
+                kind: EVENT_MESSAGE,
+                status: None,
+                message_id: Some(id),
+            },
+        })
+        .collect();
+    LOG.append(conn, account_id, subject, first_seq, &events, at)
+        .await
 }
 
 /// Inserts a new rental; false when the account already used its request
