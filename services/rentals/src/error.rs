@@ -14,6 +14,7 @@ pub mod rentals_reason {
     pub const NUMBER_EXPIRED: &str = "NUMBER_EXPIRED";
     pub const RENTAL_ENDED: &str = "RENTAL_ENDED";
     pub const OTHER_SERVICE: &str = "OTHER_SERVICE";
+    pub const PURCHASE_TIMED_OUT: &str = "PURCHASE_TIMED_OUT";
 }
 
 #[derive(Debug, thiserror::Error)]

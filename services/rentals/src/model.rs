@@ -173,13 +173,22 @@ pub enum RenewalState {
     Refused = 3,
     /// Charged, but the rental could not be extended: given back.
     Refunded = 4,
+    /// Charged, the rental could not be extended, and the charge is being
+    /// given back.
+    Refunding = 5,
 }
 
 impl RenewalState {
     pub fn from_i64(value: i64) -> Option<Self> {
-        [Self::Charging, Self::Applied, Self::Refused, Self::Refunded]
-            .into_iter()
-            .find(|s| *s as i64 == value)
+        [
+            Self::Charging,
+            Self::Applied,
+            Self::Refused,
+            Self::Refunded,
+            Self::Refunding,
+        ]
+        .into_iter()
+        .find(|s| *s as i64 == value)
     }
 }
 
@@ -315,6 +324,10 @@ mod tests {
             assert_eq!(Status::from_i64(s as i64), Some(s));
         }
         assert_eq!(Status::from_i64(0), None);
+        for state in 1..=5 {
+            assert_eq!(RenewalState::from_i64(state).map(|s| s as i64), Some(state));
+        }
+        assert_eq!(RenewalState::from_i64(6), None);
         let base = Purchase {
             account_id: "a".into(),
             request_id: "r".into(),

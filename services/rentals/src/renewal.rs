@@ -232,6 +232,7 @@ impl Rentals {
         match renewal.state {
             RenewalState::Charging => {}
             RenewalState::Applied => return Ok(renewal),
+            RenewalState::Refunding => return self.pay_back(&renewal).await,
             RenewalState::Refused | RenewalState::Refunded => {
                 return Err(Refusal::new(
                     renewal.failure_reason.clone(),
@@ -253,8 +254,13 @@ impl Rentals {
         {
             Ok(charge) => charge,
             Err(Error::Refused(refusal)) => {
-                self.end_renewal(&renewal, RenewalState::Refused, None, &refusal)
-                    .await?;
+                self.end_renewal(
+                    &renewal,
+                    RenewalState::Charging,
+                    RenewalState::Refused,
+                    &refusal,
+                )
+                .await?;
                 return Err(refusal.into());
             }
             Err(error) => return Err(error),
@@ -271,7 +277,7 @@ impl Rentals {
         if let Err(status) = self.deps.catalog.clone().extend(extend).await {
             return match Error::from_upstream("catalog", &status) {
                 // The lease ended meanwhile: the charge goes back.
-                Error::Refused(_) => self.refund_renewal(&renewal, &charge).await,
+                Error::Refused(_) => self.give_back(&renewal, &charge).await,
                 error => Err(error),
             };
         }
@@ -280,17 +286,26 @@ impl Rentals {
     }
 
     /// Moves the rental's expiry and marks the renewal APPLIED, in one
-    /// transaction; refunds instead when the rental ended meanwhile.
+    /// transaction; gives the charge back instead when the rental ended
+    /// meanwhile. Another driver may have ended the renewal first (a
+    /// request and the recovery worker): its end stands.
     async fn apply_renewal(&self, renewal: &Renewal, charge: &Charge) -> Result<Renewal, Error> {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
         let seq = store::lock_account(&mut tx, &renewal.account_id, 1).await?;
+        let still_charging = store::renewal(&mut *tx, &renewal.id)
+            .await?
+            .is_some_and(|r| r.state == RenewalState::Charging);
+        if !still_charging {
+            drop(tx);
+            return self.stored_renewal(&renewal.id).await;
+        }
         let mut rental = store::rental(&mut *tx, &renewal.rental_id)
             .await?
             .ok_or_else(|| Error::Corrupt("a renewal of a missing rental".into()))?;
         if rental.status != Status::Active || rental.expires_at != renewal.from_expiry {
             drop(tx);
-            return self.refund_renewal(renewal, charge).await;
+            return self.give_back(renewal, charge).await;
         }
         let applied = Renewal {
             state: RenewalState::Applied,
@@ -298,7 +313,14 @@ impl Rentals {
             balance_after: charge.balance_after,
             ..renewal.clone()
         };
-        if !store::finish_renewal(&mut tx, &applied, RenewalState::Applied).await? {
+        if !store::finish_renewal(
+            &mut tx,
+            &applied,
+            RenewalState::Charging,
+            RenewalState::Applied,
+        )
+        .await?
+        {
             // Another driver ended it first.
             drop(tx);
             return self.stored_renewal(&renewal.id).await;
@@ -317,17 +339,48 @@ impl Rentals {
         Ok(applied)
     }
 
-    /// Gives a renewal's charge back (the rental could not be extended) and
-    /// ends it REFUNDED; answers NUMBER_EXPIRED.
-    async fn refund_renewal(&self, renewal: &Renewal, charge: &Charge) -> Result<Renewal, Error> {
+    /// A charged renewal the rental cannot take (it ended meanwhile): the
+    /// renewal becomes REFUNDING with its debit, if it is still CHARGING,
+    /// and the charge is paid back. Answers NUMBER_EXPIRED. A crash after
+    /// the mark leaves the refund to the recovery worker.
+    async fn give_back(&self, renewal: &Renewal, charge: &Charge) -> Result<Renewal, Error> {
+        let refusal = expired_refusal();
+        let owed = Renewal {
+            debit_id: Some(charge.debit_id.clone()),
+            balance_after: charge.balance_after,
+            failure_reason: refusal.reason.clone(),
+            failure_message: refusal.message.clone(),
+            ..renewal.clone()
+        };
+        let mut tx = self.db.begin_write().await?;
+        store::lock_account(&mut tx, &renewal.account_id, 0).await?;
+        let marked = store::finish_renewal(
+            &mut tx,
+            &owed,
+            RenewalState::Charging,
+            RenewalState::Refunding,
+        )
+        .await?;
+        tx.commit().await?;
+        if !marked {
+            // Another driver ended it first: its end stands.
+            return self.stored_renewal(&renewal.id).await;
+        }
+        self.pay_back(&owed).await
+    }
+
+    /// Pays back a REFUNDING renewal's charge (idempotent by its key) and
+    /// ends it REFUNDED; answers its refusal.
+    async fn pay_back(&self, owed: &Renewal) -> Result<Renewal, Error> {
+        let debit = owed
+            .debit_id
+            .clone()
+            .ok_or_else(|| Error::Corrupt("a refund owed without its debit".into()))?;
         let request = wallet_pb::RefundRequest {
-            debit_transaction_id: charge.debit_id.clone(),
+            debit_transaction_id: debit,
             amount: None,
-            request_id: format!("{}:refund", renewal.charge_key()),
-            reason: format!(
-                "renewal of rental {} could not be applied",
-                renewal.rental_id
-            ),
+            request_id: format!("{}:refund", owed.charge_key()),
+            reason: format!("renewal of rental {} could not be applied", owed.rental_id),
         };
         self.deps
             .wallet
@@ -335,31 +388,35 @@ impl Rentals {
             .refund(request)
             .await
             .map_err(|status| Error::from_upstream("wallet", &status))?;
-        let refusal = expired_refusal();
-        self.end_renewal(renewal, RenewalState::Refunded, Some(charge), &refusal)
-            .await?;
+        let refusal = Refusal::new(owed.failure_reason.clone(), owed.failure_message.clone());
+        self.end_renewal(
+            owed,
+            RenewalState::Refunding,
+            RenewalState::Refunded,
+            &refusal,
+        )
+        .await?;
         Err(refusal.into())
     }
 
-    /// Ends a renewal REFUSED or REFUNDED; an auto-renew's failure is also
-    /// recorded on the rental, for the customer and the retry pause.
+    /// Ends a renewal (REFUSED from CHARGING, REFUNDED from REFUNDING) with
+    /// `refusal`; an auto-renew's failure is also recorded on the rental,
+    /// for the customer and the retry pause.
     async fn end_renewal(
         &self,
         renewal: &Renewal,
-        state: RenewalState,
-        charge: Option<&Charge>,
+        from: RenewalState,
+        to: RenewalState,
         refusal: &Refusal,
     ) -> Result<(), Error> {
         let ended = Renewal {
-            debit_id: charge.map(|c| c.debit_id.clone()),
-            balance_after: charge.and_then(|c| c.balance_after),
             failure_reason: refusal.reason.clone(),
             failure_message: refusal.message.clone(),
             ..renewal.clone()
         };
         let mut tx = self.db.begin_write().await?;
         store::lock_account(&mut tx, &renewal.account_id, 0).await?;
-        let finished = store::finish_renewal(&mut tx, &ended, state).await?;
+        let finished = store::finish_renewal(&mut tx, &ended, from, to).await?;
         tx.commit().await?;
         if finished && renewal.key.starts_with("auto:") {
             let rental = store::rental(self.db.writer(), &renewal.rental_id)
@@ -397,7 +454,8 @@ impl Rentals {
         }
     }
 
-    /// Drives a renewal left CHARGING (the recovery worker).
+    /// Drives a renewal left CHARGING, or pays back one left REFUNDING (the
+    /// recovery worker).
     pub(crate) async fn recover_renewal(&self, id: &str) -> Result<(), Error> {
         let Some(renewal) = store::renewal(self.db.writer(), id).await? else {
             return Ok(());

@@ -18,7 +18,7 @@ use numhub_proto::common::v1::Money;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_runtime::error::reason;
 
-use crate::error::{Error, Refusal};
+use crate::error::{Error, Refusal, rentals_reason};
 use crate::model::{Purchase, Rental, Settle, Status};
 use crate::{Rentals, store};
 
@@ -166,13 +166,23 @@ impl Rentals {
             request_id: saga_key(&r.id),
             phone_number: String::new(),
         };
-        self.deps
-            .catalog
-            .clone()
-            .lease_number(request)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|status| Error::from_upstream("catalog", &status))
+        match self.deps.catalog.clone().lease_number(request).await {
+            Ok(lease) => Ok(lease.into_inner()),
+            // Never leased (a replay would have answered the lease), and the
+            // package would be over already: the purchase ends without a
+            // number. Only a recovery long after the request meets this.
+            Err(status)
+                if status.code() == tonic::Code::InvalidArgument
+                    && r.expires_at <= self.clock.now() =>
+            {
+                Err(Refusal::new(
+                    rentals_reason::PURCHASE_TIMED_OUT,
+                    "the purchase could not finish before the package would have ended",
+                )
+                .into())
+            }
+            Err(status) => Err(Error::from_upstream("catalog", &status)),
+        }
     }
 
     /// Charges `amount` of the rental's currency under the wallet's

@@ -367,7 +367,7 @@ pub enum Due {
     /// ACTIVE rentals with auto-renew on, expiring within the lead, not
     /// failed within the retry pause, unclaimed.
     AutoRenew,
-    /// Renewals left half-done and unclaimed.
+    /// Renewals left half-done (charging, or owing a refund) and unclaimed.
     Charging,
 }
 
@@ -380,7 +380,7 @@ impl Due {
             Self::Creating => (Table::Rentals, "status = 1"),
             Self::Unsettled => (Table::Rentals, "settle <> 0"),
             Self::AutoRenew => (Table::Rentals, "status = 2 AND auto_renew = 1"),
-            Self::Charging => (Table::Renewals, "state = 1"),
+            Self::Charging => (Table::Renewals, "state IN (1, 5)"),
         }
     }
 }
@@ -417,7 +417,7 @@ pub async fn due<'e>(
             half_package_sql()
         ),
         Due::Charging => {
-            "SELECT id FROM renewals WHERE state = 1 AND claimed_until <= $1 \
+            "SELECT id FROM renewals WHERE state IN (1, 5) AND claimed_until <= $1 \
              ORDER BY claimed_until LIMIT $2"
         }
     };
@@ -604,23 +604,25 @@ pub async fn attempts(
     row.try_get("n")
 }
 
-/// Ends a renewal in `state`, with its charge and why it failed, if it is
-/// still CHARGING; false when another driver ended it first.
+/// Moves a renewal from `from` to `to`, with its charge and why it failed;
+/// false when it is no longer in `from` (another driver moved it first).
 pub async fn finish_renewal(
     conn: &mut AnyConnection,
     r: &Renewal,
-    state: RenewalState,
+    from: RenewalState,
+    to: RenewalState,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE renewals SET state = $1, debit_id = $2, balance_after = $3, \
-         failure_reason = $4, failure_message = $5 WHERE id = $6 AND state = 1",
+         failure_reason = $4, failure_message = $5 WHERE id = $6 AND state = $7",
     )
-    .bind(state as i64)
+    .bind(to as i64)
     .bind(r.debit_id.as_deref())
     .bind(r.balance_after)
     .bind(&r.failure_reason)
     .bind(&r.failure_message)
     .bind(&r.id)
+    .bind(from as i64)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

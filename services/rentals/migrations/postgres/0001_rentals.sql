@@ -76,8 +76,9 @@ CREATE TABLE renewals (
     from_expiry   BIGINT NOT NULL,
     to_expiry     BIGINT NOT NULL,
     -- 1 CHARGING, 2 APPLIED, 3 REFUSED, 4 REFUNDED (charged, then the
-    -- rental could not be extended).
-    state         BIGINT NOT NULL CHECK (state BETWEEN 1 AND 4),
+    -- rental could not be extended), 5 REFUNDING (that charge being given
+    -- back).
+    state         BIGINT NOT NULL CHECK (state BETWEEN 1 AND 5),
     debit_id      TEXT,
     balance_after BIGINT,
     failure_reason  TEXT NOT NULL,
@@ -88,7 +89,7 @@ CREATE TABLE renewals (
 );
 -- At most one renewal of a rental is being charged at a time.
 CREATE UNIQUE INDEX renewals_one_in_flight ON renewals (rental_id) WHERE state = 1;
-CREATE INDEX renewals_charging ON renewals (claimed_until) WHERE state = 1;
+CREATE INDEX renewals_unfinished ON renewals (claimed_until) WHERE state IN (1, 5);
 
 CREATE TABLE messages (
     id           TEXT PRIMARY KEY,
