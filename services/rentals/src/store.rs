@@ -332,13 +332,10 @@ pub async fn claim<'e>(
     now: Timestamp,
     until: Timestamp,
 ) -> Result<bool, sqlx::Error> {
-    let table = match table {
-        Table::Rentals => "rentals",
-        Table::Renewals => "renewals",
-    };
     let done = sqlx::query(AssertSqlSafe(format!(
-        "UPDATE {table} SET claimed_until = $1 \
-         WHERE id = $2 AND claimed_until <= $3 AND {condition}"
+        "UPDATE {} SET claimed_until = $1 \
+         WHERE id = $2 AND claimed_until <= $3 AND {condition}",
+        table.name()
     )))
     .bind(until.unix_micros())
     .bind(id)
@@ -348,11 +345,38 @@ pub async fn claim<'e>(
     Ok(done.rows_affected() == 1)
 }
 
+/// Ends a worker's claim on a row of `table` at `now`.
+pub async fn release<'e>(
+    db: impl Executor<'e, Database = Any>,
+    table: Table,
+    id: &str,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(AssertSqlSafe(format!(
+        "UPDATE {} SET claimed_until = $1 WHERE id = $2 AND claimed_until > $1",
+        table.name()
+    )))
+    .bind(now.unix_micros())
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// The tables workers claim rows of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Table {
     Rentals,
     Renewals,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Rentals => "rentals",
+            Self::Renewals => "renewals",
+        }
+    }
 }
 
 /// What a worker looks for.

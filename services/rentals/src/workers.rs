@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::renewal::AutoRenewal;
-use crate::store::{self, Due};
+use crate::store::{self, Due, Table};
 use crate::{Rentals, streams};
 
 /// Rows a worker takes per pass.
@@ -70,8 +70,16 @@ impl Rentals {
                 Ok(AutoRenewal::Renewed) => pass.renewed += 1,
                 Ok(AutoRenewal::Refused) => pass.renewals_refused += 1,
                 Ok(AutoRenewal::Skipped) => {}
-                Err(error) => self.worker_failed(&mut pass, "auto-renew", &id, &error),
+                Err(error) => {
+                    // Claimed until the recovery pause: a dependency that
+                    // is down is not asked again every pass.
+                    self.worker_failed(&mut pass, "auto-renew", &id, &error);
+                    continue;
+                }
             }
+            // The attempt is over: the retry pause, or a customer turning
+            // auto-renew back on, decides when the next one comes.
+            store::release(self.db.writer(), Table::Rentals, &id, self.clock.now()).await?;
         }
         let now = self.clock.now();
         for id in store::due(

@@ -158,6 +158,35 @@ backend_tests! {
         assert_eq!(r.debits_of(&account, &rental.id).await, [WEEK_PRICE, WEEK_PRICE]);
     }
 
+    async fn a_failed_attempt_waits_its_pause_not_the_workers_claim(backend: Backend) {
+        let quick = numhub_rentals::RentalsSettings {
+            renew_retry: Duration::from_secs(5),
+            ..settings()
+        };
+        let mut r = start_with(backend, quick).await;
+        r.h.import(0, 1).await;
+        let account = r.account();
+        r.h.fund(&account, WEEK_PRICE).await;
+        let rental = r.rent("rent", D::SevenDays).await.unwrap().rental.unwrap();
+        r.h.clock.set(instant(&rental.expire_time).minus(DAY));
+        assert_eq!(r.settle().await.renewals_refused, 1);
+        // Five seconds on (the claim of the attempt would hold for 30).
+        r.advance(Duration::from_secs(5));
+        assert_eq!(r.settle().await.renewals_refused, 1, "tried again after the pause");
+        // Money, and auto-renew set on again: at once.
+        r.h.fund(&account, WEEK_PRICE).await;
+        let mut client = r.client.clone();
+        client
+            .set_auto_renew(numhub_proto::rentals::v1::SetAutoRenewRequest {
+                id: rental.id.clone(),
+                auto_renew: true,
+            })
+            .await
+            .unwrap();
+        assert_eq!(r.settle().await.renewed, 1);
+        assert_eq!(r.debits_of(&account, &rental.id).await, [WEEK_PRICE, WEEK_PRICE]);
+    }
+
     async fn a_purchase_crashed_at_any_step_is_finished_once(backend: Backend) {
         let mut r = start(backend).await;
         r.h.import(0, 3).await;
