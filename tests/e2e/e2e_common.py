@@ -1,11 +1,11 @@
 """Shared machinery of the end-to-end suites (test_wallet.py, test_auth.py,
-test_catalog.py, test_orders.py, test_inbound.py).
+test_catalog.py, test_orders.py, test_inbound.py, test_rentals.py).
 
 Everything here talks to the real `numhub-accounts`, `numhub-wallet`,
-`numhub-catalog`, `numhub-orders` and `numhub-inbound` binaries (and
-`numhubd`, and the `numhub` CLI) over gRPC and HTTP with a client generated
-from proto/ by Python's gRPC toolchain (run.sh generates it); nothing links
-against the Rust code.
+`numhub-catalog`, `numhub-rentals`, `numhub-orders` and `numhub-inbound`
+binaries (and `numhubd`, and the `numhub` CLI) over gRPC and HTTP with a
+client generated from proto/ by Python's gRPC toolchain (run.sh generates
+it); nothing links against the Rust code.
 
 Importing this module parses the command line shared by the suites:
 
@@ -13,9 +13,14 @@ Importing this module parses the command line shared by the suites:
     --wallet-binary PATH     (default target/debug/numhub-wallet)
     --catalog-binary PATH    (default target/debug/numhub-catalog)
     --orders-binary PATH     (default target/debug/numhub-orders; only
-                             test_orders.py and test_inbound.py use it)
+                             test_orders.py, test_inbound.py and
+                             test_rentals.py use it)
     --inbound-binary PATH    (default target/debug/numhub-inbound; only
-                             test_inbound.py uses it)
+                             test_inbound.py and test_rentals.py use it)
+    --rentals-binary PATH    (default target/debug/numhub-rentals; every
+                             deployment that runs orders or inbound runs it
+                             too: test_orders.py, test_inbound.py and
+                             test_rentals.py)
     --numhubd-binary PATH    (default target/debug/numhubd; only
                              test_inbound.py uses it)
     --cli-binary PATH        (default target/debug/numhub, the client CLI;
@@ -61,6 +66,7 @@ parser.add_argument("--wallet-binary", default=os.path.join(TARGET, "debug", "nu
 parser.add_argument("--catalog-binary", default=os.path.join(TARGET, "debug", "numhub-catalog"))
 parser.add_argument("--orders-binary", default=os.path.join(TARGET, "debug", "numhub-orders"))
 parser.add_argument("--inbound-binary", default=os.path.join(TARGET, "debug", "numhub-inbound"))
+parser.add_argument("--rentals-binary", default=os.path.join(TARGET, "debug", "numhub-rentals"))
 parser.add_argument("--numhubd-binary", default=os.path.join(TARGET, "debug", "numhubd"))
 parser.add_argument("--cli-binary", default=os.path.join(TARGET, "debug", "numhub"))
 parser.add_argument("--gen", default=os.path.join(TARGET, "e2e-gen"), help="directory holding the generated stubs")
@@ -81,6 +87,7 @@ from numhub.catalog.v1 import catalog_pb2, catalog_pb2_grpc  # noqa: E402
 from numhub.common.v1 import access_pb2, money_pb2  # noqa: E402
 from numhub.inbound.v1 import inbound_pb2, inbound_pb2_grpc  # noqa: E402
 from numhub.orders.v1 import orders_pb2, orders_pb2_grpc  # noqa: E402
+from numhub.rentals.v1 import rentals_pb2, rentals_pb2_grpc  # noqa: E402
 from numhub.wallet.v1 import wallet_pb2, wallet_pb2_grpc  # noqa: E402
 
 A = accounts_pb2
@@ -88,6 +95,7 @@ W = wallet_pb2
 C = catalog_pb2
 O = orders_pb2
 I = inbound_pb2  # noqa: E741
+R = rentals_pb2
 READ, WRITE, ADMIN = access_pb2.SCOPE_READ, access_pb2.SCOPE_WRITE, access_pb2.SCOPE_ADMIN
 
 DOMAIN = "numhub.dev"
@@ -127,13 +135,18 @@ CATALOG_SERVICES = {
                                               "SetActivationPrice", "DeleteActivationPrice", "SetRentalPlan",
                                               "DeleteRentalPlan", "ImportNumbers", "ListNumbers"),
     "numhub.catalog.v1.CatalogInternalService": ("LeaseNumber", "GetLease", "Release", "Extend", "MarkSkipped",
-                                                 "Resolve", "RecordArrival", "ListActiveLeases"),
+                                                 "Resolve", "RecordArrival", "ListActiveLeases", "QuoteRental"),
 }
 ORDERS_SERVICES = {
     "numhub.orders.v1.OrdersService": ("CreateActivation", "GetActivation", "ListActivations", "CancelActivation",
                                        "CompleteActivation", "RequestAnotherSms", "SkipNumber", "ReuseNumber",
                                        "WatchActivation", "WatchMessages"),
     "numhub.orders.v1.OrdersInternalService": ("DeliverMessage",),
+}
+RENTALS_SERVICES = {
+    "numhub.rentals.v1.RentalsService": ("CreateRental", "GetRental", "ListRentals", "RenewRental", "SetAutoRenew",
+                                         "CancelRental", "ListMessages", "WatchRental"),
+    "numhub.rentals.v1.RentalsInternalService": ("DeliverMessage", "WatchAccountMessages"),
 }
 INBOUND_SERVICES = {
     "numhub.inbound.v1.InboundInternalService": ("Deliver",),
@@ -706,34 +719,46 @@ class Deployment:
     NUMHUB_ACCOUNTS_ADDR at accounts, catalog_db as its NUMHUB_DATABASE_URL,
     a CATALOG_QUARANTINE quarantine and a CATALOG_SWEEP_INTERVAL sweeper);
     wallet=False leaves the wallet out. `ports` lists (grpc, metrics) port
-    pairs in the order accounts, wallet, catalog(, orders(, inbound)); missing
-    pairs are free ports.
+    pairs in the order accounts, wallet, catalog(, orders(, inbound(,
+    rentals))); missing pairs are free ports, all found at once.
 
-    orders=True (with the wallet and catalog=True) adds numhub-orders as a
-    fourth process (same credential, NUMHUB_ACCOUNTS_ADDR, NUMHUB_WALLET_ADDR
-    and NUMHUB_CATALOG_ADDR at the other three, orders_db as its
-    NUMHUB_DATABASE_URL, orders_env on top), started after the catalog.
+    rentals=True (with the wallet and catalog=True) adds numhub-rentals
+    (same credential, NUMHUB_ACCOUNTS_ADDR, NUMHUB_WALLET_ADDR and
+    NUMHUB_CATALOG_ADDR at those three, rentals_db as its
+    NUMHUB_DATABASE_URL, rentals_env on top; its ports are the sixth pair of
+    `ports`), started after the catalog. It defaults to orders: orders'
+    WatchMessages carries rental messages (and fails without rentals), and
+    inbound hands SMS of rented numbers to rentals, so every deployment that
+    runs either runs rentals too, and points both at it (NUMHUB_RENTALS_ADDR).
 
-    inbound=True (with orders=True) adds numhub-inbound as a fifth process
-    (same credential, NUMHUB_ACCOUNTS_ADDR, NUMHUB_CATALOG_ADDR and
-    NUMHUB_ORDERS_ADDR at those three, inbound_db as its NUMHUB_DATABASE_URL,
-    inbound_env on top; its ports are the fifth pair of `ports`), started
-    last and stopped first."""
+    orders=True (with the wallet and catalog=True) adds numhub-orders
+    (same credential, NUMHUB_ACCOUNTS_ADDR, NUMHUB_WALLET_ADDR,
+    NUMHUB_CATALOG_ADDR and NUMHUB_RENTALS_ADDR at the other four, orders_db
+    as its NUMHUB_DATABASE_URL, orders_env on top), started after rentals.
+
+    inbound=True (with orders=True) adds numhub-inbound (same credential,
+    NUMHUB_ACCOUNTS_ADDR, NUMHUB_CATALOG_ADDR, NUMHUB_ORDERS_ADDR and
+    NUMHUB_RENTALS_ADDR at those four, inbound_db as its
+    NUMHUB_DATABASE_URL, inbound_env on top; its ports are the fifth pair of
+    `ports`), started last and stopped first."""
 
     def __init__(self, name: str, workdir: str, *, admin_key=True, env=None, accounts_env=None, wallet_env=None,
                  accounts_db=None, wallet_db=None, debug_logs=True, ports=None, wallet=True, catalog=False,
                  catalog_db=None, catalog_env=None, orders=False, orders_db=None, orders_env=None,
-                 inbound=False, inbound_db=None, inbound_env=None):
+                 inbound=False, inbound_db=None, inbound_env=None, rentals=None, rentals_db=None,
+                 rentals_env=None):
         self.name = name
         self.workdir = workdir
         self.credential = service_credential()
         self.admin_key = generate_key() if admin_key is True else (admin_key or None)
         self.configured_admin_key = self.admin_key
+        # Every missing port (and one nobody listens on) from one call: ports
+        # of separate calls may coincide.
         ports = list(ports or ())
-        ports += free_ports(6 - len(ports)) if len(ports) < 6 else []
-        g1, m1, g2, m2, g3, m3 = ports[:6]
-        g4, m4 = ports[6:8] if len(ports) >= 8 else free_ports(2)
-        g5, m5 = ports[8:10] if len(ports) >= 10 else ((None, None) if not inbound else free_ports(2))
+        ports += free_ports(13 - len(ports)) if len(ports) < 13 else []
+        g1, m1, g2, m2, g3, m3, g4, m4, g5, m5, g6, m6, nobody = ports[:13]
+        if rentals is None:
+            rentals = bool(orders or inbound)
         base = {"NUMHUB_SERVICE_CREDENTIAL": self.credential}
         if debug_logs:
             base.update({"NUMHUB_LOG": "debug", "NUMHUB_LOG_FORMAT": "json"})
@@ -764,12 +789,26 @@ class Deployment:
             cenv.update(catalog_env or {})
             self.catalog = Proc(ARGS.catalog_binary, f"{name}-catalog", workdir, cenv, f"127.0.0.1:{g3}",
                                 f"127.0.0.1:{m3}")
+        self.rentals = None
+        if rentals:
+            check(wallet and catalog, "rentals=True needs the wallet and the catalog (wallet=True, catalog=True)")
+            renv = dict(base, NUMHUB_LISTEN_ADDR=f"127.0.0.1:{g6}", NUMHUB_METRICS_ADDR=f"127.0.0.1:{m6}",
+                        NUMHUB_ACCOUNTS_ADDR=f"http://127.0.0.1:{g1}", NUMHUB_WALLET_ADDR=f"http://127.0.0.1:{g2}",
+                        NUMHUB_CATALOG_ADDR=f"http://127.0.0.1:{g3}")
+            if rentals_db:
+                renv["NUMHUB_DATABASE_URL"] = rentals_db
+            renv.update(rentals_env or {})
+            self.rentals = Proc(ARGS.rentals_binary, f"{name}-rentals", workdir, renv, f"127.0.0.1:{g6}",
+                                f"127.0.0.1:{m6}")
+        # Where orders and inbound find rentals: the deployment's, else a
+        # port nobody listens on (never the default 50056 of another run).
+        rentals_addr = f"http://127.0.0.1:{g6 if rentals else nobody}"
         self.orders = None
         if orders:
             check(wallet and catalog, "orders=True needs the wallet and the catalog (wallet=True, catalog=True)")
             oenv = dict(base, NUMHUB_LISTEN_ADDR=f"127.0.0.1:{g4}", NUMHUB_METRICS_ADDR=f"127.0.0.1:{m4}",
                         NUMHUB_ACCOUNTS_ADDR=f"http://127.0.0.1:{g1}", NUMHUB_WALLET_ADDR=f"http://127.0.0.1:{g2}",
-                        NUMHUB_CATALOG_ADDR=f"http://127.0.0.1:{g3}")
+                        NUMHUB_CATALOG_ADDR=f"http://127.0.0.1:{g3}", NUMHUB_RENTALS_ADDR=rentals_addr)
             if orders_db:
                 oenv["NUMHUB_DATABASE_URL"] = orders_db
             oenv.update(orders_env or {})
@@ -780,7 +819,7 @@ class Deployment:
             check(orders, "inbound=True needs orders (orders=True)")
             ienv = dict(base, NUMHUB_LISTEN_ADDR=f"127.0.0.1:{g5}", NUMHUB_METRICS_ADDR=f"127.0.0.1:{m5}",
                         NUMHUB_ACCOUNTS_ADDR=f"http://127.0.0.1:{g1}", NUMHUB_CATALOG_ADDR=f"http://127.0.0.1:{g3}",
-                        NUMHUB_ORDERS_ADDR=f"http://127.0.0.1:{g4}")
+                        NUMHUB_ORDERS_ADDR=f"http://127.0.0.1:{g4}", NUMHUB_RENTALS_ADDR=rentals_addr)
             if inbound_db:
                 ienv["NUMHUB_DATABASE_URL"] = inbound_db
             ienv.update(inbound_env or {})
@@ -799,7 +838,7 @@ class Deployment:
 
     def start(self) -> None:
         self.start_accounts()
-        for p in (self.wallet, self.catalog, self.orders, self.inbound):
+        for p in (self.wallet, self.catalog, self.rentals, self.orders, self.inbound):
             if p is not None:
                 p.start()
 
@@ -812,7 +851,8 @@ class Deployment:
                 self.admin_key = printed[0]
 
     def processes(self) -> list:
-        return [p for p in (self.accounts, self.wallet, self.catalog, self.orders, self.inbound) if p is not None]
+        return [p for p in (self.accounts, self.wallet, self.catalog, self.rentals, self.orders, self.inbound)
+                if p is not None]
 
     def running(self) -> bool:
         return all(p.running() for p in self.processes())
@@ -822,7 +862,7 @@ class Deployment:
             p.kill()
 
     def stop(self) -> None:
-        for p in (self.inbound, self.orders, self.catalog, self.wallet, self.accounts):
+        for p in (self.inbound, self.orders, self.rentals, self.catalog, self.wallet, self.accounts):
             if p is not None:
                 p.stop()
 
@@ -911,7 +951,8 @@ class Deployment:
 
 class Client:
     """Stubs of every binary's services, bound to one credential (the wallet's,
-    the catalog's, orders' and inbound's only when the deployment runs them)."""
+    the catalog's, rentals', orders' and inbound's only when the deployment
+    runs them)."""
 
     def __init__(self, dep: Deployment, metadata: tuple):
         b = dep._bind
@@ -933,6 +974,10 @@ class Client:
                                "numhub.catalog.v1.CatalogAdminService", metadata)
         self.catalog_internal = b(dep.catalog, catalog_pb2_grpc.CatalogInternalServiceStub,
                                   "numhub.catalog.v1.CatalogInternalService", metadata)
+        rentals = getattr(dep, "rentals", None)
+        self.rentals = b(rentals, rentals_pb2_grpc.RentalsServiceStub, "numhub.rentals.v1.RentalsService", metadata)
+        self.rentals_internal = b(rentals, rentals_pb2_grpc.RentalsInternalServiceStub,
+                                  "numhub.rentals.v1.RentalsInternalService", metadata)
         orders = getattr(dep, "orders", None)
         self.orders = b(orders, orders_pb2_grpc.OrdersServiceStub, "numhub.orders.v1.OrdersService", metadata)
         self.orders_internal = b(orders, orders_pb2_grpc.OrdersInternalServiceStub,

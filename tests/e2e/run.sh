@@ -4,10 +4,12 @@
 #   bash tests/e2e/run.sh [-k SUBSTRING] [--keep]
 #
 # Creates (or reuses) a venv at target/e2e-venv, installs tests/e2e/requirements.txt,
-# generates Python stubs from proto/**/*.proto into target/e2e-gen, builds
-# numhub-accounts, numhub-wallet, numhub-catalog, numhub-orders,
-# numhub-inbound, numhubd and the numhub CLI, and runs, each against the
-# binaries started as separate processes:
+# generates Python stubs from proto/**/*.proto into target/e2e-gen (the
+# rentals contract included), builds numhub-accounts, numhub-wallet,
+# numhub-catalog, numhub-rentals, numhub-orders, numhub-inbound, numhubd and
+# the numhub CLI, and runs, each against the binaries started as separate
+# processes (every deployment with orders or inbound runs numhub-rentals too,
+# and points them at it with NUMHUB_RENTALS_ADDR):
 #   tests/e2e/test_auth.py    accounts, API keys, scopes, rate limits, revocation,
 #                             service credentials, secrets kept out of the logs
 #   tests/e2e/test_wallet.py  the wallet's money movements and reads on its three
@@ -33,9 +35,23 @@
 #                             webhook's signature, orders and inbound
 #                             restarted mid-flow (about 1 minute of it waits
 #                             for an expiry)
+#   tests/e2e/test_rentals.py rentals with accounts, wallet, catalog, orders and
+#                             inbound around it, on PostgreSQL and SQLite:
+#                             CreateRental's charge, idempotency and refusals,
+#                             SMS through inbound's Deliver to WatchRental,
+#                             orders' WatchMessages, GetRental's inbox and
+#                             ListMessages polling, per-service rentals
+#                             (OTHER_SERVICE kept unrouted), other accounts'
+#                             ids, RenewRental at the current price, cancel
+#                             with and without refund (and the refund window),
+#                             auto-renew settings, auto-renew, its failure and
+#                             expiry by the workers (on a stored expiry the
+#                             suite moves forward: no setting makes a fresh
+#                             rental due), SIGTERM with streams open and
+#                             restart, health, reflection and access rules
 # Every suite gets --accounts-binary, --wallet-binary, --catalog-binary,
-# --orders-binary, --inbound-binary, --numhubd-binary and --cli-binary (each
-# uses those it needs). Extra arguments are passed to
+# --rentals-binary, --orders-binary, --inbound-binary, --numhubd-binary and
+# --cli-binary (each uses those it needs). Extra arguments are passed to
 # every suite. The last line printed is "N passed, M failed" (summed over the
 # suites); the exit code is non-zero on any failure.
 # E2E_STRICT=1 also fails the known deviations from the contract that the suites
@@ -54,6 +70,7 @@ WALLET_BIN="$BIN_DIR/numhub-wallet"
 CATALOG_BIN="$BIN_DIR/numhub-catalog"
 ORDERS_BIN="$BIN_DIR/numhub-orders"
 INBOUND_BIN="$BIN_DIR/numhub-inbound"
+RENTALS_BIN="$BIN_DIR/numhub-rentals"
 NUMHUBD_BIN="$BIN_DIR/numhubd"
 CLI_BIN="$BIN_DIR/numhub"
 
@@ -81,12 +98,13 @@ mapfile -t PROTOS < <(find proto -name '*.proto' | sort)
   --python_out="$GEN" --pyi_out="$GEN" --grpc_python_out="$GEN" "${PROTOS[@]}" \
   || setup_failed "grpc_tools.protoc"
 
-PACKAGES=(numhub-accounts numhub-wallet numhub-catalog numhub-orders numhub-inbound numhubd numhub-cli)
-BINS=(numhub-accounts numhub-wallet numhub-catalog numhub-orders numhub-inbound numhubd numhub)
+PACKAGES=(numhub-accounts numhub-wallet numhub-catalog numhub-rentals numhub-orders numhub-inbound numhubd numhub-cli)
+BINS=(numhub-accounts numhub-wallet numhub-catalog numhub-rentals numhub-orders numhub-inbound numhubd numhub)
 echo "== e2e: cargo build ${PACKAGES[*]/#/-p }"
 cargo build "${PACKAGES[@]/#/-p}" "${BINS[@]/#/--bin=}" \
   || setup_failed "cargo build ${PACKAGES[*]/#/-p }"
-for bin in "$ACCOUNTS_BIN" "$WALLET_BIN" "$CATALOG_BIN" "$ORDERS_BIN" "$INBOUND_BIN" "$NUMHUBD_BIN" "$CLI_BIN"; do
+for bin in "$ACCOUNTS_BIN" "$WALLET_BIN" "$CATALOG_BIN" "$RENTALS_BIN" "$ORDERS_BIN" "$INBOUND_BIN" "$NUMHUBD_BIN" \
+  "$CLI_BIN"; do
   [[ -x "$bin" ]] || setup_failed "$bin was not built"
 done
 
@@ -96,12 +114,13 @@ total_passed=0
 total_failed=0
 status=0
 SECONDS=0
-for suite in test_auth.py test_wallet.py test_catalog.py test_orders.py test_inbound.py; do
+for suite in test_auth.py test_wallet.py test_catalog.py test_orders.py test_inbound.py test_rentals.py; do
   echo
   echo "== e2e: tests/e2e/$suite"
   set +e
   "$VENV/bin/python" -u "tests/e2e/$suite" --accounts-binary "$ACCOUNTS_BIN" --wallet-binary "$WALLET_BIN" \
-    --catalog-binary "$CATALOG_BIN" --orders-binary "$ORDERS_BIN" --inbound-binary "$INBOUND_BIN" \
+    --catalog-binary "$CATALOG_BIN" --rentals-binary "$RENTALS_BIN" --orders-binary "$ORDERS_BIN" \
+    --inbound-binary "$INBOUND_BIN" \
     --numhubd-binary "$NUMHUBD_BIN" --cli-binary "$CLI_BIN" --gen "$GEN" "$@" 2>&1 | tee "$OUT"
   rc=${PIPESTATUS[0]}
   set -e

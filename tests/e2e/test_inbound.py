@@ -16,8 +16,10 @@ through real processes:
     and keep everything.
 
   * postgres - `numhub-accounts`, `numhub-wallet`, `numhub-catalog`,
-    `numhub-orders` and `numhub-inbound` as five processes, each on a fresh
-    database numhub_e2e_<random>_<service>, sharing a service credential.
+    `numhub-rentals`, `numhub-orders` and `numhub-inbound` as six processes,
+    each on a fresh database numhub_e2e_<random>_<service>, sharing a service
+    credential (the SMS of rented numbers, and rentals itself, are
+    test_rentals.py's).
     The operator (admin key) imports US numbers (and one GB number nobody can
     buy: GB has no price) and prices wa and tg in the US. SMS come in through
     InboundInternalService.Deliver with the service credential, as a SIM bank
@@ -36,7 +38,8 @@ with the stored message and `duplicate` set.
 
 Usage: test_inbound.py [--accounts-binary PATH] [--wallet-binary PATH]
                        [--catalog-binary PATH] [--orders-binary PATH]
-                       [--inbound-binary PATH] [--numhubd-binary PATH]
+                       [--inbound-binary PATH] [--rentals-binary PATH]
+                       [--numhubd-binary PATH]
                        [--cli-binary PATH] [--gen target/e2e-gen]
                        [-k SUBSTRING] [--keep]
 The last line printed is always "N passed, M failed"; the exit code is 0 only
@@ -983,7 +986,7 @@ def scenario_postgres(runner: Runner):
     runner.passed.append(f"{scenario}/reachable")
     print(f"PASS {scenario}/reachable", flush=True)
     try:
-        dbs = FreshDatabases("accounts", "wallet", "catalog", "orders", "inbound").__enter__()
+        dbs = FreshDatabases("accounts", "wallet", "catalog", "orders", "inbound", "rentals").__enter__()
     except Failure as e:
         runner.fail(f"{scenario}/create_database", str(e))
         return
@@ -1015,7 +1018,8 @@ def scenario_postgres(runner: Runner):
         }
         dep = Deployment("inbound-pg", wd, catalog=True, orders=True, inbound=True,
                          accounts_db=dbs.url("accounts"), wallet_db=dbs.url("wallet"), catalog_db=dbs.url("catalog"),
-                         orders_db=dbs.url("orders"), inbound_db=url, orders_env=ORDERS_ENV, inbound_env=inbound_env)
+                         orders_db=dbs.url("orders"), inbound_db=url, rentals_db=dbs.url("rentals"),
+                         orders_env=ORDERS_ENV, inbound_env=inbound_env)
         dep.remember("Twilio auth token", token)
         run_pg_suite(runner, scenario, dep, Ctx(scenario, dep, token, webhook_port))
     finally:
@@ -1159,7 +1163,7 @@ def t_box_start(bx: BoxCtx):
     data = os.path.join(bx.cwd, "data")
     files = sorted(os.listdir(data)) if os.path.isdir(data) else []
     sqlite = [f for f in files if is_sqlite(os.path.join(data, f))]
-    for service in ("accounts", "wallet", "catalog", "orders", "inbound"):
+    for service in ("accounts", "wallet", "catalog", "orders", "inbound", "rentals"):
         check(f"{service}.db" in sqlite, f"no SQLite file {service}.db in NUMHUB_DATA_DIR ({data}): {files}")
 
 
@@ -1318,7 +1322,7 @@ def scenario_numhubd(runner: Runner):
 def main() -> int:
     runner = Runner("test_inbound.py")
     binaries = (ARGS.accounts_binary, ARGS.wallet_binary, ARGS.catalog_binary, ARGS.orders_binary,
-                ARGS.inbound_binary, ARGS.numhubd_binary, ARGS.cli_binary)
+                ARGS.inbound_binary, ARGS.rentals_binary, ARGS.numhubd_binary, ARGS.cli_binary)
     if runner.binaries_ok(binaries):
         print(f"numhub inbound e2e: binaries {' '.join(binaries)}", flush=True)
         scenario_numhubd(runner)

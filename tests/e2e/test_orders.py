@@ -3,10 +3,11 @@
 
 The client is generated from the protos in proto/ with Python's gRPC toolchain
 (see run.sh); nothing here links against the Rust code. Every check talks to
-four real processes over gRPC: `numhub-accounts` (API keys, rate limits),
+real processes over gRPC: `numhub-accounts` (API keys, rate limits),
 `numhub-wallet` (the money), `numhub-catalog` (numbers and prices) and
 `numhub-orders`, which buys numbers from the catalog and charges the wallet,
-all sharing a service credential.
+all sharing a service credential; and `numhub-rentals`, whose rental messages
+orders' WatchMessages merges in (none here: these customers rent nothing).
 
 Orders runs with:
   * NUMHUB_ORDERS_SERVICE_LIFETIMES=tg=1m and NUMHUB_ORDERS_WORKER_INTERVAL=200ms,
@@ -27,13 +28,14 @@ the inbound service would send them.
 
 Scenarios:
   * postgres - fresh databases numhub_e2e_<random>_{accounts,wallet,catalog,
-               orders}, `numhub-orders migrate` (twice), then the suite.
+               orders,rentals}, `numhub-orders migrate` (twice), then the suite.
                Skipped loudly when PostgreSQL is unreachable, unless CI=true,
                where it is mandatory.
   * sqlite   - the same suite on the default SQLite stores under ./data.
 
 Usage: test_orders.py [--accounts-binary PATH] [--wallet-binary PATH]
                       [--catalog-binary PATH] [--orders-binary PATH]
+                      [--rentals-binary PATH]
                       [--gen target/e2e-gen] [-k SUBSTRING] [--keep]
 The last line printed is always "N passed, M failed"; the exit code is 0 only
 when nothing failed.
@@ -1093,7 +1095,7 @@ def scenario_postgres(runner: Runner):
     runner.passed.append(f"{scenario}/reachable")
     print(f"PASS {scenario}/reachable", flush=True)
     try:
-        dbs = FreshDatabases("accounts", "wallet", "catalog", "orders").__enter__()
+        dbs = FreshDatabases("accounts", "wallet", "catalog", "orders", "rentals").__enter__()
     except Failure as e:
         runner.fail(f"{scenario}/create_database", str(e))
         return
@@ -1116,7 +1118,7 @@ def scenario_postgres(runner: Runner):
             return
         dep = Deployment("orders-pg", wd, catalog=True, orders=True, accounts_db=dbs.url("accounts"),
                          wallet_db=dbs.url("wallet"), catalog_db=dbs.url("catalog"), orders_db=url,
-                         orders_env=ORDERS_ENV)
+                         rentals_db=dbs.url("rentals"), orders_env=ORDERS_ENV)
         run_server_scenario(runner, scenario, dep)
     finally:
         dbs.__exit__(None, None, None)
@@ -1133,7 +1135,8 @@ def scenario_sqlite(runner: Runner):
 
 def main() -> int:
     runner = Runner("test_orders.py")
-    binaries = (ARGS.accounts_binary, ARGS.wallet_binary, ARGS.catalog_binary, ARGS.orders_binary)
+    binaries = (ARGS.accounts_binary, ARGS.wallet_binary, ARGS.catalog_binary, ARGS.rentals_binary,
+                ARGS.orders_binary)
     if runner.binaries_ok(binaries):
         print(f"numhub orders e2e: binaries {' '.join(binaries)}", flush=True)
         scenario_postgres(runner)
