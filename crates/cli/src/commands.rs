@@ -177,13 +177,12 @@ impl Session {
             }
         })
         .await?;
-        if self.json {
-            for s in &services {
-                console.json(&output::service_json(s))?;
-            }
-        } else {
-            console.print(&output::services_text(&services))?;
-        }
+        self.show_list(
+            console,
+            &services,
+            output::service_json,
+            output::services_text,
+        )?;
         Ok(())
     }
 
@@ -208,13 +207,9 @@ impl Session {
             }
         })
         .await?;
-        if self.json {
-            for offer in &offers {
-                console.json(&output::country_json(offer))?;
-            }
-        } else {
-            console.print(&output::countries_text(&offers, !service_code.is_empty()))?;
-        }
+        self.show_list(console, &offers, output::country_json, |list| {
+            output::countries_text(list, !service_code.is_empty())
+        })?;
         Ok(())
     }
 
@@ -242,13 +237,7 @@ impl Session {
             }
         })
         .await?;
-        if self.json {
-            for p in &prices {
-                console.json(&output::price_json(p))?;
-            }
-        } else {
-            console.print(&output::prices_text(&prices))?;
-        }
+        self.show_list(console, &prices, output::price_json, output::prices_text)?;
         Ok(())
     }
 
@@ -340,12 +329,29 @@ impl Session {
             }
         })
         .await?;
+        self.show_list(
+            console,
+            &activations,
+            output::activation_json,
+            output::history_text,
+        )?;
+        Ok(())
+    }
+
+    /// A list of results: a JSON object a line, or the text table.
+    fn show_list<T>(
+        &self,
+        console: &mut Console<'_>,
+        items: &[T],
+        json: impl Fn(&T) -> serde_json::Value,
+        text: impl FnOnce(&[T]) -> String,
+    ) -> Result<(), Failure> {
         if self.json {
-            for a in &activations {
-                console.json(&output::activation_json(a))?;
+            for item in items {
+                console.json(&json(item))?;
             }
         } else {
-            console.print(&output::history_text(&activations))?;
+            console.print(&text(items))?;
         }
         Ok(())
     }
@@ -427,13 +433,7 @@ impl Session {
             }
         })
         .await?;
-        if self.json {
-            for r in &rentals {
-                console.json(&output::rental_json(r))?;
-            }
-        } else {
-            console.print(&output::rentals_text(&rentals))?;
-        }
+        self.show_list(console, &rentals, output::rental_json, output::rentals_text)?;
         Ok(())
     }
 
@@ -653,13 +653,7 @@ impl Session {
                     }
                 })
                 .await?;
-                if self.json {
-                    for k in &keys {
-                        console.json(&output::key_json(k))?;
-                    }
-                } else {
-                    console.print(&output::keys_text(&keys))?;
-                }
+                self.show_list(console, &keys, output::key_json, output::keys_text)?;
             }
             KeysCommand::Create { name, scopes } => {
                 let scopes: Vec<i32> = if scopes.is_empty() {
