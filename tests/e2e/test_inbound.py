@@ -65,13 +65,12 @@ import urllib.request
 import uuid
 import xml.etree.ElementTree as ET
 
-import grpc
-from google.protobuf import timestamp_pb2
 
 from e2e_common import (  # noqa: E402
+    Watch, secs, ts, wait_for,
     ARGS, FAILED_PRECONDITION, INBOUND_SERVICES, KEY_RE, MISSING_CREDENTIAL, MISSING_SCOPE, NOT_FOUND,
     PERMISSION_DENIED, READ, SERVICE_CREDENTIAL_REQUIRED, SHUTDOWN_LIMIT, UNAUTHENTICATED, WRITE, BoundStub, C,
-    Deployment, ErrorDetails, Failure, FreshDatabases, I, O, Proc, Runner, W, check, check_error,
+    Deployment, Failure, FreshDatabases, I, O, Proc, Runner, W, check, check_error,
     check_eq, check_health, check_key_shape, check_reflection, check_uuid7, deviation, dump_logs, free_ports, money,
     note, ok, outcome, postgres_unreachable, psql, read_text, rid, run_binary, service_credential, show, tail,
 )
@@ -136,16 +135,6 @@ RESOURCE_NOT_FOUND = "RESOURCE_NOT_FOUND"
 # ---------------------------------------------------------------------------
 
 
-def ts(t: float) -> timestamp_pb2.Timestamp:
-    micros = int(round(t * 1_000_000))
-    seconds, us = divmod(micros, 1_000_000)
-    return timestamp_pb2.Timestamp(seconds=seconds, nanos=us * 1000)
-
-
-def secs(t: timestamp_pb2.Timestamp) -> float:
-    return t.seconds + t.nanos / 1e9
-
-
 def status_name(value) -> str:
     try:
         return O.ActivationStatus.Name(value)
@@ -162,83 +151,6 @@ def state_name(value) -> str:
 
 def names(statuses) -> list:
     return [status_name(s) for s in statuses]
-
-
-def wait_for(what: str, fn, limit: float, step: float = 0.05):
-    """Polls fn() until it returns something true; returns (value, seconds waited)."""
-    t0 = time.monotonic()
-    while True:
-        v = fn()
-        if v:
-            return v, time.monotonic() - t0
-        if time.monotonic() - t0 > limit:
-            raise Failure(f"{what}: not within {limit:.1f}s (last: {show(v)})")
-        time.sleep(step)
-
-
-class Watch:
-    """A server stream read by a thread of its own: what arrived, and how it ended."""
-
-    def __init__(self, what: str, method, req, timeout: float = 120.0):
-        self.what = what
-        self.items: list = []
-        self.end = None  # (monotonic time, code name, details)
-        self.error = None
-        self.cond = threading.Condition()
-        self.call = method(req, timeout=timeout)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        try:
-            for item in self.call:
-                with self.cond:
-                    self.items.append(item)
-                    self.cond.notify_all()
-            end, err = ("OK", ""), None
-        except grpc.RpcError as e:
-            end, err = (e.code().name, e.details() or ""), ErrorDetails(e)
-        except Exception as e:  # noqa: BLE001
-            end, err = ("EXCEPTION", repr(e)), None
-        with self.cond:
-            self.end = (time.monotonic(),) + end
-            self.error = err
-            self.cond.notify_all()
-
-    def got(self) -> list:
-        with self.cond:
-            return list(self.items)
-
-    def wait(self, what: str, pred, limit: float) -> float:
-        t0 = time.monotonic()
-        deadline = t0 + limit
-        with self.cond:
-            while not pred(list(self.items)):
-                left = deadline - time.monotonic()
-                if left <= 0 or self.end is not None:
-                    if pred(list(self.items)):
-                        break
-                    ended = f"; the stream ended: {self.end[1]} {self.end[2]!r}" if self.end else ""
-                    raise Failure(f"{self.what}: {what}: not within {limit:.1f}s{ended}; received "
-                                  f"{show(list(self.items))}")
-                self.cond.wait(min(left, 0.1))
-        return time.monotonic() - t0
-
-    def wait_end(self, limit: float):
-        """Waits for the stream to end; returns (code name, details, seconds waited) or None."""
-        t0 = time.monotonic()
-        deadline = t0 + limit
-        with self.cond:
-            while self.end is None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.cond.wait(min(left, 0.1))
-            return self.end[1], self.end[2], time.monotonic() - t0
-
-    def cancel(self):
-        self.call.cancel()
-        self.thread.join(10)
 
 
 def statuses_of(events) -> list:

@@ -69,10 +69,10 @@ import threading
 import time
 import uuid
 
-import grpc
 from google.protobuf import timestamp_pb2
 
 from e2e_common import (  # noqa: E402
+    Watch, secs, ts, wait_for,
     ABORTED, ARGS, FAILED_PRECONDITION, INVALID_API_KEY, INVALID_ARGUMENT, MISSING_CREDENTIAL, MISSING_SCOPE, NOT_FOUND,
     PERMISSION_DENIED, READ, RENTALS_SERVICES, SERVICE_CREDENTIAL_REQUIRED, UNAUTHENTICATED, UNAVAILABLE, WRITE,
     C, Deployment, ErrorDetails, Failure, FreshDatabases, I, O, R, Runner, W, check, check_details, check_error,
@@ -156,16 +156,6 @@ STREAM_END_LIMIT = 2.0
 # ---------------------------------------------------------------------------
 
 
-def ts(t: float) -> timestamp_pb2.Timestamp:
-    micros = int(round(t * 1_000_000))
-    seconds, us = divmod(micros, 1_000_000)
-    return timestamp_pb2.Timestamp(seconds=seconds, nanos=us * 1000)
-
-
-def secs(t: timestamp_pb2.Timestamp) -> float:
-    return t.seconds + t.nanos / 1e9
-
-
 def micros(t: timestamp_pb2.Timestamp) -> int:
     return t.seconds * 1_000_000 + t.nanos // 1000
 
@@ -208,88 +198,6 @@ def duration_name(value) -> str:
 
 def usd(units: int):
     return money(units, "USD")
-
-
-def wait_for(what: str, fn, limit: float, step: float = 0.05):
-    """Polls fn() until it returns something true; returns (value, seconds waited)."""
-    t0 = time.monotonic()
-    while True:
-        v = fn()
-        if v:
-            return v, time.monotonic() - t0
-        if time.monotonic() - t0 > limit:
-            raise Failure(f"{what}: not within {limit:.1f}s (last: {show(v)})")
-        time.sleep(step)
-
-
-class Watch:
-    """A server stream read by a thread of its own: what arrived, when, and how
-    it ended."""
-
-    def __init__(self, what: str, method, req, timeout: float = 120.0):
-        self.what = what
-        self.items: list = []  # (monotonic time, item)
-        self.end = None  # (monotonic time, code name, details)
-        self.error = None  # ErrorDetails when it ended with an error
-        self.cond = threading.Condition()
-        self.call = method(req, timeout=timeout)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        try:
-            for item in self.call:
-                with self.cond:
-                    self.items.append((time.monotonic(), item))
-                    self.cond.notify_all()
-            end, err = ("OK", ""), None
-        except grpc.RpcError as e:
-            end, err = (e.code().name, e.details() or ""), ErrorDetails(e)
-        except Exception as e:  # noqa: BLE001
-            end, err = ("EXCEPTION", repr(e)), None
-        with self.cond:
-            self.end = (time.monotonic(),) + end
-            self.error = err
-            self.cond.notify_all()
-
-    def got(self) -> list:
-        with self.cond:
-            return [item for _, item in self.items]
-
-    def wait(self, what: str, pred, limit: float) -> float:
-        """Waits until pred(items) is true; returns the seconds waited."""
-        t0 = time.monotonic()
-        deadline = t0 + limit
-        with self.cond:
-            while not pred([item for _, item in self.items]):
-                left = deadline - time.monotonic()
-                if left <= 0 or self.end is not None:
-                    if pred([item for _, item in self.items]):
-                        break
-                    ended = f"; the stream ended: {self.end[1]} {self.end[2]!r}" if self.end else ""
-                    raise Failure(f"{self.what}: {what}: not within {limit:.1f}s{ended}; received "
-                                  f"{show([item for _, item in self.items])}")
-                self.cond.wait(min(left, 0.1))
-        return time.monotonic() - t0
-
-    def wait_count(self, n: int, limit: float) -> float:
-        return self.wait(f"{n} events", lambda items: len(items) >= n, limit)
-
-    def wait_end(self, limit: float):
-        """Waits for the stream to end; returns (code name, details, seconds waited) or None."""
-        t0 = time.monotonic()
-        deadline = t0 + limit
-        with self.cond:
-            while self.end is None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.cond.wait(min(left, 0.1))
-            return self.end[1], self.end[2], time.monotonic() - t0
-
-    def cancel(self):
-        self.call.cancel()
-        self.thread.join(10)
 
 
 def changes_of(events) -> list:
