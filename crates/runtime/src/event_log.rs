@@ -10,7 +10,8 @@
 //! column could not promise that: its numbers are handed out before commit,
 //! not in commit order.
 
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row};
 
 use crate::clock::Timestamp;
 
@@ -25,6 +26,31 @@ pub struct EventLog {
     pub events: &'static str,
     /// The subject's column, e.g. `activation_id`.
     pub subject: &'static str,
+}
+
+/// The kind of an event that records a change of its subject's status.
+pub const KIND_CHANGE: i64 = 1;
+/// The kind of an event that records a message (`message_id`).
+pub const KIND_MESSAGE: i64 = 2;
+
+/// Which of an account's events a stream reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Read<'a> {
+    /// Every event of one subject: its changes and its messages.
+    Subject(&'a str),
+    /// The messages of every subject of the account.
+    Messages,
+}
+
+/// An event as stored, with the row it was read in: the message it names
+/// is in that row's columns `m_<column>`.
+#[allow(missing_debug_implementations)] // AnyRow has no Debug
+pub struct StoredEvent {
+    pub seq: i64,
+    pub subject: String,
+    pub kind: i64,
+    pub status: Option<i64>,
+    pub row: AnyRow,
 }
 
 /// One event to append: its kind, and the status or the message it names.
@@ -89,5 +115,56 @@ impl EventLog {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Up to `limit` of the account's events after `after` that `which`
+    /// wants, in order, each with the row of `messages` (whose columns are
+    /// `message_columns`) it names, if any.
+    pub async fn read<'e>(
+        &self,
+        db: impl Executor<'e, Database = Any>,
+        (messages, message_columns): (&str, &str),
+        account_id: &str,
+        which: Read<'_>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        let columns = message_columns
+            .split(", ")
+            .map(|c| format!("m.{c} AS m_{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (condition, subject) = match which {
+            Read::Subject(id) => (format!("e.{} = $4", self.subject), Some(id)),
+            Read::Messages => (format!("e.kind = {KIND_MESSAGE}"), None),
+        };
+        let sql = format!(
+            "SELECT e.seq, e.{subject} AS e_subject, e.kind, e.status AS e_status, {columns} \
+             FROM {events} e LEFT JOIN {messages} m ON m.id = e.message_id \
+             WHERE e.account_id = $1 AND e.seq > $2 AND {condition} ORDER BY e.seq LIMIT $3",
+            subject = self.subject,
+            events = self.events,
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(account_id)
+            .bind(after)
+            .bind(limit);
+        if let Some(id) = subject {
+            query = query.bind(id);
+        }
+        query
+            .fetch_all(db)
+            .await?
+            .into_iter()
+            .map(|row| {
+                Ok(StoredEvent {
+                    seq: row.try_get("seq")?,
+                    subject: row.try_get("e_subject")?,
+                    kind: row.try_get("kind")?,
+                    status: row.try_get("e_status")?,
+                    row,
+                })
+            })
+            .collect()
     }
 }

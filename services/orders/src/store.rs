@@ -8,7 +8,7 @@
 
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::db::placeholder_list;
-use numhub_runtime::event_log::{self, EventLog};
+use numhub_runtime::event_log::{self, EventLog, KIND_CHANGE, KIND_MESSAGE, Read};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row};
 
@@ -22,10 +22,6 @@ const ACTIVATION_COLUMNS: &str = "id, account_id, request_id, fingerprint, servi
 
 const MESSAGE_COLUMNS: &str = "id, activation_id, account_id, inbound_id, phone_number, sender, \
     body, code, received_at";
-
-/// Event kinds as stored.
-const EVENT_STATUS: i64 = 1;
-const EVENT_MESSAGE: i64 = 2;
 
 fn timestamp(row: &AnyRow, column: &str) -> Result<Timestamp, sqlx::Error> {
     Ok(Timestamp::from_unix_micros(row.try_get(column)?))
@@ -67,17 +63,19 @@ fn activation_from_row(row: &AnyRow) -> Result<Activation, Error> {
     })
 }
 
-fn message_from_row(row: &AnyRow) -> Result<Message, sqlx::Error> {
+/// A message from `row`, whose columns carry `prefix` (empty for none).
+fn message_from_row(row: &AnyRow, prefix: &str) -> Result<Message, sqlx::Error> {
+    let column = |name: &str| format!("{prefix}{name}");
     Ok(Message {
-        id: row.try_get("id")?,
-        activation_id: row.try_get("activation_id")?,
-        account_id: row.try_get("account_id")?,
-        inbound_id: row.try_get("inbound_id")?,
-        phone_number: row.try_get("phone_number")?,
-        sender: row.try_get("sender")?,
-        body: row.try_get("body")?,
-        code: row.try_get("code")?,
-        received_at: timestamp(row, "received_at")?,
+        id: row.try_get(column("id").as_str())?,
+        activation_id: row.try_get(column("activation_id").as_str())?,
+        account_id: row.try_get(column("account_id").as_str())?,
+        inbound_id: row.try_get(column("inbound_id").as_str())?,
+        phone_number: row.try_get(column("phone_number").as_str())?,
+        sender: row.try_get(column("sender").as_str())?,
+        body: row.try_get(column("body").as_str())?,
+        code: row.try_get(column("code").as_str())?,
+        received_at: timestamp(row, &column("received_at"))?,
     })
 }
 
@@ -119,12 +117,12 @@ pub async fn append_events(
         .iter()
         .map(|event| match event {
             NewEvent::Status(status) => event_log::NewEvent {
-                kind: EVENT_STATUS,
+                kind: KIND_CHANGE,
                 status: Some(*status as i64),
                 message_id: None,
             },
             NewEvent::Message(id) => event_log::NewEvent {
-                kind: EVENT_MESSAGE,
+                kind: KIND_MESSAGE,
                 status: None,
                 message_id: Some(id),
             },
@@ -412,7 +410,7 @@ pub async fn message_by_inbound<'e>(
     .bind(inbound_id)
     .fetch_optional(db)
     .await?;
-    row.as_ref().map(message_from_row).transpose()
+    row.as_ref().map(|r| message_from_row(r, "")).transpose()
 }
 
 /// An activation's messages, oldest first.
@@ -426,84 +424,51 @@ pub async fn messages_of<'e>(
     .bind(activation_id)
     .fetch_all(db)
     .await?;
-    rows.iter().map(message_from_row).collect()
+    rows.iter().map(|r| message_from_row(r, "")).collect()
 }
 
-/// Which events a stream reads.
-#[derive(Debug, Clone, Copy)]
-pub enum EventFilter<'a> {
-    /// Status changes and messages of one activation.
-    Activation(&'a str),
-    /// Messages of every activation of the account.
-    Messages,
-}
-
-/// Up to `limit` of the account's events after `after`, in order.
+/// Up to `limit` of the account's events after `after`, in order; a
+/// status change carries the activation as it is now.
 pub async fn events_after<'e, E>(
     db: E,
     account_id: &str,
-    filter: EventFilter<'_>,
+    which: Read<'_>,
     after: i64,
     limit: i64,
 ) -> Result<Vec<Event>, Error>
 where
     E: Executor<'e, Database = Any> + Copy,
 {
-    let message_columns = MESSAGE_COLUMNS
-        .split(", ")
-        .map(|c| format!("m.{c} AS m_{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let (condition, activation) = match filter {
-        EventFilter::Activation(id) => ("e.activation_id = $4", Some(id)),
-        EventFilter::Messages => ("e.kind = 2", None),
-    };
-    let sql = format!(
-        "SELECT e.seq, e.activation_id AS e_activation_id, e.kind, e.status AS e_status, \
-         {message_columns} FROM events e LEFT JOIN messages m ON m.id = e.message_id \
-         WHERE e.account_id = $1 AND e.seq > $2 AND {condition} ORDER BY e.seq LIMIT $3"
-    );
-    let mut query = sqlx::query(AssertSqlSafe(sql))
-        .bind(account_id)
-        .bind(after)
-        .bind(limit);
-    if let Some(id) = activation {
-        query = query.bind(id);
-    }
-    let rows = query.fetch_all(db).await?;
-    let mut events = Vec::with_capacity(rows.len());
+    let stored = LOG
+        .read(
+            db,
+            ("messages", MESSAGE_COLUMNS),
+            account_id,
+            which,
+            after,
+            limit,
+        )
+        .await?;
+    let mut events = Vec::with_capacity(stored.len());
     let mut current: Option<Activation> = None;
-    for row in &rows {
-        let seq: i64 = row.try_get("seq")?;
-        let activation_id: String = row.try_get("e_activation_id")?;
-        let kind: i64 = row.try_get("kind")?;
-        let body = if kind == EVENT_MESSAGE {
-            EventBody::Message(Message {
-                id: row.try_get("m_id")?,
-                activation_id: row.try_get("m_activation_id")?,
-                account_id: row.try_get("m_account_id")?,
-                inbound_id: row.try_get("m_inbound_id")?,
-                phone_number: row.try_get("m_phone_number")?,
-                sender: row.try_get("m_sender")?,
-                body: row.try_get("m_body")?,
-                code: row.try_get("m_code")?,
-                received_at: timestamp(row, "m_received_at")?,
-            })
+    for event in stored {
+        let body = if event.kind == KIND_MESSAGE {
+            EventBody::Message(message_from_row(&event.row, "m_")?)
         } else {
-            let status: i64 = row.try_get::<Option<i64>, _>("e_status")?.unwrap_or(0);
+            let status = event.status.unwrap_or(0);
             let status = Status::from_i64(status)
                 .ok_or_else(|| Error::Corrupt(format!("event status {status}")))?;
-            if current.as_ref().is_none_or(|a| a.id != activation_id) {
-                current = Some(self::activation(db, &activation_id).await?.ok_or_else(|| {
-                    Error::Corrupt(format!("event of missing activation {activation_id}"))
+            if current.as_ref().is_none_or(|a| a.id != event.subject) {
+                current = Some(self::activation(db, &event.subject).await?.ok_or_else(|| {
+                    Error::Corrupt(format!("event of missing activation {}", event.subject))
                 })?);
             }
             let snapshot = current.clone().expect("just loaded");
             EventBody::Status(status, Box::new(snapshot))
         };
         events.push(Event {
-            seq,
-            activation_id,
+            seq: event.seq,
+            activation_id: event.subject,
             body,
         });
     }

@@ -8,7 +8,7 @@
 
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::db::placeholder_list;
-use numhub_runtime::event_log::{self, EventLog};
+use numhub_runtime::event_log::{self, EventLog, KIND_CHANGE, KIND_MESSAGE, Read};
 use numhub_runtime::rental::RentalDuration;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row};
@@ -30,10 +30,6 @@ const RENEWAL_COLUMNS: &str = "id, rental_id, account_id, key, fingerprint, peri
 
 const MESSAGE_COLUMNS: &str = "id, rental_id, account_id, inbound_id, phone_number, sender, \
     body, code, service_code, received_at";
-
-/// Event kinds as stored.
-const EVENT_CHANGED: i64 = 1;
-const EVENT_MESSAGE: i64 = 2;
 
 fn timestamp(row: &AnyRow, column: &str) -> Result<Timestamp, sqlx::Error> {
     Ok(Timestamp::from_unix_micros(row.try_get(column)?))
@@ -167,12 +163,12 @@ pub async fn append_events(
         .iter()
         .map(|event| match event {
             NewEvent::Changed(status) => event_log::NewEvent {
-                kind: EVENT_CHANGED,
+                kind: KIND_CHANGE,
                 status: Some(*status as i64),
                 message_id: None,
             },
             NewEvent::Message(id) => event_log::NewEvent {
-                kind: EVENT_MESSAGE,
+                kind: KIND_MESSAGE,
                 status: None,
                 message_id: Some(id),
             },
@@ -747,71 +743,48 @@ pub async fn rented_number<'e>(
     Ok(row.try_get::<i64, _>("n")? > 0)
 }
 
-/// Which events a stream reads.
-#[derive(Debug, Clone, Copy)]
-pub enum EventFilter<'a> {
-    /// Changes and messages of one rental.
-    Rental(&'a str),
-    /// Messages of every rental of the account.
-    Messages,
-}
-
-/// Up to `limit` of the account's events after `after`, in order.
+/// Up to `limit` of the account's events after `after`, in order; a
+/// change carries the rental as it is now.
 pub async fn events_after<'e, E>(
     db: E,
     account_id: &str,
-    filter: EventFilter<'_>,
+    which: Read<'_>,
     after: i64,
     limit: i64,
 ) -> Result<Vec<Event>, Error>
 where
     E: Executor<'e, Database = Any> + Copy,
 {
-    let message_columns = MESSAGE_COLUMNS
-        .split(", ")
-        .map(|c| format!("m.{c} AS m_{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let (condition, rental) = match filter {
-        EventFilter::Rental(id) => ("e.rental_id = $4", Some(id)),
-        EventFilter::Messages => ("e.kind = 2", None),
-    };
-    let sql = format!(
-        "SELECT e.seq, e.rental_id AS e_rental_id, e.kind, e.status AS e_status, \
-         {message_columns} FROM events e LEFT JOIN messages m ON m.id = e.message_id \
-         WHERE e.account_id = $1 AND e.seq > $2 AND {condition} ORDER BY e.seq LIMIT $3"
-    );
-    let mut query = sqlx::query(AssertSqlSafe(sql))
-        .bind(account_id)
-        .bind(after)
-        .bind(limit);
-    if let Some(id) = rental {
-        query = query.bind(id);
-    }
-    let rows = query.fetch_all(db).await?;
-    let mut events = Vec::with_capacity(rows.len());
+    let stored = LOG
+        .read(
+            db,
+            ("messages", MESSAGE_COLUMNS),
+            account_id,
+            which,
+            after,
+            limit,
+        )
+        .await?;
+    let mut events = Vec::with_capacity(stored.len());
     let mut current: Option<Rental> = None;
-    for row in &rows {
-        let seq: i64 = row.try_get("seq")?;
-        let rental_id: String = row.try_get("e_rental_id")?;
-        let kind: i64 = row.try_get("kind")?;
-        let body = if kind == EVENT_MESSAGE {
-            EventBody::Message(Box::new(message_from_row(row, "m_")?))
+    for event in stored {
+        let body = if event.kind == KIND_MESSAGE {
+            EventBody::Message(Box::new(message_from_row(&event.row, "m_")?))
         } else {
-            let status: i64 = row.try_get::<Option<i64>, _>("e_status")?.unwrap_or(0);
+            let status = event.status.unwrap_or(0);
             let status = Status::from_i64(status)
                 .ok_or_else(|| Error::Corrupt(format!("event status {status}")))?;
-            if current.as_ref().is_none_or(|r| r.id != rental_id) {
-                current = Some(self::rental(db, &rental_id).await?.ok_or_else(|| {
-                    Error::Corrupt(format!("event of missing rental {rental_id}"))
+            if current.as_ref().is_none_or(|r| r.id != event.subject) {
+                current = Some(self::rental(db, &event.subject).await?.ok_or_else(|| {
+                    Error::Corrupt(format!("event of missing rental {}", event.subject))
                 })?);
             }
             let snapshot = current.clone().expect("just loaded");
             EventBody::Changed(status, Box::new(snapshot))
         };
         events.push(Event {
-            seq,
-            rental_id,
+            seq: event.seq,
+            rental_id: event.subject,
             body,
         });
     }

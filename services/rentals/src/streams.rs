@@ -6,7 +6,9 @@ use numhub_runtime::streams::{self, Batch, Feed, Follow};
 
 use crate::error::Error;
 use crate::model::Event;
-use crate::store::{self, EventFilter};
+use numhub_runtime::event_log::Read;
+
+use crate::store;
 use crate::{NOTIFY_CHANNEL, Rentals};
 
 /// The gauge of streams open in this process, by kind.
@@ -45,9 +47,9 @@ impl Feed for Events {
                 let ended = store::rental(db, id)
                     .await?
                     .is_none_or(|r| r.status.is_terminal());
-                (EventFilter::Rental(id), ended)
+                (Read::Subject(id), ended)
             }
-            Watched::Messages => (EventFilter::Messages, false),
+            Watched::Messages => (Read::Messages, false),
         };
         let events = store::events_after(db, &self.account_id, filter, cursor, limit).await?;
         Ok(Batch {
