@@ -553,17 +553,26 @@ pub async fn insert_renewal(
     Ok(done.rows_affected() == 1)
 }
 
+/// The one renewal that `condition` (over `$1`, `$2`) names, if any.
+async fn one_renewal<'e>(
+    db: impl Executor<'e, Database = Any>,
+    condition: &str,
+    binds: &[&str],
+) -> Result<Option<Renewal>, Error> {
+    let sql = format!("SELECT {RENEWAL_COLUMNS} FROM renewals WHERE {condition}");
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for value in binds {
+        query = query.bind(*value);
+    }
+    let row = query.fetch_optional(db).await?;
+    row.as_ref().map(renewal_from_row).transpose()
+}
+
 pub async fn renewal<'e>(
     db: impl Executor<'e, Database = Any>,
     id: &str,
 ) -> Result<Option<Renewal>, Error> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {RENEWAL_COLUMNS} FROM renewals WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
-    row.as_ref().map(renewal_from_row).transpose()
+    one_renewal(db, "id = $1", &[id]).await
 }
 
 pub async fn renewal_by_key<'e>(
@@ -571,14 +580,7 @@ pub async fn renewal_by_key<'e>(
     rental_id: &str,
     key: &str,
 ) -> Result<Option<Renewal>, Error> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {RENEWAL_COLUMNS} FROM renewals WHERE rental_id = $1 AND key = $2"
-    )))
-    .bind(rental_id)
-    .bind(key)
-    .fetch_optional(db)
-    .await?;
-    row.as_ref().map(renewal_from_row).transpose()
+    one_renewal(db, "rental_id = $1 AND key = $2", &[rental_id, key]).await
 }
 
 /// The renewal of the rental being charged now, if any.
@@ -586,13 +588,7 @@ pub async fn renewal_in_flight<'e>(
     db: impl Executor<'e, Database = Any>,
     rental_id: &str,
 ) -> Result<Option<Renewal>, Error> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {RENEWAL_COLUMNS} FROM renewals WHERE rental_id = $1 AND state = 1"
-    )))
-    .bind(rental_id)
-    .fetch_optional(db)
-    .await?;
-    row.as_ref().map(renewal_from_row).transpose()
+    one_renewal(db, "rental_id = $1 AND state = 1", &[rental_id]).await
 }
 
 /// The rental's renewals that were charged and applied, oldest first.
