@@ -87,6 +87,7 @@ fn access_rules(pool: &DescriptorPool) -> Result<String, BoxError> {
                 rule.get_field_by_name("moves_money").as_deref(),
                 Some(Value::Bool(true))
             );
+            let streams = method.is_server_streaming();
             // The surfaces must be obvious from the service names alone.
             if internal != (credential == "Service") {
                 return Err(format!(
@@ -100,7 +101,7 @@ fn access_rules(pool: &DescriptorPool) -> Result<String, BoxError> {
             writeln!(
                 out,
                 "    MethodAccess {{ path: {path:?}, credential: Credential::{credential}, \
-                 scope: Scope::{scope}, moves_money: {moves_money} }},"
+                 scope: Scope::{scope}, moves_money: {moves_money}, streams: {streams} }},"
             )?;
         }
     }

@@ -123,11 +123,30 @@ impl CachedAuthenticator {
         }
     }
 
+    /// How long an answer is remembered: a revoked key works at most this
+    /// long after its revocation.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     pub async fn authenticate(&self, api_key: &str) -> anyhow::Result<Option<Arc<Identity>>> {
+        self.authenticate_within(api_key, self.ttl).await
+    }
+
+    /// Like [`Self::authenticate`], but takes a remembered answer only if it
+    /// is younger than `max_age` (at most the TTL): an open stream re-checks
+    /// its key with this, so it ends within the TTL of a revocation however
+    /// its checks fall against the cache's.
+    pub async fn authenticate_within(
+        &self,
+        api_key: &str,
+        max_age: Duration,
+    ) -> anyhow::Result<Option<Arc<Identity>>> {
         let hash: [u8; 32] = Sha256::digest(api_key.as_bytes()).into();
         let now = self.clock.now();
+        let max_age = max_age.min(self.ttl);
         if let Some(entry) = self.entries.lock().expect("auth cache lock").get(&hash)
-            && entry.fetched.plus(self.ttl) > now
+            && entry.fetched.plus(max_age) > now
         {
             return Ok(entry.identity.clone());
         }

@@ -14,7 +14,7 @@ use http::{HeaderMap, HeaderValue, Request, Response};
 use numhub_proto::common::v1::Credential;
 use numhub_proto::{ACCESS_RULES, MethodAccess};
 use numhub_runtime::clock::SharedClock;
-use numhub_runtime::error::{ERROR_DOMAIN, error_chain, reason, status};
+use numhub_runtime::error::{ERROR_DOMAIN, error_chain, quote, reason, status};
 use tonic::service::Routes;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -26,6 +26,7 @@ use crate::authenticator::CachedAuthenticator;
 use crate::credential::ServiceCredentials;
 use crate::identity::{Caller, Identity, scope_name};
 use crate::rate_limit::{Decision, RateLimiter};
+use crate::stream_guard::Guarded;
 
 /// Reasons of the auth layer's refusals.
 pub mod reasons {
@@ -132,6 +133,8 @@ struct Admitted {
     caller: Option<Caller>,
     /// `x-ratelimit-limit` and `x-ratelimit-remaining`, for API keys.
     quota: Option<(u32, u32)>,
+    /// The key of a streaming RPC, to re-check while its stream is open.
+    stream_key: Option<String>,
 }
 
 /// A refusal, with the rate-limit headers it carries if any.
@@ -156,9 +159,9 @@ where
     B: Send + 'static,
     R: Default + Send + 'static,
 {
-    type Response = Response<R>;
+    type Response = Response<Guarded<R>>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<R>, Infallible>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -172,20 +175,29 @@ where
         Box::pin(async move {
             match shared.admit(request.uri().path(), request.headers()).await {
                 Ok(admitted) => {
+                    let mut watch = None;
                     if let Some(caller) = admitted.caller {
                         tracing::Span::current().record("account_id", &*caller.account_id);
+                        watch = admitted
+                            .stream_key
+                            .map(|key| (key, caller.api_key_id.clone()));
                         request.extensions_mut().insert(caller);
                     }
                     let mut response = inner.call(request).await?;
                     if let Some((limit, remaining)) = admitted.quota {
                         set_quota_headers(response.headers_mut(), limit, remaining);
                     }
-                    Ok(response)
+                    Ok(response.map(|body| match watch {
+                        Some((key, api_key_id)) => {
+                            Guarded::watched(body, shared.authenticator.clone(), key, api_key_id)
+                        }
+                        None => Guarded::open(body),
+                    }))
                 }
                 Err(refused) => {
                     let mut response = refused.status.into_http::<R>();
                     response.headers_mut().extend(refused.headers);
-                    Ok(response)
+                    Ok(response.map(Guarded::open))
                 }
             }
         })
@@ -195,7 +207,7 @@ where
 impl Shared {
     async fn admit(&self, path: &str, headers: &HeaderMap) -> Result<Admitted, Refused> {
         let Some(rule) = self.rules.get(path) else {
-            return Err(Status::unimplemented(format!("no method {path}")).into());
+            return Err(Status::unimplemented(format!("no method {}", quote(path))).into());
         };
         match rule.credential {
             Credential::Service => {
@@ -203,12 +215,13 @@ impl Shared {
                 Ok(Admitted {
                     caller: None,
                     quota: None,
+                    stream_key: None,
                 })
             }
             Credential::ApiKey => self.check_api_key(rule, headers).await,
             // The build refuses contracts with an unspecified credential.
             Credential::Unspecified => {
-                Err(Status::unimplemented(format!("no method {path}")).into())
+                Err(Status::unimplemented(format!("no method {}", quote(path))).into())
             }
         }
     }
@@ -285,6 +298,7 @@ impl Shared {
                 scopes: identity.scopes,
             }),
             quota: Some((limit, remaining)),
+            stream_key: rule.streams.then(|| key.to_owned()),
         })
     }
 
@@ -377,18 +391,28 @@ mod tests {
 
     const BUY: &str = "/test.v1.Shop/Buy";
     const LOOK: &str = "/test.v1.Shop/Look";
+    const WATCH: &str = "/test.v1.Shop/Watch";
     const RULES: &[MethodAccess] = &[
         MethodAccess {
             path: BUY,
             credential: Credential::ApiKey,
             scope: Scope::Write,
             moves_money: true,
+            streams: false,
         },
         MethodAccess {
             path: LOOK,
             credential: Credential::ApiKey,
             scope: Scope::Read,
             moves_money: false,
+            streams: false,
+        },
+        MethodAccess {
+            path: WATCH,
+            credential: Credential::ApiKey,
+            scope: Scope::Read,
+            moves_money: false,
+            streams: true,
         },
     ];
 
@@ -450,7 +474,11 @@ mod tests {
         (layer.layer(Echo), key)
     }
 
-    async fn call(auth: &mut Auth<Echo>, path: &str, header: (&str, String)) -> Response<String> {
+    async fn call(
+        auth: &mut Auth<Echo>,
+        path: &str,
+        header: (&str, String),
+    ) -> Response<Guarded<String>> {
         let request = Request::builder()
             .uri(path)
             .header(header.0, header.1)
@@ -459,7 +487,7 @@ mod tests {
         auth.call(request).await.unwrap()
     }
 
-    fn text<'r>(response: &'r Response<String>, name: &str) -> &'r str {
+    fn text<'r, B>(response: &'r Response<B>, name: &str) -> &'r str {
         response
             .headers()
             .get(name)
@@ -471,7 +499,11 @@ mod tests {
         let (mut auth, key) = service(&[Scope::Read, Scope::Write]);
         for i in 0..10 {
             let response = call(&mut auth, BUY, ("authorization", format!("bearer {key}"))).await;
-            assert_eq!(response.body(), "acct-1", "the caller reaches the handler");
+            assert_eq!(
+                response.body().inner(),
+                "acct-1",
+                "the caller reaches the handler"
+            );
             assert_eq!(text(&response, RATELIMIT_LIMIT), "10");
             assert_eq!(text(&response, RATELIMIT_REMAINING), (9 - i).to_string());
         }
@@ -482,10 +514,10 @@ mod tests {
         );
         assert_eq!(text(&refused, RETRY_AFTER), "60");
         assert_eq!(text(&refused, RATELIMIT_LIMIT), "10");
-        assert_eq!(refused.body(), "", "the handler never ran");
+        assert_eq!(refused.body().inner(), "", "the handler never ran");
         // Reading is still allowed, and the buys counted against it too.
         let look = call(&mut auth, LOOK, ("x-api-key", key)).await;
-        assert_eq!(look.body(), "acct-1");
+        assert_eq!(look.body().inner(), "acct-1");
         assert_eq!(text(&look, RATELIMIT_LIMIT), "60");
         assert_eq!(text(&look, RATELIMIT_REMAINING), "49");
     }
@@ -529,7 +561,162 @@ mod tests {
                 (code as i32).to_string(),
                 "{what}"
             );
-            assert_eq!(response.body(), "", "{what}");
+            assert_eq!(response.body().inner(), "", "{what}");
         }
+    }
+
+    /// A stream's body: open until its client or the layer ends it.
+    #[derive(Default)]
+    struct Endless;
+
+    impl http_body::Body for Endless {
+        type Data = bytes::Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Infallible>>> {
+            Poll::Pending
+        }
+    }
+
+    #[derive(Clone)]
+    struct Streamer;
+
+    impl Service<Request<()>> for Streamer {
+        type Response = Response<Endless>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Response<Endless>, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request<()>) -> Self::Future {
+            std::future::ready(Ok(Response::new(Endless)))
+        }
+    }
+
+    /// Knows one key until it is revoked; may be unreachable.
+    struct Revocable {
+        key: String,
+        revoked: std::sync::atomic::AtomicBool,
+        unreachable: std::sync::atomic::AtomicBool,
+    }
+
+    #[tonic::async_trait]
+    impl Authenticator for Revocable {
+        async fn authenticate(&self, key: &str) -> anyhow::Result<Option<Identity>> {
+            use std::sync::atomic::Ordering::SeqCst;
+            if self.unreachable.load(SeqCst) {
+                anyhow::bail!("accounts is unreachable");
+            }
+            Ok(
+                (key == self.key && !self.revoked.load(SeqCst)).then(|| Identity {
+                    account_id: "acct-1".into(),
+                    api_key_id: "key-1".into(),
+                    scopes: [Scope::Read].into_iter().collect(),
+                    rate_limits: RateLimits {
+                        requests_per_minute: 60,
+                        money_requests_per_minute: 10,
+                    },
+                }),
+            )
+        }
+    }
+
+    /// The next frame of `body`, or `None` if none comes within `wait`.
+    async fn next_frame<B: http_body::Body + Unpin>(
+        body: &mut B,
+        wait: Duration,
+    ) -> Option<Option<http_body::Frame<B::Data>>> {
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx));
+        match tokio::time::timeout(wait, frame).await {
+            Ok(frame) => Some(frame.map(|f| f.ok().unwrap())),
+            Err(_) => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_ends_unauthenticated_within_the_ttl_of_its_keys_revocation() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let ttl = Duration::from_millis(400);
+        let key = api_key::generate(Environment::Live).secret;
+        let accounts = Arc::new(Revocable {
+            key: key.clone(),
+            revoked: false.into(),
+            unreachable: false.into(),
+        });
+        let clock = Arc::new(ManualClock::starting_now());
+        let authenticator = CachedAuthenticator::new(accounts.clone(), ttl, clock.clone());
+        let layer = AuthLayer::with_rules(
+            RULES,
+            authenticator,
+            ServiceCredentials::random(),
+            Environment::Live,
+            clock.clone(),
+        );
+        let mut auth = layer.layer(Streamer);
+        let request = || {
+            Request::builder()
+                .uri(WATCH)
+                .header("x-api-key", key.clone())
+                .body(())
+                .unwrap()
+        };
+        let mut stream = auth.call(request()).await.unwrap().into_body();
+
+        // While the key is good the stream stays open, TTL after TTL, and an
+        // unreachable accounts does not end it either.
+        for _ in 0..3 {
+            clock.advance(ttl);
+            assert!(next_frame(&mut stream, ttl).await.is_none(), "still open");
+        }
+        accounts.unreachable.store(true, SeqCst);
+        clock.advance(ttl);
+        assert!(
+            next_frame(&mut stream, ttl).await.is_none(),
+            "kept while unsure"
+        );
+        accounts.unreachable.store(false, SeqCst);
+
+        // A stream opened just before the revocation, while the key is
+        // cached as good, ends too.
+        let mut late = auth.call(request()).await.unwrap().into_body();
+        assert!(late.is_watched());
+        accounts.revoked.store(true, SeqCst);
+        clock.advance(ttl);
+        for body in [&mut stream, &mut late] {
+            let frame = next_frame(body, ttl * 3)
+                .await
+                .expect("ended within the TTL");
+            let Ok(trailers) = frame.expect("a frame").into_trailers() else {
+                panic!("the stream ended without trailers");
+            };
+            assert_eq!(
+                trailers["grpc-status"],
+                (Code::Unauthenticated as i32).to_string()
+            );
+            let details = Status::from_header_map(&trailers).unwrap();
+            assert_eq!(
+                details.get_error_details().error_info().unwrap().reason,
+                reasons::INVALID_API_KEY
+            );
+            assert!(next_frame(body, ttl).await.expect("at once").is_none());
+        }
+        // New calls are refused as before.
+        let refused = auth.call(request()).await.unwrap();
+        assert_eq!(
+            text(&refused, "grpc-status"),
+            (Code::Unauthenticated as i32).to_string()
+        );
+    }
+
+    #[tokio::test]
+    async fn unary_answers_are_not_watched() {
+        let (mut auth, key) = service(&[Scope::Read]);
+        let response = call(&mut auth, LOOK, ("x-api-key", key)).await;
+        assert!(!response.body().is_watched());
     }
 }

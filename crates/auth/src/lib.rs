@@ -6,7 +6,9 @@
 //! * public and admin RPCs take an API key (`authorization: Bearer` or
 //!   `x-api-key`), resolved by the accounts service behind a short cache,
 //!   rate limited per key, and checked for the RPC's scope;
-//! * internal RPCs take the service credential and nothing else.
+//! * internal RPCs take the service credential and nothing else;
+//! * a stream answered to an API key ends once the key is revoked
+//!   ([`stream_guard`]).
 //!
 //! Handlers read the caller with [`Caller::of`].
 
@@ -17,6 +19,7 @@ pub mod credential;
 pub mod identity;
 pub mod layer;
 pub mod rate_limit;
+pub mod stream_guard;
 
 pub use crate::api_key::Environment;
 pub use crate::authenticator::{AccountsClient, Authenticator, CachedAuthenticator};

@@ -62,6 +62,9 @@ pub struct MethodAccess {
     pub scope: Scope,
     /// Whether the RPC also counts against the money quota.
     pub moves_money: bool,
+    /// Whether the server answers with a stream: the auth layer keeps
+    /// checking the key of a stream for as long as it is open.
+    pub streams: bool,
 }
 
 /// The access rule of every numhub RPC, read from the contracts at build
@@ -84,5 +87,26 @@ mod tests {
         assert_eq!(credit.scope, Scope::Admin);
         assert!(rule("/numhub.accounts.v1.AccountsInternalService/Authenticate").is_some());
         assert!(rule("/grpc.health.v1.Health/Check").is_none());
+    }
+
+    #[test]
+    fn streams_are_marked_so_their_keys_are_watched() {
+        let streams: Vec<_> = ACCESS_RULES
+            .iter()
+            .filter(|r| r.streams && r.credential == Credential::ApiKey)
+            .map(|r| r.path)
+            .collect();
+        for path in [
+            "/numhub.orders.v1.OrdersService/WatchActivation",
+            "/numhub.orders.v1.OrdersService/WatchMessages",
+            "/numhub.rentals.v1.RentalsService/WatchRental",
+        ] {
+            assert!(streams.contains(&path), "{path} is not marked as a stream");
+        }
+        let unary = ACCESS_RULES
+            .iter()
+            .find(|r| r.path == "/numhub.orders.v1.OrdersService/GetActivation")
+            .unwrap();
+        assert!(!unary.streams);
     }
 }
