@@ -54,7 +54,7 @@ from e2e_common import (  # noqa: E402
     Watch, secs, ts, wait_for,
     ARGS, FAILED_PRECONDITION, INVALID_ARGUMENT, MISSING_CREDENTIAL, NOT_FOUND, ORDERS_SERVICES, PERMISSION_DENIED,
     RATE_LIMITED, READ, RESOURCE_EXHAUSTED, SERVICE_CREDENTIAL_REQUIRED, SHUTDOWN_LIMIT, UNAUTHENTICATED, WRITE, C,
-    Deployment, Failure, FreshDatabases, O, Runner, W, check, check_details, check_error, check_eq,
+    A, Deployment, Failure, FreshDatabases, O, Runner, W, check, check_details, check_error, check_eq,
     check_health, check_reflection, check_reflection_grpcurl, check_uuid7, deviation, dump_logs, money, note, ok,
     outcome,
     postgres_unreachable, psql, rid, run_binary, show, tail,
@@ -77,7 +77,10 @@ ORDERS_ENV = {
     "NUMHUB_ORDERS_WORKER_INTERVAL": f"{int(WORKER_INTERVAL * 1000)}ms",
     "NUMHUB_ORDERS_MAX_OPEN": str(MAX_OPEN),
     "NUMHUB_SHUTDOWN_GRACE": f"{int(GRACE)}s",
+    "NUMHUB_AUTH_CACHE_TTL": "3s",
 }
+# How long orders remembers an API key's answer: a revoked key's streams end within it.
+AUTH_CACHE_TTL = 3.0
 
 # What the operator sells.
 WA_US, TG_US, WA_DE = 150, 90, 200
@@ -640,6 +643,15 @@ def t_refusals(ctx: Ctx):
             check_details(what, res, INVALID_ARGUMENT, INVALID_FIELD, "max_price")
         except Failure as e:
             problems.append(str(e))
+    # A limit of zero (or less) is a mistake, never "no limit": nothing is bought.
+    for units in (0, -1):
+        what = f"CreateActivation(wa, US) with max_price {units}"
+        try:
+            check_error(what, c.api.CreateActivation, c.create_req(max_price=money(units, "USD")), INVALID_ARGUMENT,
+                        INVALID_FIELD, "max_price")
+        except Failure as e:
+            problems.append(str(e))
+    c.check_balance(10_000, "after CreateActivation with a max_price of zero")
     for what, method, req in [
         ("WatchActivation with a cursor it did not issue", c.api.WatchActivation,
          O.WatchActivationRequest(id=a.id, after="garbage!")),
@@ -749,6 +761,47 @@ def t_watch_messages_resume(ctx: Ctx):
     check_eq([e.message.id for e in w3.got()], [m4.id], "the live message on the resumed stream (once)")
     note(f"a live message reached WatchMessages {pushed * 1000:.0f} ms after DeliverMessage was sent")
     ctx.resume = (c, a, [m1, m2, m3, m4], cursors + [got[0].cursor, w3.got()[0].cursor])
+
+
+def t_revoked_key_ends_streams(ctx: Ctx):
+    """Streams opened with a key end UNAUTHENTICATED within the auth cache's TTL of its revocation, and an
+    SMS that arrives after that reaches none of them."""
+    c = ctx.customer("revoked", credit=500)
+    key = ctx.dep.create_key(c.id, scopes=(READ, WRITE), name="orders revoked streams")
+    api = ctx.dep.client(key.secret).orders
+    a = c.buy()
+    watches = [Watch("WatchActivation", api.WatchActivation, O.WatchActivationRequest(id=a.id)),
+               Watch("WatchMessages", api.WatchMessages, O.WatchMessagesRequest())]
+    try:
+        first = c.deliver(a, "Your WhatsApp code is 111-222")
+        for w in watches:
+            w.wait(f"{w.what}: the first SMS", lambda items: any(e.HasField("message") for e in items), PUSH_LIMIT)
+        ok("RevokeApiKey of the streams' key", c.ctx.dep.client(c.key).accounts.RevokeApiKey,
+           A.RevokeApiKeyRequest(api_key_id=key.api_key.id))
+        revoked = time.monotonic()
+        for w in watches:
+            end = w.wait_end(AUTH_CACHE_TTL + 5)
+            check(end is not None, f"{w.what} was still open {time.monotonic() - revoked:.1f}s after its key was "
+                                   f"revoked (auth cache TTL {AUTH_CACHE_TTL}s)")
+            check_details(f"{w.what} after the revocation", w.error, UNAUTHENTICATED, "INVALID_API_KEY")
+            took = w.end[0] - revoked
+            check(took <= AUTH_CACHE_TTL + 1, f"{w.what} ended {took:.1f}s after the revocation, later than the "
+                                              f"{AUTH_CACHE_TTL}s cache TTL")
+            note(f"{w.what} ended {took:.1f}s after its key was revoked (cache TTL {AUTH_CACHE_TTL}s)")
+        late = c.deliver(a, "Your WhatsApp code is 333-444")
+        time.sleep(0.5)
+        for w in watches:
+            ids = [e.message.id for e in w.got() if e.HasField("message")]
+            check_eq(ids, [first.id], f"{w.what}: the messages it carried (none after the revocation, not {late.id})")
+        # The customer's other key still streams.
+        w = Watch("WatchMessages with the other key", c.api.WatchMessages, O.WatchMessagesRequest())
+        try:
+            w.wait_count(2, 5)
+        finally:
+            w.cancel()
+    finally:
+        for w in watches:
+            w.cancel()
 
 
 def t_money_rate_limit(ctx: Ctx):
@@ -919,6 +972,7 @@ RPC_SUITE = [
     ("open_activation_limit", t_open_limit),
     ("list_activations", t_list),
     ("watch_messages_resume", t_watch_messages_resume),
+    ("revoked_key_ends_streams", t_revoked_key_ends_streams),
     ("money_rate_limit", t_money_rate_limit),
     ("expiry", t_expiry),
     ("sigterm_with_stream", t_sigterm_with_stream),

@@ -14,7 +14,23 @@ pub fn positive(money: Option<&Money>) -> Result<(i64, Option<String>), String> 
     Ok((money.minor_units, currency(&money.currency_code)?))
 }
 
-/// An amount that may be left out (zero or unset): then `None`.
+/// A limit the client may set, such as `max_price`: unset is no limit, and
+/// a set one is a limit, so it must be positive. (Zero once meant "no
+/// limit", which let a client that asked for a price of nothing be charged.)
+pub fn limit(money: Option<&Money>) -> Result<Option<(i64, Option<String>)>, String> {
+    let Some(money) = money else {
+        return Ok(None);
+    };
+    let currency = currency(&money.currency_code)?;
+    if money.minor_units <= 0 {
+        return Err("minor_units must be positive; leave the field unset for no limit".into());
+    }
+    Ok(Some((money.minor_units, currency)))
+}
+
+/// An amount that may be left out (zero or unset): then `None`. For amounts
+/// whose absence has a meaning of its own (a refund of what is left), never
+/// for a limit: see [`limit`].
 pub fn optional(money: Option<&Money>) -> Result<(Option<i64>, Option<String>), String> {
     let Some(money) = money else {
         return Ok((None, None));
@@ -67,5 +83,10 @@ mod tests {
         assert_eq!(optional(None), Ok((None, None)));
         assert_eq!(optional(Some(&m(0, ""))), Ok((None, None)));
         assert!(optional(Some(&m(-1, ""))).is_err());
+        assert_eq!(limit(None), Ok(None));
+        assert!(limit(Some(&m(0, ""))).is_err());
+        assert!(limit(Some(&m(-1, "USD"))).is_err());
+        assert!(limit(Some(&m(1, "usd"))).is_err());
+        assert_eq!(limit(Some(&m(1, ""))), Ok(Some((1, None))));
     }
 }

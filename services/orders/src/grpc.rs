@@ -256,13 +256,15 @@ fn activation_id(field: &str, value: &str) -> Result<String, Status> {
     Ok(id.map(|id| id.to_string()).unwrap_or_default())
 }
 
-/// A customer's price limit: positive, in the catalog's currency (which the
-/// catalog checks); unset or zero for none.
+/// A customer's price limit: unset for none, else positive and in the
+/// catalog's currency (which the catalog checks).
 fn max_price(
     money: Option<&numhub_proto::common::v1::Money>,
 ) -> Result<(Option<i64>, String), String> {
-    let (units, currency) = money::optional(money)?;
-    Ok((units, currency.unwrap_or_default()))
+    Ok(match money::limit(money)? {
+        Some((units, currency)) => (Some(units), currency.unwrap_or_default()),
+        None => (None, String::new()),
+    })
 }
 
 fn required_time(value: Option<&prost_types::Timestamp>) -> Result<Timestamp, String> {

@@ -281,6 +281,14 @@ backend_tests! {
             assert!(status_.message().contains("USD"), "{status_:?}");
         }
         assert_eq!(h.charged(&account).await, (WA_PRICE, 0));
+        // A limit of zero is a mistake, not "no limit": nothing is bought.
+        for units in [0, -5] {
+            let mut nothing = Harness::buy_request("tg", &format!("zero-{units}"));
+            nothing.max_price = usd(units);
+            let status_ = assert_status(h.client.create_activation(nothing).await, Code::InvalidArgument, "INVALID_FIELD");
+            assert_eq!(bad_fields(&status_), ["max_price"]);
+        }
+        assert_eq!(h.charged(&account).await, (WA_PRICE, 0));
     }
 
     async fn retries_replay_and_reused_keys_are_refused(backend: Backend) {
