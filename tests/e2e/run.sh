@@ -49,6 +49,9 @@
 #                             suite moves forward: no setting makes a fresh
 #                             rental due), SIGTERM with streams open and
 #                             restart, health, reflection and access rules
+#   tests/e2e/test_hostile.py every RPC of every contract, each string field in
+#                             turn set to 100 KiB: refused with a clear error that
+#                             does not echo the input (six binaries on SQLite)
 # Every suite gets --accounts-binary, --wallet-binary, --catalog-binary,
 # --rentals-binary, --orders-binary, --inbound-binary, --numhubd-binary and
 # --cli-binary (each uses those it needs). Extra arguments are passed to
@@ -114,7 +117,8 @@ total_passed=0
 total_failed=0
 status=0
 SECONDS=0
-for suite in test_auth.py test_wallet.py test_catalog.py test_orders.py test_inbound.py test_rentals.py; do
+for suite in test_auth.py test_wallet.py test_catalog.py test_orders.py test_inbound.py test_rentals.py \
+  test_hostile.py; do
   echo
   echo "== e2e: tests/e2e/$suite"
   set +e

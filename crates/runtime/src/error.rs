@@ -50,7 +50,42 @@ pub fn status_with_metadata(
     metadata: HashMap<String, String>,
 ) -> Status {
     let details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata);
-    Status::with_error_details(code, message, details)
+    Status::with_error_details(code, bounded(message.into()), details)
+}
+
+/// The most characters of a client's input an error message repeats.
+pub const MAX_QUOTE_CHARS: usize = 64;
+
+/// The longest message a status carries. It travels in a header
+/// (`grpc-message`), which clients cap (8 KiB by default in many), so a
+/// message that quoted too much would turn one error into another.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// A client's input as an error message may repeat it: quoted, escaped, and
+/// cut to [`MAX_QUOTE_CHARS`] characters, so an error never echoes what it
+/// refuses.
+pub fn quote(input: &str) -> String {
+    let mut chars = input.chars();
+    let head: String = chars.by_ref().take(MAX_QUOTE_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{:?}… ({} characters)", head, input.chars().count())
+    } else {
+        format!("{head:?}")
+    }
+}
+
+/// `message`, cut to [`MAX_MESSAGE_BYTES`] on a character boundary: the last
+/// line of defence should a message ever quote more than [`quote`] allows.
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES - '…'.len_utf8();
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
 }
 
 /// INVALID_ARGUMENT naming every field at fault.
@@ -67,7 +102,7 @@ pub fn invalid_argument(violations: &[Violation]) -> Status {
             .collect::<Vec<_>>(),
     );
     details.set_error_info(reason::INVALID_FIELD, ERROR_DOMAIN, HashMap::new());
-    Status::with_error_details(Code::InvalidArgument, message, details)
+    Status::with_error_details(Code::InvalidArgument, bounded(message), details)
 }
 
 /// NOT_FOUND for a resource that does not exist or belongs to someone else;
@@ -76,7 +111,7 @@ pub fn not_found(resource: &str, id: &str) -> Status {
     status(
         Code::NotFound,
         reason::RESOURCE_NOT_FOUND,
-        format!("{resource} {id:?} not found"),
+        format!("{resource} {} not found", quote(id)),
     )
 }
 
@@ -146,6 +181,24 @@ mod tests {
         assert_eq!(fields, ["amount", "request_id"]);
         assert_eq!(details.error_info().unwrap().reason, reason::INVALID_FIELD);
         assert!(status.message().contains("amount: must be positive"));
+    }
+
+    #[test]
+    fn errors_never_echo_more_than_a_short_quote() {
+        assert_eq!(quote("wa"), "\"wa\"");
+        let long = "A".repeat(1 << 20);
+        let status = not_found("account", &long);
+        assert!(status.message().len() < 120, "{}", status.message());
+        assert!(status.message().contains("1048576 characters"));
+        // Whatever a message is built from, it stays short.
+        let built = super::status(Code::NotFound, reason::RESOURCE_NOT_FOUND, long.clone());
+        assert!(built.message().len() <= MAX_MESSAGE_BYTES);
+        let many: Vec<_> = (0..500)
+            .map(|i| Violation::new(format!("field_{i}"), "ж is not allowed here"))
+            .collect();
+        assert!(invalid_argument(&many).message().len() <= MAX_MESSAGE_BYTES);
+        // Escaped, so a quote cannot forge the rest of a message or a log line.
+        assert_eq!(quote("a\"\nb"), "\"a\\\"\\nb\"");
     }
 
     #[test]

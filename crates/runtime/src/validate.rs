@@ -67,7 +67,10 @@ pub fn identifier(value: &str, max_len: usize) -> Result<String, String> {
     if value.chars().count() > max_len {
         return Err(format!("must be at most {max_len} characters"));
     }
-    if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if value
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || is_bidi_control(c))
+    {
         return Err("must not contain spaces or control characters".into());
     }
     Ok(value.to_owned())
@@ -80,9 +83,9 @@ pub fn text(value: &str, max_len: usize) -> Result<String, String> {
     }
     if value
         .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
+        .any(|c| (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c))
     {
-        return Err("must not contain control characters".into());
+        return Err("must not contain control or bidirectional formatting characters".into());
     }
     Ok(value.to_owned())
 }
@@ -105,12 +108,30 @@ pub fn sms_body(value: &str) -> Result<String, String> {
     Ok(value.to_owned())
 }
 
-/// A UUID string naming a resource.
+/// A UUID string naming a resource: the hyphenated form numhub issues, in
+/// either case (RFC 9562 reads hex digits case-insensitively), so it reads
+/// back lower-case. Braced, URN and unhyphenated forms are refused, so every
+/// service takes exactly the same ids.
 pub fn uuid(value: &str) -> Result<uuid::Uuid, String> {
     if value.is_empty() {
         return Err("is required".into());
     }
-    uuid::Uuid::try_parse(value).map_err(|_| "must be a UUID".into())
+    let hyphenated = value.len() == 36
+        && value
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| matches!(i, 8 | 13 | 18 | 23) == (b == b'-'));
+    if !hyphenated {
+        return Err("must be a UUID in its hyphenated form".into());
+    }
+    uuid::Uuid::try_parse(value).map_err(|_| "must be a UUID in its hyphenated form".into())
+}
+
+/// Characters that reorder the text around them (bidirectional overrides,
+/// embeddings, isolates and marks): in a name they can disguise it in a
+/// listing (U+202E shows "exe.txt" for "txt.exe"), and no name needs them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// An ISO 4217 code: three upper-case ASCII letters.
@@ -205,6 +226,31 @@ mod tests {
         assert!(sms_body("a\0b").is_err());
         assert!(sms_body(&"x".repeat(4097)).is_err());
         assert!(sms_body(&"ж".repeat(4096)).is_ok());
+    }
+
+    #[test]
+    fn uuids_in_one_form() {
+        let id = "0192f0c1-7a2b-7c3d-8e4f-0123456789ab";
+        assert_eq!(uuid(id).unwrap().to_string(), id);
+        assert_eq!(uuid(&id.to_uppercase()).unwrap().to_string(), id);
+        for bad in [
+            "",
+            "{0192f0c1-7a2b-7c3d-8e4f-0123456789ab}",
+            "urn:uuid:0192f0c1-7a2b-7c3d-8e4f-0123456789ab",
+            "0192f0c17a2b7c3d8e4f0123456789ab",
+            "0192f0c1-7a2b-7c3d-8e4f-0123456789ag",
+            "0192f0c1-7a2b7-c3d-8e4f-0123456789ab",
+        ] {
+            assert!(uuid(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_cannot_hide_behind_bidirectional_controls() {
+        assert!(text("build\u{202E}txt.exe", 64).is_err());
+        assert!(text("a\u{2067}b", 64).is_err());
+        assert!(identifier("a\u{200F}b", 64).is_err());
+        assert!(text("ключ для CI 👩‍💻", 64).is_ok());
     }
 
     #[test]

@@ -26,7 +26,7 @@ impl pb::accounts_service_server::AccountsService for Accounts {
         let id = if r.account_id.is_empty() {
             caller.account_id.to_string()
         } else {
-            r.account_id
+            account_id(&r.account_id)?
         };
         let account = self
             .account(&id, Visibility::Own(&caller.account_id))

@@ -295,6 +295,29 @@ backend_tests! {
         assert_status(authenticate(credential, &unknown).await, Code::Unauthenticated, "INVALID_API_KEY");
     }
 
+    async fn bad_ids_and_names_are_refused_without_echoing_them(backend: Backend) {
+        let mut h = start(backend).await;
+        let a = h.account("a").await;
+        let (_, secret) = h.key(&a.id, READ_WRITE).await;
+        let mut client = h.public(&secret);
+        for (what, id) in [
+            ("1 MiB", "A".repeat(1 << 20)),
+            ("10 KiB", "A".repeat(10 << 10)),
+            ("braced", format!("{{{}}}", a.id)),
+            ("unhyphenated", a.id.replace('-', "")),
+        ] {
+            let refused = assert_status(client.get_account(pb::GetAccountRequest { account_id: id }).await, Code::InvalidArgument, "INVALID_FIELD");
+            assert_eq!(bad_fields(&refused), ["account_id"], "{what}");
+            assert!(refused.message().len() < 200, "{what}: {} bytes of message", refused.message().len());
+        }
+        // The hyphenated form reads in either case.
+        let upper = client.get_account(pb::GetAccountRequest { account_id: a.id.to_uppercase() }).await.unwrap();
+        assert_eq!(upper.into_inner().id, a.id);
+        // A name that reorders itself in a listing is refused.
+        let disguised = client.create_api_key(pb::CreateApiKeyRequest { name: "ci\u{202E}txt.exe".into(), scopes: vec![Scope::Read as i32] }).await;
+        assert_eq!(bad_fields(&assert_status(disguised, Code::InvalidArgument, "INVALID_FIELD")), ["name"]);
+    }
+
     async fn another_account_learns_nothing(backend: Backend) {
         let mut h = start(backend).await;
         let a = h.account("a").await;

@@ -124,7 +124,10 @@ impl From<Error> for Status {
             Error::IdempotencyKeyReused(id) => status::status(
                 Code::FailedPrecondition,
                 reason::IDEMPOTENCY_KEY_REUSED,
-                format!("request_id {id:?} was already used with different fields"),
+                format!(
+                    "request_id {} was already used with different fields",
+                    numhub_runtime::error::quote(&id)
+                ),
             ),
             Error::Database(_) | Error::Corrupt(_) => status::internal(&error),
         }

@@ -494,14 +494,18 @@ impl pb::catalog_internal_service_server::CatalogInternalService for Catalog {
     ) -> Result<Response<pb::ListActiveLeasesResponse>, Status> {
         let r = request.into_inner();
         let mut v = Validator::new();
-        if !r.after_lease_id.is_empty() {
-            v.check("after_lease_id", validate::uuid(&r.after_lease_id));
-        }
+        let after = match r.after_lease_id.as_str() {
+            "" => Some(String::new()),
+            id => v.check(
+                "after_lease_id",
+                validate::uuid(id).map(|id| id.to_string()),
+            ),
+        };
         let page_size = v.check("page_size", validate::page_size(r.page_size, 100, 1000));
         v.finish()?;
         let now = self.clock.now();
         let leases = self
-            .active_leases(&r.after_lease_id, page_size.unwrap_or(100))
+            .active_leases(&after.unwrap_or_default(), page_size.unwrap_or(100))
             .await?;
         Ok(Response::new(pb::ListActiveLeasesResponse {
             leases: leases.into_iter().map(|l| lease_to_proto(l, now)).collect(),

@@ -25,7 +25,10 @@ impl From<Error> for Status {
             Error::IdempotencyKeyReused(id) => status::status(
                 Code::FailedPrecondition,
                 reason::IDEMPOTENCY_KEY_REUSED,
-                format!("upstream_message_id {id:?} was already delivered with other fields"),
+                format!(
+                    "upstream_message_id {} was already delivered with other fields",
+                    numhub_runtime::error::quote(&id)
+                ),
             ),
             Error::Database(_) | Error::Corrupt(_) => status::internal(&error),
         }

@@ -104,7 +104,10 @@ impl From<Error> for Status {
             Error::IdempotencyKeyReused(id) => status::status(
                 Code::FailedPrecondition,
                 reason::IDEMPOTENCY_KEY_REUSED,
-                format!("request_id {id:?} was already used with different fields"),
+                format!(
+                    "request_id {} was already used with different fields",
+                    numhub_runtime::error::quote(&id)
+                ),
             ),
             Error::ShuttingDown => status::status(
                 Code::Unavailable,

@@ -200,8 +200,12 @@ fn movement_fields(
     })
 }
 
+/// The wallet never sees accounts' tables, so it takes any identifier; one
+/// that is a UUID (as every account id accounts issues) is read lower-case,
+/// so an id sent upper-case names the same account, as everywhere else.
 fn account_id(value: &str) -> Result<String, String> {
-    validate::identifier(value, MAX_ACCOUNT_ID_LEN)
+    let id = validate::identifier(value, MAX_ACCOUNT_ID_LEN)?;
+    Ok(validate::uuid(&id).map_or(id, |uuid| uuid.to_string()))
 }
 
 fn balance_to_proto(balance: Balance) -> pb::Balance {

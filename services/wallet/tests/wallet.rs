@@ -57,6 +57,25 @@ backend_tests! {
             .unwrap()
             .into_inner();
         assert_eq!(admin_view, balance);
+        // An account id sent upper-case names the same account: a top-up
+        // never lands on a look-alike.
+        let upper = customer.account_id.to_uppercase();
+        assert_ne!(upper, customer.account_id.to_string());
+        let again = h.admin
+            .credit(pb::CreditRequest {
+                account_id: upper.clone(),
+                amount: Some(Money { currency_code: String::new(), minor_units: 1 }),
+                request_id: "top-up-upper".into(),
+                reason: "second top-up".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .transaction
+            .unwrap();
+        assert_eq!(again.balance_after, usd(501));
+        let read = h.admin.get_account_balance(pb::GetAccountBalanceRequest { account_id: upper }).await.unwrap().into_inner();
+        assert_eq!((read.account_id, read.available), (customer.account_id.to_string(), usd(501)));
     }
 
     async fn an_account_keeps_the_currency_of_its_first_credit(backend: Backend) {
