@@ -27,6 +27,20 @@ pub fn optional(money: Option<&Money>) -> Result<(Option<i64>, Option<String>), 
     }
 }
 
+/// A limit the client may set, such as `max_price`: unset is no limit, and
+/// a set one is a limit, so it must be positive. (Zero once meant "no
+/// limit", which let a client that asked for a price of nothing be charged.)
+pub fn limit(money: Option<&Money>) -> Result<Option<(i64, Option<String>)>, String> {
+    let Some(money) = money else {
+        return Ok(None);
+    };
+    let currency = currency(&money.currency_code)?;
+    if money.minor_units <= 0 {
+        return Err("minor_units must be positive; leave the field unset for no limit".into());
+    }
+    Ok(Some((money.minor_units, currency)))
+}
+
 /// A request's currency code: empty means "the account's" (`None`).
 pub fn currency(code: &str) -> Result<Option<String>, String> {
     if code.is_empty() {
@@ -67,5 +81,11 @@ mod tests {
         assert_eq!(optional(None), Ok((None, None)));
         assert_eq!(optional(Some(&m(0, ""))), Ok((None, None)));
         assert!(optional(Some(&m(-1, ""))).is_err());
+        assert_eq!(limit(None), Ok(None));
+        assert!(limit(Some(&m(0, ""))).is_err());
+        assert!(limit(Some(&m(-1, "USD"))).is_err());
+        assert!(limit(Some(&m(5, "usd"))).is_err());
+        assert_eq!(limit(Some(&m(5, ""))), Ok(Some((5, None))));
+        assert_eq!(limit(Some(&m(5, "EUR"))), Ok(Some((5, Some("EUR".into())))));
     }
 }
