@@ -42,8 +42,10 @@
 #                             orders' WatchMessages, GetRental's inbox and
 #                             ListMessages polling, per-service rentals
 #                             (OTHER_SERVICE kept unrouted), other accounts'
-#                             ids, RenewRental at the current price, cancel
-#                             with and without refund (and the refund window),
+#                             ids, RenewRental at the current price, max_price
+#                             on both (zero refused, a dearer price refused
+#                             with nothing charged), cancel with and without
+#                             refund (and the refund window),
 #                             auto-renew settings, auto-renew, its failure and
 #                             expiry by the workers (on a stored expiry the
 #                             suite moves forward: no setting makes a fresh

@@ -128,6 +128,7 @@ PENDING, ROUTED, UNROUTED = I.ROUTE_STATE_PENDING, I.ROUTE_STATE_ROUTED, I.ROUTE
 
 # Reasons (ErrorInfo.reason, domain numhub.dev).
 INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
+PRICE_ABOVE_MAX = "PRICE_ABOVE_MAX"
 NO_NUMBERS_AVAILABLE = "NO_NUMBERS_AVAILABLE"
 NOT_OFFERED = "NOT_OFFERED"
 IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
@@ -978,6 +979,52 @@ def t_renew(ctx: Ctx):
     p.check_balance(2100 - WEEK_US, "after the renewal with the money there", settle=0)
 
 
+def t_max_price(ctx: Ctx):
+    """max_price on CreateRental and RenewRental: a set limit is a limit (zero or below is INVALID_ARGUMENT, never
+    "no limit"); a price above it is refused with nothing charged; a price at it is paid."""
+    c = ctx.customer("limited", credit=5000)
+
+    def limited(limit, **kw) -> R.CreateRentalRequest:
+        req = c.create_req(**kw)
+        req.max_price.CopyFrom(limit)
+        return req
+
+    for what, limit in (("0", money(0)), ("USD 0", usd(0)), ("USD -1", usd(-1))):
+        check_error(f"CreateRental(US, 7 days) with max_price {what}", c.api.CreateRental, limited(limit),
+                    INVALID_ARGUMENT, INVALID_FIELD, "max_price")
+    check_eq(c.listed(), [], "ListRentals after CreateRental with a max_price of nothing (nothing done)")
+    c.check_balance(5000, "after CreateRental with a max_price of nothing", settle=0)
+
+    dear = limited(usd(WEEK_US - 1), duration=SEVEN_DAYS)
+    for what in ("", ", retried"):
+        check_error(f"CreateRental(US, 7 days at {WEEK_US}) with max_price {WEEK_US - 1}{what}", c.api.CreateRental,
+                    dear, FAILED_PRECONDITION, PRICE_ABOVE_MAX)
+    c.check_balance(5000, "after CreateRental refused above max_price", settle=0)
+    check_eq([(status_name(x.status), x.failure_reason, x.phone_number, x.total_charged.minor_units)
+              for x in c.listed()], [("RENTAL_STATUS_FAILED", PRICE_ABOVE_MAX, "", 0)],
+             "ListRentals after the purchase above max_price (status, failure_reason, phone_number, total_charged)")
+    r = c.rent(WEEK_US, f"CreateRental(US, 7 days) with max_price {WEEK_US}, exactly the price",
+               req=limited(usd(WEEK_US), duration=SEVEN_DAYS)).rental
+
+    for what, limit in (("0", money(0)), ("USD -1", usd(-1))):
+        check_error(f"RenewRental(7 days) with max_price {what}", c.api.RenewRental,
+                    R.RenewRentalRequest(id=r.id, request_id=rid(), max_price=limit), INVALID_ARGUMENT,
+                    INVALID_FIELD, "max_price")
+    check_error(f"RenewRental(7 days at {WEEK_US}) with max_price {WEEK_US - 1}", c.api.RenewRental,
+                R.RenewRentalRequest(id=r.id, request_id=rid(), max_price=usd(WEEK_US - 1)), FAILED_PRECONDITION,
+                PRICE_ABOVE_MAX)
+    got = c.get(r.id)
+    check_eq((got.expire_time, got.renewals, got.total_charged), (r.expire_time, 0, usd(WEEK_US)),
+             "the rental after the refused renewals (expire_time, renewals, total_charged)")
+    c.check_balance(5000 - WEEK_US, "after RenewRental refused above max_price", settle=0)
+    x = ok(f"RenewRental(7 days) with max_price {WEEK_US}, exactly today's price", c.api.RenewRental,
+           R.RenewRentalRequest(id=r.id, request_id=rid(), max_price=usd(WEEK_US)))
+    check_eq((x.charged, micros(x.rental.expire_time), x.rental.renewals),
+             (usd(WEEK_US), package_end(micros(r.expire_time), SEVEN_DAYS), 1),
+             "RenewRental within max_price (charged, expire_time µs, renewals)")
+    c.check_balance(5000 - 2 * WEEK_US, "after RenewRental within max_price", settle=0)
+
+
 def t_cancel(ctx: Ctx):
     """Cancel: in the window with no SMS everything comes back, once; after an SMS nothing; the number's next
     SMS reaches nobody; ListRentals(CANCELLED)."""
@@ -1408,6 +1455,7 @@ RPC_SUITE = [
     ("service_rental_other_service", t_other_service),
     ("other_account_not_found", t_other_account),
     ("renew_current_price", t_renew),
+    ("max_price_limits", t_max_price),
     ("cancel_refund_rules", t_cancel),
     ("auto_renew_settings", t_auto_renew_settings),
     ("auto_renew_by_worker", t_auto_renew_worker),

@@ -239,6 +239,11 @@ pub struct RentArgs {
     #[arg(long)]
     pub no_auto_renew: bool,
 
+    /// The most to pay for the package: minor units (500 is USD 5.00) or an
+    /// amount with its currency ("USD 5.00"). Auto-renew has no limit.
+    #[arg(long, value_name = "PRICE")]
+    pub max_price: Option<Price>,
+
     /// The purchase's idempotency key; a new UUIDv7 when not given. Run the
     /// command again with the same id to retry it without paying twice.
     #[arg(long, value_name = "ID")]
@@ -313,6 +318,11 @@ pub struct RenewArgs {
     /// bought) when not given.
     #[arg(long, value_enum, value_name = "DURATION")]
     pub duration: Option<DurationArg>,
+
+    /// The most to pay for the package today: minor units (500 is USD 5.00)
+    /// or an amount with its currency ("USD 5.00").
+    #[arg(long, value_name = "PRICE")]
+    pub max_price: Option<Price>,
 
     /// The renewal's idempotency key; a new UUIDv7 when not given. Run the
     /// command again with the same id to retry it without paying twice.

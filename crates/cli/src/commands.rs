@@ -365,6 +365,7 @@ impl Session {
             // Unset means on.
             auto_renew: args.no_auto_renew.then_some(false),
             request_id: request_id(args.request_id),
+            max_price: args.max_price.map(|p| p.0),
         };
         let request_id = request.request_id.clone();
         let rented = self
@@ -471,6 +472,7 @@ impl Session {
                 .duration
                 .map_or(0, |d| catalog_pb::RentalDuration::from(d) as i32),
             request_id: request_id(args.request_id),
+            max_price: args.max_price.map(|p| p.0),
         };
         let request_id = request.request_id.clone();
         let renewed = self

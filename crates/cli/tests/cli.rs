@@ -1594,11 +1594,52 @@ async fn rental_errors_are_one_clear_line() {
     );
     assert_eq!(poor.balance().await, 100);
     assert!(poor.rentals(&["--filter", "active"]).await.is_empty());
+
+    // A limit below the price: refused, nothing charged, the number free;
+    // a limit of nothing is a usage error.
+    let below = (MONTH - 1).to_string();
+    let output = customer
+        .run(&["rent", "--country", "US", "--max-price", &below])
+        .await;
+    let line = output.failed(1);
+    assert!(line.starts_with("numhub: PRICE_ABOVE_MAX: "), "{line}");
+    let output = customer
+        .run(&["rent", "--country", "US", "--max-price", "0"])
+        .await;
+    assert_eq!(output.code, 2, "{output:?}");
+    assert_eq!(customer.balance().await, 5_000);
     let rented = customer
-        .run(&["rent", "--country", "US", "--json"])
+        .run(&[
+            "rent",
+            "--country",
+            "US",
+            "--max-price",
+            "USD 4.99",
+            "--json",
+        ])
         .await
         .ok()
         .json();
     assert_eq!(rented["status"], "ACTIVE");
+    let id = rented["id"].as_str().unwrap();
+    let output = customer
+        .run(&["rentals", "renew", id, "--max-price", &below])
+        .await;
+    let line = output.failed(1);
+    assert!(line.starts_with("numhub: PRICE_ABOVE_MAX: "), "{line}");
+    assert_eq!(customer.balance().await, 5_000 - MONTH);
+    let renewed = customer
+        .run(&[
+            "rentals",
+            "renew",
+            id,
+            "--max-price",
+            &MONTH.to_string(),
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(renewed["charged"]["minor_units"], MONTH);
     numhub.stop().await;
 }

@@ -15,6 +15,9 @@ pub mod rentals_reason {
     pub const RENTAL_ENDED: &str = "RENTAL_ENDED";
     pub const OTHER_SERVICE: &str = "OTHER_SERVICE";
     pub const PURCHASE_TIMED_OUT: &str = "PURCHASE_TIMED_OUT";
+    /// A renewal's price is above the customer's limit: the catalog's
+    /// reason for a purchase, so both read alike.
+    pub const PRICE_ABOVE_MAX: &str = "PRICE_ABOVE_MAX";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +80,30 @@ impl Error {
             }
             Code::Unavailable | Code::DeadlineExceeded | Code::Aborted | Code::Cancelled => {
                 Self::Unavailable(service.into())
+            }
+            // The client's price limit, which only the catalog can judge
+            // (its currency); any other field is rentals' to have checked.
+            Code::InvalidArgument => {
+                let violations: Vec<Violation> = status
+                    .get_error_details()
+                    .bad_request()
+                    .map(|br| {
+                        br.field_violations
+                            .iter()
+                            .filter(|v| v.field == "max_price")
+                            .map(|v| Violation::new(v.field.clone(), v.description.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if violations.is_empty() {
+                    Self::Upstream {
+                        service,
+                        code: Code::InvalidArgument,
+                        message: status.message().to_owned(),
+                    }
+                } else {
+                    Self::Invalid(violations)
+                }
             }
             code => Self::Upstream {
                 service,
@@ -159,6 +186,22 @@ mod tests {
         let status = Status::from(Error::from_upstream("catalog", &bug));
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("lease_id"));
+        // The client's own limit is the client's mistake, naming its field.
+        let euros = status::invalid_argument(&[Violation::new(
+            "max_price",
+            "currency_code must be USD, the catalog's currency",
+        )]);
+        let status = Status::from(Error::from_upstream("catalog", &euros));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let fields: Vec<String> = status
+            .get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations
+            .iter()
+            .map(|v| v.field.clone())
+            .collect();
+        assert_eq!(fields, ["max_price"]);
         let status = Status::from(Error::Database(sqlx::Error::Protocol(
             "relation rentals does not exist".into(),
         )));

@@ -35,8 +35,10 @@ impl pb::rentals_service_server::RentalsService for Rentals {
         let number_type = v.check("number_type", number_type(r.number_type));
         let duration = v.check("duration", optional_duration(r.duration));
         let service = v.check("service_code", codes::optional_service(&r.service_code));
+        let max_price = v.check("max_price", money::limit(r.max_price.as_ref()));
         let request_id = v.check("request_id", validate::request_id(&r.request_id));
         v.finish()?;
+        let max_price = max_price.flatten();
         let rental = self
             .purchase(Purchase {
                 account_id: caller.account_id.to_string(),
@@ -46,6 +48,9 @@ impl pb::rentals_service_server::RentalsService for Rentals {
                 service_code: service.flatten().unwrap_or_default(),
                 duration: duration.flatten().unwrap_or(RentalDuration::OneMonth),
                 auto_renew: r.auto_renew.unwrap_or(true),
+                max_price: max_price.as_ref().map(|m| m.0),
+                // The catalog checks it is its own currency.
+                max_price_currency: max_price.and_then(|m| m.1).unwrap_or_default(),
             })
             .await?;
         Ok(Response::new(pb::CreateRentalResponse {
@@ -112,6 +117,7 @@ impl pb::rentals_service_server::RentalsService for Rentals {
         let mut v = Validator::new();
         let id = v.check("id", validate::uuid(&r.id));
         let duration = v.check("duration", optional_duration(r.duration));
+        let max_price = v.check("max_price", money::limit(r.max_price.as_ref()));
         let request_id = v.check("request_id", validate::request_id(&r.request_id));
         v.finish()?;
         let (rental, renewal) = self
@@ -119,6 +125,7 @@ impl pb::rentals_service_server::RentalsService for Rentals {
                 &caller.account_id,
                 &id.map(|id| id.to_string()).unwrap_or_default(),
                 duration.flatten(),
+                max_price.flatten(),
                 &request_id.unwrap_or_default(),
             )
             .await?;

@@ -88,6 +88,11 @@ pub struct Rental {
     pub duration: RentalDuration,
     pub renewal_duration: RentalDuration,
     pub auto_renew: bool,
+    /// The most the customer would pay for the purchase; `None` for no
+    /// limit. Kept for whoever drives the saga again.
+    pub max_price: Option<i64>,
+    /// The currency `max_price` was named in; empty for the catalog's.
+    pub max_price_currency: String,
     pub status: Status,
     pub phone_number: String,
     pub lease_id: Option<String>,
@@ -146,19 +151,47 @@ pub struct Purchase {
     pub service_code: String,
     pub duration: RentalDuration,
     pub auto_renew: bool,
+    /// The most the customer will pay; `None` for no limit.
+    pub max_price: Option<i64>,
+    /// The currency `max_price` was named in; empty for the catalog's.
+    pub max_price_currency: String,
 }
 
 impl Purchase {
     /// Every field but the request id, so a reused key with other fields is
     /// told apart from a retry.
     pub fn fingerprint(&self) -> String {
-        numhub_runtime::idempotency::fingerprint(&[
-            &self.country_code,
-            &self.number_type.to_string(),
+        let number_type = self.number_type.to_string();
+        let duration = (self.duration as i64).to_string();
+        let mut fields = vec![
+            self.country_code.as_str(),
+            &number_type,
             &self.service_code,
-            &(self.duration as i64).to_string(),
+            &duration,
             if self.auto_renew { "1" } else { "0" },
-        ])
+        ];
+        // Only a set limit adds fields, so a purchase without one keeps the
+        // fingerprint it had before limits existed (and its retries match).
+        let max_price = self.max_price.map(|p| p.to_string());
+        if let Some(max_price) = &max_price {
+            fields.extend([max_price.as_str(), &self.max_price_currency]);
+        }
+        numhub_runtime::idempotency::fingerprint(&fields)
+    }
+}
+
+/// A renewal's fingerprint: what was asked (the package, 0 for "the
+/// renewal package", and any price limit), so a reused request id with
+/// another is told apart from a retry. Without a limit it is what it was
+/// before limits existed.
+pub fn renewal_fingerprint(
+    duration: Option<RentalDuration>,
+    max_price: Option<&(i64, String)>,
+) -> String {
+    let duration = duration.map_or(0, |d| d as i64);
+    match max_price {
+        None => duration.to_string(),
+        Some((units, currency)) => format!("{duration}:{units}:{currency}"),
     }
 }
 
@@ -280,6 +313,8 @@ mod tests {
             duration: RentalDuration::OneMonth,
             renewal_duration: RentalDuration::OneMonth,
             auto_renew: true,
+            max_price: None,
+            max_price_currency: String::new(),
             status,
             phone_number: String::new(),
             lease_id: None,
@@ -336,11 +371,28 @@ mod tests {
             service_code: String::new(),
             duration: RentalDuration::OneMonth,
             auto_renew: true,
+            max_price: None,
+            max_price_currency: String::new(),
         };
         let other = Purchase {
             duration: RentalDuration::OneYear,
             ..base.clone()
         };
+        let limited = Purchase {
+            max_price: Some(100),
+            ..base.clone()
+        };
+        let limited_in_usd = Purchase {
+            max_price_currency: "USD".into(),
+            ..limited.clone()
+        };
+        assert_ne!(base.fingerprint(), limited.fingerprint());
+        assert_ne!(limited.fingerprint(), limited_in_usd.fingerprint());
+        // Unchanged for a purchase without a limit.
+        assert_eq!(
+            base.fingerprint(),
+            numhub_runtime::idempotency::fingerprint(&["US", "1", "", "6", "1"])
+        );
         let retry = Purchase {
             request_id: "r2".into(),
             ..base.clone()

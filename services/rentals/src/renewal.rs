@@ -9,8 +9,11 @@
 //! transaction with the row becoming APPLIED. Each step is idempotent, so
 //! the request, its retry or the recovery worker of any replica may drive a
 //! row again. A refusal of the debit leaves the row REFUSED, with nothing
-//! charged; a lease that can no longer be extended (the rental ended
-//! meanwhile) gets the charge refunded, and the row is REFUNDED.
+//! charged; so does a customer's price limit below the package's price,
+//! checked when the row is inserted (the row is REFUSED from the start, so
+//! a retry gets the same answer). A lease that can no longer be extended
+//! (the rental ended meanwhile) gets the charge refunded, and the row is
+//! REFUNDED.
 //!
 //! Auto-renew keys its rows "auto:<period>:<attempt>": the period a charge
 //! buys and the attempt at it. An attempt is made only when the previous
@@ -20,11 +23,12 @@
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_runtime::clock::Timestamp;
+use numhub_runtime::error::Violation;
 use numhub_runtime::rental::RentalDuration;
 
 use crate::Rentals;
 use crate::error::{Error, Refusal, rentals_reason};
-use crate::model::{Renewal, RenewalState, Rental, Status};
+use crate::model::{self, Renewal, RenewalState, Rental, Status};
 use crate::saga::{Charge, Step};
 use crate::store::{self, NewEvent};
 
@@ -41,28 +45,32 @@ pub enum AutoRenewal {
 
 impl Rentals {
     /// Renews a rental of the account with `duration` (its renewal package
-    /// when `None`), or replays the renewal of an earlier request with the
-    /// same id. Returns the rental and the renewal.
+    /// when `None`) for at most `max_price` (units, and the currency it was
+    /// named in if it was), or replays the renewal of an earlier request
+    /// with the same id. Returns the rental and the renewal.
     pub async fn renew(
         &self,
         account_id: &str,
         id: &str,
         duration: Option<RentalDuration>,
+        max_price: Option<(i64, Option<String>)>,
         request_id: &str,
     ) -> Result<(Rental, Renewal), Error> {
         let rental = self.get(account_id, id).await?;
+        let max_price = max_price.map(|(units, currency)| (units, currency.unwrap_or_default()));
         // What was asked, not what it resolved to: a retry of "the renewal
         // package" stays the same request after another renewal changed it.
-        let fingerprint = duration.map_or(0, |d| d as i64).to_string();
+        let fingerprint = model::renewal_fingerprint(duration, max_price.as_ref());
         let duration = duration.unwrap_or(rental.renewal_duration);
         let key = format!("request:{request_id}");
         let renewal = match store::renewal_by_key(self.db.writer(), id, &key).await? {
             Some(existing) => existing,
             None => {
                 ensure_renewable(&rental, self.clock.now())?;
-                let (price, currency) = self.quote(&rental, duration).await?;
+                let limit = limit_in_currency_of(&rental, max_price.as_ref())?;
+                let quote = self.quote(&rental, duration).await?;
                 let started = self
-                    .begin_renewal(&rental, &key, &fingerprint, duration, (price, currency))
+                    .begin_renewal(&rental, &key, &fingerprint, duration, quote, limit)
                     .await?;
                 match started {
                     Some(renewal) => renewal,
@@ -158,8 +166,9 @@ impl Rentals {
         Ok((price.minor_units, price.currency_code))
     }
 
-    /// Inserts a customer's renewal as CHARGING under the account's lock;
-    /// `None` when a concurrent request with the same key was first.
+    /// Inserts a customer's renewal as CHARGING under the account's lock,
+    /// or as REFUSED when its price is above `max_price`; `None` when a
+    /// concurrent request with the same key was first.
     async fn begin_renewal(
         &self,
         rental: &Rental,
@@ -167,6 +176,7 @@ impl Rentals {
         fingerprint: &str,
         duration: RentalDuration,
         (price, currency): (i64, String),
+        max_price: Option<i64>,
     ) -> Result<Option<Renewal>, Error> {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
@@ -178,13 +188,18 @@ impl Rentals {
             return Ok(Some(existing));
         }
         ensure_renewable(&current, now)?;
-        if store::renewal_in_flight(&mut *tx, &rental.id)
+        let mut renewal = new_renewal(&current, key, fingerprint, duration, (price, currency), now);
+        if let Some(refusal) = above_limit(price, max_price) {
+            // Refused before anything is charged: nothing to wait for.
+            renewal.state = RenewalState::Refused;
+            renewal.failure_reason = refusal.reason;
+            renewal.failure_message = refusal.message;
+        } else if store::renewal_in_flight(&mut *tx, &rental.id)
             .await?
             .is_some()
         {
             return Err(Error::InProgress);
         }
-        let renewal = new_renewal(&current, key, fingerprint, duration, (price, currency), now);
         let inserted = store::insert_renewal(&mut tx, &renewal, self.claim_until(now)).await?;
         tx.commit().await?;
         Ok(inserted.then_some(renewal))
@@ -476,6 +491,38 @@ fn ensure_renewable(r: &Rental, now: Timestamp) -> Result<(), Error> {
     }
 }
 
+/// The customer's limit in the rental's currency (the catalog's, which
+/// every renewal is charged in); one named in another is the client's
+/// mistake.
+fn limit_in_currency_of(
+    r: &Rental,
+    max_price: Option<&(i64, String)>,
+) -> Result<Option<i64>, Error> {
+    match max_price {
+        None => Ok(None),
+        Some((_, currency)) if !currency.is_empty() && *currency != r.currency => {
+            Err(Error::Invalid(vec![Violation::new(
+                "max_price",
+                format!(
+                    "currency_code must be {}, the rental's currency",
+                    r.currency
+                ),
+            )]))
+        }
+        Some((units, _)) => Ok(Some(*units)),
+    }
+}
+
+/// The refusal of a renewal whose price is above the customer's limit.
+fn above_limit(price: i64, max_price: Option<i64>) -> Option<Refusal> {
+    max_price.filter(|max| price > *max).map(|_| {
+        Refusal::new(
+            rentals_reason::PRICE_ABOVE_MAX,
+            "the package's current price is above max_price",
+        )
+    })
+}
+
 fn expired_refusal() -> Refusal {
     Refusal::new(
         rentals_reason::NUMBER_EXPIRED,
@@ -509,5 +556,18 @@ fn new_renewal(
         failure_reason: String::new(),
         failure_message: String::new(),
         created_at: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limit_refuses_only_a_dearer_price() {
+        assert!(above_limit(500, None).is_none());
+        assert!(above_limit(500, Some(500)).is_none());
+        let refusal = above_limit(501, Some(500)).unwrap();
+        assert_eq!(refusal.reason, "PRICE_ABOVE_MAX");
     }
 }

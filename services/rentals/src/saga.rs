@@ -16,7 +16,7 @@
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::common::v1::Money;
 use numhub_proto::wallet::v1 as wallet_pb;
-use numhub_runtime::error::reason;
+use numhub_runtime::error::{Violation, reason};
 
 use crate::error::{Error, Refusal, rentals_reason};
 use crate::model::{Purchase, Rental, Settle, Status};
@@ -70,6 +70,8 @@ impl Rentals {
             duration: purchase.duration,
             renewal_duration: purchase.duration,
             auto_renew: purchase.auto_renew,
+            max_price: purchase.max_price,
+            max_price_currency: purchase.max_price_currency.clone(),
             status: Status::Creating,
             phone_number: String::new(),
             lease_id: None,
@@ -118,6 +120,12 @@ impl Rentals {
         match self.lease(&rental).await {
             Ok(lease) => take_lease(&mut leased, lease)?,
             Err(Error::Refused(refusal)) => return self.fail(&rental, refusal).await,
+            // The catalog refused the request itself (a price limit in
+            // another currency): recorded like a refusal, so every retry
+            // gets it, and answered as the client's mistake.
+            Err(Error::Invalid(violations)) => {
+                return self.fail(&rental, invalid_refusal(&violations)).await;
+            }
             Err(error) => return Err(error),
         }
         self.crash_point(Step::AfterLease)?;
@@ -161,7 +169,11 @@ impl Rentals {
             operator: String::new(),
             number_type: r.number_type as i32,
             rental_duration: r.duration as i32,
-            max_price: None,
+            // The catalog checks the currency, and knows which is its own.
+            max_price: r.max_price.map(|units| Money {
+                currency_code: r.max_price_currency.clone(),
+                minor_units: units,
+            }),
             expire_time: Some(r.expires_at.to_proto()),
             request_id: saga_key(&r.id),
             phone_number: String::new(),
@@ -284,8 +296,30 @@ pub fn saga_key(rental_id: &str) -> String {
     format!("rental:{rental_id}")
 }
 
+/// A request the catalog found invalid, as the refusal a FAILED rental
+/// keeps: reason INVALID_FIELD, "field: description" joined by "; ".
+fn invalid_refusal(violations: &[Violation]) -> Refusal {
+    let described = violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Refusal::new(reason::INVALID_FIELD, described)
+}
+
 /// The answer a FAILED rental gives every retry of its purchase.
 fn failure_of(r: &Rental) -> Error {
+    if r.failure_reason == reason::INVALID_FIELD {
+        let violations = r
+            .failure_message
+            .split("; ")
+            .map(|v| {
+                let (field, description) = v.split_once(": ").unwrap_or(("request", v));
+                Violation::new(field, description)
+            })
+            .collect();
+        return Error::Invalid(violations);
+    }
     let reason = if r.failure_reason.is_empty() {
         reason::INTERNAL_ERROR.to_owned()
     } else {

@@ -22,7 +22,8 @@ const RENTAL_COLUMNS: &str = "id, account_id, request_id, fingerprint, country_c
     number_type, service_code, duration, renewal_duration, auto_renew, status, phone_number, \
     lease_id, price, currency, debit_id, balance_after, total_charged, refunded, \
     refund_balance_after, sms_count, renewals, auto_renew_failure, auto_renew_failed_at, \
-    failure_reason, failure_message, created_at, expires_at, ended_at, settle";
+    failure_reason, failure_message, created_at, expires_at, ended_at, settle, max_price, \
+    max_price_currency";
 
 const RENEWAL_COLUMNS: &str = "id, rental_id, account_id, key, fingerprint, period, duration, \
     price, currency, from_expiry, to_expiry, state, debit_id, balance_after, failure_reason, \
@@ -82,6 +83,8 @@ fn rental_from_row(row: &AnyRow) -> Result<Rental, Error> {
         ended_at: optional_timestamp(row, "ended_at")?,
         settle: Settle::from_i64(settle)
             .ok_or_else(|| Error::Corrupt(format!("rental settle {settle}")))?,
+        max_price: row.try_get("max_price")?,
+        max_price_currency: row.try_get("max_price_currency")?,
     })
 }
 
@@ -188,7 +191,7 @@ pub async fn insert_rental<'e>(
     let done = sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO rentals ({RENTAL_COLUMNS}, claimed_until) VALUES ({}) \
          ON CONFLICT (account_id, request_id) DO NOTHING",
-        placeholder_list(31, 1)
+        placeholder_list(33, 1)
     )))
     .bind(&r.id)
     .bind(&r.account_id)
@@ -220,6 +223,8 @@ pub async fn insert_rental<'e>(
     .bind(r.expires_at.unix_micros())
     .bind(r.ended_at.map(Timestamp::unix_micros))
     .bind(r.settle as i64)
+    .bind(r.max_price)
+    .bind(&r.max_price_currency)
     .bind(claimed_until.unix_micros())
     .execute(db)
     .await?;

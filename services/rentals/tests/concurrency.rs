@@ -80,7 +80,7 @@ backend_tests! {
                                 let duration = [0, D::OneDay as i32, D::SevenDays as i32][rng.random_range(0..3)];
                                 let request_id = format!("t{task}-renew-{}", rng.random_range(0..OPS));
                                 client
-                                    .renew_rental(pb::RenewRentalRequest { id, duration, request_id })
+                                    .renew_rental(pb::RenewRentalRequest { id, duration, request_id, max_price: None })
                                     .await
                                     .map(drop)
                             }

@@ -154,12 +154,13 @@ backend_tests! {
             service_code: "Not A Code".into(),
             auto_renew: None,
             request_id: String::new(),
+            max_price: Some(numhub_proto::common::v1::Money { currency_code: String::new(), minor_units: 0 }),
         };
         let invalid = r.client.create_rental(bad).await.unwrap_err();
         assert_eq!(invalid.code(), Code::InvalidArgument);
         assert_eq!(
             bad_fields(&invalid),
-            ["country_code", "number_type", "duration", "service_code", "request_id"]
+            ["country_code", "number_type", "duration", "service_code", "max_price", "request_id"]
         );
         assert_eq!(r.h.balance(&account).await, 0);
     }
@@ -426,7 +427,7 @@ backend_tests! {
         not_found(theirs.get_rental(pb::GetRentalRequest { id: id.clone() }).await.unwrap_err());
         not_found(
             theirs
-                .renew_rental(pb::RenewRentalRequest { id: id.clone(), duration: 0, request_id: "x".into() })
+                .renew_rental(pb::RenewRentalRequest { id: id.clone(), duration: 0, request_id: "x".into(), max_price: None })
                 .await
                 .unwrap_err(),
         );

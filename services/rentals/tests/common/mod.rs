@@ -213,6 +213,7 @@ pub fn rent_request(request_id: &str, duration: D) -> pb::CreateRentalRequest {
         service_code: String::new(),
         auto_renew: None,
         request_id: request_id.into(),
+        max_price: None,
     }
 }
 
@@ -263,10 +264,22 @@ impl Rented {
         duration: Option<D>,
         request_id: &str,
     ) -> Result<pb::RenewRentalResponse, tonic::Status> {
+        self.renew_within(id, duration, None, request_id).await
+    }
+
+    /// Renews for at most `max_price`.
+    pub async fn renew_within(
+        &mut self,
+        id: &str,
+        duration: Option<D>,
+        max_price: Option<numhub_proto::common::v1::Money>,
+        request_id: &str,
+    ) -> Result<pb::RenewRentalResponse, tonic::Status> {
         let request = pb::RenewRentalRequest {
             id: id.into(),
             duration: duration.map_or(0, |d| d as i32),
             request_id: request_id.into(),
+            max_price,
         };
         Ok(self.client.renew_rental(request).await?.into_inner())
     }
