@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod event_log;
+pub mod http_server;
 pub mod idempotency;
 pub mod money;
 pub mod phone;
