@@ -16,6 +16,7 @@ pub mod phone;
 pub mod rental;
 pub mod rpc_telemetry;
 pub mod server;
+pub mod sms;
 pub mod streams;
 pub mod telemetry;
 pub mod validate;
