@@ -227,3 +227,63 @@ fn refuse(status: StatusCode, text: &'static str) -> Response<Body> {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Bytes;
+    use axum::routing::post;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn server(max_body_bytes: usize) -> RunningHttp {
+        let router = Router::new().route(
+            "/",
+            post(|body: Bytes| async move { format!("{}", body.len()) }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let limits = HttpLimits {
+            max_body_bytes,
+            ..HttpLimits::default()
+        };
+        serve("test", listener, router, limits).unwrap()
+    }
+
+    async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    fn chunked(chunks: &[usize]) -> Vec<u8> {
+        let mut request = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+        for &len in chunks {
+            request.extend(format!("{len:x}\r\n").bytes());
+            request.extend(std::iter::repeat_n(b'a', len));
+            request.extend(b"\r\n");
+        }
+        request.extend(b"0\r\n\r\n");
+        request
+    }
+
+    #[tokio::test]
+    async fn bodies_are_read_in_full_up_to_the_limit() {
+        let server = server(100).await;
+        let at_limit = exchange(server.local_addr(), &chunked(&[60, 40])).await;
+        assert!(
+            at_limit.starts_with("HTTP/1.1 200") && at_limit.ends_with("\r\n\r\n100"),
+            "{at_limit}"
+        );
+        // No declared length: refused when the bytes pass the limit.
+        let over = exchange(server.local_addr(), &chunked(&[60, 41])).await;
+        assert!(over.starts_with("HTTP/1.1 413"), "{over}");
+        let declared = exchange(
+            server.local_addr(),
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n",
+        )
+        .await;
+        assert!(declared.starts_with("HTTP/1.1 413"), "{declared}");
+        server.shutdown().await;
+    }
+}
