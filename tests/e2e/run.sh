@@ -32,7 +32,8 @@
 #                             routing -> the activation's stream, expiry and
 #                             cancel refunds, duplicates delivered once,
 #                             unrouted SMS kept for the operator, the Twilio
-#                             webhook's signature, orders and inbound
+#                             webhook's signature, content type, limits and
+#                             body timeout, orders and inbound
 #                             restarted mid-flow (about 1 minute of it waits
 #                             for an expiry)
 #   tests/e2e/test_rentals.py rentals with accounts, wallet, catalog, orders and

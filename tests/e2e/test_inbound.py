@@ -29,7 +29,8 @@ through real processes:
     "expiry_refund" judges it after the other checks). Inbound runs with
     NUMHUB_INBOUND_ROUTE_INTERVAL=100ms and NUMHUB_INBOUND_MAX_BACKOFF=2s, so
     a message held back while orders is down is routed within seconds of its
-    return. Skipped loudly when PostgreSQL is unreachable, unless CI=true,
+    return, and NUMHUB_INBOUND_WEBHOOK_BODY_TIMEOUT=2s, so a webhook client
+    that never sends its body is cut off within the suite. Skipped loudly when PostgreSQL is unreachable, unless CI=true,
     where it is mandatory.
 
 Inbound has no read RPC for one message: a message's state (PENDING, ROUTED,
@@ -52,9 +53,11 @@ import base64
 import concurrent.futures
 import hashlib
 import hmac
+import http.client
 import os
 import re
 import secrets
+import socket
 import subprocess
 import sys
 import threading
@@ -94,6 +97,8 @@ ORDERS_ENV = {
 ROUTE_INTERVAL = 0.1
 MAX_BACKOFF = 2.0
 PUBLIC_URL = "https://sms.e2e.numhub.test"
+# The webhook's timeouts (short, so a slow client is cut off within the suite).
+WEBHOOK_BODY_TIMEOUT = 2.0
 TWILIO_PATH = "/webhooks/twilio/sms"
 
 # What the operator sells in the postgres scenario.
@@ -221,6 +226,27 @@ def post_form(url: str, params: dict, signature=None, timeout: float = 10.0):
             return r.status, r.headers.get("Content-Type", ""), r.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("Content-Type", ""), e.read().decode("utf-8", "replace")
+
+
+def post_raw(url: str, params: dict, content_type, signature=None, timeout: float = 10.0):
+    """POSTs a urlencoded body with exactly the Content-Type given (None: no
+    Content-Type header at all, which urllib would add); (status, body)."""
+    import http.client
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        conn.putrequest("POST", u.path + (f"?{u.query}" if u.query else ""))
+        data = urllib.parse.urlencode(params).encode()
+        conn.putheader("Content-Length", str(len(data)))
+        if content_type is not None:
+            conn.putheader("Content-Type", content_type)
+        if signature is not None:
+            conn.putheader("X-Twilio-Signature", signature)
+        conn.endheaders(data)
+        r = conn.getresponse()
+        return r.status, r.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
 
 
 def twilio_form(sid: str, to: str, body: str, sender: str = "+14155550111") -> dict:
@@ -729,6 +755,75 @@ def t_webhook(ctx: Ctx):
     c.check_balance(500 - WA_US, "after the webhook activation")
 
 
+def t_webhook_refusals(ctx: Ctx):
+    """Signed SMS inbound could not deliver (a 5,030-character Body, an over-long From) -> 400 naming the field,
+    anything but a form -> 415, a body that never comes -> cut off; nothing stored. An SMS at every limit is
+    delivered (the limits agree end to end)."""
+    c = ctx.customer("webhook-limits", credit=500)
+    a = c.buy()
+    public = PUBLIC_URL + TWILIO_PATH
+    sign = lambda params: twilio_signature(ctx.token, public, params)  # noqa: E731
+    refused = []
+
+    def refuse(what, params, want_status, want_text, content_type="application/x-www-form-urlencoded"):
+        status, text = post_raw(ctx.webhook_url(), params, content_type, sign(params))
+        if status != want_status or want_text not in text:
+            refused.append(f"{what}: HTTP {status} {text[:200]!r}, expected {want_status} naming {want_text!r}")
+        refused_sids.append((what, params["MessageSid"]))
+
+    refused_sids = []
+    refuse("a signed 5,030-character Body", twilio_form(new_sid(), a.phone_number, "7" * 5030), 400, "Body")
+    refuse("a signed 65-character From", twilio_form(new_sid(), a.phone_number, "Your code is 100-006",
+                                                     sender="s" * 65), 400, "From")
+    form = twilio_form(new_sid(), a.phone_number, "Your WhatsApp code is 100-007")
+    refuse("a signed form sent as text/plain", form, 415, "Content-Type", content_type="text/plain")
+    form = twilio_form(new_sid(), a.phone_number, "Your WhatsApp code is 100-008")
+    refuse("a signed form without a Content-Type", form, 415, "Content-Type", content_type=None)
+    check(not refused, "webhook calls not refused as they should be:\n    - " + "\n    - ".join(refused))
+
+    # A client that declares a body it never sends: cut off within the body
+    # timeout (NUMHUB_INBOUND_WEBHOOK_BODY_TIMEOUT), with 408.
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", ctx.webhook_port), timeout=WEBHOOK_BODY_TIMEOUT + 10) as sock:
+        sock.sendall(f"POST {TWILIO_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                     f"Content-Length: 1000\r\n\r\nTo".encode())
+        got = b""
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+    took = time.monotonic() - t0
+    check(got.startswith(b"HTTP/1.1 408"), f"a body that never came: answered {got[:100]!r}, expected 408")
+    check(took < WEBHOOK_BODY_TIMEOUT + 3, f"a body that never came: connection closed after {took:.1f}s, "
+                                           f"the body timeout is {WEBHOOK_BODY_TIMEOUT:.0f}s")
+
+    # At every limit: 4,096 characters of text (multi-byte), a 64-character sender.
+    text = "Your WhatsApp code is 864-297. "
+    body = text + "ж" * (4096 - len(text))
+    edge = twilio_form(new_sid(), a.phone_number, body, sender="s" * 64)
+    status, answer = post_raw(ctx.webhook_url(), edge, "application/x-www-form-urlencoded; charset=utf-8", sign(edge))
+    check_eq(status, 200, f"HTTP status of a signed SMS at every limit (answer {answer[:200]!r})")
+
+    def arrived():
+        got = c.get(a.id)
+        return got if got.messages else None
+    got, _ = wait_for("the SMS at every limit reaches the activation", arrived, ROUTE_LIMIT)
+    time.sleep(ROUTE_INTERVAL * 5)
+    got = c.get(a.id)
+    check_eq([(m.sender, m.body, m.code) for m in got.messages], [("s" * 64, body, "864297")],
+             "the activation's messages: the SMS at every limit, and none of the refused ones")
+    # Nothing was stored under the refused calls' MessageSids: a Deliver with
+    # those ids is new.
+    for what, sid in refused_sids:
+        req = ctx.deliver_req(IDLE_NUMBER, f"probe of {sid}", upstream="twilio", uid=sid)
+        kind, res = outcome(ctx.intake.Deliver, req)
+        check(kind == "OK" and not res.duplicate,
+              f"the MessageSid of {what} was stored: Deliver(upstream twilio, that id) answered {show(res)}")
+        ctx.unrouted_bodies.append(req.body)
+    c.complete(a)
+
+
 def t_expiry(ctx: Ctx):
     """The tg activation without an SMS: EXPIRED by the worker, refunded once; a later SMS does not reach it."""
     check(ctx.expiry is not None, "expiry_arm did not run")
@@ -866,6 +961,7 @@ PG_SUITE = [
     ("duplicate_delivered_once", t_duplicates),
     ("unrouted_kept", t_unrouted),
     ("webhook_signed_and_forged", t_webhook),
+    ("webhook_refusals_and_limits", t_webhook_refusals),
     ("expiry_refund", t_expiry),
     ("orders_restart_loses_nothing", t_orders_restart),
     ("inbound_restart_loses_nothing", t_inbound_restart),
@@ -927,6 +1023,7 @@ def scenario_postgres(runner: Runner):
             "NUMHUB_INBOUND_TWILIO_AUTH_TOKEN": token,
             "NUMHUB_INBOUND_WEBHOOK_ADDR": f"127.0.0.1:{webhook_port}",
             "NUMHUB_INBOUND_WEBHOOK_PUBLIC_URL": PUBLIC_URL,
+            "NUMHUB_INBOUND_WEBHOOK_BODY_TIMEOUT": f"{int(WEBHOOK_BODY_TIMEOUT)}s",
         }
         dep = Deployment("inbound-pg", wd, catalog=True, orders=True, inbound=True,
                          accounts_db=dbs.url("accounts"), wallet_db=dbs.url("wallet"), catalog_db=dbs.url("catalog"),

@@ -90,24 +90,6 @@ pub fn text(value: &str, max_len: usize) -> Result<String, String> {
     Ok(value.to_owned())
 }
 
-/// The longest SMS text numhub takes.
-pub const MAX_SMS_BODY_LEN: usize = 4096;
-
-/// An SMS as the network delivered it: any text (line breaks of every kind
-/// included) but NUL, up to 4,096 characters; never only blanks.
-pub fn sms_body(value: &str) -> Result<String, String> {
-    if value.trim().is_empty() {
-        return Err("is required".into());
-    }
-    if value.chars().count() > MAX_SMS_BODY_LEN {
-        return Err(format!("must be at most {MAX_SMS_BODY_LEN} characters"));
-    }
-    if value.contains('\0') {
-        return Err("must not contain NUL".into());
-    }
-    Ok(value.to_owned())
-}
-
 /// A UUID string naming a resource: the hyphenated form numhub issues, in
 /// either case (RFC 9562 reads hex digits case-insensitively), so it reads
 /// back lower-case. Braced, URN and unhyphenated forms are refused, so every
@@ -217,15 +199,6 @@ mod tests {
         assert!(request_id("has space").is_err());
         assert!(request_id("ünïcode").is_err());
         assert_eq!(request_id("k-1").unwrap(), "k-1");
-    }
-
-    #[test]
-    fn sms_bodies_keep_their_line_breaks() {
-        assert_eq!(sms_body("Code:\r\n1234").as_deref(), Ok("Code:\r\n1234"));
-        assert!(sms_body(" \n ").is_err());
-        assert!(sms_body("a\0b").is_err());
-        assert!(sms_body(&"x".repeat(4097)).is_err());
-        assert!(sms_body(&"ж".repeat(4096)).is_ok());
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use numhub_auth::{AuthConfig, Secret};
 use numhub_runtime::config::{DatabaseConfig, MetricsAddr, ServerConfig, ServiceDefaults};
+use numhub_runtime::http_server::HttpLimits;
 use numhub_runtime::telemetry::TelemetryConfig;
 
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
@@ -104,6 +105,41 @@ pub struct InboundSettings {
     /// http:// and the listen address.
     #[arg(long, env = "NUMHUB_INBOUND_WEBHOOK_PUBLIC_URL")]
     pub webhook_public_url: Option<String>,
+
+    /// How long a webhook client may take to send a request's headers;
+    /// an idle keep-alive connection is closed after as long.
+    #[arg(long, env = "NUMHUB_INBOUND_WEBHOOK_HEADER_TIMEOUT", default_value = "10s",
+          value_parser = humantime::parse_duration)]
+    pub webhook_header_timeout: Duration,
+
+    /// How long a webhook client may take to send a whole body once its
+    /// headers are in (408 after that).
+    #[arg(long, env = "NUMHUB_INBOUND_WEBHOOK_BODY_TIMEOUT", default_value = "10s",
+          value_parser = humantime::parse_duration)]
+    pub webhook_body_timeout: Duration,
+
+    /// The most webhook connections served at once; more wait in the
+    /// listener's accept queue.
+    #[arg(long, env = "NUMHUB_INBOUND_WEBHOOK_MAX_CONNECTIONS", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub webhook_max_connections: u32,
+}
+
+/// The largest webhook body: a Twilio form is a few hundred bytes, and
+/// 4,096 characters of text (up to 12 bytes each, percent-encoded) fit.
+pub const WEBHOOK_MAX_BODY_BYTES: usize = 64 * 1024;
+
+impl InboundSettings {
+    /// The webhook server's limits.
+    pub fn webhook_limits(&self) -> HttpLimits {
+        HttpLimits {
+            header_timeout: self.webhook_header_timeout,
+            body_timeout: self.webhook_body_timeout,
+            max_body_bytes: WEBHOOK_MAX_BODY_BYTES,
+            max_connections: self.webhook_max_connections as usize,
+            ..HttpLimits::default()
+        }
+    }
 }
 
 impl Default for InboundSettings {
@@ -114,6 +150,9 @@ impl Default for InboundSettings {
             twilio_auth_token: None,
             webhook_addr: MetricsAddr::Off,
             webhook_public_url: None,
+            webhook_header_timeout: Duration::from_secs(10),
+            webhook_body_timeout: Duration::from_secs(10),
+            webhook_max_connections: 512,
         }
     }
 }
@@ -145,5 +184,31 @@ mod tests {
         .unwrap();
         assert_eq!(config.inbound.webhook_addr, MetricsAddr::Off);
         assert!(!format!("{config:?}").contains("secret-token"));
+    }
+
+    #[test]
+    fn webhook_limits_have_defaults_and_flags() {
+        let config = InboundConfig::try_parse_from(["i"]).unwrap();
+        let limits = config.inbound.webhook_limits();
+        assert_eq!(limits.header_timeout, Duration::from_secs(10));
+        assert_eq!(limits.body_timeout, Duration::from_secs(10));
+        assert_eq!(limits.max_connections, 512);
+        assert_eq!(limits.max_body_bytes, 64 * 1024);
+        assert_eq!(InboundSettings::default().webhook_limits(), limits);
+        let config = InboundConfig::try_parse_from([
+            "i",
+            "--webhook-header-timeout",
+            "2s",
+            "--webhook-body-timeout",
+            "500ms",
+            "--webhook-max-connections",
+            "8",
+        ])
+        .unwrap();
+        let limits = config.inbound.webhook_limits();
+        assert_eq!(limits.header_timeout, Duration::from_secs(2));
+        assert_eq!(limits.body_timeout, Duration::from_millis(500));
+        assert_eq!(limits.max_connections, 8);
+        assert!(InboundConfig::try_parse_from(["i", "--webhook-max-connections", "0"]).is_err());
     }
 }

@@ -3,16 +3,23 @@
 
 use numhub_proto::inbound::v1 as pb;
 use numhub_runtime::clock::Timestamp;
-use numhub_runtime::phone;
 use numhub_runtime::validate::{self, Validator, page_token};
 use tonic::{Request, Response, Status};
 
+use crate::Inbound;
+use crate::arrival::{Arrival, Field, Fields};
 use crate::store::{Message, State};
-use crate::{Arrival, Inbound};
 
-const MAX_UPSTREAM_LEN: usize = 64;
-const MAX_UPSTREAM_ID_LEN: usize = 255;
-const MAX_SENDER_LEN: usize = 64;
+/// A field of an arrival as DeliverRequest names it.
+fn field_name(field: Field) -> &'static str {
+    match field {
+        Field::Upstream => "upstream",
+        Field::UpstreamId => "upstream_message_id",
+        Field::To => "to",
+        Field::Sender => "sender",
+        Field::Body => "body",
+    }
+}
 
 #[tonic::async_trait]
 impl pb::inbound_internal_service_server::InboundInternalService for Inbound {
@@ -21,36 +28,34 @@ impl pb::inbound_internal_service_server::InboundInternalService for Inbound {
         request: Request<pb::DeliverRequest>,
     ) -> Result<Response<pb::DeliverResponse>, Status> {
         let r = request.into_inner();
+        let received_at = r
+            .receive_time
+            .as_ref()
+            .ok_or_else(|| "is required".to_string())
+            .and_then(Timestamp::from_proto);
+        let fields = Fields {
+            upstream: &r.upstream,
+            upstream_id: &r.upstream_message_id,
+            to: &r.to,
+            sender: &r.sender,
+            body: &r.body,
+        };
+        let parsed = Arrival::parse(
+            fields,
+            received_at
+                .clone()
+                .unwrap_or(Timestamp::from_unix_micros(0)),
+        );
         let mut v = Validator::new();
-        let upstream = v.check(
-            "upstream",
-            validate::identifier(&r.upstream, MAX_UPSTREAM_LEN),
-        );
-        let upstream_id = v.check(
-            "upstream_message_id",
-            validate::identifier(&r.upstream_message_id, MAX_UPSTREAM_ID_LEN),
-        );
-        let to = v.check("to", phone::normalize(&r.to));
-        let sender = v.check("sender", validate::text(&r.sender, MAX_SENDER_LEN));
-        let body = v.check("body", validate::sms_body(&r.body));
-        let received_at = v.check(
-            "receive_time",
-            r.receive_time
-                .as_ref()
-                .ok_or_else(|| "is required".to_string())
-                .and_then(Timestamp::from_proto),
-        );
+        if let Err(violations) = &parsed {
+            for (field, description) in violations {
+                v.violation(field_name(*field), description.as_str());
+            }
+        }
+        v.check("receive_time", received_at);
         v.finish()?;
-        let (message, duplicate) = self
-            .accept(Arrival {
-                upstream: upstream.unwrap_or_default(),
-                upstream_id: upstream_id.unwrap_or_default(),
-                to: to.unwrap_or_default(),
-                sender: sender.unwrap_or_default(),
-                body: body.unwrap_or_default(),
-                received_at: received_at.unwrap_or(Timestamp::from_unix_micros(0)),
-            })
-            .await?;
+        let arrival = parsed.map_err(|_| Status::internal("internal error"))?;
+        let (message, duplicate) = self.accept(arrival).await?;
         Ok(Response::new(pb::DeliverResponse {
             message: Some(message_to_proto(message)),
             duplicate,

@@ -7,6 +7,7 @@
 //! Layers: [`grpc`] (thin handlers) over [`Inbound`] (intake here, routing
 //! in [`routing`]) over [`store`] (SQL for PostgreSQL and SQLite alike).
 
+pub mod arrival;
 pub mod config;
 pub mod error;
 pub mod grpc;
@@ -24,7 +25,7 @@ use numhub_proto::inbound::v1::inbound_admin_service_server::InboundAdminService
 use numhub_proto::inbound::v1::inbound_internal_service_server::InboundInternalServiceServer;
 use numhub_proto::orders::v1::orders_internal_service_client::OrdersInternalServiceClient;
 use numhub_proto::rentals::v1::rentals_internal_service_client::RentalsInternalServiceClient;
-use numhub_runtime::clock::{SharedClock, Timestamp};
+use numhub_runtime::clock::SharedClock;
 use numhub_runtime::db::{Database, Migrations};
 use sqlx::migrate::Migrator;
 use tokio::sync::Notify;
@@ -33,9 +34,10 @@ use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
 use tonic::transport::Channel;
 
+pub use crate::arrival::Arrival;
 pub use crate::config::{InboundConfig, InboundSettings};
 use crate::error::Error;
-use crate::store::{Message, State};
+use crate::store::Message;
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -105,17 +107,6 @@ pub struct Inbound {
     route_at_once: Arc<AtomicBool>,
 }
 
-/// An SMS handed to Deliver.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Arrival {
-    pub upstream: String,
-    pub upstream_id: String,
-    pub to: String,
-    pub sender: String,
-    pub body: String,
-    pub received_at: Timestamp,
-}
-
 impl Inbound {
     /// Inbound on a migrated database; the routing worker is not started:
     /// see [`Inbound::start_workers`].
@@ -149,24 +140,11 @@ impl Inbound {
             .add_service(InboundAdminServiceServer::new(self.clone()));
     }
 
-    /// Stores an SMS (committed before this returns) and wakes the router;
+    /// Stores a parsed SMS (committed before this returns) and wakes the router;
     /// `true` with the stored message when its upstream id came before.
     pub async fn accept(&self, arrival: Arrival) -> Result<(Message, bool), Error> {
         let now = self.clock.now();
-        let message = Message {
-            id: uuid::Uuid::now_v7().to_string(),
-            upstream: arrival.upstream,
-            upstream_id: arrival.upstream_id,
-            to: arrival.to,
-            sender: arrival.sender,
-            body: arrival.body,
-            received_at: arrival.received_at,
-            stored_at: now,
-            state: State::Pending,
-            holder_id: String::new(),
-            unrouted_reason: String::new(),
-            attempts: 0,
-        };
+        let message = arrival.into_message(uuid::Uuid::now_v7().to_string(), now);
         if store::insert(self.db.writer(), &message).await? {
             if self.route_at_once.load(Ordering::Relaxed) {
                 tokio::spawn(self.clone().route_fresh(message.clone()));
@@ -228,7 +206,11 @@ impl Inbound {
             None => format!("http://{}", listener.local_addr()?),
         };
         let router = webhook::router(self.clone(), token, &public);
-        Ok(Some(webhook::serve(listener, router)?))
+        Ok(Some(webhook::serve(
+            listener,
+            router,
+            self.settings.webhook_limits(),
+        )?))
     }
 
     /// A stored message.

@@ -2,13 +2,23 @@
 //! fields `From`, `To`, `Body`, `MessageSid`), answering the empty TwiML
 //! response once the SMS is stored.
 //!
-//! Every request must carry `X-Twilio-Signature`: the base64 HMAC-SHA1,
-//! keyed with the account's auth token, of the URL the carrier called
-//! followed by every form field's name and value, sorted by name. It is
-//! checked in constant time before anything is read; a bad or missing
-//! signature gets 403 and nothing is stored.
+//! A request is checked in this order, and nothing is stored unless it
+//! passes every step:
+//!
+//! 1. its body is a form (`application/x-www-form-urlencoded`): 415
+//!    otherwise;
+//! 2. it carries `X-Twilio-Signature`: the base64 HMAC-SHA1, keyed with the
+//!    account's auth token, of the URL the carrier called followed by every
+//!    form field's name and value, sorted by name; compared in constant
+//!    time: 403 otherwise;
+//! 3. its fields make an SMS inbound can deliver ([`Arrival::parse`], the
+//!    rules Deliver and the holders' services check): 400 naming the field
+//!    otherwise, so the carrier learns of a refusal instead of a message
+//!    being acknowledged and then lost.
+//!
+//! It is served by [`numhub_runtime::http_server`], which bounds how long
+//! a client may take and how many may connect.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -21,14 +31,14 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
 use numhub_auth::Secret;
-use numhub_runtime::phone;
+use numhub_runtime::http_server::{self, HttpLimits, RunningHttp};
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
+use crate::Inbound;
+use crate::arrival::{Arrival, Field, Fields};
 use crate::error::Error;
-use crate::{Arrival, Inbound};
 
 /// Where the webhook listens for Twilio's requests.
 pub const TWILIO_PATH: &str = "/webhooks/twilio/sms";
@@ -71,41 +81,48 @@ pub fn router(inbound: Inbound, token: Secret, public_base: &str) -> Router {
 }
 
 /// A webhook server running in the background.
-#[derive(Debug)]
-pub struct RunningWebhook {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
+pub type RunningWebhook = RunningHttp;
+
+/// Serves `router` on `listener` with `limits` until shut down.
+pub fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: HttpLimits,
+) -> std::io::Result<RunningWebhook> {
+    let server = http_server::serve("webhook", listener, router, limits)?;
+    tracing::info!(addr = %server.local_addr(), path = TWILIO_PATH, "serving the carriers' webhook");
+    Ok(server)
 }
 
-impl RunningWebhook {
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+/// Whether a `Content-Type` names a form: `application/x-www-form-urlencoded`
+/// in any case, with any parameters but a charset other than UTF-8 (the
+/// only one a form is decoded as).
+pub fn is_form(content_type: &[u8]) -> bool {
+    let Ok(content_type) = std::str::from_utf8(content_type) else {
+        return false;
+    };
+    let mut parts = content_type.split(';');
+    let media = parts.next().unwrap_or_default().trim();
+    if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return false;
     }
-
-    /// Stops accepting, and lets requests in flight finish.
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
-    }
-}
-
-/// Serves `router` on `listener` until shut down.
-pub fn serve(listener: TcpListener, router: Router) -> std::io::Result<RunningWebhook> {
-    let addr = listener.local_addr()?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "the webhook server failed");
+    parts.all(|parameter| match parameter.split_once('=') {
+        Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
+            value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
         }
-    });
-    tracing::info!(%addr, path = TWILIO_PATH, "serving the carriers' webhook");
-    Ok(RunningWebhook { addr, stop, task })
+        _ => true,
+    })
+}
+
+/// A field of an arrival as Twilio's form names it.
+fn field_name(field: Field) -> &'static str {
+    match field {
+        Field::Upstream => "upstream",
+        Field::UpstreamId => "MessageSid",
+        Field::To => "To",
+        Field::Sender => "From",
+        Field::Body => "Body",
+    }
 }
 
 async fn twilio_sms(
@@ -114,6 +131,22 @@ async fn twilio_sms(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // The content type before the signature: Twilio signs a form's fields,
+    // so a body that is not a form has no signature to check, and reading
+    // it as one would act on fields its sender never declared. A 415 tells
+    // a client nothing a forger could use: the format is public.
+    let mut content_types = headers.get_all(header::CONTENT_TYPE).iter();
+    let form = match (content_types.next(), content_types.next()) {
+        (Some(content_type), None) => is_form(content_type.as_bytes()),
+        _ => false,
+    };
+    if !form {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/x-www-form-urlencoded\n",
+        )
+            .into_response();
+    }
     let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let url = format!(
         "{}{}",
@@ -133,27 +166,27 @@ async fn twilio_sms(
         params
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
+            .map_or("", |(_, v)| v.as_str())
     };
-    let (Some(sid), Some(to), Some(text)) = (field("MessageSid"), field("To"), field("Body"))
-    else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "MessageSid, To and Body are required\n",
-        )
-            .into_response();
+    let fields = Fields {
+        upstream: TWILIO_UPSTREAM,
+        upstream_id: field("MessageSid"),
+        to: field("To"),
+        sender: field("From"),
+        body: field("Body"),
     };
-    let Ok(to) = phone::normalize(&to) else {
-        return (StatusCode::BAD_REQUEST, "To is not an E.164 number\n").into_response();
-    };
-    let arrival = Arrival {
-        upstream: TWILIO_UPSTREAM.into(),
-        upstream_id: sid,
-        to,
-        sender: field("From").unwrap_or_default(),
-        body: text,
-        // The carrier's request is the arrival: it sends no time of its own.
-        received_at: webhook.inbound.clock.now(),
+    // The carrier's request is the arrival: it sends no time of its own.
+    let arrival = match Arrival::parse(fields, webhook.inbound.clock.now()) {
+        Ok(arrival) => arrival,
+        Err(violations) => {
+            // Each line names a field and the rule it broke, never its value.
+            let lines: Vec<String> = violations
+                .iter()
+                .map(|(field, description)| format!("{} {description}", field_name(*field)))
+                .collect();
+            tracing::warn!(refused = %lines.join("; "), "refused a webhook SMS inbound could not deliver");
+            return (StatusCode::BAD_REQUEST, format!("{}\n", lines.join("\n"))).into_response();
+        }
     };
     match webhook.inbound.accept(arrival).await {
         Ok(_) => ([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML).into_response(),
@@ -179,6 +212,30 @@ mod tests {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn only_forms_are_read() {
+        for form in [
+            "application/x-www-form-urlencoded",
+            "Application/X-WWW-Form-URLEncoded",
+            "application/x-www-form-urlencoded; charset=utf-8",
+            "application/x-www-form-urlencoded;charset=\"UTF-8\"",
+            "application/x-www-form-urlencoded ; boundary=x",
+        ] {
+            assert!(is_form(form.as_bytes()), "{form}");
+        }
+        for other in [
+            "",
+            "text/plain",
+            "application/json",
+            "multipart/form-data; boundary=x",
+            "application/x-www-form-urlencoded-not",
+            "application/x-www-form-urlencoded; charset=latin1",
+        ] {
+            assert!(!is_form(other.as_bytes()), "{other}");
+        }
+        assert!(!is_form(b"application/x-www-form-urlencoded\xff"));
     }
 
     #[test]

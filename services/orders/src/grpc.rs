@@ -6,7 +6,7 @@ use numhub_proto::orders::v1 as pb;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::streams;
 use numhub_runtime::validate::{self, Validator, page_token};
-use numhub_runtime::{codes, money};
+use numhub_runtime::{codes, money, sms};
 use tonic::{Request, Response, Status};
 
 use crate::Orders;
@@ -17,8 +17,6 @@ use crate::streams::Watched;
 
 const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 100;
-const MAX_INBOUND_ID_LEN: usize = 255;
-const MAX_SENDER_LEN: usize = 64;
 
 type Stream<T> = streams::ResponseStream<T>;
 
@@ -228,12 +226,11 @@ impl pb::orders_internal_service_server::OrdersInternalService for Orders {
         let r = request.into_inner();
         let mut v = Validator::new();
         let activation = v.check("activation_id", validate::uuid(&r.activation_id));
-        let inbound = v.check(
-            "inbound_message_id",
-            validate::identifier(&r.inbound_message_id, MAX_INBOUND_ID_LEN),
-        );
-        let sender = v.check("sender", validate::text(&r.sender, MAX_SENDER_LEN));
-        let body = v.check("body", validate::sms_body(&r.body));
+        // The rules inbound checked the message by: what it accepts, this
+        // accepts too.
+        let inbound = v.check("inbound_message_id", sms::message_id(&r.inbound_message_id));
+        let sender = v.check("sender", sms::sender(&r.sender));
+        let body = v.check("body", sms::body(&r.body));
         let received_at = v.check("receive_time", required_time(r.receive_time.as_ref()));
         v.finish()?;
         let message = self

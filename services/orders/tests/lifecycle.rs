@@ -9,6 +9,7 @@ use common::*;
 use numhub_orders::OrdersSettings;
 use numhub_proto::orders::v1 as pb;
 use numhub_proto::orders::v1::ActivationStatus as S;
+use numhub_runtime::sms;
 use numhub_testkit::backend_tests;
 use tonic::Code;
 
@@ -422,6 +423,19 @@ backend_tests! {
         let plain = h.deliver(&b.id, "in-3", "Welcome to Telegram!").await.unwrap();
         assert_eq!(plain.code, "");
         assert_eq!(status(&h.get(&b.id).await), S::Received);
+        // The limits inbound checks a message by (numhub_runtime::sms), in
+        // characters: at them, delivered; one over, refused as inbound
+        // refuses it.
+        let at_limit = "ж".repeat(sms::MAX_BODY_LEN);
+        let mut edge = h.delivery(&b.id, "in-4", &at_limit);
+        edge.sender = "s".repeat(sms::MAX_SENDER_LEN);
+        edge.inbound_message_id = "i".repeat(sms::MAX_MESSAGE_ID_LEN);
+        assert_eq!(h.internal.deliver_message(edge).await.unwrap().into_inner().body, at_limit);
+        let mut over = h.delivery(&b.id, "in-5", &format!("{at_limit}ж"));
+        over.sender = "s".repeat(sms::MAX_SENDER_LEN + 1);
+        over.inbound_message_id = "i".repeat(sms::MAX_MESSAGE_ID_LEN + 1);
+        let status_ = assert_status(h.internal.deliver_message(over).await, Code::InvalidArgument, "INVALID_FIELD");
+        assert_eq!(bad_fields(&status_), ["inbound_message_id", "sender", "body"]);
     }
 
     async fn bad_requests_name_their_fields(backend: Backend) {

@@ -8,7 +8,7 @@ use numhub_runtime::clock::Timestamp;
 use numhub_runtime::rental::RentalDuration;
 use numhub_runtime::streams;
 use numhub_runtime::validate::{self, Validator, page_token};
-use numhub_runtime::{codes, money, phone};
+use numhub_runtime::{codes, money, phone, sms};
 use tonic::{Request, Response, Status};
 
 use crate::Rentals;
@@ -17,8 +17,6 @@ use crate::streams::Watched;
 
 const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 100;
-const MAX_INBOUND_ID_LEN: usize = 255;
-const MAX_SENDER_LEN: usize = 64;
 
 type Stream<T> = streams::ResponseStream<T>;
 
@@ -256,12 +254,11 @@ impl pb::rentals_internal_service_server::RentalsInternalService for Rentals {
         let r = request.into_inner();
         let mut v = Validator::new();
         let rental = v.check("rental_id", validate::uuid(&r.rental_id));
-        let inbound = v.check(
-            "inbound_message_id",
-            validate::identifier(&r.inbound_message_id, MAX_INBOUND_ID_LEN),
-        );
-        let sender = v.check("sender", validate::text(&r.sender, MAX_SENDER_LEN));
-        let body = v.check("body", validate::sms_body(&r.body));
+        // The rules inbound checked the message by: what it accepts, this
+        // accepts too.
+        let inbound = v.check("inbound_message_id", sms::message_id(&r.inbound_message_id));
+        let sender = v.check("sender", sms::sender(&r.sender));
+        let body = v.check("body", sms::body(&r.body));
         let received_at = v.check("receive_time", required_time(r.receive_time.as_ref()));
         v.finish()?;
         let message = self

@@ -9,6 +9,7 @@ use common::*;
 use numhub_proto::catalog::v1::RentalDuration as D;
 use numhub_proto::rentals::v1 as pb;
 use numhub_proto::rentals::v1::{RentalFilter as F, RentalStatus as S};
+use numhub_runtime::sms;
 use numhub_testkit::backend_tests;
 use tonic::Code;
 
@@ -530,6 +531,19 @@ backend_tests! {
         let bad = pb::DeliverMessageRequest { rental_id: "x".into(), inbound_message_id: String::new(), sender: "s".repeat(65), body: String::new(), receive_time: None };
         let invalid = r.internal.deliver_message(bad).await.unwrap_err();
         assert_eq!(bad_fields(&invalid), ["rental_id", "inbound_message_id", "sender", "body", "receive_time"]);
+        // The limits inbound checks a message by (numhub_runtime::sms), in
+        // characters: at them, delivered; one over, refused as inbound
+        // refuses it.
+        let at_limit = "ж".repeat(sms::MAX_BODY_LEN);
+        let mut edge = delivery(&a.id, &"i".repeat(sms::MAX_MESSAGE_ID_LEN));
+        edge.body = at_limit.clone();
+        edge.sender = "s".repeat(sms::MAX_SENDER_LEN);
+        assert_eq!(r.internal.deliver_message(edge).await.unwrap().into_inner().body, at_limit);
+        let mut over = delivery(&a.id, &"i".repeat(sms::MAX_MESSAGE_ID_LEN + 1));
+        over.body = format!("{at_limit}ж");
+        over.sender = "s".repeat(sms::MAX_SENDER_LEN + 1);
+        let invalid = r.internal.deliver_message(over).await.unwrap_err();
+        assert_eq!(bad_fields(&invalid), ["inbound_message_id", "sender", "body"]);
         // Before the purchase's own instant: not the rental's.
         let mut early = delivery(&a.id, "in-3");
         early.receive_time = Some(now.minus(HOUR).to_proto());
