@@ -17,4 +17,5 @@ pub mod rpc_telemetry;
 pub mod server;
 pub mod streams;
 pub mod telemetry;
+pub mod tokens;
 pub mod validate;
