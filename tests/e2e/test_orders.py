@@ -43,6 +43,7 @@ when nothing failed.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import subprocess
@@ -54,7 +55,7 @@ from e2e_common import (  # noqa: E402
     Watch, secs, ts, wait_for,
     ARGS, FAILED_PRECONDITION, INVALID_ARGUMENT, MISSING_CREDENTIAL, NOT_FOUND, ORDERS_SERVICES, PERMISSION_DENIED,
     RATE_LIMITED, READ, RESOURCE_EXHAUSTED, SERVICE_CREDENTIAL_REQUIRED, SHUTDOWN_LIMIT, UNAUTHENTICATED, WRITE, C,
-    A, Deployment, Failure, FreshDatabases, O, Runner, W, check, check_details, check_error, check_eq,
+    A, Deployment, Failure, FreshDatabases, O, R, Runner, W, check, check_details, check_error, check_eq,
     check_health, check_reflection, check_reflection_grpcurl, check_uuid7, deviation, dump_logs, money, note, ok,
     outcome,
     postgres_unreachable, psql, rid, run_binary, show, tail,
@@ -719,6 +720,83 @@ def t_list(ctx: Ctx):
     check_eq(paged, [x.id for x in listed], "ListActivations in pages of 2 vs in one page")
 
 
+def t_tokens_bound(ctx: Ctx):
+    """Page tokens and cursors work only where they were issued: another method's, another
+    account's, another filter's, an altered or a made-up one is INVALID_ARGUMENT naming the field."""
+    c = ctx.customer("tokens", credit=1000)
+    other = ctx.customer("tokens-other", credit=1000)
+    a = c.buy()
+    c.buy()
+    other.buy()
+    mine = ctx.dep.client(c.key)
+    ledger = ok("ListTransactions(page_size=1)", mine.wallet.ListTransactions,
+                W.ListTransactionsRequest(page_size=1))
+    check(ledger.next_page_token, "ListTransactions(page_size=1) of three entries gave no next_page_token")
+    token = ledger.next_page_token
+    page = ok("ListActivations(page_size=1)", c.api.ListActivations, O.ListActivationsRequest(page_size=1))
+    check(page.next_page_token, "ListActivations(page_size=1) of two activations gave no next_page_token")
+    forged = base64.urlsafe_b64encode(f"v1:{a.id}".encode()).decode().rstrip("=")
+    raw = base64.urlsafe_b64decode(page.next_page_token + "=" * (-len(page.next_page_token) % 4))
+    flipped = base64.urlsafe_b64encode(raw[:-1] + bytes([raw[-1] ^ 1])).decode().rstrip("=")
+    refused = [
+        ("ListActivations with a ListTransactions token", c.api.ListActivations,
+         O.ListActivationsRequest(page_token=token)),
+        ("ListApiKeys with a ListTransactions token", mine.accounts.ListApiKeys,
+         A.ListApiKeysRequest(page_token=token)),
+        ("ListRentals with a ListTransactions token", mine.rentals.ListRentals,
+         R.ListRentalsRequest(page_token=token)),
+        ("ListActivations with another account's token", other.api.ListActivations,
+         O.ListActivationsRequest(page_size=1, page_token=page.next_page_token)),
+        ("ListActivations with another status filter's token", c.api.ListActivations,
+         O.ListActivationsRequest(statuses=[CANCELLED], page_token=page.next_page_token)),
+        ("ListActivations with a token one bit altered", c.api.ListActivations,
+         O.ListActivationsRequest(page_token=flipped)),
+        ("ListActivations with a made-up v1: token", c.api.ListActivations,
+         O.ListActivationsRequest(page_token=forged)),
+    ]
+    problems = []
+    for what, method, req in refused:
+        try:
+            d = check_error(what, method, req, INVALID_ARGUMENT, INVALID_FIELD, "page_token")
+            check(req.page_token not in d.message, f"{what}: the message echoes the token: {d.message!r}")
+        except Failure as e:
+            problems.append(str(e))
+    d = check_error("ListActivations with a v1: token", c.api.ListActivations,
+                    O.ListActivationsRequest(page_token=forged), INVALID_ARGUMENT, INVALID_FIELD, "page_token")
+    check("earlier version" in d.message, f"a v1: token's message does not say it is outdated: {d.message!r}")
+    # The method, account and filter that issued it take it.
+    rest = ok("ListActivations(page_size=1) page 2", c.api.ListActivations,
+              O.ListActivationsRequest(page_size=1, page_token=page.next_page_token))
+    check_eq([x.id for x in rest.activations], [a.id], "ListActivations' second page")
+    # A WatchActivation cursor sent to WatchMessages and WatchRental.
+    w = Watch("WatchActivation from the start", c.api.WatchActivation, O.WatchActivationRequest(id=a.id))
+    try:
+        w.wait_count(1, 5)
+    finally:
+        w.cancel()
+    cursor = w.got()[0].cursor
+    for what, method, req in [
+        ("WatchMessages with a WatchActivation cursor", c.api.WatchMessages, O.WatchMessagesRequest(after=cursor)),
+        ("WatchRental with a WatchActivation cursor", mine.rentals.WatchRental,
+         R.WatchRentalRequest(id=str(uuid.uuid4()), after=cursor)),
+        ("WatchActivation of another account with its cursor", other.api.WatchActivation,
+         O.WatchActivationRequest(id=a.id, after=cursor)),
+    ]:
+        s = Watch(what, method, req, timeout=10)
+        s.wait_end(5)
+        if s.error is None:
+            s.cancel()
+            problems.append(f"{what}: expected INVALID_ARGUMENT naming `after`, got {show(s.got())}")
+            continue
+        try:
+            check_details(what, s.error, INVALID_ARGUMENT, INVALID_FIELD, "after")
+        except Failure as e:
+            problems.append(str(e))
+    if problems:
+        raise Failure(f"{len(problems)} tokens were not refused as the contract says:\n    - " +
+                      "\n    - ".join(problems))
+
+
 def t_watch_messages_resume(ctx: Ctx):
     """WatchMessages: read 2, disconnect, a 3rd arrives, resume after the 2nd: exactly the 3rd."""
     c = ctx.customer("streamer", credit=500)
@@ -971,6 +1049,7 @@ RPC_SUITE = [
     ("refusals", t_refusals),
     ("open_activation_limit", t_open_limit),
     ("list_activations", t_list),
+    ("tokens_bound_to_their_request", t_tokens_bound),
     ("watch_messages_resume", t_watch_messages_resume),
     ("revoked_key_ends_streams", t_revoked_key_ends_streams),
     ("money_rate_limit", t_money_rate_limit),

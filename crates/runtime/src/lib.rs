@@ -19,4 +19,5 @@ pub mod server;
 pub mod sms;
 pub mod streams;
 pub mod telemetry;
+pub mod tokens;
 pub mod validate;

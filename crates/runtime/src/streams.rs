@@ -19,7 +19,7 @@ use futures_util::{Stream, StreamExt as _};
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 
-use crate::validate::page_token;
+use crate::tokens::{self, PageTokens, TokenScope};
 
 /// Events read per query; also the most a stream holds in memory.
 pub const BATCH: i64 = 64;
@@ -135,22 +135,22 @@ pub type EventStream<T, E> = Pin<Box<dyn Stream<Item = Result<T, E>> + Send>>;
 /// A server stream as tonic sends it.
 pub type ResponseStream<T> = EventStream<T, tonic::Status>;
 
-/// An event's place as clients see it: its sequence number, opaque (a
-/// base64url token, like page tokens).
-pub fn encode_cursor(seq: i64) -> String {
-    page_token::encode(&seq.to_string())
+/// An event's place as clients see it: its sequence number in a token
+/// signed for the stream's scope (method, account, what it follows).
+pub fn encode_cursor(tokens: &PageTokens, scope: &TokenScope, seq: i64) -> String {
+    tokens.encode(scope, &seq.to_string())
 }
 
 /// A cursor a client sent back: 0, the start, when empty; an error for
-/// anything this service did not issue.
-pub fn parse_cursor(value: &str) -> Result<i64, String> {
-    match page_token::decode(value)? {
+/// anything this service did not issue for `scope`.
+pub fn parse_cursor(tokens: &PageTokens, scope: &TokenScope, value: &str) -> Result<i64, String> {
+    match tokens.decode(scope, value)? {
         None => Ok(0),
         Some(text) => text
             .parse::<i64>()
             .ok()
             .filter(|seq| *seq >= 0)
-            .ok_or_else(|| "is not a cursor issued by this method".into()),
+            .ok_or_else(|| tokens::INVALID.into()),
     }
 }
 
@@ -329,10 +329,19 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_forgeries() {
-        assert_eq!(parse_cursor(""), Ok(0));
-        assert_eq!(parse_cursor(&encode_cursor(42)), Ok(42));
-        assert!(parse_cursor(&page_token::encode("-1")).is_err());
-        assert!(parse_cursor(&page_token::encode("x")).is_err());
-        assert!(parse_cursor("42").is_err());
+        let tokens = PageTokens::with_key([1; 32]);
+        let scope = TokenScope::new("numhub.orders.v1.OrdersService/WatchActivation", "a")
+            .filter("id", "x");
+        assert_eq!(parse_cursor(&tokens, &scope, ""), Ok(0));
+        assert_eq!(
+            parse_cursor(&tokens, &scope, &encode_cursor(&tokens, &scope, 42)),
+            Ok(42)
+        );
+        assert!(parse_cursor(&tokens, &scope, &tokens.encode(&scope, "-1")).is_err());
+        assert!(parse_cursor(&tokens, &scope, &tokens.encode(&scope, "x")).is_err());
+        assert!(parse_cursor(&tokens, &scope, "42").is_err());
+        let other = TokenScope::new("numhub.orders.v1.OrdersService/WatchActivation", "a")
+            .filter("id", "y");
+        assert!(parse_cursor(&tokens, &other, &encode_cursor(&tokens, &scope, 42)).is_err());
     }
 }

@@ -1,8 +1,6 @@
 //! Request validation shared by every service: it collects every field at
 //! fault so a client fixes its request in one round.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tonic::Status;
 
 use crate::error::{Violation, invalid_argument};
@@ -135,31 +133,8 @@ pub fn page_size(value: i32, default: u32, max: u32) -> Result<u32, String> {
     }
 }
 
-/// Opaque page tokens: a versioned cursor, base64url-encoded so clients treat
-/// it as a blob and a later version can change what is inside.
+/// Paging; the tokens themselves are [`crate::tokens`].
 pub mod page_token {
-    use super::*;
-
-    const PREFIX: &str = "v1:";
-
-    pub fn encode(cursor: &str) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{PREFIX}{cursor}"))
-    }
-
-    /// The cursor inside a token; `None` for an empty token (the first page).
-    pub fn decode(token: &str) -> Result<Option<String>, String> {
-        if token.is_empty() {
-            return Ok(None);
-        }
-        let invalid = || "is not a token issued by this method".to_string();
-        let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
-        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-        text.strip_prefix(PREFIX)
-            .filter(|cursor| !cursor.is_empty())
-            .map(|cursor| Some(cursor.to_owned()))
-            .ok_or_else(invalid)
-    }
-
     /// Splits a page fetched with one row more than `page_size`: that extra
     /// row's presence means a next page, whose cursor is the last row kept.
     pub fn split<T>(
@@ -174,16 +149,6 @@ pub mod page_token {
         } else {
             (rows, None)
         }
-    }
-
-    /// The cursor inside a token of a list ordered by UUIDv7 ids (the id of
-    /// the last item of the previous page); `None` for the first page.
-    pub fn decode_uuid(token: &str) -> Result<Option<String>, String> {
-        let cursor = decode(token)?;
-        if let Some(cursor) = &cursor {
-            uuid::Uuid::try_parse(cursor).map_err(|_| "is not a token issued by this method")?;
-        }
-        Ok(cursor)
     }
 }
 
@@ -233,16 +198,6 @@ mod tests {
         assert_eq!(page_size(100, 50, 100), Ok(100));
         assert!(page_size(101, 50, 100).is_err());
         assert!(page_size(-1, 50, 100).is_err());
-    }
-
-    #[test]
-    fn page_tokens_round_trip_and_reject_forgeries() {
-        let token = page_token::encode("0192-abc");
-        assert_eq!(page_token::decode(&token), Ok(Some("0192-abc".into())));
-        assert_eq!(page_token::decode(""), Ok(None));
-        assert!(page_token::decode("not base64!").is_err());
-        assert!(page_token::decode(&URL_SAFE_NO_PAD.encode("v2:x")).is_err());
-        assert!(page_token::decode(&URL_SAFE_NO_PAD.encode("v1:")).is_err());
     }
 
     #[test]

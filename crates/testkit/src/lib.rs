@@ -10,6 +10,7 @@
 
 pub mod raw;
 pub mod status;
+pub mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;

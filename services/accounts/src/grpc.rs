@@ -5,7 +5,8 @@ use numhub_auth::{Caller, RateLimits, Scopes};
 use numhub_proto::accounts::v1 as pb;
 use numhub_proto::common::v1::Scope;
 use numhub_runtime::error as errors;
-use numhub_runtime::validate::{self, Validator, page_token};
+use numhub_runtime::tokens::TokenScope;
+use numhub_runtime::validate::{self, Validator};
 use tonic::{Code, Request, Response, Status};
 
 use crate::model::{Account, ApiKey};
@@ -14,6 +15,8 @@ use crate::{Accounts, Visibility};
 const MAX_NAME_LEN: usize = 200;
 const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 100;
+const LIST_API_KEYS: &str = "numhub.accounts.v1.AccountsService/ListApiKeys";
+const LIST_ACCOUNTS: &str = "numhub.accounts.v1.AccountsAdminService/ListAccounts";
 
 #[tonic::async_trait]
 impl pb::accounts_service_server::AccountsService for Accounts {
@@ -64,7 +67,9 @@ impl pb::accounts_service_server::AccountsService for Accounts {
     ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
         let caller = Caller::of(&request)?;
         let r = request.into_inner();
-        let (page_size, cursor) = paging(r.page_size, &r.page_token)?;
+        let scope = TokenScope::new(LIST_API_KEYS, &caller.account_id)
+            .filter("show_revoked", r.show_revoked.to_string());
+        let (page_size, cursor) = self.paging(&scope, r.page_size, &r.page_token)?;
         let (keys, next) = self
             .list_keys(
                 &caller.account_id,
@@ -75,7 +80,9 @@ impl pb::accounts_service_server::AccountsService for Accounts {
             .await?;
         Ok(Response::new(pb::ListApiKeysResponse {
             api_keys: keys.into_iter().map(key_to_proto).collect(),
-            next_page_token: next.map(|c| page_token::encode(&c)).unwrap_or_default(),
+            next_page_token: next
+                .map(|c| self.tokens.encode(&scope, &c))
+                .unwrap_or_default(),
         }))
     }
 
@@ -128,11 +135,15 @@ impl pb::accounts_admin_service_server::AccountsAdminService for Accounts {
         request: Request<pb::ListAccountsRequest>,
     ) -> Result<Response<pb::ListAccountsResponse>, Status> {
         let r = request.into_inner();
-        let (page_size, cursor) = paging(r.page_size, &r.page_token)?;
+        // Every account, not the caller's: bound to the method alone.
+        let scope = TokenScope::new(LIST_ACCOUNTS, "");
+        let (page_size, cursor) = self.paging(&scope, r.page_size, &r.page_token)?;
         let (accounts, next) = Accounts::list_accounts(self, cursor.as_deref(), page_size).await?;
         Ok(Response::new(pb::ListAccountsResponse {
             accounts: accounts.into_iter().map(account_to_proto).collect(),
-            next_page_token: next.map(|c| page_token::encode(&c)).unwrap_or_default(),
+            next_page_token: next
+                .map(|c| self.tokens.encode(&scope, &c))
+                .unwrap_or_default(),
         }))
     }
 
@@ -261,15 +272,22 @@ fn rate_limits(limits: Option<&pb::RateLimits>) -> Result<Option<RateLimits>, St
     }
 }
 
-fn paging(page_size: i32, token: &str) -> Result<(u32, Option<String>), Status> {
-    let mut v = Validator::new();
-    let size = v.check(
-        "page_size",
-        validate::page_size(page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
-    );
-    let cursor = v.check("page_token", page_token::decode_uuid(token));
-    v.finish()?;
-    Ok((size.unwrap_or(DEFAULT_PAGE_SIZE), cursor.flatten()))
+impl Accounts {
+    fn paging(
+        &self,
+        scope: &TokenScope,
+        page_size: i32,
+        token: &str,
+    ) -> Result<(u32, Option<String>), Status> {
+        let mut v = Validator::new();
+        let size = v.check(
+            "page_size",
+            validate::page_size(page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+        );
+        let cursor = v.check("page_token", self.tokens.decode_uuid(scope, token));
+        v.finish()?;
+        Ok((size.unwrap_or(DEFAULT_PAGE_SIZE), cursor.flatten()))
+    }
 }
 
 fn account_to_proto(account: Account) -> pb::Account {

@@ -23,6 +23,7 @@ use numhub_proto::common::v1::Scope;
 use numhub_runtime::clock::SharedClock;
 use numhub_runtime::db::{Database, Migrations, is_unique_violation};
 use numhub_runtime::idempotency::fingerprint;
+use numhub_runtime::tokens::PageTokens;
 use numhub_runtime::validate::page_token;
 use sqlx::migrate::Migrator;
 use tonic::server::NamedService;
@@ -58,6 +59,7 @@ pub struct Accounts {
     clock: SharedClock,
     settings: AccountsSettings,
     environment: Environment,
+    tokens: PageTokens,
 }
 
 /// What a key holder may see: its own account only, or every account.
@@ -77,18 +79,21 @@ impl Visibility<'_> {
 }
 
 impl Accounts {
-    pub fn new(
+    /// Accounts on a migrated database.
+    pub async fn new(
         db: Database,
         clock: SharedClock,
         settings: AccountsSettings,
         environment: Environment,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, Error> {
+        let tokens = PageTokens::load(&db).await?;
+        Ok(Self {
             db,
             clock,
             settings,
             environment,
-        }
+            tokens,
+        })
     }
 
     /// gRPC routes of the three accounts services, behind `auth`.

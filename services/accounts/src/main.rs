@@ -40,7 +40,8 @@ async fn run(config: AccountsConfig) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         config.accounts.clone(),
         config.auth.api_key_environment,
-    );
+    )
+    .await?;
     if let Some(secret) = accounts
         .bootstrap(config.accounts.admin_key.as_ref())
         .await?

@@ -51,7 +51,9 @@ impl Stack {
             clock.clone(),
             AccountsSettings::default(),
             Environment::Live,
-        );
+        )
+        .await
+        .expect("start accounts");
         let admin_key = accounts
             .bootstrap(None)
             .await

@@ -341,16 +341,21 @@ backend_tests! {
         cover("ListApiKeys");
         let listed = as_b.list_api_keys(pb::ListApiKeysRequest { show_revoked: true, ..Default::default() }).await.unwrap().into_inner();
         assert!(listed.api_keys.iter().all(|k| k.account_id == b.id));
-        // A page token made of A's key id pages B's keys only.
-        let token = numhub_runtime::validate::page_token::encode(&a_key.id);
-        let paged = as_b.list_api_keys(pb::ListApiKeysRequest { page_token: token, ..Default::default() }).await.unwrap().into_inner();
-        assert!(paged.api_keys.iter().all(|k| k.account_id == b.id));
+        // A page token made of A's key id (in the format of earlier
+        // versions) is refused, as is A's own page token.
+        h.key(&a.id, READ_WRITE).await;
+        let a_page = h.public(&a_secret).list_api_keys(pb::ListApiKeysRequest { page_size: 1, ..Default::default() }).await.unwrap().into_inner();
+        assert!(!a_page.next_page_token.is_empty());
+        for token in [numhub_testkit::tokens::v1(&a_key.id), a_page.next_page_token] {
+            let request = pb::ListApiKeysRequest { page_token: token.clone(), ..Default::default() };
+            numhub_testkit::tokens::assert_refused(as_b.list_api_keys(request).await, "page_token", &token);
+        }
 
         cover("CreateApiKey");
         let created = as_b.create_api_key(pb::CreateApiKeyRequest { name: "b2".into(), scopes: vec![Scope::Read as i32] }).await.unwrap().into_inner();
         assert_eq!(created.api_key.unwrap().account_id, b.id);
         let a_keys = h.public(&a_secret).list_api_keys(pb::ListApiKeysRequest::default()).await.unwrap().into_inner();
-        assert_eq!(a_keys.api_keys.len(), 1);
+        assert_eq!(a_keys.api_keys.len(), 2);
 
         let public: HashSet<String> = accounts_rules()
             .filter(|r| r.credential == Credential::ApiKey && r.scope != Scope::Admin)

@@ -5,7 +5,8 @@
 use numhub_proto::catalog::v1 as pb;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::money;
-use numhub_runtime::validate::{self, Validator, page_token};
+use numhub_runtime::tokens::{self, TokenScope};
+use numhub_runtime::validate::{self, Validator};
 use tonic::{Request, Response, Status};
 
 use crate::Catalog;
@@ -24,6 +25,7 @@ const MAX_NAME_LEN: usize = 200;
 const MAX_DOMAIN_LEN: usize = 253;
 /// The longest arrival time RecordArrival takes.
 const MAX_ARRIVAL_SECONDS: i64 = 24 * 3600;
+const LIST_NUMBERS: &str = "numhub.catalog.v1.CatalogAdminService/ListNumbers";
 
 #[tonic::async_trait]
 impl pb::catalog_service_server::CatalogService for Catalog {
@@ -34,14 +36,18 @@ impl pb::catalog_service_server::CatalogService for Catalog {
         let r = request.into_inner();
         let mut v = Validator::new();
         let page_size = v.check("page_size", validate::page_size(r.page_size, 500, 1000));
-        let after = v.check("page_token", code_cursor(&r.page_token, codes::service));
+        let scope = public_scope("ListServices");
+        let after = v.check(
+            "page_token",
+            self.code_cursor(&scope, &r.page_token, codes::service),
+        );
         v.finish()?;
         let (services, next) = self
             .list_services(&after.unwrap_or_default(), page_size.unwrap_or(500))
             .await?;
         Ok(Response::new(pb::ListServicesResponse {
             services: services.into_iter().map(service_to_proto).collect(),
-            next_page_token: next_token(next),
+            next_page_token: self.next_token(&scope, next),
         }))
     }
 
@@ -53,7 +59,11 @@ impl pb::catalog_service_server::CatalogService for Catalog {
         let mut v = Validator::new();
         let service = v.check("service_code", codes::optional_service(&r.service_code));
         let page_size = v.check("page_size", validate::page_size(r.page_size, 300, 300));
-        let after = v.check("page_token", code_cursor(&r.page_token, codes::country));
+        let scope = public_scope("ListCountries").filter("service_code", &r.service_code);
+        let after = v.check(
+            "page_token",
+            self.code_cursor(&scope, &r.page_token, codes::country),
+        );
         v.finish()?;
         let (offers, next) = self
             .list_countries(
@@ -64,7 +74,7 @@ impl pb::catalog_service_server::CatalogService for Catalog {
             .await?;
         Ok(Response::new(pb::ListCountriesResponse {
             countries: offers.into_iter().map(offer_to_proto).collect(),
-            next_page_token: next_token(next),
+            next_page_token: self.next_token(&scope, next),
         }))
     }
 
@@ -77,14 +87,19 @@ impl pb::catalog_service_server::CatalogService for Catalog {
         let service = v.check("service_code", codes::optional_service(&r.service_code));
         let country = v.check("country_code", codes::optional_country(&r.country_code));
         let page_size = v.check("page_size", validate::page_size(r.page_size, 500, 1000));
+        let scope = public_scope("ListPrices")
+            .filter("service_code", &r.service_code)
+            .filter("country_code", &r.country_code);
         let after = v.check(
             "page_token",
-            page_token::decode(&r.page_token).and_then(|cursor| match cursor {
-                None => Ok(None),
-                Some(c) => parse_price_cursor(&c)
-                    .map(Some)
-                    .ok_or_else(|| "is not a token issued by this method".to_string()),
-            }),
+            self.tokens
+                .decode(&scope, &r.page_token)
+                .and_then(|cursor| match cursor {
+                    None => Ok(None),
+                    Some(c) => parse_price_cursor(&c)
+                        .map(Some)
+                        .ok_or_else(|| tokens::INVALID.to_string()),
+                }),
         );
         v.finish()?;
         let after = after.flatten().unwrap_or_default();
@@ -98,7 +113,7 @@ impl pb::catalog_service_server::CatalogService for Catalog {
             .await?;
         Ok(Response::new(pb::ListPricesResponse {
             prices: prices.into_iter().map(price_to_proto).collect(),
-            next_page_token: next_token(next),
+            next_page_token: self.next_token(&scope, next),
         }))
     }
 
@@ -125,7 +140,11 @@ impl pb::catalog_service_server::CatalogService for Catalog {
         let mut v = Validator::new();
         let service = v.check("service_code", codes::optional_service(&r.service_code));
         let page_size = v.check("page_size", validate::page_size(r.page_size, 300, 300));
-        let after = v.check("page_token", code_cursor(&r.page_token, codes::country));
+        let scope = public_scope("ListRentalPricing").filter("service_code", &r.service_code);
+        let after = v.check(
+            "page_token",
+            self.code_cursor(&scope, &r.page_token, codes::country),
+        );
         v.finish()?;
         let (routes, next) = self
             .list_rental_pricing(
@@ -136,7 +155,7 @@ impl pb::catalog_service_server::CatalogService for Catalog {
             .await?;
         Ok(Response::new(pb::ListRentalPricingResponse {
             countries: routes.into_iter().map(rental_pricing_to_proto).collect(),
-            next_page_token: next_token(next),
+            next_page_token: self.next_token(&scope, next),
         }))
     }
 
@@ -401,7 +420,9 @@ impl pb::catalog_admin_service_server::CatalogAdminService for Catalog {
         let mut v = Validator::new();
         let country = v.check("country_code", codes::optional_country(&r.country_code));
         let page_size = v.check("page_size", validate::page_size(r.page_size, 100, 1000));
-        let before = v.check("page_token", page_token::decode_uuid(&r.page_token));
+        // Every account's numbers: bound to the method and its filter.
+        let scope = TokenScope::new(LIST_NUMBERS, "").filter("country_code", &r.country_code);
+        let before = v.check("page_token", self.tokens.decode_uuid(&scope, &r.page_token));
         v.finish()?;
         let (numbers, next) = self
             .list_numbers(
@@ -416,7 +437,7 @@ impl pb::catalog_admin_service_server::CatalogAdminService for Catalog {
                 .into_iter()
                 .map(|n| number_to_proto(n, now))
                 .collect(),
-            next_page_token: next_token(next),
+            next_page_token: self.next_token(&scope, next),
         }))
     }
 }
@@ -656,17 +677,31 @@ fn lease_id(value: &str) -> Result<String, Status> {
     Ok(id.map(|id| id.to_string()).unwrap_or_default())
 }
 
-/// A page cursor that is a code, checked with `check`.
-fn code_cursor(token: &str, check: fn(&str) -> Result<String, String>) -> Result<String, String> {
-    match page_token::decode(token)? {
-        None => Ok(String::new()),
-        Some(cursor) => check(&cursor).map_err(|_| "is not a token issued by this method".into()),
-    }
+/// The scope of a page token of a public list. The catalog's lists are the
+/// same for every caller, so no account is bound, only the method and the
+/// filters.
+fn public_scope(method: &str) -> TokenScope {
+    TokenScope::new(&format!("numhub.catalog.v1.CatalogService/{method}"), "")
 }
 
-fn next_token(next: Option<String>) -> String {
-    next.map(|cursor| page_token::encode(&cursor))
-        .unwrap_or_default()
+impl Catalog {
+    /// A page cursor that is a code, checked with `check`.
+    fn code_cursor(
+        &self,
+        scope: &TokenScope,
+        token: &str,
+        check: fn(&str) -> Result<String, String>,
+    ) -> Result<String, String> {
+        match self.tokens.decode(scope, token)? {
+            None => Ok(String::new()),
+            Some(cursor) => check(&cursor).map_err(|_| tokens::INVALID.into()),
+        }
+    }
+
+    fn next_token(&self, scope: &TokenScope, next: Option<String>) -> String {
+        next.map(|cursor| self.tokens.encode(scope, &cursor))
+            .unwrap_or_default()
+    }
 }
 
 fn name(value: &str) -> Result<String, String> {

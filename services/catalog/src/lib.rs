@@ -26,6 +26,7 @@ use numhub_proto::catalog::v1::catalog_internal_service_server::CatalogInternalS
 use numhub_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
 use numhub_runtime::clock::SharedClock;
 use numhub_runtime::db::{Database, Migrations};
+use numhub_runtime::tokens::PageTokens;
 use sqlx::migrate::Migrator;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
@@ -58,6 +59,7 @@ pub struct Catalog {
     db: Database,
     clock: SharedClock,
     settings: CatalogSettings,
+    tokens: PageTokens,
 }
 
 impl Catalog {
@@ -69,10 +71,12 @@ impl Catalog {
         clock: SharedClock,
         settings: CatalogSettings,
     ) -> Result<Self, Error> {
+        let tokens = PageTokens::load(&db).await?;
         let catalog = Self {
             db,
             clock,
             settings,
+            tokens,
         };
         if catalog.settings.seed {
             catalog.load_seed().await?;

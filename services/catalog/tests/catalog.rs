@@ -11,9 +11,9 @@ use numhub_proto::ACCESS_RULES;
 use numhub_proto::catalog::v1 as pb;
 use numhub_proto::common::v1::{Credential, Money, Scope};
 use numhub_runtime::clock::SharedClock;
-use numhub_runtime::validate::page_token::encode;
 use numhub_testkit::backend_tests;
 use numhub_testkit::raw::call_empty;
+use numhub_testkit::tokens::v1;
 use tonic::Code;
 
 const VOIP: pb::NumberType = pb::NumberType::Voip;
@@ -199,7 +199,7 @@ backend_tests! {
         assert_eq!(price_keys(&wa_us), [expected[3], expected[4]].map(owned));
         assert!(list_prices(&mut h, "fb", "").await.is_empty());
 
-        let tokens = ["forged".to_string(), encode("wa"), encode("wa/US")];
+        let tokens = ["forged".to_string(), v1("wa"), v1("wa/US")];
         for forged in tokens {
             let request = pb::ListPricesRequest {
                 page_token: forged.clone(),
@@ -650,7 +650,7 @@ backend_tests! {
         assert_eq!((ended.state, ended.free_time), (available, None));
 
         let forged = pb::ListNumbersRequest {
-            page_token: encode("not-an-id"),
+            page_token: v1("not-an-id"),
             ..Default::default()
         };
         assert_eq!(invalid_fields(h.admin.list_numbers(forged).await), ["page_token"]);

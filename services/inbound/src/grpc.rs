@@ -3,7 +3,8 @@
 
 use numhub_proto::inbound::v1 as pb;
 use numhub_runtime::clock::Timestamp;
-use numhub_runtime::validate::{self, Validator, page_token};
+use numhub_runtime::tokens::TokenScope;
+use numhub_runtime::validate::{self, Validator};
 use tonic::{Request, Response, Status};
 
 use crate::Inbound;
@@ -72,14 +73,18 @@ impl pb::inbound_admin_service_server::InboundAdminService for Inbound {
         let r = request.into_inner();
         let mut v = Validator::new();
         let page_size = v.check("page_size", validate::page_size(r.page_size, 50, 100));
-        let before = v.check("page_token", page_token::decode_uuid(&r.page_token));
+        // Every account's messages: bound to the method alone.
+        let scope = TokenScope::new("numhub.inbound.v1.InboundAdminService/ListUnrouted", "");
+        let before = v.check("page_token", self.tokens.decode_uuid(&scope, &r.page_token));
         v.finish()?;
         let (messages, next) = self
             .list_unrouted(before.flatten().as_deref(), page_size.unwrap_or(50))
             .await?;
         Ok(Response::new(pb::ListUnroutedResponse {
             messages: messages.into_iter().map(message_to_proto).collect(),
-            next_page_token: next.map(|c| page_token::encode(&c)).unwrap_or_default(),
+            next_page_token: next
+                .map(|c| self.tokens.encode(&scope, &c))
+                .unwrap_or_default(),
         }))
     }
 

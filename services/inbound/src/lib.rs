@@ -27,6 +27,7 @@ use numhub_proto::orders::v1::orders_internal_service_client::OrdersInternalServ
 use numhub_proto::rentals::v1::rentals_internal_service_client::RentalsInternalServiceClient;
 use numhub_runtime::clock::SharedClock;
 use numhub_runtime::db::{Database, Migrations};
+use numhub_runtime::tokens::PageTokens;
 use sqlx::migrate::Migrator;
 use tokio::sync::Notify;
 use tonic::codegen::InterceptedService;
@@ -105,25 +106,28 @@ pub struct Inbound {
     /// Whether a stored message is routed at once (once workers run; tests
     /// that route by hand leave it off).
     route_at_once: Arc<AtomicBool>,
+    tokens: PageTokens,
 }
 
 impl Inbound {
     /// Inbound on a migrated database; the routing worker is not started:
     /// see [`Inbound::start_workers`].
-    pub fn new(
+    pub async fn new(
         db: Database,
         clock: SharedClock,
         settings: InboundSettings,
         deps: Dependencies,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, Error> {
+        let tokens = PageTokens::load(&db).await?;
+        Ok(Self {
             db,
             clock,
             settings: Arc::new(settings),
             deps,
             arrived: Arc::new(Notify::new()),
             route_at_once: Arc::new(AtomicBool::new(false)),
-        }
+            tokens,
+        })
     }
 
     /// gRPC routes of the internal and admin services, behind `auth`.

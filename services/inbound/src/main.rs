@@ -39,7 +39,7 @@ async fn run(config: InboundConfig) -> anyhow::Result<()> {
         lazy_channel(&config.rentals_addr, "NUMHUB_RENTALS_ADDR")?,
         &credentials,
     );
-    let inbound = Inbound::new(db.clone(), clock.clone(), config.inbound.clone(), deps);
+    let inbound = Inbound::new(db.clone(), clock.clone(), config.inbound.clone(), deps).await?;
     let authenticator = CachedAuthenticator::new(
         Arc::new(AccountsClient::new(
             lazy_channel(&config.accounts_addr, "NUMHUB_ACCOUNTS_ADDR")?,

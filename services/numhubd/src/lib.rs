@@ -160,14 +160,15 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
         clock.clone(),
         config.accounts.clone(),
         config.auth.api_key_environment,
-    );
+    )
+    .await?;
     if let Some(secret) = accounts
         .bootstrap(config.accounts.admin_key.as_ref())
         .await?
     {
         numhub_accounts::print_admin_key(&secret);
     }
-    let wallet = Wallet::start(wallet_db.clone(), clock.clone(), &config.wallet);
+    let wallet = Wallet::start(wallet_db.clone(), clock.clone(), &config.wallet).await?;
     let catalog = Catalog::new(catalog_db.clone(), clock.clone(), config.catalog.clone()).await?;
     catalog.start_workers();
     // Orders and rentals reach the wallet, the catalog and each other
@@ -183,13 +184,15 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
         config.orders.clone(),
         Dependencies::new(own.clone(), own.clone(), &credentials)
             .with_rentals(own.clone(), &credentials),
-    );
+    )
+    .await?;
     let rentals = Rentals::new(
         rentals_db.clone(),
         clock.clone(),
         config.rentals.clone(),
         numhub_rentals::Dependencies::new(own.clone(), own.clone(), &credentials),
-    );
+    )
+    .await?;
     // On PostgreSQL, a LISTEN connection wakes streams for what other
     // processes on the same database write; alone on SQLite, none is needed.
     orders.start_workers(Some(orders_url).filter(|u| u.starts_with("postgres")));
@@ -199,7 +202,8 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
         clock.clone(),
         config.inbound.clone(),
         numhub_inbound::Dependencies::new(own.clone(), own.clone(), own.clone(), &credentials),
-    );
+    )
+    .await?;
     inbound.start_workers();
     let webhook = inbound.start_webhook().await?;
     if config.simulator.enabled {

@@ -116,7 +116,9 @@ async fn start(clients: usize) -> anyhow::Result<Bench> {
         wallet_db.db.clone(),
         shared.clone(),
         &WalletSettings::default(),
-    );
+    )
+    .await
+    .expect("start the wallet");
     let wallet_server = TestServer::start(
         wallet.routes(&stack.remote_auth_layer()),
         numhub_wallet::SERVICE_NAMES.to_vec(),
@@ -150,7 +152,9 @@ async fn start(clients: usize) -> anyhow::Result<Bench> {
             catalog_server.new_channel().await,
             &stack.credentials,
         ),
-    );
+    )
+    .await
+    .expect("start orders");
     orders.start_workers(Some(orders_db.url.clone()));
     let orders_server = TestServer::start(
         orders.routes(&stack.remote_auth_layer()),

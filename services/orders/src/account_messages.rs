@@ -11,7 +11,7 @@
 use futures_util::StreamExt as _;
 use numhub_proto::orders::v1 as pb;
 use numhub_proto::rentals::v1 as rentals_pb;
-use numhub_runtime::validate::page_token;
+use numhub_runtime::tokens::{self, PageTokens, TokenScope};
 use tonic::Status;
 
 use crate::model::EventBody;
@@ -29,26 +29,28 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// Reads a cursor this method issued; empty for the start. A bare
-    /// sequence number (what streams issued before rentals) still reads.
-    pub fn parse(value: &str) -> Result<Self, String> {
-        let Some(text) = page_token::decode(value)? else {
+    /// Reads a cursor this method issued in `scope`; empty for the start.
+    pub fn parse(tokens: &PageTokens, scope: &TokenScope, value: &str) -> Result<Self, String> {
+        let Some(text) = tokens.decode(scope, value)? else {
             return Ok(Self::default());
         };
-        let (orders, rentals) = text.split_once('/').unwrap_or((&text, ""));
+        let (orders, rentals) = text.split_once('/').ok_or(tokens::INVALID)?;
         let orders = orders
             .parse::<i64>()
             .ok()
             .filter(|seq| *seq >= 0)
-            .ok_or("is not a cursor issued by this method")?;
+            .ok_or(tokens::INVALID)?;
         Ok(Self {
             orders,
             rentals: rentals.to_owned(),
         })
     }
 
-    pub fn encode(&self) -> String {
-        page_token::encode(&format!("{}/{}", self.orders, self.rentals))
+    /// The cursor as the client sees it: signed, so the rentals position
+    /// inside (rentals' own signed cursor) reaches rentals as rentals issued
+    /// it.
+    pub fn encode(&self, tokens: &PageTokens, scope: &TokenScope) -> String {
+        tokens.encode(scope, &format!("{}/{}", self.orders, self.rentals))
     }
 }
 
@@ -59,10 +61,12 @@ enum Item {
 }
 
 impl Orders {
-    /// The account's messages after `cursor`, then live ones.
+    /// The account's messages after `cursor`, then live ones, each with its
+    /// cursor signed for `scope`.
     pub async fn watch_account_messages(
         &self,
         account_id: &str,
+        scope: TokenScope,
         cursor: Cursor,
     ) -> Result<Stream<pb::MessageEvent>, Status> {
         let activations = self
@@ -101,7 +105,8 @@ impl Orders {
                 Box::pin(futures_util::stream::select(activations, rental_messages))
             }
         };
-        Ok(Box::pin(items.scan(cursor, |cursor, item| {
+        let tokens = self.tokens.clone();
+        Ok(Box::pin(items.scan(cursor, move |cursor, item| {
             let event = item.map(|item| {
                 let message = match item {
                     Item::Activation(seq, message) => {
@@ -114,7 +119,7 @@ impl Orders {
                     }
                 };
                 pb::MessageEvent {
-                    cursor: cursor.encode(),
+                    cursor: cursor.encode(&tokens, &scope),
                     message: Some(message),
                 }
             });
@@ -153,16 +158,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursors_hold_both_positions_and_read_old_ones() {
-        assert_eq!(Cursor::parse(""), Ok(Cursor::default()));
+    fn cursors_hold_both_positions() {
+        let tokens = PageTokens::with_key([3; 32]);
+        let scope = TokenScope::new("numhub.orders.v1.OrdersService/WatchMessages", "a");
+        assert_eq!(Cursor::parse(&tokens, &scope, ""), Ok(Cursor::default()));
         let cursor = Cursor {
             orders: 42,
-            rentals: page_token::encode("7"),
+            rentals: "rentals-cursor".into(),
         };
-        assert_eq!(Cursor::parse(&cursor.encode()), Ok(cursor));
-        let old = Cursor::parse(&page_token::encode("42")).unwrap();
-        assert_eq!((old.orders, old.rentals.as_str()), (42, ""));
-        assert!(Cursor::parse(&page_token::encode("-1/x")).is_err());
-        assert!(Cursor::parse("42").is_err());
+        let encoded = cursor.encode(&tokens, &scope);
+        assert_eq!(Cursor::parse(&tokens, &scope, &encoded), Ok(cursor));
+        for inside in ["42", "-1/x", "x/y"] {
+            let forged = tokens.encode(&scope, inside);
+            assert!(Cursor::parse(&tokens, &scope, &forged).is_err(), "{inside}");
+        }
+        let other = TokenScope::new("numhub.orders.v1.OrdersService/WatchMessages", "b");
+        assert!(Cursor::parse(&tokens, &other, &encoded).is_err());
+        assert!(Cursor::parse(&tokens, &scope, "42").is_err());
     }
 }

@@ -5,7 +5,8 @@ use numhub_auth::Caller;
 use numhub_proto::orders::v1 as pb;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::streams;
-use numhub_runtime::validate::{self, Validator, page_token};
+use numhub_runtime::tokens::TokenScope;
+use numhub_runtime::validate::{self, Validator};
 use numhub_runtime::{codes, money, sms};
 use tonic::{Request, Response, Status};
 
@@ -17,6 +18,9 @@ use crate::streams::Watched;
 
 const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 100;
+const LIST_ACTIVATIONS: &str = "numhub.orders.v1.OrdersService/ListActivations";
+const WATCH_ACTIVATION: &str = "numhub.orders.v1.OrdersService/WatchActivation";
+const WATCH_MESSAGES: &str = "numhub.orders.v1.OrdersService/WatchMessages";
 
 type Stream<T> = streams::ResponseStream<T>;
 
@@ -78,7 +82,9 @@ impl pb::orders_service_server::OrdersService for Orders {
             "page_size",
             validate::page_size(r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
         );
-        let before = v.check("page_token", page_token::decode_uuid(&r.page_token));
+        let scope = TokenScope::new(LIST_ACTIVATIONS, &caller.account_id)
+            .filter("statuses", format!("{:?}", r.statuses));
+        let before = v.check("page_token", self.tokens.decode_uuid(&scope, &r.page_token));
         v.finish()?;
         let (activations, next) = self
             .list(
@@ -93,7 +99,9 @@ impl pb::orders_service_server::OrdersService for Orders {
                 .iter()
                 .map(|a| activation_to_proto(a, Vec::new()))
                 .collect(),
-            next_page_token: next.map(|c| page_token::encode(&c)).unwrap_or_default(),
+            next_page_token: next
+                .map(|c| self.tokens.encode(&scope, &c))
+                .unwrap_or_default(),
         }))
     }
 
@@ -171,7 +179,11 @@ impl pb::orders_service_server::OrdersService for Orders {
         let r = request.into_inner();
         let mut v = Validator::new();
         let id = v.check("id", validate::uuid(&r.id));
-        let after = v.check("after", streams::parse_cursor(&r.after));
+        let scope = TokenScope::new(WATCH_ACTIVATION, &caller.account_id).filter("id", &r.id);
+        let after = v.check(
+            "after",
+            streams::parse_cursor(&self.tokens, &scope, &r.after),
+        );
         v.finish()?;
         let id = id.map(|id| id.to_string()).unwrap_or_default();
         // NOT_FOUND up front for another account's id, not an empty stream.
@@ -181,8 +193,9 @@ impl pb::orders_service_server::OrdersService for Orders {
             Watched::Activation(id),
             after.unwrap_or(0),
         );
-        Ok(Response::new(streams::respond(events, |event| {
-            let cursor = streams::encode_cursor(event.seq);
+        let tokens = self.tokens.clone();
+        Ok(Response::new(streams::respond(events, move |event| {
+            let cursor = streams::encode_cursor(&tokens, &scope, event.seq);
             let event = match event.body {
                 EventBody::Status(status, activation) => {
                     let mut activation = activation_to_proto(&activation, Vec::new());
@@ -208,10 +221,14 @@ impl pb::orders_service_server::OrdersService for Orders {
     ) -> Result<Response<Self::WatchMessagesStream>, Status> {
         let caller = Caller::of(&request)?;
         let mut v = Validator::new();
-        let after = v.check("after", Cursor::parse(&request.get_ref().after));
+        let scope = TokenScope::new(WATCH_MESSAGES, &caller.account_id);
+        let after = v.check(
+            "after",
+            Cursor::parse(&self.tokens, &scope, &request.get_ref().after),
+        );
         v.finish()?;
         let stream = self
-            .watch_account_messages(&caller.account_id, after.unwrap_or_default())
+            .watch_account_messages(&caller.account_id, scope, after.unwrap_or_default())
             .await?;
         Ok(Response::new(stream))
     }

@@ -43,7 +43,7 @@ async fn run(config: OrdersConfig) -> anyhow::Result<()> {
         lazy_channel(&config.rentals_addr, "NUMHUB_RENTALS_ADDR")?,
         &credentials,
     );
-    let orders = Orders::new(db.clone(), clock.clone(), config.orders.clone(), deps);
+    let orders = Orders::new(db.clone(), clock.clone(), config.orders.clone(), deps).await?;
     let authenticator = CachedAuthenticator::new(
         Arc::new(AccountsClient::new(
             lazy_channel(&config.accounts_addr, "NUMHUB_ACCOUNTS_ADDR")?,

@@ -298,7 +298,9 @@ async fn two_instances_on_postgres_share_their_streams() {
         h.catalog_server.channel(),
         &h.stack.credentials,
     );
-    let second = Orders::new(h.orders_db.db.clone(), clock, settings(), deps);
+    let second = Orders::new(h.orders_db.db.clone(), clock, settings(), deps)
+        .await
+        .expect("start orders");
     h.orders.start_workers(Some(h.orders_db.url.clone()));
     second.start_workers(Some(h.orders_db.url.clone()));
     let second_server = TestServer::start(

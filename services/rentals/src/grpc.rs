@@ -7,7 +7,8 @@ use numhub_proto::rentals::v1 as pb;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::rental::RentalDuration;
 use numhub_runtime::streams;
-use numhub_runtime::validate::{self, Validator, page_token};
+use numhub_runtime::tokens::TokenScope;
+use numhub_runtime::validate::{self, Validator};
 use numhub_runtime::{codes, money, phone, sms};
 use tonic::{Request, Response, Status};
 
@@ -17,6 +18,11 @@ use crate::streams::Watched;
 
 const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 100;
+const LIST_RENTALS: &str = "numhub.rentals.v1.RentalsService/ListRentals";
+const LIST_MESSAGES: &str = "numhub.rentals.v1.RentalsService/ListMessages";
+const WATCH_RENTAL: &str = "numhub.rentals.v1.RentalsService/WatchRental";
+const WATCH_ACCOUNT_MESSAGES: &str =
+    "numhub.rentals.v1.RentalsInternalService/WatchAccountMessages";
 
 type Stream<T> = streams::ResponseStream<T>;
 
@@ -86,7 +92,9 @@ impl pb::rentals_service_server::RentalsService for Rentals {
             "page_size",
             validate::page_size(r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
         );
-        let before = v.check("page_token", page_token::decode_uuid(&r.page_token));
+        let scope = TokenScope::new(LIST_RENTALS, &caller.account_id)
+            .filter("filter", r.filter.to_string());
+        let before = v.check("page_token", self.tokens.decode_uuid(&scope, &r.page_token));
         v.finish()?;
         let (rentals, next) = self
             .list(
@@ -102,7 +110,9 @@ impl pb::rentals_service_server::RentalsService for Rentals {
                 .iter()
                 .map(|r| rental_to_proto(r, Vec::new(), now))
                 .collect(),
-            next_page_token: next.map(|c| page_token::encode(&c)).unwrap_or_default(),
+            next_page_token: next
+                .map(|c| self.tokens.encode(&scope, &c))
+                .unwrap_or_default(),
         }))
     }
 
@@ -187,7 +197,9 @@ impl pb::rentals_service_server::RentalsService for Rentals {
             "page_size",
             validate::page_size(r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
         );
-        let after = v.check("page_token", page_token::decode_uuid(&r.page_token));
+        let scope = TokenScope::new(LIST_MESSAGES, &caller.account_id)
+            .filter("phone_number", &r.phone_number);
+        let after = v.check("page_token", self.tokens.decode_uuid(&scope, &r.page_token));
         v.finish()?;
         let after = after.flatten();
         let messages = self
@@ -202,7 +214,8 @@ impl pb::rentals_service_server::RentalsService for Rentals {
         let next = messages.last().map(|m| m.id.clone()).or(after);
         Ok(Response::new(pb::ListMessagesResponse {
             messages: messages.iter().map(message_to_proto).collect(),
-            next_page_token: page_token::encode(
+            next_page_token: self.tokens.encode(
+                &scope,
                 &next.unwrap_or_else(|| uuid::Uuid::nil().to_string()),
             ),
         }))
@@ -218,7 +231,11 @@ impl pb::rentals_service_server::RentalsService for Rentals {
         let r = request.into_inner();
         let mut v = Validator::new();
         let id = v.check("id", validate::uuid(&r.id));
-        let after = v.check("after", streams::parse_cursor(&r.after));
+        let scope = TokenScope::new(WATCH_RENTAL, &caller.account_id).filter("id", &r.id);
+        let after = v.check(
+            "after",
+            streams::parse_cursor(&self.tokens, &scope, &r.after),
+        );
         v.finish()?;
         let id = id.map(|id| id.to_string()).unwrap_or_default();
         // NOT_FOUND up front for another account's id, not an empty stream.
@@ -226,7 +243,7 @@ impl pb::rentals_service_server::RentalsService for Rentals {
         let events = self.watch(&caller.account_id, Watched::Rental(id), after.unwrap_or(0));
         let rentals = self.clone();
         Ok(Response::new(streams::respond(events, move |event| {
-            let cursor = streams::encode_cursor(event.seq);
+            let cursor = streams::encode_cursor(&rentals.tokens, &scope, event.seq);
             let event = match event.body {
                 EventBody::Changed(status, rental) => {
                     let mut rental = rental_to_proto(&rental, Vec::new(), rentals.now());
@@ -282,15 +299,20 @@ impl pb::rentals_internal_service_server::RentalsInternalService for Rentals {
         let r = request.into_inner();
         let mut v = Validator::new();
         let account = v.check("account_id", validate::uuid(&r.account_id));
-        let after = v.check("after", streams::parse_cursor(&r.after));
+        let scope = TokenScope::new(WATCH_ACCOUNT_MESSAGES, &r.account_id);
+        let after = v.check(
+            "after",
+            streams::parse_cursor(&self.tokens, &scope, &r.after),
+        );
         v.finish()?;
         let account = account.map(|a| a.to_string()).unwrap_or_default();
         let events = self.watch(&account, Watched::Messages, after.unwrap_or(0));
+        let tokens = self.tokens.clone();
         Ok(Response::new(streams::respond(
             events,
-            |event| match event.body {
+            move |event| match event.body {
                 EventBody::Message(message) => Some(pb::MessageEvent {
-                    cursor: streams::encode_cursor(event.seq),
+                    cursor: streams::encode_cursor(&tokens, &scope, event.seq),
                     message: Some(message_to_proto(&message)),
                 }),
                 EventBody::Changed(..) => None,

@@ -31,6 +31,7 @@ use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServ
 use numhub_runtime::clock::{SharedClock, Timestamp};
 use numhub_runtime::db::{Database, Migrations};
 use numhub_runtime::streams::Hub;
+use numhub_runtime::tokens::PageTokens;
 use sqlx::migrate::Migrator;
 use tonic::codegen::InterceptedService;
 use tonic::server::NamedService;
@@ -103,25 +104,28 @@ pub struct Rentals {
     /// The step at which to fail as if the process died there; 0 for none.
     /// Set by tests through [`Rentals::crash_at`].
     crash_at: Arc<AtomicU8>,
+    tokens: PageTokens,
 }
 
 impl Rentals {
     /// Rentals on a migrated database. Workers and the PostgreSQL listener
     /// are not started: see [`Rentals::start_workers`].
-    pub fn new(
+    pub async fn new(
         db: Database,
         clock: SharedClock,
         settings: RentalsSettings,
         deps: Dependencies,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, Error> {
+        let tokens = PageTokens::load(&db).await?;
+        Ok(Self {
             db,
             clock,
             settings: Arc::new(settings),
             deps,
             hub: Arc::new(Hub::default()),
             crash_at: Arc::new(AtomicU8::new(0)),
-        }
+            tokens,
+        })
     }
 
     /// gRPC routes of the public and internal services, behind `auth`.

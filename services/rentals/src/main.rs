@@ -39,7 +39,7 @@ async fn run(config: RentalsConfig) -> anyhow::Result<()> {
         lazy_channel(&config.catalog_addr, "NUMHUB_CATALOG_ADDR")?,
         &credentials,
     );
-    let rentals = Rentals::new(db.clone(), clock.clone(), config.rentals.clone(), deps);
+    let rentals = Rentals::new(db.clone(), clock.clone(), config.rentals.clone(), deps).await?;
     let authenticator = CachedAuthenticator::new(
         Arc::new(AccountsClient::new(
             lazy_channel(&config.accounts_addr, "NUMHUB_ACCOUNTS_ADDR")?,

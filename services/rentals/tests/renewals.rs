@@ -62,7 +62,7 @@ backend_tests! {
             ids.push(rental.id);
         }
         // Two replicas on one database, and each runs two passes at once.
-        let replica = rentals_on(&r.h, &r.rentals_db, settings());
+        let replica = rentals_on(&r.h, &r.rentals_db, settings()).await;
         // Due half a day before each expiry (half a one-day package).
         r.advance(DAY / 2);
         for _ in 0..3 {
@@ -277,7 +277,7 @@ backend_tests! {
         r.rent("rent", D::OneMonth).await.unwrap_err();
         r.rentals.crash_at(None);
         r.advance(Duration::from_secs(31));
-        let replica = rentals_on(&r.h, &r.rentals_db, settings());
+        let replica = rentals_on(&r.h, &r.rentals_db, settings()).await;
         let (a, b) = tokio::join!(r.rentals.run_workers_once(), replica.run_workers_once());
         assert_eq!(a.unwrap().recovered + b.unwrap().recovered, 1);
         let rental = r.rent("rent", D::OneMonth).await.unwrap().rental.unwrap();

@@ -202,7 +202,7 @@ async fn two_instances_on_postgres_share_their_streams() {
     r.h.import(0, 1).await;
     let account = r.account();
     r.h.fund(&account, 1_000).await;
-    let second = rentals_on(&r.h, &r.rentals_db, settings());
+    let second = rentals_on(&r.h, &r.rentals_db, settings()).await;
     second.start_workers(Some(r.rentals_db.url.clone()));
     let second_server = TestServer::start(
         second.routes(&r.h.stack.remote_auth_layer()),

@@ -180,7 +180,9 @@ async fn main() -> anyhow::Result<()> {
         db.db.clone(),
         Arc::new(SystemClock),
         &WalletSettings::default(),
-    );
+    )
+    .await
+    .expect("start the wallet");
     wallet
         .execute(Command {
             request_id: "seed".into(),

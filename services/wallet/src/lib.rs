@@ -21,6 +21,7 @@ use numhub_proto::wallet::v1::wallet_internal_service_server::WalletInternalServ
 use numhub_proto::wallet::v1::wallet_service_server::WalletServiceServer;
 use numhub_runtime::clock::SharedClock;
 use numhub_runtime::db::{Backend, Database, Migrations};
+use numhub_runtime::tokens::PageTokens;
 use sqlx::migrate::Migrator;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
@@ -55,11 +56,17 @@ pub struct Wallet {
     db: Database,
     ledger: Ledger,
     default_currency: String,
+    tokens: PageTokens,
 }
 
 impl Wallet {
     /// Starts the wallet's lanes and its purge worker on a migrated database.
-    pub fn start(db: Database, clock: SharedClock, settings: &WalletSettings) -> Self {
+    pub async fn start(
+        db: Database,
+        clock: SharedClock,
+        settings: &WalletSettings,
+    ) -> Result<Self, Error> {
+        let tokens = PageTokens::load(&db).await?;
         let lanes = settings.write_lanes.unwrap_or(match db.backend() {
             // One writer at a time is all SQLite allows.
             Backend::Sqlite => 1,
@@ -81,11 +88,12 @@ impl Wallet {
             clock,
             settings.idempotency_retention,
         ));
-        Self {
+        Ok(Self {
             db,
             ledger,
             default_currency: settings.default_currency.clone(),
-        }
+            tokens,
+        })
     }
 
     /// gRPC routes of the wallet's public, admin and internal services,

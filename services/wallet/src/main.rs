@@ -51,7 +51,7 @@ async fn run(config: WalletConfig) -> anyhow::Result<()> {
         config.auth.api_key_environment,
         clock.clone(),
     );
-    let wallet = Wallet::start(db.clone(), clock, &config.wallet);
+    let wallet = Wallet::start(db.clone(), clock, &config.wallet).await?;
     let server = Server::new(wallet.routes(&auth), SERVICE_NAMES.to_vec())
         .start(config.server.listen_addr(&DEFAULTS))
         .await?;

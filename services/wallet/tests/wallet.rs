@@ -414,7 +414,7 @@ backend_tests! {
         // A second wallet with its own pool and lanes: another replica.
         let other_db = numhub_runtime::db::Database::connect(&h.db.url, 8).await.unwrap();
         let clock: SharedClock = h.clock.clone();
-        let other = Wallet::start(other_db, clock, &WalletSettings::default());
+        let other = Wallet::start(other_db, clock, &WalletSettings::default()).await.expect("start the wallet");
         let other_server =
             TestServer::start(other.routes(&h.stack.remote_auth_layer()), SERVICE_NAMES.to_vec()).await;
         let clients = [h.client.clone(), internal_client(&other_server, &h.stack)];
@@ -455,7 +455,7 @@ backend_tests! {
         let h = start(backend).await;
         let other_db = numhub_runtime::db::Database::connect(&h.db.url, 4).await.unwrap();
         let clock: SharedClock = h.clock.clone();
-        let other = Wallet::start(other_db, clock, &WalletSettings::default());
+        let other = Wallet::start(other_db, clock, &WalletSettings::default()).await.expect("start the wallet");
         let other_server =
             TestServer::start(other.routes(&h.stack.remote_auth_layer()), SERVICE_NAMES.to_vec()).await;
         let (mut a, mut b) = (h.client.clone(), internal_client(&other_server, &h.stack));
@@ -528,10 +528,19 @@ backend_tests! {
         let b_ledger = as_b.list_transactions(pb::ListTransactionsRequest::default()).await.unwrap().into_inner();
         assert_eq!(b_ledger.transactions.len(), 1);
         assert!(b_ledger.transactions.iter().all(|t| t.account_id == b.account_id));
-        // A cursor made of A's debit id still pages B's ledger only.
-        let token = numhub_runtime::validate::page_token::encode(&a_debit.id);
+        // A's page token is A's alone, and a cursor made of A's debit id
+        // (in the format of earlier versions) pages nothing.
+        let a_page = as_a
+            .list_transactions(pb::ListTransactionsRequest { page_size: 1, page_token: String::new() })
+            .await
+            .unwrap()
+            .into_inner();
+        for token in [a_page.next_page_token, numhub_testkit::tokens::v1(&a_debit.id)] {
+            let request = pb::ListTransactionsRequest { page_size: 10, page_token: token.clone() };
+            numhub_testkit::tokens::assert_refused(as_b.list_transactions(request).await, "page_token", &token);
+        }
         let paged = as_b
-            .list_transactions(pb::ListTransactionsRequest { page_size: 10, page_token: token })
+            .list_transactions(pb::ListTransactionsRequest { page_size: 10, page_token: String::new() })
             .await
             .unwrap()
             .into_inner();

@@ -41,7 +41,7 @@ pub async fn start_routed(backend: Backend) -> Routed {
         .migrate(&MIGRATIONS)
         .await
         .expect("migrate inbound");
-    let inbound = inbound_on(&h, &inbound_db, h.server.channel());
+    let inbound = inbound_on(&h, &inbound_db, h.server.channel()).await;
     let inbound_server = TestServer::start(
         inbound.routes(&h.stack.remote_auth_layer()),
         SERVICE_NAMES.to_vec(),
@@ -65,7 +65,7 @@ pub async fn start_routed(backend: Backend) -> Routed {
 
 /// An inbound on `db` that reaches orders through `orders` (the real one,
 /// or a channel to nowhere, to play an outage).
-pub fn inbound_on(h: &Harness, db: &TestDb, orders: Channel) -> Inbound {
+pub async fn inbound_on(h: &Harness, db: &TestDb, orders: Channel) -> Inbound {
     let clock: SharedClock = h.clock.clone();
     // No rentals here: a rented number's SMS would wait for them.
     let rentals = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
@@ -76,6 +76,8 @@ pub fn inbound_on(h: &Harness, db: &TestDb, orders: Channel) -> Inbound {
         &h.stack.credentials,
     );
     Inbound::new(db.db.clone(), clock, InboundSettings::default(), deps)
+        .await
+        .expect("start inbound")
 }
 
 impl Routed {

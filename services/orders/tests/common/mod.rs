@@ -106,7 +106,9 @@ pub async fn start_with(backend: Backend, settings: OrdersSettings) -> Harness {
         wallet_db.db.clone(),
         shared.clone(),
         &WalletSettings::default(),
-    );
+    )
+    .await
+    .expect("start the wallet");
     let wallet_server = TestServer::start(
         wallet.routes(&stack.remote_auth_layer()),
         numhub_wallet::SERVICE_NAMES.to_vec(),
@@ -143,7 +145,9 @@ pub async fn start_with(backend: Backend, settings: OrdersSettings) -> Harness {
         catalog_server.channel(),
         &stack.credentials,
     );
-    let orders = Orders::new(orders_db.db.clone(), shared, settings, deps);
+    let orders = Orders::new(orders_db.db.clone(), shared, settings, deps)
+        .await
+        .expect("start orders");
     let server = TestServer::start(
         orders.routes(&stack.remote_auth_layer()),
         SERVICE_NAMES.to_vec(),

@@ -89,7 +89,7 @@ pub async fn start_with(backend: Backend, settings: RentalsSettings) -> Rented {
         .migrate(&MIGRATIONS)
         .await
         .expect("migrate rentals");
-    let rentals = rentals_on(&h, &rentals_db, settings);
+    let rentals = rentals_on(&h, &rentals_db, settings).await;
     let rentals_server = TestServer::start(
         rentals.routes(&h.stack.remote_auth_layer()),
         SERVICE_NAMES.to_vec(),
@@ -108,7 +108,9 @@ pub async fn start_with(backend: Backend, settings: RentalsSettings) -> Rented {
             &h.stack.credentials,
         )
         .with_rentals(rentals_server.channel(), &h.stack.credentials),
-    );
+    )
+    .await
+    .expect("start orders");
     let orders_server = TestServer::start(
         orders.routes(&h.stack.remote_auth_layer()),
         numhub_orders::SERVICE_NAMES.to_vec(),
@@ -132,7 +134,9 @@ pub async fn start_with(backend: Backend, settings: RentalsSettings) -> Rented {
             rentals_server.channel(),
             &h.stack.credentials,
         ),
-    );
+    )
+    .await
+    .expect("start inbound");
     let inbound_server = TestServer::start(
         inbound.routes(&h.stack.remote_auth_layer()),
         numhub_inbound::SERVICE_NAMES.to_vec(),
@@ -177,7 +181,7 @@ pub async fn start_with(backend: Backend, settings: RentalsSettings) -> Rented {
 
 /// A rentals service on `db` with the harness's wallet, catalog and clock:
 /// a second replica when `db` is another's.
-pub fn rentals_on(h: &Harness, db: &TestDb, settings: RentalsSettings) -> Rentals {
+pub async fn rentals_on(h: &Harness, db: &TestDb, settings: RentalsSettings) -> Rentals {
     let clock: SharedClock = h.clock.clone();
     Rentals::new(
         db.db.clone(),
@@ -189,6 +193,8 @@ pub fn rentals_on(h: &Harness, db: &TestDb, settings: RentalsSettings) -> Rental
             &h.stack.credentials,
         ),
     )
+    .await
+    .expect("start rentals")
 }
 
 pub async fn set_plan(h: &mut Harness, service: &str, duration: D, price: i64) {

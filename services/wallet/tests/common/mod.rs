@@ -45,7 +45,9 @@ pub async fn start(backend: Backend) -> Harness {
     let clock = Arc::new(ManualClock::starting_now());
     let stack = Stack::start(accounts_db.db.clone(), clock.clone()).await;
     let shared: SharedClock = clock.clone();
-    let wallet = Wallet::start(db.db.clone(), shared, &WalletSettings::default());
+    let wallet = Wallet::start(db.db.clone(), shared, &WalletSettings::default())
+        .await
+        .expect("start the wallet");
     let server = TestServer::start(
         wallet.routes(&stack.remote_auth_layer()),
         SERVICE_NAMES.to_vec(),
