@@ -157,6 +157,49 @@ impl Refusal {
         self.metadata.push((key.to_owned(), value.to_string()));
         self
     }
+
+    /// A request found invalid by another service (a price limit in a
+    /// currency only the catalog knows) as a refusal a saga can record:
+    /// reason INVALID_FIELD, "field: description" joined by "; ".
+    pub fn invalid(violations: &[Violation]) -> Self {
+        let described = violations
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.description))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self::new(reason::INVALID_FIELD, described)
+    }
+
+    /// The field violations of a refusal made by [`Refusal::invalid`];
+    /// `None` for a business refusal.
+    pub fn violations(reason: &str, message: &str) -> Option<Vec<Violation>> {
+        (reason == reason::INVALID_FIELD).then(|| {
+            message
+                .split("; ")
+                .map(|v| {
+                    let (field, description) = v.split_once(": ").unwrap_or(("request", v));
+                    Violation::new(field, description)
+                })
+                .collect()
+        })
+    }
+}
+
+/// The violations an upstream service found in `fields`, the ones a
+/// caller passed on from its client unchecked; empty when it named none
+/// of them (then the fault is the caller's own).
+pub fn client_violations(status: &Status, fields: &[&str]) -> Vec<Violation> {
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|br| {
+            br.field_violations
+                .iter()
+                .filter(|v| fields.contains(&v.field.as_str()))
+                .map(|v| Violation::new(v.field.clone(), v.description.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -199,6 +242,25 @@ mod tests {
         assert!(invalid_argument(&many).message().len() <= MAX_MESSAGE_BYTES);
         // Escaped, so a quote cannot forge the rest of a message or a log line.
         assert_eq!(quote("a\"\nb"), "\"a\\\"\\nb\"");
+    }
+
+    #[test]
+    fn invalid_refusals_keep_their_violations() {
+        let violations = [
+            Violation::new("max_price", "currency_code must be USD"),
+            Violation::new("request_id", "is required"),
+        ];
+        let refusal = Refusal::invalid(&violations);
+        assert_eq!(refusal.reason, reason::INVALID_FIELD);
+        let read = Refusal::violations(&refusal.reason, &refusal.message).unwrap();
+        assert_eq!(read, violations);
+        assert_eq!(Refusal::violations("NO_NUMBERS_AVAILABLE", "none"), None);
+        let upstream = invalid_argument(&violations);
+        assert_eq!(
+            client_violations(&upstream, &["max_price"]),
+            violations[..1]
+        );
+        assert!(client_violations(&upstream, &["operator"]).is_empty());
     }
 
     #[test]

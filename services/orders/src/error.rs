@@ -88,17 +88,7 @@ impl Error {
             // The client's price limit, which only the catalog can judge
             // (its currency); any other field is orders' to have checked.
             Code::InvalidArgument => {
-                let details = status.get_error_details();
-                let violations: Vec<Violation> = details
-                    .bad_request()
-                    .map(|br| {
-                        br.field_violations
-                            .iter()
-                            .filter(|v| v.field == "max_price")
-                            .map(|v| Violation::new(v.field.clone(), v.description.clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let violations = numhub_runtime::error::client_violations(status, &["max_price"]);
                 if violations.is_empty() {
                     Self::Upstream {
                         service,

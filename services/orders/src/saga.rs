@@ -16,7 +16,7 @@
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::common::v1::Money;
 use numhub_proto::wallet::v1 as wallet_pb;
-use numhub_runtime::error::{Violation, reason};
+use numhub_runtime::error::reason;
 
 use crate::error::{Error, Refusal, orders_reason};
 use crate::model::{Activation, Purchase, Settle, Status};
@@ -192,12 +192,7 @@ impl Orders {
             // another currency): recorded like a refusal, answered as the
             // client's mistake.
             Err(Error::Invalid(violations)) => {
-                let described = violations
-                    .iter()
-                    .map(|v| format!("{}: {}", v.field, v.description))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let refusal = Refusal::new(reason::INVALID_FIELD, described);
+                let refusal = Refusal::invalid(&violations);
                 return self.fail(&activation, refusal, Settle::Nothing).await;
             }
             Err(error) => return Err(error),
@@ -389,15 +384,7 @@ pub fn saga_key(activation_id: &str) -> String {
 
 /// The answer a FAILED activation gives every retry of its purchase.
 fn failure_of(a: &Activation) -> Error {
-    if a.failure_reason == reason::INVALID_FIELD {
-        let violations = a
-            .failure_message
-            .split("; ")
-            .map(|v| {
-                let (field, description) = v.split_once(": ").unwrap_or(("request", v));
-                Violation::new(field, description)
-            })
-            .collect();
+    if let Some(violations) = Refusal::violations(&a.failure_reason, &a.failure_message) {
         return Error::Invalid(violations);
     }
     let reason = if a.failure_reason.is_empty() {

@@ -16,7 +16,7 @@
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::common::v1::Money;
 use numhub_proto::wallet::v1 as wallet_pb;
-use numhub_runtime::error::{Violation, reason};
+use numhub_runtime::error::reason;
 
 use crate::error::{Error, Refusal, rentals_reason};
 use crate::model::{Purchase, Rental, Settle, Status};
@@ -124,7 +124,7 @@ impl Rentals {
             // another currency): recorded like a refusal, so every retry
             // gets it, and answered as the client's mistake.
             Err(Error::Invalid(violations)) => {
-                return self.fail(&rental, invalid_refusal(&violations)).await;
+                return self.fail(&rental, Refusal::invalid(&violations)).await;
             }
             Err(error) => return Err(error),
         }
@@ -296,28 +296,9 @@ pub fn saga_key(rental_id: &str) -> String {
     format!("rental:{rental_id}")
 }
 
-/// A request the catalog found invalid, as the refusal a FAILED rental
-/// keeps: reason INVALID_FIELD, "field: description" joined by "; ".
-fn invalid_refusal(violations: &[Violation]) -> Refusal {
-    let described = violations
-        .iter()
-        .map(|v| format!("{}: {}", v.field, v.description))
-        .collect::<Vec<_>>()
-        .join("; ");
-    Refusal::new(reason::INVALID_FIELD, described)
-}
-
 /// The answer a FAILED rental gives every retry of its purchase.
 fn failure_of(r: &Rental) -> Error {
-    if r.failure_reason == reason::INVALID_FIELD {
-        let violations = r
-            .failure_message
-            .split("; ")
-            .map(|v| {
-                let (field, description) = v.split_once(": ").unwrap_or(("request", v));
-                Violation::new(field, description)
-            })
-            .collect();
+    if let Some(violations) = Refusal::violations(&r.failure_reason, &r.failure_message) {
         return Error::Invalid(violations);
     }
     let reason = if r.failure_reason.is_empty() {
