@@ -1,6 +1,7 @@
 //! What every numhub service stands on: configuration, telemetry, server
-//! start-up, the database, an injectable clock, error mapping and request
-//! validation. Services depend on this crate and never on each other.
+//! start-up, owned background workers, the database, an injectable clock,
+//! error mapping and request validation. Services depend on this crate and
+//! never on each other.
 
 pub mod binary;
 pub mod clock;
@@ -20,3 +21,4 @@ pub mod sms;
 pub mod streams;
 pub mod telemetry;
 pub mod validate;
+pub mod workers;
