@@ -67,11 +67,6 @@ impl Workers {
         }
     }
 
-    /// Whether shutdown has begun.
-    pub fn is_stopping(&self) -> bool {
-        self.stop.is_cancelled()
-    }
-
     /// Runs the loop `worker` makes, named `name` in logs, until shutdown.
     /// The loop gets the token that asks it to stop and should return
     /// `Ok(())` soon after it is cancelled, between passes. A loop that
@@ -169,6 +164,9 @@ impl Workers {
                     return;
                 }
             };
+            if started.elapsed() >= self.restart.max {
+                pause = self.restart.first;
+            }
             match outcome {
                 Ok(Ok(())) if self.stop.is_cancelled() => return,
                 Ok(Ok(())) => tracing::error!("worker ended on its own; restarting"),
@@ -185,9 +183,6 @@ impl Workers {
                     tracing::error!(%panic, ?pause, "worker panicked; restarting");
                 }
                 Err(_) => tracing::error!("worker was cancelled; restarting"),
-            }
-            if started.elapsed() >= self.restart.max {
-                pause = self.restart.first;
             }
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
