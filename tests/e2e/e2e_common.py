@@ -559,6 +559,14 @@ def tail(path: str, n: int = 40) -> str:
     return "\n".join("      | " + line[:400] for line in text.splitlines()[-n:])
 
 
+def check_workers_stopped(proc) -> None:
+    """After SIGTERM: the log says the gRPC server drained, then the workers stopped (before the pool closed)."""
+    log = read_text(proc.log_path)
+    drained, stopped = log.rfind("gRPC server stopped"), log.rfind("workers stopped")
+    check(0 <= drained < stopped, f"{proc.name}: no 'workers stopped' after 'gRPC server stopped' in the log:\n"
+                                  f"{tail(proc.log_path, 15)}")
+
+
 def http_get(url: str, timeout: float = 5.0):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.status, r.headers.get("Content-Type", ""), r.read().decode("utf-8", "replace")

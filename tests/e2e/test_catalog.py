@@ -55,7 +55,7 @@ from e2e_common import (  # noqa: E402
     SERVICE_CREDENTIAL_REQUIRED, SHUTDOWN_LIMIT, UNAUTHENTICATED, WRITE, C, Deployment, ErrorDetails, Failure,
     FreshDatabases, Runner, check, check_details, check_error, check_eq, check_health, check_reflection,
     check_reflection_grpcurl, check_uuid7, deviation, dump_logs, http_get, is_method, money, note, ok, outcome,
-    parse_metrics, postgres_unreachable, psql, rid, run_binary, show, tail,
+    parse_metrics, postgres_unreachable, psql, rid, run_binary, show, tail, check_workers_stopped,
 )
 
 CATALOG = "numhub.catalog.v1.CatalogService"
@@ -967,7 +967,8 @@ def t_metrics(ctx: Ctx):
 
 
 def t_restart(ctx: Ctx):
-    """SIGTERM: exit 0; a restart keeps the inventory, the leases and the counters."""
+    """SIGTERM: exit 0, the workers stopped after the server drained; a restart keeps the inventory, the leases
+    and the counters."""
     srv = ctx.dep.catalog
     srv.close_channel()
     rc, elapsed = srv.terminate()
@@ -976,6 +977,7 @@ def t_restart(ctx: Ctx):
         raise Failure(f"{srv.name} still running {SHUTDOWN_LIMIT:.0f}s after SIGTERM (killed it); log:\n"
                       f"{tail(srv.log_path)}")
     check_eq(rc, 0, f"{srv.name}: exit code after SIGTERM ({elapsed:.2f}s)")
+    check_workers_stopped(srv)
     srv.start()
     kept = ctx.kept_lease
     if kept is not None:

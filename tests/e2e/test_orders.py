@@ -58,7 +58,7 @@ from e2e_common import (  # noqa: E402
     A, Deployment, Failure, FreshDatabases, O, R, Runner, W, check, check_details, check_error, check_eq,
     check_health, check_reflection, check_reflection_grpcurl, check_uuid7, deviation, dump_logs, money, note, ok,
     outcome,
-    postgres_unreachable, psql, rid, run_binary, show, tail,
+    postgres_unreachable, psql, rid, run_binary, show, tail, check_workers_stopped,
 )
 
 ORDERS = "numhub.orders.v1.OrdersService"
@@ -987,6 +987,7 @@ def t_sigterm_with_stream(ctx: Ctx):
     check(rc is not None, f"{srv.name} still running {GRACE + 1.0:.1f}s after SIGTERM with a stream open (grace "
                           f"{GRACE}s; killed it); log:\n{tail(srv.log_path, 25)}")
     check_eq(rc, 0, f"{srv.name}: exit code after SIGTERM ({exited:.2f}s)")
+    check_workers_stopped(srv)
     check(end is not None, f"the WatchMessages stream did not end although {srv.name} exited")
     stream_end = w.end[0] - t0
     note(f"after SIGTERM: the stream ended {stream_end:.2f}s later ({end[0]} {end[1]!r}), the process exited 0 "

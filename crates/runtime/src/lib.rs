@@ -1,6 +1,7 @@
 //! What every numhub service stands on: configuration, telemetry, server
-//! start-up, the database, an injectable clock, error mapping and request
-//! validation. Services depend on this crate and never on each other.
+//! start-up, owned background workers, the database, an injectable clock,
+//! error mapping and request validation. Services depend on this crate and
+//! never on each other.
 
 pub mod binary;
 pub mod clock;
@@ -21,3 +22,4 @@ pub mod streams;
 pub mod telemetry;
 pub mod tokens;
 pub mod validate;
+pub mod workers;

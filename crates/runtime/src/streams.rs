@@ -15,9 +15,11 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use futures_util::{Stream, StreamExt as _};
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::tokens::{self, PageTokens, TokenScope};
 
@@ -289,38 +291,44 @@ impl<F: Feed> Follower<F> {
 
 /// Listens for other processes' NOTIFY on `channel` (PostgreSQL) and wakes
 /// this process's streams of the topics in the payload ("a/b" wakes "a" and
-/// "b"); reconnects after a failure, then wakes every stream, as
-/// notifications may have been lost meanwhile.
-pub async fn listen(hub: Arc<Hub>, url: String, channel: &'static str) {
-    loop {
-        match PgListener::connect(&url).await {
-            Ok(mut listener) => match listener.listen(channel).await {
-                Ok(()) => {
-                    hub.wake_all();
-                    loop {
-                        match listener.try_recv().await {
-                            Ok(Some(notification)) => {
-                                let topics: Vec<&str> = notification.payload().split('/').collect();
-                                hub.wake(&topics);
-                            }
-                            Ok(None) => {
-                                tracing::warn!("lost the notification connection; reconnecting");
-                                hub.wake_all();
-                            }
-                            Err(error) => {
-                                tracing::warn!(%error, "notification listener failed");
-                                break;
-                            }
-                        }
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "cannot LISTEN for notifications"),
-            },
-            Err(error) => tracing::warn!(%error, "cannot connect the notification listener"),
-        }
+/// "b"), until `stop`. A failure ends it, after waking every stream as
+/// notifications may have been lost: it runs as a worker
+/// ([`crate::workers::Workers`]), which starts it again after a pause.
+pub async fn listen(
+    hub: Arc<Hub>,
+    url: String,
+    channel: &'static str,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let listened = async {
+        let mut listener = PgListener::connect(&url)
+            .await
+            .context("cannot connect the notification listener")?;
+        listener
+            .listen(channel)
+            .await
+            .context("cannot LISTEN for notifications")?;
         hub.wake_all();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+        loop {
+            let received = tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                received = listener.try_recv() => received.context("notification listener failed")?,
+            };
+            match received {
+                Some(notification) => {
+                    let topics: Vec<&str> = notification.payload().split('/').collect();
+                    hub.wake(&topics);
+                }
+                None => {
+                    tracing::warn!("lost the notification connection; reconnecting");
+                    hub.wake_all();
+                }
+            }
+        }
+    };
+    let result = listened.await;
+    hub.wake_all();
+    result
 }
 
 #[cfg(test)]

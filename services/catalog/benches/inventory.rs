@@ -246,7 +246,7 @@ async fn main() -> anyhow::Result<()> {
         CatalogSettings::default(),
     )
     .await?;
-    catalog.start_workers();
+    catalog.start_workers(&numhub_runtime::workers::Workers::new());
     let server = TestServer::start(
         catalog.routes(&stack.remote_auth_layer()),
         SERVICE_NAMES.to_vec(),

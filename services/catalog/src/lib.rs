@@ -27,6 +27,7 @@ use numhub_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
 use numhub_runtime::clock::SharedClock;
 use numhub_runtime::db::{Database, Migrations};
 use numhub_runtime::tokens::PageTokens;
+use numhub_runtime::workers::Workers;
 use sqlx::migrate::Migrator;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
@@ -84,32 +85,25 @@ impl Catalog {
         Ok(catalog)
     }
 
-    /// Starts the sweeper that brings the stock counters up to date with
-    /// leases that ended by time, and forgets old LeaseNumber request ids.
-    /// Any number of replicas may run it.
-    pub fn start_workers(&self) {
+    /// Starts, under `workers`, the sweeper that brings the stock counters
+    /// up to date with leases that ended by time, and the purge that forgets
+    /// old LeaseNumber request ids. Any number of replicas may run them.
+    pub fn start_workers(&self, workers: &Workers) {
         let catalog = self.clone();
         let interval = self.settings.sweep_interval.max(Duration::from_millis(10));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut last_purge: Option<tokio::time::Instant> = None;
-            loop {
-                tick.tick().await;
-                if let Err(error) = catalog.sweep().await {
-                    tracing::warn!(error = %numhub_runtime::error::error_chain(&error),
-                        "cannot update the stock counters; will try again");
+        workers.spawn_every("catalog sweeper", interval, move || {
+            let catalog = catalog.clone();
+            async move { catalog.sweep().await.map(drop) }
+        });
+        let catalog = self.clone();
+        workers.spawn_every("catalog request purge", PURGE_INTERVAL, move || {
+            let catalog = catalog.clone();
+            async move {
+                let purged = catalog.purge_requests().await?;
+                if purged > 0 {
+                    tracing::debug!(purged, "forgot old lease request ids");
                 }
-                if last_purge.is_none_or(|at| at.elapsed() >= PURGE_INTERVAL) {
-                    last_purge = Some(tokio::time::Instant::now());
-                    match catalog.purge_requests().await {
-                        Ok(0) => {}
-                        Ok(purged) => tracing::debug!(purged, "forgot old lease request ids"),
-                        Err(error) => tracing::warn!(
-                            error = %numhub_runtime::error::error_chain(&error),
-                            "cannot forget old lease request ids; will try again"),
-                    }
-                }
+                Ok::<_, Error>(())
             }
         });
     }

@@ -10,6 +10,7 @@ use numhub_runtime::clock::{SharedClock, SystemClock};
 use numhub_runtime::config;
 use numhub_runtime::db::Database;
 use numhub_runtime::server::{Server, install_metrics, shutdown_signal};
+use numhub_runtime::workers::Workers;
 use tonic::transport::Endpoint;
 
 #[tokio::main]
@@ -52,12 +53,15 @@ async fn run(config: CatalogConfig) -> anyhow::Result<()> {
         config.auth.api_key_environment,
         clock.clone(),
     );
-    catalog.start_workers();
+    let workers = Workers::new();
+    catalog.start_workers(&workers);
     let server = Server::new(catalog.routes(&auth), SERVICE_NAMES.to_vec())
         .start(config.server.listen_addr(&DEFAULTS))
         .await?;
     shutdown_signal().await;
-    server.shutdown(config.server.shutdown_grace).await?;
+    let served = server.shutdown(config.server.shutdown_grace).await;
+    // The workers stop after the server has drained, before the pool closes.
+    workers.shutdown(config.server.shutdown_grace).await;
     db.close().await;
-    Ok(())
+    served
 }

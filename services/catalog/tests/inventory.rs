@@ -3,11 +3,15 @@
 mod common;
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use common::*;
+use numhub_catalog::{Catalog, CatalogSettings};
 use numhub_proto::catalog::v1 as pb;
 use numhub_runtime::clock::Clock;
+use numhub_runtime::workers::Workers;
 use numhub_testkit::backend_tests;
+use tokio::time::Instant;
 use tonic::Code;
 
 backend_tests! {
@@ -503,6 +507,36 @@ backend_tests! {
         h.catalog.sweep().await.unwrap();
         h.assert_counters_match_inventory("wa").await;
         h.assert_counters_match_inventory("tg").await;
+    }
+
+    async fn the_sweeper_is_a_worker_that_stops_at_shutdown_before_the_pool_closes(backend: Backend) {
+        let mut h = start(backend).await;
+        h.import(us_numbers(0, 3, "", pb::NumberType::Voip)).await;
+        h.set_price("wa", "US", "", 10).await;
+        h.set_price("tg", "US", "", 10).await;
+        h.lease(h.activation("acme", "wa", "a1")).await.unwrap();
+        h.advance_minutes(21);
+        let sweep_interval = Duration::from_millis(20);
+        let settings = CatalogSettings { sweep_interval, ..settings() };
+        let catalog = Catalog::new(h.db.db.clone(), h.clock.clone(), settings).await.unwrap();
+        let workers = Workers::new();
+        catalog.start_workers(&workers);
+        // The sweeper counts the lease that ended by time by itself.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while h.stock("tg", "US").await != 3 {
+            assert!(Instant::now() < deadline, "the sweeper did not run");
+            tokio::time::sleep(sweep_interval).await;
+        }
+        assert!(workers.shutdown(Duration::from_secs(5)).await.is_empty(), "stopped in time");
+        assert!(workers.running().is_empty());
+        // Stopped: a lease that ends now stays uncounted, however long one
+        // waits, until a sweep is asked for.
+        h.lease(h.activation("acme", "tg", "a2")).await.unwrap();
+        h.advance_minutes(21);
+        tokio::time::sleep(sweep_interval * 10).await;
+        assert_eq!(catalog.sweep().await.unwrap(), 1, "no sweep ran after shutdown");
+        // Nothing of the sweeper holds the pool, which closes at once.
+        tokio::time::timeout(Duration::from_secs(5), h.db.db.close()).await.expect("the pool closes");
     }
 
     async fn random_concurrent_leases_and_releases_keep_the_counters_true(backend: Backend) {

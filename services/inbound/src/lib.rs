@@ -151,6 +151,9 @@ impl Inbound {
         let message = arrival.into_message(uuid::Uuid::now_v7().to_string(), now);
         if store::insert(self.db.writer(), &message).await? {
             if self.route_at_once.load(Ordering::Relaxed) {
+                // A plain task, not a worker: it routes one message, and
+                // should shutdown cut it short, its claim lapses and the
+                // routing worker routes the message.
                 tokio::spawn(self.clone().route_fresh(message.clone()));
             }
             return Ok((message, false));

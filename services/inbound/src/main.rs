@@ -10,6 +10,7 @@ use numhub_runtime::clock::{SharedClock, SystemClock};
 use numhub_runtime::config;
 use numhub_runtime::db::Database;
 use numhub_runtime::server::{Server, install_metrics, lazy_channel, shutdown_signal};
+use numhub_runtime::workers::Workers;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -54,7 +55,8 @@ async fn run(config: InboundConfig) -> anyhow::Result<()> {
         config.auth.api_key_environment,
         clock,
     );
-    inbound.start_workers();
+    let workers = Workers::new();
+    inbound.start_workers(&workers);
     let webhook = inbound.start_webhook().await?;
     let server = Server::new(inbound.routes(&auth), SERVICE_NAMES.to_vec())
         .start(config.server.listen_addr(&DEFAULTS))
@@ -63,7 +65,9 @@ async fn run(config: InboundConfig) -> anyhow::Result<()> {
     if let Some(webhook) = webhook {
         webhook.shutdown().await;
     }
-    server.shutdown(config.server.shutdown_grace).await?;
+    let served = server.shutdown(config.server.shutdown_grace).await;
+    // The workers stop after the server has drained, before the pool closes.
+    workers.shutdown(config.server.shutdown_grace).await;
     db.close().await;
-    Ok(())
+    served
 }

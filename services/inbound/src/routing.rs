@@ -14,6 +14,7 @@ use std::time::Duration;
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::orders::v1 as orders_pb;
 use numhub_proto::rentals::v1 as rentals_pb;
+use numhub_runtime::workers::{CancellationToken, Workers};
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
@@ -56,22 +57,24 @@ pub struct Pass {
 
 impl Inbound {
     /// Starts routing: what this process stores is routed at once, and the
-    /// worker looks every `NUMHUB_INBOUND_ROUTE_INTERVAL` for the rest
-    /// (other replicas' messages, retries that fell due, RouteAgain).
-    pub fn start_workers(&self) {
+    /// worker (under `workers`) looks every `NUMHUB_INBOUND_ROUTE_INTERVAL`
+    /// for the rest (other replicas' messages, retries that fell due,
+    /// RouteAgain).
+    pub fn start_workers(&self, workers: &Workers) {
         self.route_at_once
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let inbound = self.clone();
         let interval = self.settings.route_interval.max(Duration::from_millis(10));
-        tokio::spawn(async move {
-            loop {
-                if let Err(error) = inbound.route_due().await {
-                    tracing::warn!(
-                        error = %numhub_runtime::error::error_chain(&error),
-                        "routing failed; will try again"
-                    );
+        workers.spawn("inbound routing", move |stop: CancellationToken| {
+            let inbound = inbound.clone();
+            async move {
+                loop {
+                    inbound.route_due().await?;
+                    tokio::select! {
+                        () = stop.cancelled() => return Ok::<_, Error>(()),
+                        _ = tokio::time::timeout(interval, inbound.arrived.notified()) => {}
+                    }
                 }
-                let _ = tokio::time::timeout(interval, inbound.arrived.notified()).await;
             }
         });
     }

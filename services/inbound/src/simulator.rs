@@ -7,6 +7,8 @@
 //! It never stores or routes anything itself: what it sends takes the path
 //! of every SMS.
 
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use numhub_auth::{ServiceCredentials, ServiceInterceptor};
@@ -14,6 +16,7 @@ use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::inbound::v1 as pb;
 use numhub_proto::inbound::v1::inbound_internal_service_client::InboundInternalServiceClient;
 use numhub_runtime::clock::SharedClock;
+use numhub_runtime::workers::{CancellationToken, Workers};
 use rand::RngExt as _;
 use tonic::codegen::InterceptedService;
 use tonic::transport::Channel;
@@ -77,30 +80,38 @@ impl Simulator {
         }
     }
 
-    /// Follows new leases from now on and answers each with an SMS.
-    pub fn start(self) {
-        tokio::spawn(async move {
-            // Leases made before the simulator started are not its business.
-            let mut after = String::new();
-            let mut first = true;
-            loop {
-                match self.new_leases(&after).await {
-                    Ok(leases) => {
-                        if let Some(last) = leases.last() {
-                            after.clone_from(&last.id);
-                        }
-                        if !first {
-                            for lease in leases {
-                                self.answer_later(lease);
+    /// Follows new leases from now on and answers each with an SMS, as a
+    /// worker under `workers`.
+    pub fn start(self, workers: &Workers) {
+        // The last lease seen, kept across restarts; none before the first
+        // look, as leases made before the simulator started are not its
+        // business.
+        let seen: Arc<Mutex<Option<String>>> = Arc::default();
+        workers.spawn("simulator", move |stop: CancellationToken| {
+            let (simulator, seen) = (self.clone(), seen.clone());
+            async move {
+                loop {
+                    let after = seen.lock().expect("simulator lock").clone();
+                    match simulator.new_leases(after.as_deref().unwrap_or("")).await {
+                        Ok(leases) => {
+                            let last = leases.last().map(|lease| lease.id.clone());
+                            if after.is_some() {
+                                for lease in leases {
+                                    simulator.answer_later(lease);
+                                }
                             }
+                            *seen.lock().expect("simulator lock") =
+                                Some(last.or(after).unwrap_or_default());
                         }
-                        first = false;
+                        Err(status) => {
+                            tracing::debug!(code = ?status.code(), "the simulator cannot see the leases yet");
+                        }
                     }
-                    Err(status) => {
-                        tracing::debug!(code = ?status.code(), "the simulator cannot see the leases yet");
+                    tokio::select! {
+                        () = stop.cancelled() => return Ok::<_, Infallible>(()),
+                        () = tokio::time::sleep(Duration::from_millis(300)) => {}
                     }
                 }
-                tokio::time::sleep(Duration::from_millis(300)).await;
             }
         });
     }
@@ -145,6 +156,8 @@ impl Simulator {
         } else {
             min
         };
+        // A plain task, not a worker: one delay and one call, touching no
+        // database; an SMS cut short by shutdown is one a demo does not send.
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let (sender, body, _) = verification_text(&lease.service_code);

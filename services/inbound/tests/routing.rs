@@ -215,7 +215,8 @@ async fn the_worker_routes_at_once() {
     let account = r.h.account();
     r.h.fund(&account, 100).await;
     let a = r.h.buy("wa", "buy-1").await.unwrap();
-    r.inbound.start_workers();
+    let workers = numhub_runtime::workers::Workers::new();
+    r.inbound.start_workers(&workers);
     r.deliver(r.sms("up-1", &a.phone_number, "code 8642")).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while r.h.get(&a.id).await.messages.is_empty() {

@@ -27,6 +27,7 @@ use numhub_runtime::config::{DatabaseConfig, ServerConfig, ServiceDefaults};
 use numhub_runtime::db::{Backend, Database};
 use numhub_runtime::server::{RunningServer, Server, bind, install_metrics, shutdown_signal};
 use numhub_runtime::telemetry::TelemetryConfig;
+use numhub_runtime::workers::Workers;
 use numhub_wallet::{Wallet, WalletSettings};
 use tonic::service::RoutesBuilder;
 use tonic::transport::Endpoint;
@@ -168,9 +169,11 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
     {
         numhub_accounts::print_admin_key(&secret);
     }
+    let workers = Workers::new();
     let wallet = Wallet::start(wallet_db.clone(), clock.clone(), &config.wallet).await?;
+    wallet.start_workers(&workers);
     let catalog = Catalog::new(catalog_db.clone(), clock.clone(), config.catalog.clone()).await?;
-    catalog.start_workers();
+    catalog.start_workers(&workers);
     // Orders and rentals reach the wallet, the catalog and each other
     // through their gRPC contracts, here on the process's own port: bound
     // first, so its address is known (port 0 too) before they are built.
@@ -195,8 +198,14 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
     .await?;
     // On PostgreSQL, a LISTEN connection wakes streams for what other
     // processes on the same database write; alone on SQLite, none is needed.
-    orders.start_workers(Some(orders_url).filter(|u| u.starts_with("postgres")));
-    rentals.start_workers(Some(rentals_url).filter(|u| u.starts_with("postgres")));
+    orders.start_workers(
+        &workers,
+        Some(orders_url).filter(|u| u.starts_with("postgres")),
+    );
+    rentals.start_workers(
+        &workers,
+        Some(rentals_url).filter(|u| u.starts_with("postgres")),
+    );
     let inbound = Inbound::new(
         inbound_db.clone(),
         clock.clone(),
@@ -204,7 +213,7 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
         numhub_inbound::Dependencies::new(own.clone(), own.clone(), own.clone(), &credentials),
     )
     .await?;
-    inbound.start_workers();
+    inbound.start_workers(&workers);
     let webhook = inbound.start_webhook().await?;
     if config.simulator.enabled {
         Simulator::new(
@@ -214,7 +223,7 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
             clock,
             config.simulator.clone(),
         )
-        .start();
+        .start(&workers);
     }
     if config.demo
         && let Some(secret) = demo::load(&accounts, &wallet, &catalog).await?
@@ -249,6 +258,7 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
         orders,
         rentals,
         webhook,
+        workers,
         databases: [
             accounts_db,
             wallet_db,
@@ -268,6 +278,7 @@ pub struct Numhubd {
     orders: Orders,
     rentals: Rentals,
     webhook: Option<RunningWebhook>,
+    workers: Workers,
     databases: [Database; 6],
     shutdown_grace: Duration,
 }
@@ -280,18 +291,21 @@ impl Numhubd {
     }
 
     /// Ends the live streams, reports NOT_SERVING, lets in-flight RPCs
-    /// finish within the shutdown grace, and closes the databases.
+    /// finish within the shutdown grace, stops the workers within it too,
+    /// and closes the databases.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.orders.close_streams();
         self.rentals.close_streams();
         if let Some(webhook) = self.webhook {
             webhook.shutdown().await;
         }
-        self.server.shutdown(self.shutdown_grace).await?;
+        let served = self.server.shutdown(self.shutdown_grace).await;
+        // The workers stop after the server has drained, before the pools close.
+        self.workers.shutdown(self.shutdown_grace).await;
         for db in self.databases {
             db.close().await;
         }
-        Ok(())
+        served
     }
 }
 

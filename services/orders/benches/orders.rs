@@ -155,7 +155,10 @@ async fn start(clients: usize) -> anyhow::Result<Bench> {
     )
     .await
     .expect("start orders");
-    orders.start_workers(Some(orders_db.url.clone()));
+    orders.start_workers(
+        &numhub_runtime::workers::Workers::new(),
+        Some(orders_db.url.clone()),
+    );
     let orders_server = TestServer::start(
         orders.routes(&stack.remote_auth_layer()),
         numhub_orders::SERVICE_NAMES.to_vec(),

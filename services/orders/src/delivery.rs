@@ -123,6 +123,8 @@ impl Orders {
             arrival_time: prost_types::Duration::try_from(arrival).ok(),
         };
         let mut catalog = self.deps.catalog.clone();
+        // A plain task, not a worker: three bounded attempts, touching no
+        // database here; a report cut short by shutdown is one lost sample.
         tokio::spawn(async move {
             for attempt in 0..3 {
                 match catalog.record_arrival(request.clone()).await {

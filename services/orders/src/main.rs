@@ -10,6 +10,7 @@ use numhub_runtime::clock::{SharedClock, SystemClock};
 use numhub_runtime::config;
 use numhub_runtime::db::Database;
 use numhub_runtime::server::{Server, install_metrics, lazy_channel, shutdown_signal};
+use numhub_runtime::workers::Workers;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -58,13 +59,16 @@ async fn run(config: OrdersConfig) -> anyhow::Result<()> {
         config.auth.api_key_environment,
         clock,
     );
-    orders.start_workers(Some(url));
+    let workers = Workers::new();
+    orders.start_workers(&workers, Some(url));
     let server = Server::new(orders.routes(&auth), SERVICE_NAMES.to_vec())
         .start(config.server.listen_addr(&DEFAULTS))
         .await?;
     shutdown_signal().await;
     orders.close_streams();
-    server.shutdown(config.server.shutdown_grace).await?;
+    let served = server.shutdown(config.server.shutdown_grace).await;
+    // The workers stop after the server has drained, before the pool closes.
+    workers.shutdown(config.server.shutdown_grace).await;
     db.close().await;
-    Ok(())
+    served
 }

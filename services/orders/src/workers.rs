@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use numhub_runtime::workers::Workers;
+
 use crate::error::Error;
 use crate::store::{self, Due};
 use crate::{Orders, streams};
@@ -24,28 +26,26 @@ pub struct Pass {
 }
 
 impl Orders {
-    /// Starts the workers and, on PostgreSQL, the listener for other
-    /// processes' notifications (`database_url`).
-    pub fn start_workers(&self, database_url: Option<String>) {
+    /// Starts the workers under `workers` and, on PostgreSQL, the listener
+    /// for other processes' notifications (`database_url`).
+    pub fn start_workers(&self, workers: &Workers, database_url: Option<String>) {
         if let Some(url) = database_url.filter(|u| u.starts_with("postgres")) {
-            tokio::spawn(streams::listen(self.hub.clone(), url));
+            let hub = self.hub.clone();
+            workers.spawn("orders notifications", move |stop| {
+                streams::listen(hub.clone(), url.clone(), stop)
+            });
         }
         let orders = self.clone();
         let interval = self.settings.worker_interval.max(Duration::from_millis(10));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
+        workers.spawn_every("orders workers", interval, move || {
+            let orders = orders.clone();
+            async move {
                 orders.hub.prune();
-                match orders.run_workers_once().await {
-                    Ok(pass) if pass != Pass::default() => tracing::debug!(?pass, "workers"),
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(
-                        error = %numhub_runtime::error::error_chain(&error),
-                        "workers failed; will try again"
-                    ),
+                let pass = orders.run_workers_once().await?;
+                if pass != Pass::default() {
+                    tracing::debug!(?pass, "workers");
                 }
+                Ok::<_, Error>(())
             }
         });
     }

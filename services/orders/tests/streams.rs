@@ -301,8 +301,10 @@ async fn two_instances_on_postgres_share_their_streams() {
     let second = Orders::new(h.orders_db.db.clone(), clock, settings(), deps)
         .await
         .expect("start orders");
-    h.orders.start_workers(Some(h.orders_db.url.clone()));
-    second.start_workers(Some(h.orders_db.url.clone()));
+    let workers = numhub_runtime::workers::Workers::new();
+    h.orders
+        .start_workers(&workers, Some(h.orders_db.url.clone()));
+    second.start_workers(&workers, Some(h.orders_db.url.clone()));
     let second_server = TestServer::start(
         second.routes(&h.stack.remote_auth_layer()),
         numhub_orders::SERVICE_NAMES.to_vec(),

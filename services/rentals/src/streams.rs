@@ -3,6 +3,7 @@
 //! truth, the hub only says "look again".
 
 use numhub_runtime::streams::{self, Batch, Feed, Follow};
+use numhub_runtime::workers::CancellationToken;
 
 use crate::error::Error;
 use crate::model::Event;
@@ -96,6 +97,10 @@ impl Rentals {
 }
 
 /// Listens for other rentals processes' notifications (PostgreSQL).
-pub(crate) async fn listen(hub: std::sync::Arc<streams::Hub>, url: String) {
-    streams::listen(hub, url, NOTIFY_CHANNEL).await;
+pub(crate) async fn listen(
+    hub: std::sync::Arc<streams::Hub>,
+    url: String,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    streams::listen(hub, url, NOTIFY_CHANNEL, stop).await
 }

@@ -203,7 +203,8 @@ async fn two_instances_on_postgres_share_their_streams() {
     let account = r.account();
     r.h.fund(&account, 1_000).await;
     let second = rentals_on(&r.h, &r.rentals_db, settings()).await;
-    second.start_workers(Some(r.rentals_db.url.clone()));
+    let workers = numhub_runtime::workers::Workers::new();
+    second.start_workers(&workers, Some(r.rentals_db.url.clone()));
     let second_server = TestServer::start(
         second.routes(&r.h.stack.remote_auth_layer()),
         numhub_rentals::SERVICE_NAMES.to_vec(),

@@ -95,6 +95,10 @@ impl Ledger {
                     settings: settings.clone(),
                     cache: HashMap::new(),
                 };
+                // Not a worker: a lane serves requests, which wait for it,
+                // and ends by itself when the last sender is dropped, after
+                // the server has drained; stopping it at shutdown would fail
+                // writes that a caller is waiting for.
                 tokio::spawn(lane.run(rx));
                 tx
             })

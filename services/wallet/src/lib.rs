@@ -22,6 +22,7 @@ use numhub_proto::wallet::v1::wallet_service_server::WalletServiceServer;
 use numhub_runtime::clock::SharedClock;
 use numhub_runtime::db::{Backend, Database, Migrations};
 use numhub_runtime::tokens::PageTokens;
+use numhub_runtime::workers::Workers;
 use sqlx::migrate::Migrator;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
@@ -54,13 +55,19 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone)]
 pub struct Wallet {
     db: Database,
+    clock: SharedClock,
     ledger: Ledger,
     default_currency: String,
     tokens: PageTokens,
+    idempotency_retention: Duration,
 }
 
 impl Wallet {
-    /// Starts the wallet's lanes and its purge worker on a migrated database.
+    /// Starts the wallet's lanes on a migrated database. They are part of
+    /// the request path, not background work: each ends by itself once the
+    /// last clone of the wallet is gone, after the server has drained, having
+    /// answered what it took. The purge is a worker: see
+    /// [`Wallet::start_workers`].
     pub async fn start(
         db: Database,
         clock: SharedClock,
@@ -83,17 +90,36 @@ impl Wallet {
                 ..LedgerSettings::default()
             },
         );
-        tokio::spawn(purge_keys(
-            db.clone(),
-            clock,
-            settings.idempotency_retention,
-        ));
         Ok(Self {
             db,
+            clock,
             ledger,
             default_currency: settings.default_currency.clone(),
             tokens,
+            idempotency_retention: settings.idempotency_retention,
         })
+    }
+
+    /// Starts, under `workers`, the purge of idempotency keys past their
+    /// retention.
+    pub fn start_workers(&self, workers: &Workers) {
+        let wallet = self.clone();
+        workers.spawn_every("wallet key purge", PURGE_INTERVAL, move || {
+            let wallet = wallet.clone();
+            async move { wallet.purge_keys().await }
+        });
+    }
+
+    /// Forgets idempotency keys past their retention, a chunk at a time so
+    /// no statement runs long. Any number of replicas may do this at once.
+    async fn purge_keys(&self) -> Result<(), Error> {
+        let cutoff = self.clock.now().minus(self.idempotency_retention);
+        loop {
+            match store::purge_keys(self.db.writer(), cutoff, 10_000).await? {
+                0 => return Ok(()),
+                purged => tracing::debug!(purged, "forgot idempotency keys past retention"),
+            }
+        }
     }
 
     /// gRPC routes of the wallet's public, admin and internal services,
@@ -151,26 +177,5 @@ impl Wallet {
             page_size,
             |e| e.id.clone(),
         ))
-    }
-}
-
-/// Forgets idempotency keys past their retention, a chunk at a time so no
-/// statement runs long. Any number of replicas may do this at once.
-async fn purge_keys(db: Database, clock: SharedClock, retention: Duration) {
-    let mut tick = tokio::time::interval(PURGE_INTERVAL);
-    loop {
-        tick.tick().await;
-        let cutoff = clock.now().minus(retention);
-        loop {
-            match store::purge_keys(db.writer(), cutoff, 10_000).await {
-                Ok(0) => break,
-                Ok(purged) => tracing::debug!(purged, "forgot idempotency keys past retention"),
-                Err(error) => {
-                    tracing::warn!(error = %numhub_runtime::error::error_chain(&error),
-                        "cannot purge idempotency keys; will try again");
-                    break;
-                }
-            }
-        }
     }
 }

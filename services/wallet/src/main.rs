@@ -8,6 +8,7 @@ use numhub_runtime::clock::{SharedClock, SystemClock};
 use numhub_runtime::config;
 use numhub_runtime::db::Database;
 use numhub_runtime::server::{Server, install_metrics, shutdown_signal};
+use numhub_runtime::workers::Workers;
 use numhub_wallet::config::{DEFAULTS, Subcommand};
 use numhub_wallet::{MIGRATIONS, SERVICE_NAMES, Wallet, WalletConfig};
 use tonic::transport::Endpoint;
@@ -52,11 +53,15 @@ async fn run(config: WalletConfig) -> anyhow::Result<()> {
         clock.clone(),
     );
     let wallet = Wallet::start(db.clone(), clock, &config.wallet).await?;
+    let workers = Workers::new();
+    wallet.start_workers(&workers);
     let server = Server::new(wallet.routes(&auth), SERVICE_NAMES.to_vec())
         .start(config.server.listen_addr(&DEFAULTS))
         .await?;
     shutdown_signal().await;
-    server.shutdown(config.server.shutdown_grace).await?;
+    let served = server.shutdown(config.server.shutdown_grace).await;
+    // The workers stop after the server has drained, before the pool closes.
+    workers.shutdown(config.server.shutdown_grace).await;
     db.close().await;
-    Ok(())
+    served
 }
