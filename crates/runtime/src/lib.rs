@@ -3,6 +3,7 @@
 //! validation. Services depend on this crate and never on each other.
 
 pub mod binary;
+pub mod channel;
 pub mod clock;
 pub mod codes;
 pub mod config;

@@ -139,8 +139,8 @@ pub async fn start_with(backend: Backend, settings: OrdersSettings) -> Harness {
         .await
         .expect("migrate orders");
     let deps = Dependencies::new(
-        wallet_server.channel(),
-        catalog_server.channel(),
+        wallet_server.outbound("wallet"),
+        catalog_server.outbound("catalog"),
         &stack.credentials,
     );
     let orders = Orders::new(orders_db.db.clone(), shared, settings, deps);

@@ -103,11 +103,11 @@ pub async fn start_with(backend: Backend, settings: RentalsSettings) -> Rented {
         h.clock.clone(),
         stack::settings(),
         numhub_orders::Dependencies::new(
-            h.wallet_server.channel(),
-            h.catalog_server.channel(),
+            h.wallet_server.outbound("wallet"),
+            h.catalog_server.outbound("catalog"),
             &h.stack.credentials,
         )
-        .with_rentals(rentals_server.channel(), &h.stack.credentials),
+        .with_rentals(rentals_server.outbound("rentals"), &h.stack.credentials),
     );
     let orders_server = TestServer::start(
         orders.routes(&h.stack.remote_auth_layer()),
@@ -127,9 +127,9 @@ pub async fn start_with(backend: Backend, settings: RentalsSettings) -> Rented {
         clock.clone(),
         InboundSettings::default(),
         numhub_inbound::Dependencies::new(
-            h.catalog_server.channel(),
-            orders_server.channel(),
-            rentals_server.channel(),
+            h.catalog_server.outbound("catalog"),
+            orders_server.outbound("orders"),
+            rentals_server.outbound("rentals"),
             &h.stack.credentials,
         ),
     );
@@ -184,8 +184,8 @@ pub fn rentals_on(h: &Harness, db: &TestDb, settings: RentalsSettings) -> Rental
         clock,
         settings,
         Dependencies::new(
-            h.wallet_server.channel(),
-            h.catalog_server.channel(),
+            h.wallet_server.outbound("wallet"),
+            h.catalog_server.outbound("catalog"),
             &h.stack.credentials,
         ),
     )
