@@ -7,7 +7,8 @@
 //! the deadline of the request being served, if any: [`DeadlineLayer`] on
 //! the server records an incoming `grpc-timeout`, and the channel passes on
 //! what is left of it as the outgoing `grpc-timeout`. Workers, serving no
-//! request, get the per-call timeout.
+//! request, get the per-call timeout. The deadline covers the whole reply:
+//! headers, message and trailers.
 //!
 //! A server stream ([`open_ended`]) outlives any per-call timeout: the
 //! timeout bounds only its opening (until the response headers), and the
@@ -20,7 +21,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body::{Frame, SizeHint};
+use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tonic::body::Body;
 use tonic::transport::Endpoint;
@@ -127,12 +131,62 @@ impl Service<Request<Body>> for Channel {
         let call = self.inner.call(request);
         Box::pin(async move {
             match tokio::time::timeout_at(deadline, call).await {
+                // A reply must also end by then: its message and trailers
+                // come after the headers.
+                Ok(Ok(response)) if !open_ended => Ok(response.map(|body| {
+                    Body::new(DeadlineBody {
+                        inner: body,
+                        sleep: tokio::time::sleep_until(deadline),
+                        name,
+                        budget,
+                    })
+                })),
                 Ok(Ok(response)) => Ok(response),
                 Ok(Err(error)) if timed_out(&error) => Err(out_of_time(name, budget)),
                 Ok(Err(error)) => Err(unreachable_error(name, &error)),
                 Err(_) => Err(out_of_time(name, budget)),
             }
         })
+    }
+}
+
+pin_project! {
+    /// A reply's body that fails DEADLINE_EXCEEDED if it has not ended by
+    /// the call's deadline.
+    struct DeadlineBody {
+        #[pin]
+        inner: Body,
+        #[pin]
+        sleep: tokio::time::Sleep,
+        name: &'static str,
+        budget: Duration,
+    }
+}
+
+impl http_body::Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        match this.sleep.poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(out_of_time(this.name, *this.budget)))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

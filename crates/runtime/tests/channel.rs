@@ -202,6 +202,70 @@ async fn a_handler_that_never_answers_fails_the_call_within_its_deadline() {
     assert!(started.elapsed() < deadline + Duration::from_millis(700));
 }
 
+/// A health service whose replies stop after their headers: the message
+/// and trailers never come.
+#[derive(Clone)]
+struct Stalling(HealthServer<Probe>);
+
+impl tonic::server::NamedService for Stalling {
+    const NAME: &'static str = "grpc.health.v1.Health";
+}
+
+impl tower_service::Service<http::Request<tonic::body::Body>> for Stalling {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        tower_service::Service::<http::Request<tonic::body::Body>>::poll_ready(&mut self.0, cx)
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let reply = self.0.call(request);
+        Box::pin(async move {
+            let (head, _) = reply.await?.into_parts();
+            Ok(http::Response::from_parts(
+                head,
+                tonic::body::Body::new(Never),
+            ))
+        })
+    }
+}
+
+/// A body that never yields anything.
+struct Never;
+
+impl http_body::Body for Never {
+    type Data = bytes::Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Status>>> {
+        std::task::Poll::Pending
+    }
+}
+
+#[tokio::test]
+async fn a_reply_that_stops_after_its_headers_fails_within_the_deadline() {
+    let probe = Probe {
+        behaviour: Behaviour::Answer,
+        seen: Arc::default(),
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router =
+        tonic::transport::Server::builder().add_service(Stalling(HealthServer::new(probe)));
+    tokio::spawn(router.serve_with_incoming(TcpIncoming::from(listener)));
+    let deadline = Duration::from_millis(300);
+    let channel = channel(addr, Duration::from_secs(5), deadline);
+    assert_fails_within(check(&channel).await, Code::DeadlineExceeded, deadline);
+}
+
 /// A listener whose accept queue is full: the kernel drops new SYNs, so a
 /// connection attempt waits, as for a host that vanished.
 async fn unanswered_syn() -> (SocketAddr, TcpListener, Vec<TcpStream>) {
