@@ -46,6 +46,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -53,7 +54,7 @@ import uuid
 
 from e2e_common import (  # noqa: E402
     Watch, secs, ts, wait_for,
-    ARGS, FAILED_PRECONDITION, INVALID_ARGUMENT, MISSING_CREDENTIAL, NOT_FOUND, ORDERS_SERVICES, PERMISSION_DENIED,
+    ARGS, UNAVAILABLE, BoundStub, Proc, bearer, free_ports, orders_pb2_grpc, FAILED_PRECONDITION, INVALID_ARGUMENT, MISSING_CREDENTIAL, NOT_FOUND, ORDERS_SERVICES, PERMISSION_DENIED,
     RATE_LIMITED, READ, RESOURCE_EXHAUSTED, SERVICE_CREDENTIAL_REQUIRED, SHUTDOWN_LIMIT, UNAUTHENTICATED, WRITE, C,
     A, Deployment, Failure, FreshDatabases, O, R, Runner, W, check, check_details, check_error, check_eq,
     check_health, check_reflection, check_reflection_grpcurl, check_uuid7, deviation, dump_logs, money, note, ok,
@@ -1033,6 +1034,37 @@ def t_restart_keeps_data(ctx: Ctx):
     n.check_balance(500 - WA_US, "after a purchase completed after the restart")
 
 
+def t_hung_wallet(ctx: Ctx):
+    """A second orders, on a database of its own, whose wallet accepts connections and never answers
+    (a listening socket nobody reads) with NUMHUB_CALL_TIMEOUT=1s: CreateActivation fails UNAVAILABLE
+    (TEMPORARILY_UNAVAILABLE) naming the wallet within its deadline, and nothing is charged."""
+    dep = ctx.dep
+    c = ctx.customer("hung-wallet", credit=100)
+    hole = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(64)  # the kernel completes each handshake; nobody ever reads
+    (port,) = free_ports(1)
+    data = os.path.join(dep.workdir, "hung-wallet-orders")
+    os.makedirs(data, exist_ok=True)
+    env = {k: v for k, v in dep.orders.env.items() if k != "NUMHUB_DATABASE_URL"}
+    env.update(NUMHUB_LISTEN_ADDR=f"127.0.0.1:{port}", NUMHUB_METRICS_ADDR="off", NUMHUB_DATA_DIR=data,
+               NUMHUB_WALLET_ADDR=f"http://127.0.0.1:{hole.getsockname()[1]}", NUMHUB_CALL_TIMEOUT="1s")
+    proc = Proc(ARGS.orders_binary, f"{dep.name}-orders-hung-wallet", dep.workdir, env, f"127.0.0.1:{port}")
+    try:
+        proc.start()
+        api = BoundStub(proc, orders_pb2_grpc.OrdersServiceStub, ORDERS, bearer(c.key))
+        t0 = time.monotonic()
+        d = check_error("CreateActivation while the wallet never answers", api.CreateActivation, c.create_req(),
+                        UNAVAILABLE, "TEMPORARILY_UNAVAILABLE")
+        took = time.monotonic() - t0
+        check(took < 4.0, f"CreateActivation took {took:.2f}s with NUMHUB_CALL_TIMEOUT=1s")
+        check("wallet" in d.message, f"the error names the wallet: {d.message!r}")
+        c.check_balance(100, "after a purchase whose wallet never answered")
+    finally:
+        proc.kill()
+        hole.close()
+
+
 def t_logs_clean(ctx: Ctx):
     note(ctx.dep.check_logs_clean())
 
@@ -1057,6 +1089,7 @@ RPC_SUITE = [
     ("expiry", t_expiry),
     ("sigterm_with_stream", t_sigterm_with_stream),
     ("restart_keeps_data", t_restart_keeps_data),
+    ("hung_wallet", t_hung_wallet),
     ("no_secrets_in_logs", t_logs_clean),
 ]
 # Checks that need another check to have run first.

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use numhub_proto::accounts::v1 as accounts;
 use numhub_proto::accounts::v1::accounts_internal_service_client::AccountsInternalServiceClient;
+use numhub_runtime::channel::Channel;
 use numhub_runtime::clock::{SharedClock, Timestamp};
 use sha2::{Digest, Sha256};
 use tonic::Code;
 use tonic::codegen::InterceptedService;
-use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 use crate::credential::{ServiceCredentials, ServiceInterceptor};

@@ -49,6 +49,30 @@ impl ServerConfig {
     }
 }
 
+/// How a service calls another (see [`crate::channel`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct CallConfig {
+    /// How long connecting to another service may take before the call
+    /// fails with UNAVAILABLE.
+    #[arg(long, env = "NUMHUB_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// How long a call to another service may take before it fails with
+    /// DEADLINE_EXCEEDED; a request's own shorter deadline (grpc-timeout)
+    /// is passed on instead. Streams are bounded only while opening.
+    #[arg(long, env = "NUMHUB_CALL_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub call_timeout: Duration,
+}
+
+impl Default for CallConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// `off`, or an address to serve metrics on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricsAddr {
@@ -171,6 +195,19 @@ mod tests {
             text.starts_with("invalid configuration in NUMHUB_LISTEN_ADDR"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn call_defaults_agree_with_the_flags() {
+        #[derive(Debug, Parser)]
+        struct Calls {
+            #[command(flatten)]
+            calls: CallConfig,
+        }
+        let parsed = Calls::try_parse_from(["x"]).unwrap().calls;
+        let default = CallConfig::default();
+        assert_eq!(parsed.connect_timeout, default.connect_timeout);
+        assert_eq!(parsed.call_timeout, default.call_timeout);
     }
 
     #[test]

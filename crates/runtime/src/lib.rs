@@ -4,6 +4,7 @@
 //! never on each other.
 
 pub mod binary;
+pub mod channel;
 pub mod clock;
 pub mod codes;
 pub mod config;

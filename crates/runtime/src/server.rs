@@ -1,5 +1,6 @@
 //! Serving a numhub service: gRPC with health and reflection (v1 and
-//! v1alpha), the per-RPC telemetry layer, Prometheus metrics over HTTP, and a
+//! v1alpha), the per-RPC telemetry layer, the deadline of each request for
+//! the calls made while serving it, Prometheus metrics over HTTP, and a
 //! graceful shutdown that first reports NOT_SERVING and then drains.
 
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::channel::DeadlineLayer;
 use crate::rpc_telemetry::{DURATION_METRIC, RpcTelemetryLayer};
 
 /// Latency buckets in seconds: fine below 10 ms, where numhub's RPCs live.
@@ -69,6 +71,7 @@ impl Server {
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let router = tonic::transport::Server::builder()
             .layer(RpcTelemetryLayer)
+            .layer(DeadlineLayer)
             .add_routes(self.routes)
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -89,17 +92,6 @@ impl Server {
             task,
         })
     }
-}
-
-/// A channel to another service that connects on first use: a service
-/// starts, and reports healthy, while what it calls is down; the calls that
-/// need it fail with UNAVAILABLE until it is back. `variable` names the
-/// setting the address came from, for the error.
-pub fn lazy_channel(addr: &str, variable: &str) -> anyhow::Result<tonic::transport::Channel> {
-    Ok(tonic::transport::Endpoint::from_shared(addr.to_owned())
-        .with_context(|| format!("{variable}: {addr:?} is not a URL"))?
-        .tcp_nodelay(true)
-        .connect_lazy())
 }
 
 /// Binds `addr` (port 0 allowed) for [`Server::start_on`].

@@ -8,6 +8,7 @@
 //! mandatory; elsewhere its tests are skipped with a loud notice when it is
 //! not running.
 
+pub mod hang;
 pub mod raw;
 pub mod status;
 pub mod tokens;
@@ -16,6 +17,7 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use numhub_runtime::config::CallConfig;
 use numhub_runtime::db::Database;
 use numhub_runtime::server::{RunningServer, Server};
 use sqlx::{AssertSqlSafe, Connection};
@@ -198,6 +200,16 @@ impl TestServer {
         self.channel.clone()
     }
 
+    /// A channel as another service calls this one, with the default
+    /// timeouts; `name` is how its errors name this service.
+    pub fn outbound(&self, name: &'static str) -> numhub_runtime::channel::Channel {
+        outbound(
+            name,
+            &format!("http://{}", self.addr),
+            &CallConfig::default(),
+        )
+    }
+
     /// A channel on a connection of its own (HTTP/2 multiplexes one
     /// connection, so load tests open several).
     pub async fn new_channel(&self) -> Channel {
@@ -215,6 +227,15 @@ impl TestServer {
             .await
             .expect("graceful shutdown");
     }
+}
+
+/// A channel as a service calls another at `url`, with `calls`' timeouts.
+pub fn outbound(
+    name: &'static str,
+    url: &str,
+    calls: &CallConfig,
+) -> numhub_runtime::channel::Channel {
+    calls.channel(name, url, "test").expect("a test URL")
 }
 
 /// Runs each test once on SQLite and once on PostgreSQL, in modules `sqlite`

@@ -11,6 +11,7 @@ use numhub_auth::{
 };
 use numhub_proto::common::v1::Scope;
 use numhub_runtime::clock::ManualClock;
+use numhub_runtime::config::CallConfig;
 use numhub_runtime::db::Database;
 use numhub_runtime::server::{RunningServer, Server};
 use tonic::metadata::MetadataValue;
@@ -84,11 +85,18 @@ impl Stack {
             .connect_lazy()
     }
 
+    /// A channel as another service calls accounts, default timeouts.
+    pub fn outbound(&self) -> numhub_runtime::channel::Channel {
+        CallConfig::default()
+            .channel("accounts", &format!("http://{}", self.addr()), "test")
+            .expect("a test URL")
+    }
+
     /// An auth layer for another service, resolving keys through this
     /// server's AccountsInternalService.
     pub fn remote_auth_layer(&self) -> AuthLayer {
         let authenticator = CachedAuthenticator::new(
-            Arc::new(AccountsClient::new(self.channel(), &self.credentials)),
+            Arc::new(AccountsClient::new(self.outbound(), &self.credentials)),
             CACHE_TTL,
             self.clock.clone(),
         );

@@ -11,7 +11,6 @@ use numhub_runtime::config;
 use numhub_runtime::db::Database;
 use numhub_runtime::server::{Server, install_metrics, shutdown_signal};
 use numhub_runtime::workers::Workers;
-use tonic::transport::Endpoint;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -39,9 +38,10 @@ async fn run(config: CatalogConfig) -> anyhow::Result<()> {
     let credentials = config.auth.service_credentials()?;
     // Lazy: the catalog starts, and reports healthy, while accounts is down;
     // calls with an API key get UNAVAILABLE until it is back.
-    let channel = Endpoint::from_shared(config.accounts_addr.clone())
-        .context("NUMHUB_ACCOUNTS_ADDR")?
-        .connect_lazy();
+    let channel =
+        config
+            .calls
+            .channel("accounts", &config.accounts_addr, "NUMHUB_ACCOUNTS_ADDR")?;
     let authenticator = CachedAuthenticator::new(
         Arc::new(AccountsClient::new(channel, &credentials)),
         config.auth.auth_cache_ttl,

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use numhub_auth::{AuthConfig, Secret};
-use numhub_runtime::config::{DatabaseConfig, MetricsAddr, ServerConfig, ServiceDefaults};
+use numhub_runtime::config::{
+    CallConfig, DatabaseConfig, MetricsAddr, ServerConfig, ServiceDefaults,
+};
 use numhub_runtime::http_server::HttpLimits;
 use numhub_runtime::telemetry::TelemetryConfig;
 
@@ -30,6 +32,8 @@ pub struct InboundConfig {
     pub telemetry: TelemetryConfig,
     #[command(flatten)]
     pub auth: AuthConfig,
+    #[command(flatten)]
+    pub calls: CallConfig,
     /// Where the accounts service is, to resolve the operator's API keys.
     #[arg(
         long,

@@ -25,6 +25,7 @@ use numhub_proto::inbound::v1::inbound_admin_service_server::InboundAdminService
 use numhub_proto::inbound::v1::inbound_internal_service_server::InboundInternalServiceServer;
 use numhub_proto::orders::v1::orders_internal_service_client::OrdersInternalServiceClient;
 use numhub_proto::rentals::v1::rentals_internal_service_client::RentalsInternalServiceClient;
+use numhub_runtime::channel::Channel;
 use numhub_runtime::clock::SharedClock;
 use numhub_runtime::db::{Database, Migrations};
 use numhub_runtime::tokens::PageTokens;
@@ -33,7 +34,6 @@ use tokio::sync::Notify;
 use tonic::codegen::InterceptedService;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
-use tonic::transport::Channel;
 
 pub use crate::arrival::Arrival;
 pub use crate::config::{InboundConfig, InboundSettings};

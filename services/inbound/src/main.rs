@@ -9,7 +9,7 @@ use numhub_inbound::{Dependencies, Inbound, InboundConfig, MIGRATIONS, SERVICE_N
 use numhub_runtime::clock::{SharedClock, SystemClock};
 use numhub_runtime::config;
 use numhub_runtime::db::Database;
-use numhub_runtime::server::{Server, install_metrics, lazy_channel, shutdown_signal};
+use numhub_runtime::server::{Server, install_metrics, shutdown_signal};
 use numhub_runtime::workers::Workers;
 
 #[tokio::main]
@@ -35,15 +35,23 @@ async fn run(config: InboundConfig) -> anyhow::Result<()> {
     let credentials = config.auth.service_credentials()?;
     let clock: SharedClock = Arc::new(SystemClock);
     let deps = Dependencies::new(
-        lazy_channel(&config.catalog_addr, "NUMHUB_CATALOG_ADDR")?,
-        lazy_channel(&config.orders_addr, "NUMHUB_ORDERS_ADDR")?,
-        lazy_channel(&config.rentals_addr, "NUMHUB_RENTALS_ADDR")?,
+        config
+            .calls
+            .channel("catalog", &config.catalog_addr, "NUMHUB_CATALOG_ADDR")?,
+        config
+            .calls
+            .channel("orders", &config.orders_addr, "NUMHUB_ORDERS_ADDR")?,
+        config
+            .calls
+            .channel("rentals", &config.rentals_addr, "NUMHUB_RENTALS_ADDR")?,
         &credentials,
     );
     let inbound = Inbound::new(db.clone(), clock.clone(), config.inbound.clone(), deps).await?;
     let authenticator = CachedAuthenticator::new(
         Arc::new(AccountsClient::new(
-            lazy_channel(&config.accounts_addr, "NUMHUB_ACCOUNTS_ADDR")?,
+            config
+                .calls
+                .channel("accounts", &config.accounts_addr, "NUMHUB_ACCOUNTS_ADDR")?,
             &credentials,
         )),
         config.auth.auth_cache_ttl,

@@ -15,11 +15,11 @@ use numhub_auth::{ServiceCredentials, ServiceInterceptor};
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::inbound::v1 as pb;
 use numhub_proto::inbound::v1::inbound_internal_service_client::InboundInternalServiceClient;
+use numhub_runtime::channel::Channel;
 use numhub_runtime::clock::SharedClock;
 use numhub_runtime::workers::{CancellationToken, Workers};
 use rand::RngExt as _;
 use tonic::codegen::InterceptedService;
-use tonic::transport::Channel;
 
 use crate::CatalogClient;
 

@@ -15,7 +15,6 @@ use numhub_proto::inbound::v1 as pb;
 use numhub_proto::orders::v1 as orders_pb;
 use numhub_testkit::backend_tests;
 use tonic::Code;
-use tonic::transport::Endpoint;
 
 backend_tests! {
     async fn an_sms_reaches_the_activation_that_held_the_number(backend: Backend) {
@@ -150,8 +149,7 @@ backend_tests! {
         let a = r.h.buy("wa", "buy-1").await.unwrap();
         let message = r.deliver(r.sms("up-1", &a.phone_number, "code 5555")).await.message.unwrap();
         // A replica whose orders is unreachable.
-        let nowhere = Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
-        let cut_off = inbound_on(&r.h, &r.inbound_db, nowhere).await;
+        let cut_off = inbound_on(&r.h, &r.inbound_db, nowhere("orders")).await;
         let pass = cut_off.route_due().await.unwrap();
         assert_eq!(pass, Pass { routed: 0, unrouted: 0, retried: 1 });
         let stored = r.stored(&message.id).await;
@@ -176,7 +174,7 @@ backend_tests! {
             let a = &activations[i % activations.len()];
             r.deliver(r.sms(&format!("up-{i}"), &a.phone_number, &format!("code {:04}", 1000 + i))).await;
         }
-        let second = inbound_on(&r.h, &r.inbound_db, r.h.server.channel()).await;
+        let second = inbound_on(&r.h, &r.inbound_db, r.h.server.outbound("orders")).await;
         let (one, two) = tokio::join!(r.inbound.route_due(), second.route_due());
         let (one, two) = (one.unwrap(), two.unwrap());
         assert_eq!(one.routed + two.routed, 60, "{one:?} {two:?}");

@@ -23,14 +23,13 @@ use numhub_inbound::{Inbound, InboundSettings};
 use numhub_orders::{Dependencies, Orders, OrdersSettings};
 use numhub_rentals::{Rentals, RentalsSettings};
 use numhub_runtime::clock::{SharedClock, SystemClock};
-use numhub_runtime::config::{DatabaseConfig, ServerConfig, ServiceDefaults};
+use numhub_runtime::config::{CallConfig, DatabaseConfig, ServerConfig, ServiceDefaults};
 use numhub_runtime::db::{Backend, Database};
 use numhub_runtime::server::{RunningServer, Server, bind, install_metrics, shutdown_signal};
 use numhub_runtime::telemetry::TelemetryConfig;
 use numhub_runtime::workers::Workers;
 use numhub_wallet::{Wallet, WalletSettings};
 use tonic::service::RoutesBuilder;
-use tonic::transport::Endpoint;
 
 /// numhubd's name and default ports: gRPC on 50050, metrics on 9050.
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
@@ -55,6 +54,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     #[command(flatten)]
     pub auth: AuthConfig,
+    #[command(flatten)]
+    pub calls: CallConfig,
     #[command(flatten)]
     pub accounts: AccountsSettings,
     #[command(flatten)]
@@ -178,9 +179,11 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
     // through their gRPC contracts, here on the process's own port: bound
     // first, so its address is known (port 0 too) before they are built.
     let listener = bind(config.server.listen_addr(&DEFAULTS)).await?;
-    let own = Endpoint::from_shared(format!("http://{}", listener.local_addr()?))?
-        .tcp_nodelay(true)
-        .connect_lazy();
+    let own = config.calls.channel(
+        "numhubd",
+        &format!("http://{}", listener.local_addr()?),
+        "NUMHUB_LISTEN_ADDR",
+    )?;
     let orders = Orders::new(
         orders_db.clone(),
         clock.clone(),

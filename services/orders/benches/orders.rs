@@ -148,8 +148,8 @@ async fn start(clients: usize) -> anyhow::Result<Bench> {
         shared,
         settings,
         Dependencies::new(
-            wallet_server.new_channel().await,
-            catalog_server.new_channel().await,
+            wallet_server.outbound("wallet"),
+            catalog_server.outbound("catalog"),
             &stack.credentials,
         ),
     )

@@ -90,8 +90,9 @@ impl Orders {
                     account_id: account_id.to_owned(),
                     after: cursor.rentals.clone(),
                 };
+                // A stream: the call timeout bounds its opening only.
                 let rental_messages = rentals
-                    .watch_account_messages(request)
+                    .watch_account_messages(numhub_runtime::channel::open_ended(request))
                     .await
                     .map_err(rentals_failed)?
                     .into_inner()

@@ -28,6 +28,7 @@ use numhub_proto::orders::v1::orders_internal_service_server::OrdersInternalServ
 use numhub_proto::orders::v1::orders_service_server::OrdersServiceServer;
 use numhub_proto::rentals::v1::rentals_internal_service_client::RentalsInternalServiceClient;
 use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
+use numhub_runtime::channel::Channel;
 use numhub_runtime::clock::{SharedClock, Timestamp};
 use numhub_runtime::db::{Database, Migrations};
 use numhub_runtime::tokens::PageTokens;
@@ -35,7 +36,6 @@ use sqlx::migrate::Migrator;
 use tonic::codegen::InterceptedService;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
-use tonic::transport::Channel;
 
 pub use crate::config::{OrdersConfig, OrdersSettings};
 use crate::error::Error;

@@ -294,8 +294,8 @@ async fn two_instances_on_postgres_share_their_streams() {
     h.fund(&account, 100).await;
     let clock: SharedClock = h.clock.clone();
     let deps = Dependencies::new(
-        h.wallet_server.channel(),
-        h.catalog_server.channel(),
+        h.wallet_server.outbound("wallet"),
+        h.catalog_server.outbound("catalog"),
         &h.stack.credentials,
     );
     let second = Orders::new(h.orders_db.db.clone(), clock, settings(), deps)

@@ -28,6 +28,7 @@ use numhub_proto::catalog::v1::catalog_internal_service_client::CatalogInternalS
 use numhub_proto::rentals::v1::rentals_internal_service_server::RentalsInternalServiceServer;
 use numhub_proto::rentals::v1::rentals_service_server::RentalsServiceServer;
 use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
+use numhub_runtime::channel::Channel;
 use numhub_runtime::clock::{SharedClock, Timestamp};
 use numhub_runtime::db::{Database, Migrations};
 use numhub_runtime::streams::Hub;
@@ -36,7 +37,6 @@ use sqlx::migrate::Migrator;
 use tonic::codegen::InterceptedService;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
-use tonic::transport::Channel;
 
 pub use crate::config::{RentalsConfig, RentalsSettings};
 use crate::error::Error;

@@ -9,7 +9,7 @@ use numhub_rentals::{Dependencies, MIGRATIONS, Rentals, RentalsConfig, SERVICE_N
 use numhub_runtime::clock::{SharedClock, SystemClock};
 use numhub_runtime::config;
 use numhub_runtime::db::Database;
-use numhub_runtime::server::{Server, install_metrics, lazy_channel, shutdown_signal};
+use numhub_runtime::server::{Server, install_metrics, shutdown_signal};
 use numhub_runtime::workers::Workers;
 
 #[tokio::main]
@@ -36,14 +36,20 @@ async fn run(config: RentalsConfig) -> anyhow::Result<()> {
     let credentials = config.auth.service_credentials()?;
     let clock: SharedClock = Arc::new(SystemClock);
     let deps = Dependencies::new(
-        lazy_channel(&config.wallet_addr, "NUMHUB_WALLET_ADDR")?,
-        lazy_channel(&config.catalog_addr, "NUMHUB_CATALOG_ADDR")?,
+        config
+            .calls
+            .channel("wallet", &config.wallet_addr, "NUMHUB_WALLET_ADDR")?,
+        config
+            .calls
+            .channel("catalog", &config.catalog_addr, "NUMHUB_CATALOG_ADDR")?,
         &credentials,
     );
     let rentals = Rentals::new(db.clone(), clock.clone(), config.rentals.clone(), deps).await?;
     let authenticator = CachedAuthenticator::new(
         Arc::new(AccountsClient::new(
-            lazy_channel(&config.accounts_addr, "NUMHUB_ACCOUNTS_ADDR")?,
+            config
+                .calls
+                .channel("accounts", &config.accounts_addr, "NUMHUB_ACCOUNTS_ADDR")?,
             &credentials,
         )),
         config.auth.auth_cache_ttl,

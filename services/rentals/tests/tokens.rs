@@ -214,8 +214,8 @@ backend_tests! {
             r.h.orders_db.db.clone(),
             r.h.clock.clone(),
             numhub_orders::OrdersSettings { stream_recheck: Duration::from_secs(3600), ..Default::default() },
-            numhub_orders::Dependencies::new(r.h.wallet_server.channel(), r.h.catalog_server.channel(), &r.h.stack.credentials)
-                .with_rentals(server.channel(), &r.h.stack.credentials),
+            numhub_orders::Dependencies::new(r.h.wallet_server.outbound("wallet"), r.h.catalog_server.outbound("catalog"), &r.h.stack.credentials)
+                .with_rentals(server.outbound("rentals"), &r.h.stack.credentials),
         )
         .await
         .expect("start orders");

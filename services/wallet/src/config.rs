@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use numhub_auth::AuthConfig;
-use numhub_runtime::config::{DatabaseConfig, ServerConfig, ServiceDefaults};
+use numhub_runtime::config::{CallConfig, DatabaseConfig, ServerConfig, ServiceDefaults};
 use numhub_runtime::telemetry::TelemetryConfig;
 
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
@@ -32,6 +32,8 @@ pub struct WalletConfig {
     pub telemetry: TelemetryConfig,
     #[command(flatten)]
     pub auth: AuthConfig,
+    #[command(flatten)]
+    pub calls: CallConfig,
     /// Where the accounts service is, to resolve API keys.
     #[arg(
         long,

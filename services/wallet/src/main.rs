@@ -11,7 +11,6 @@ use numhub_runtime::server::{Server, install_metrics, shutdown_signal};
 use numhub_runtime::workers::Workers;
 use numhub_wallet::config::{DEFAULTS, Subcommand};
 use numhub_wallet::{MIGRATIONS, SERVICE_NAMES, Wallet, WalletConfig};
-use tonic::transport::Endpoint;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -38,9 +37,10 @@ async fn run(config: WalletConfig) -> anyhow::Result<()> {
     let credentials = config.auth.service_credentials()?;
     // Lazy: the wallet starts, and reports healthy, while accounts is down;
     // calls with an API key get UNAVAILABLE until it is back.
-    let channel = Endpoint::from_shared(config.accounts_addr.clone())
-        .context("NUMHUB_ACCOUNTS_ADDR")?
-        .connect_lazy();
+    let channel =
+        config
+            .calls
+            .channel("accounts", &config.accounts_addr, "NUMHUB_ACCOUNTS_ADDR")?;
     let authenticator = CachedAuthenticator::new(
         Arc::new(AccountsClient::new(channel, &credentials)),
         config.auth.auth_cache_ttl,

@@ -562,7 +562,7 @@ backend_tests! {
         // A replica configured with another credential than accounts has.
         let wrong = numhub_auth::ServiceCredentials::new(vec![numhub_auth::Secret::new("x".repeat(40))]).unwrap();
         let authenticator = numhub_auth::CachedAuthenticator::new(
-            Arc::new(numhub_auth::AccountsClient::new(h.stack.channel(), &wrong)),
+            Arc::new(numhub_auth::AccountsClient::new(h.stack.outbound(), &wrong)),
             Duration::from_secs(15),
             h.clock.clone(),
         );

@@ -41,7 +41,7 @@ pub async fn start_routed(backend: Backend) -> Routed {
         .migrate(&MIGRATIONS)
         .await
         .expect("migrate inbound");
-    let inbound = inbound_on(&h, &inbound_db, h.server.channel()).await;
+    let inbound = inbound_on(&h, &inbound_db, h.server.outbound("orders")).await;
     let inbound_server = TestServer::start(
         inbound.routes(&h.stack.remote_auth_layer()),
         SERVICE_NAMES.to_vec(),
@@ -63,14 +63,23 @@ pub async fn start_routed(backend: Backend) -> Routed {
     }
 }
 
+/// A channel to a port nothing listens on.
+pub fn nowhere(name: &'static str) -> numhub_runtime::channel::Channel {
+    numhub_testkit::outbound(name, "http://127.0.0.1:1", &Default::default())
+}
+
 /// An inbound on `db` that reaches orders through `orders` (the real one,
 /// or a channel to nowhere, to play an outage).
-pub async fn inbound_on(h: &Harness, db: &TestDb, orders: Channel) -> Inbound {
+pub async fn inbound_on(
+    h: &Harness,
+    db: &TestDb,
+    orders: numhub_runtime::channel::Channel,
+) -> Inbound {
     let clock: SharedClock = h.clock.clone();
     // No rentals here: a rented number's SMS would wait for them.
-    let rentals = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+    let rentals = nowhere("rentals");
     let deps = Dependencies::new(
-        h.catalog_server.channel(),
+        h.catalog_server.outbound("catalog"),
         orders,
         rentals,
         &h.stack.credentials,

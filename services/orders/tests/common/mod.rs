@@ -22,7 +22,9 @@ use numhub_proto::orders::v1::orders_service_client::OrdersServiceClient;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
 use numhub_runtime::clock::{Clock, ManualClock, SharedClock, Timestamp};
-use numhub_testkit::{Backend, TestDb, TestServer};
+use numhub_runtime::config::CallConfig;
+use numhub_testkit::hang::Mute;
+use numhub_testkit::{Backend, TestDb, TestServer, outbound};
 use numhub_wallet::{Wallet, WalletSettings};
 use sqlx::Row;
 use tonic::codegen::InterceptedService;
@@ -65,6 +67,8 @@ pub struct Harness {
     pub wallet_db: TestDb,
     pub catalog_db: TestDb,
     pub wallet_server: TestServer,
+    /// Silences the wallet's answers (lets them through unless set).
+    pub wallet_mute: Mute,
     pub catalog_server: TestServer,
     _accounts_db: TestDb,
 }
@@ -109,8 +113,9 @@ pub async fn start_with(backend: Backend, settings: OrdersSettings) -> Harness {
     )
     .await
     .expect("start the wallet");
+    let wallet_mute = Mute::default();
     let wallet_server = TestServer::start(
-        wallet.routes(&stack.remote_auth_layer()),
+        wallet_mute.routes(wallet.routes(&stack.remote_auth_layer())),
         numhub_wallet::SERVICE_NAMES.to_vec(),
     )
     .await;
@@ -141,8 +146,8 @@ pub async fn start_with(backend: Backend, settings: OrdersSettings) -> Harness {
         .await
         .expect("migrate orders");
     let deps = Dependencies::new(
-        wallet_server.channel(),
-        catalog_server.channel(),
+        wallet_server.outbound("wallet"),
+        catalog_server.outbound("catalog"),
         &stack.credentials,
     );
     let orders = Orders::new(orders_db.db.clone(), shared, settings, deps)
@@ -187,6 +192,7 @@ pub async fn start_with(backend: Backend, settings: OrdersSettings) -> Harness {
         wallet_db,
         catalog_db,
         wallet_server,
+        wallet_mute,
         catalog_server,
         _accounts_db: accounts_db,
     };
@@ -397,6 +403,43 @@ impl Harness {
     }
 
     /// Runs the workers until a pass finds nothing to do.
+    /// Orders again on the same database, reaching the wallet at
+    /// `wallet_url` (the wallet's own, or a relay in front of it) with
+    /// `calls`' timeouts; the client and the workers use the new one.
+    pub async fn rewire(&mut self, wallet_url: &str, calls: &CallConfig) {
+        let catalog_url = format!("http://{}", self.catalog_server.addr());
+        let deps = Dependencies::new(
+            outbound("wallet", wallet_url, calls),
+            outbound("catalog", &catalog_url, calls),
+            &self.stack.credentials,
+        );
+        let clock: SharedClock = self.clock.clone();
+        let settings = self.orders.settings().clone();
+        let orders = Orders::new(self.orders_db.db.clone(), clock, settings, deps)
+            .await
+            .expect("start orders");
+        let server = TestServer::start(
+            orders.routes(&self.stack.remote_auth_layer()),
+            SERVICE_NAMES.to_vec(),
+        )
+        .await;
+        self.client = OrdersServiceClient::with_interceptor(
+            server.channel(),
+            BearerKey(self.customer.key.clone()),
+        );
+        self.internal = OrdersInternalServiceClient::with_interceptor(
+            server.channel(),
+            self.stack.credentials.interceptor(),
+        );
+        self.orders = orders;
+        std::mem::replace(&mut self.server, server).shutdown().await;
+    }
+
+    /// The wallet's own URL.
+    pub fn wallet_url(&self) -> String {
+        format!("http://{}", self.wallet_server.addr())
+    }
+
     pub async fn settle_everything(&self) {
         for _ in 0..50 {
             let pass = self.orders.run_workers_once().await.expect("workers");

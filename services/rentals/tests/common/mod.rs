@@ -103,11 +103,11 @@ pub async fn start_with(backend: Backend, settings: RentalsSettings) -> Rented {
         h.clock.clone(),
         stack::settings(),
         numhub_orders::Dependencies::new(
-            h.wallet_server.channel(),
-            h.catalog_server.channel(),
+            h.wallet_server.outbound("wallet"),
+            h.catalog_server.outbound("catalog"),
             &h.stack.credentials,
         )
-        .with_rentals(rentals_server.channel(), &h.stack.credentials),
+        .with_rentals(rentals_server.outbound("rentals"), &h.stack.credentials),
     )
     .await
     .expect("start orders");
@@ -129,9 +129,9 @@ pub async fn start_with(backend: Backend, settings: RentalsSettings) -> Rented {
         clock.clone(),
         InboundSettings::default(),
         numhub_inbound::Dependencies::new(
-            h.catalog_server.channel(),
-            orders_server.channel(),
-            rentals_server.channel(),
+            h.catalog_server.outbound("catalog"),
+            orders_server.outbound("orders"),
+            rentals_server.outbound("rentals"),
             &h.stack.credentials,
         ),
     )
@@ -188,8 +188,8 @@ pub async fn rentals_on(h: &Harness, db: &TestDb, settings: RentalsSettings) -> 
         clock,
         settings,
         Dependencies::new(
-            h.wallet_server.channel(),
-            h.catalog_server.channel(),
+            h.wallet_server.outbound("wallet"),
+            h.catalog_server.outbound("catalog"),
             &h.stack.credentials,
         ),
     )
