@@ -273,7 +273,7 @@ where
 
 /// A `grpc-timeout` header's duration; `None` when absent or malformed
 /// (gRPC's rule: at most 8 digits and a unit).
-fn parse_grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
+pub fn parse_grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
     let text = headers.get(GRPC_TIMEOUT)?.to_str().ok()?;
     if text.len() < 2 || text.len() > 9 {
         return None;

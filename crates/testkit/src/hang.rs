@@ -123,11 +123,7 @@ impl Mute {
     }
 
     async fn pass(&self, request: Request, next: Next) -> Response {
-        let timeout = request
-            .headers()
-            .get("grpc-timeout")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_timeout);
+        let timeout = numhub_runtime::channel::parse_grpc_timeout(request.headers());
         let silence = {
             let mut state = self.state.lock().expect("mute lock");
             state.timeouts.push(timeout);
@@ -143,19 +139,4 @@ impl Mute {
             }
         }
     }
-}
-
-/// A `grpc-timeout` value ("250m", "10S", ...).
-pub fn parse_timeout(text: &str) -> Option<Duration> {
-    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
-    let value: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(value * 3600),
-        "M" => Duration::from_secs(value * 60),
-        "S" => Duration::from_secs(value),
-        "m" => Duration::from_millis(value),
-        "u" => Duration::from_micros(value),
-        "n" => Duration::from_nanos(value),
-        _ => return None,
-    })
 }
