@@ -237,7 +237,7 @@ impl Numhub {
             "false",
         ])
         .unwrap();
-        config.database.database_url = None;
+        config.common.database.database_url = None;
         let server = numhubd::start(config).await.unwrap();
         let addr = format!("http://{}", server.local_addr());
         let channel = Channel::from_shared(addr.clone())

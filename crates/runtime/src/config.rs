@@ -138,10 +138,19 @@ impl DatabaseConfig {
 /// Parses the command line and environment, or exits with a message that
 /// names the flag and the environment variable at fault.
 pub fn parse<T: clap::Parser>() -> T {
-    match T::try_parse() {
+    parse_with(T::command())
+}
+
+/// [`parse`] for a command built at run time (a name, hidden flags).
+pub fn parse_with<T: clap::FromArgMatches>(command: clap::Command) -> T {
+    let parsed = command
+        .clone()
+        .try_get_matches()
+        .and_then(|mut matches| T::from_arg_matches_mut(&mut matches));
+    match parsed {
         Ok(parsed) => parsed,
         Err(error) => {
-            let text = name_env_variable::<T>(error.render().to_string());
+            let text = name_env_variable(&command, error.render().to_string());
             if error.use_stderr() {
                 eprintln!("{text}");
                 std::process::exit(2);
@@ -154,8 +163,7 @@ pub fn parse<T: clap::Parser>() -> T {
 
 /// clap names the flag of an invalid value, not its variable; operators set
 /// variables, so the message starts with the variable's name.
-fn name_env_variable<T: clap::CommandFactory>(text: String) -> String {
-    let command = T::command();
+fn name_env_variable(command: &clap::Command, text: String) -> String {
     let mut args: Vec<_> = command.get_arguments().cloned().collect();
     for sub in command.get_subcommands() {
         args.extend(sub.get_arguments().cloned());
@@ -190,7 +198,10 @@ mod tests {
     #[test]
     fn invalid_values_name_their_variable() {
         let error = Cli::try_parse_from(["x", "--listen-addr", "nowhere"]).unwrap_err();
-        let text = name_env_variable::<Cli>(error.render().to_string());
+        let text = name_env_variable(
+            &<Cli as clap::CommandFactory>::command(),
+            error.render().to_string(),
+        );
         assert!(
             text.starts_with("invalid configuration in NUMHUB_LISTEN_ADDR"),
             "{text}"

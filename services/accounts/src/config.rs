@@ -1,45 +1,6 @@
-//! The accounts binary's configuration.
+//! The accounts service's own settings.
 
-use numhub_auth::{AuthConfig, RateLimits, Secret};
-use numhub_runtime::config::{DatabaseConfig, ServerConfig, ServiceDefaults};
-use numhub_runtime::telemetry::TelemetryConfig;
-
-pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
-    name: "accounts",
-    grpc_port: 50051,
-    metrics_port: 9051,
-};
-
-#[derive(Debug, clap::Parser)]
-#[command(
-    name = "numhub-accounts",
-    version,
-    about = "numhub's accounts and API keys service"
-)]
-pub struct AccountsConfig {
-    #[command(subcommand)]
-    pub command: Option<Subcommand>,
-    #[command(flatten)]
-    pub server: ServerConfig,
-    #[command(flatten)]
-    pub database: DatabaseConfig,
-    #[command(flatten)]
-    pub telemetry: TelemetryConfig,
-    #[command(flatten)]
-    pub auth: AuthConfig,
-    #[command(flatten)]
-    pub accounts: AccountsSettings,
-}
-
-#[derive(Debug, Clone, Copy, clap::Subcommand)]
-pub enum Subcommand {
-    /// Serve gRPC (the default).
-    Serve,
-    /// Apply the database migrations and exit.
-    Migrate,
-    /// Print a new API key to use as NUMHUB_ADMIN_KEY, and exit.
-    GenerateKey,
-}
+use numhub_auth::{RateLimits, Secret};
 
 /// Settings of the accounts service itself.
 #[derive(Debug, Clone, clap::Args)]
@@ -104,14 +65,20 @@ impl AccountsSettings {
 mod tests {
     use super::*;
     use clap::Parser;
+    use numhub_skeleton::Service as _;
+
+    type AccountsConfig = numhub_skeleton::Binary<AccountsSettings>;
 
     #[test]
     fn defaults_run_on_one_box() {
         let config = AccountsConfig::try_parse_from(["a"]).unwrap();
-        assert_eq!(config.database.url(&DEFAULTS), "sqlite://data/accounts.db");
-        assert_eq!(config.accounts.rate_limit, 60);
-        assert_eq!(config.accounts.money_rate_limit, 10);
-        assert!(config.accounts.admin_key.is_none());
+        assert_eq!(
+            config.common.database.url(&crate::Accounts::DEFAULTS),
+            "sqlite://data/accounts.db"
+        );
+        assert_eq!(config.settings.rate_limit, 60);
+        assert_eq!(config.settings.money_rate_limit, 10);
+        assert!(config.settings.admin_key.is_none());
     }
 
     #[test]
@@ -136,7 +103,12 @@ mod tests {
         for bad in ["short", "a forty character secret with spaces in it"] {
             let config =
                 AccountsConfig::try_parse_from(["a", "--service-credential", bad]).unwrap();
-            let error = config.auth.service_credentials().unwrap_err().to_string();
+            let error = config
+                .common
+                .auth
+                .service_credentials()
+                .unwrap_err()
+                .to_string();
             assert!(error.contains("NUMHUB_SERVICE_CREDENTIAL"), "{error}");
             assert!(!error.contains(bad), "{error}");
         }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod model;
+pub mod service;
 pub mod store;
 pub mod testing;
 
@@ -29,7 +30,7 @@ use sqlx::migrate::Migrator;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
 
-pub use crate::config::{AccountsConfig, AccountsSettings};
+pub use crate::config::AccountsSettings;
 use crate::error::Error;
 use crate::model::{Account, ApiKey};
 

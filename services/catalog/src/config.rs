@@ -1,54 +1,6 @@
-//! The catalog binary's configuration.
+//! The catalog service's own settings.
 
 use std::time::Duration;
-
-use numhub_auth::AuthConfig;
-use numhub_runtime::config::{CallConfig, DatabaseConfig, ServerConfig, ServiceDefaults};
-use numhub_runtime::telemetry::TelemetryConfig;
-
-pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
-    name: "catalog",
-    grpc_port: 50053,
-    metrics_port: 9053,
-};
-
-#[derive(Debug, clap::Parser)]
-#[command(
-    name = "numhub-catalog",
-    version,
-    about = "numhub's catalog: services, countries, prices and the number inventory"
-)]
-pub struct CatalogConfig {
-    #[command(subcommand)]
-    pub command: Option<Subcommand>,
-    #[command(flatten)]
-    pub server: ServerConfig,
-    #[command(flatten)]
-    pub database: DatabaseConfig,
-    #[command(flatten)]
-    pub telemetry: TelemetryConfig,
-    #[command(flatten)]
-    pub auth: AuthConfig,
-    #[command(flatten)]
-    pub calls: CallConfig,
-    /// Where the accounts service is, to resolve API keys.
-    #[arg(
-        long,
-        env = "NUMHUB_ACCOUNTS_ADDR",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    pub accounts_addr: String,
-    #[command(flatten)]
-    pub catalog: CatalogSettings,
-}
-
-#[derive(Debug, Clone, Copy, clap::Subcommand)]
-pub enum Subcommand {
-    /// Serve gRPC (the default).
-    Serve,
-    /// Apply the database migrations, load the reference data, and exit.
-    Migrate,
-}
 
 /// Settings of the catalog itself.
 #[derive(Debug, Clone, clap::Args)]
@@ -92,21 +44,27 @@ impl Default for CatalogSettings {
 mod tests {
     use super::*;
     use clap::Parser;
+    use numhub_skeleton::Service as _;
+
+    type CatalogConfig = numhub_skeleton::Binary<CatalogSettings>;
 
     #[test]
     fn defaults_run_on_one_box() {
         let config = CatalogConfig::try_parse_from(["c"]).unwrap();
-        assert_eq!(config.database.url(&DEFAULTS), "sqlite://data/catalog.db");
-        assert_eq!(config.catalog.quarantine, Duration::from_secs(7 * 86400));
-        assert!(config.catalog.seed);
+        assert_eq!(
+            config.common.database.url(&crate::Catalog::DEFAULTS),
+            "sqlite://data/catalog.db"
+        );
+        assert_eq!(config.settings.quarantine, Duration::from_secs(7 * 86400));
+        assert!(config.settings.seed);
     }
 
     #[test]
     fn settings_parse() {
         let config =
             CatalogConfig::try_parse_from(["c", "--quarantine", "2h", "--seed", "false"]).unwrap();
-        assert_eq!(config.catalog.quarantine, Duration::from_secs(7200));
-        assert!(!config.catalog.seed);
+        assert_eq!(config.settings.quarantine, Duration::from_secs(7200));
+        assert!(!config.settings.seed);
         assert!(CatalogConfig::try_parse_from(["c", "--currency", "usd"]).is_err());
     }
 }

@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod inventory;
 pub mod listing;
 pub mod model;
+pub mod service;
 pub use numhub_runtime::phone;
 pub mod reference;
 pub mod seed;
@@ -32,7 +33,7 @@ use sqlx::migrate::Migrator;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
 
-pub use crate::config::{CatalogConfig, CatalogSettings};
+pub use crate::config::CatalogSettings;
 use crate::error::Error;
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");

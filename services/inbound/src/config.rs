@@ -1,78 +1,10 @@
-//! The inbound binary's configuration.
+//! The inbound service's own settings.
 
 use std::time::Duration;
 
-use numhub_auth::{AuthConfig, Secret};
-use numhub_runtime::config::{
-    CallConfig, DatabaseConfig, MetricsAddr, ServerConfig, ServiceDefaults,
-};
+use numhub_auth::Secret;
+use numhub_runtime::config::MetricsAddr;
 use numhub_runtime::http_server::HttpLimits;
-use numhub_runtime::telemetry::TelemetryConfig;
-
-pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
-    name: "inbound",
-    grpc_port: 50055,
-    metrics_port: 9055,
-};
-
-#[derive(Debug, clap::Parser)]
-#[command(
-    name = "numhub-inbound",
-    version,
-    about = "numhub's inbound SMS: durable intake and routing to holders"
-)]
-pub struct InboundConfig {
-    #[command(subcommand)]
-    pub command: Option<Subcommand>,
-    #[command(flatten)]
-    pub server: ServerConfig,
-    #[command(flatten)]
-    pub database: DatabaseConfig,
-    #[command(flatten)]
-    pub telemetry: TelemetryConfig,
-    #[command(flatten)]
-    pub auth: AuthConfig,
-    #[command(flatten)]
-    pub calls: CallConfig,
-    /// Where the accounts service is, to resolve the operator's API keys.
-    #[arg(
-        long,
-        env = "NUMHUB_ACCOUNTS_ADDR",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    pub accounts_addr: String,
-    /// Where the catalog is, to find who held a number when.
-    #[arg(
-        long,
-        env = "NUMHUB_CATALOG_ADDR",
-        default_value = "http://127.0.0.1:50053"
-    )]
-    pub catalog_addr: String,
-    /// Where orders is, to deliver SMS to activations.
-    #[arg(
-        long,
-        env = "NUMHUB_ORDERS_ADDR",
-        default_value = "http://127.0.0.1:50054"
-    )]
-    pub orders_addr: String,
-    /// Where rentals is, to hand SMS of rented numbers to.
-    #[arg(
-        long,
-        env = "NUMHUB_RENTALS_ADDR",
-        default_value = "http://127.0.0.1:50056"
-    )]
-    pub rentals_addr: String,
-    #[command(flatten)]
-    pub inbound: InboundSettings,
-}
-
-#[derive(Debug, Clone, Copy, clap::Subcommand)]
-pub enum Subcommand {
-    /// Serve gRPC (the default).
-    Serve,
-    /// Apply the database migrations and exit.
-    Migrate,
-}
 
 /// Settings of inbound itself.
 #[derive(Debug, Clone, clap::Args)]
@@ -170,14 +102,20 @@ fn secret(value: &str) -> Result<Secret, String> {
 mod tests {
     use super::*;
     use clap::Parser;
+    use numhub_skeleton::Service as _;
+
+    type InboundConfig = numhub_skeleton::Binary<InboundSettings>;
 
     #[test]
     fn defaults_run_on_one_box() {
         let config = InboundConfig::try_parse_from(["i"]).unwrap();
-        assert_eq!(config.database.url(&DEFAULTS), "sqlite://data/inbound.db");
-        assert_eq!(config.inbound.max_backoff, Duration::from_secs(300));
+        assert_eq!(
+            config.common.database.url(&crate::Inbound::DEFAULTS),
+            "sqlite://data/inbound.db"
+        );
+        assert_eq!(config.settings.max_backoff, Duration::from_secs(300));
         assert!(InboundConfig::try_parse_from(["i", "--max-backoff", "soon"]).is_err());
-        assert!(config.inbound.twilio_auth_token.is_none());
+        assert!(config.settings.twilio_auth_token.is_none());
         let config = InboundConfig::try_parse_from([
             "i",
             "--twilio-auth-token",
@@ -186,14 +124,14 @@ mod tests {
             "off",
         ])
         .unwrap();
-        assert_eq!(config.inbound.webhook_addr, MetricsAddr::Off);
+        assert_eq!(config.settings.webhook_addr, MetricsAddr::Off);
         assert!(!format!("{config:?}").contains("secret-token"));
     }
 
     #[test]
     fn webhook_limits_have_defaults_and_flags() {
         let config = InboundConfig::try_parse_from(["i"]).unwrap();
-        let limits = config.inbound.webhook_limits();
+        let limits = config.settings.webhook_limits();
         assert_eq!(limits.header_timeout, Duration::from_secs(10));
         assert_eq!(limits.body_timeout, Duration::from_secs(10));
         assert_eq!(limits.max_connections, 512);
@@ -209,7 +147,7 @@ mod tests {
             "8",
         ])
         .unwrap();
-        let limits = config.inbound.webhook_limits();
+        let limits = config.settings.webhook_limits();
         assert_eq!(limits.header_timeout, Duration::from_secs(2));
         assert_eq!(limits.body_timeout, Duration::from_millis(500));
         assert_eq!(limits.max_connections, 8);

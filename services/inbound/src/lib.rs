@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod routing;
+pub mod service;
 pub mod simulator;
 pub mod store;
 pub mod webhook;
@@ -36,7 +37,7 @@ use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
 
 pub use crate::arrival::Arrival;
-pub use crate::config::{InboundConfig, InboundSettings};
+pub use crate::config::InboundSettings;
 use crate::error::Error;
 use crate::store::Message;
 
@@ -107,6 +108,8 @@ pub struct Inbound {
     /// that route by hand leave it off).
     route_at_once: Arc<AtomicBool>,
     tokens: PageTokens,
+    /// The carriers' webhook, once started.
+    webhook: Arc<std::sync::Mutex<Option<webhook::RunningWebhook>>>,
 }
 
 impl Inbound {
@@ -127,6 +130,7 @@ impl Inbound {
             arrived: Arc::new(Notify::new()),
             route_at_once: Arc::new(AtomicBool::new(false)),
             tokens,
+            webhook: Arc::default(),
         })
     }
 
@@ -199,8 +203,9 @@ impl Inbound {
     }
 
     /// Serves the carriers' webhook if the settings ask for it (an auth
-    /// token and an address); `None` otherwise.
-    pub async fn start_webhook(&self) -> anyhow::Result<Option<webhook::RunningWebhook>> {
+    /// token and an address), until [`Inbound::stop_webhook`]; answers
+    /// where it listens.
+    pub async fn start_webhook(&self) -> anyhow::Result<Option<std::net::SocketAddr>> {
         let (Some(token), numhub_runtime::config::MetricsAddr::At(addr)) = (
             self.settings.twilio_auth_token.clone(),
             self.settings.webhook_addr,
@@ -213,11 +218,21 @@ impl Inbound {
             None => format!("http://{}", listener.local_addr()?),
         };
         let router = webhook::router(self.clone(), token, &public);
-        Ok(Some(webhook::serve(
-            listener,
-            router,
-            self.settings.webhook_limits(),
-        )?))
+        let running = webhook::serve(listener, router, self.settings.webhook_limits())?;
+        let local_addr = running.local_addr();
+        let replaced = self.webhook.lock().expect("webhook lock").replace(running);
+        if let Some(replaced) = replaced {
+            replaced.shutdown().await;
+        }
+        Ok(Some(local_addr))
+    }
+
+    /// Stops the webhook, if it runs: it takes no more messages.
+    pub async fn stop_webhook(&self) {
+        let running = self.webhook.lock().expect("webhook lock").take();
+        if let Some(running) = running {
+            running.shutdown().await;
+        }
     }
 
     /// A stored message.

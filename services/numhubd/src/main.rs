@@ -1,13 +1,9 @@
-//! numhubd: every numhub service in one process, on one port, each on its
-//! own SQLite file under the data directory (see the library for what it
-//! starts).
-
-use numhub_runtime::config;
-use numhubd::Config;
+//! numhubd: every numhub service in one process, on one port, each with
+//! its own storage (see the library for what it starts).
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let config: Config = config::parse();
-    let telemetry = config.telemetry.clone();
+    let config: numhubd::Config = numhub_runtime::config::parse();
+    let telemetry = config.common.telemetry.clone();
     numhub_runtime::binary::run("numhubd", &telemetry, numhubd::run(config)).await
 }

@@ -1,76 +1,7 @@
-//! The orders binary's configuration.
+//! The orders service's own settings.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-use numhub_auth::AuthConfig;
-use numhub_runtime::config::{CallConfig, DatabaseConfig, ServerConfig, ServiceDefaults};
-use numhub_runtime::telemetry::TelemetryConfig;
-
-pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
-    name: "orders",
-    grpc_port: 50054,
-    metrics_port: 9054,
-};
-
-#[derive(Debug, clap::Parser)]
-#[command(
-    name = "numhub-orders",
-    version,
-    about = "numhub's orders: activations, the buy saga and live SMS streams"
-)]
-pub struct OrdersConfig {
-    #[command(subcommand)]
-    pub command: Option<Subcommand>,
-    #[command(flatten)]
-    pub server: ServerConfig,
-    #[command(flatten)]
-    pub database: DatabaseConfig,
-    #[command(flatten)]
-    pub telemetry: TelemetryConfig,
-    #[command(flatten)]
-    pub auth: AuthConfig,
-    #[command(flatten)]
-    pub calls: CallConfig,
-    /// Where the accounts service is, to resolve API keys.
-    #[arg(
-        long,
-        env = "NUMHUB_ACCOUNTS_ADDR",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    pub accounts_addr: String,
-    /// Where the wallet is, to charge and refund.
-    #[arg(
-        long,
-        env = "NUMHUB_WALLET_ADDR",
-        default_value = "http://127.0.0.1:50052"
-    )]
-    pub wallet_addr: String,
-    /// Where the catalog is, to lease and release numbers.
-    #[arg(
-        long,
-        env = "NUMHUB_CATALOG_ADDR",
-        default_value = "http://127.0.0.1:50053"
-    )]
-    pub catalog_addr: String,
-    /// Where rentals is, whose messages WatchMessages carries too.
-    #[arg(
-        long,
-        env = "NUMHUB_RENTALS_ADDR",
-        default_value = "http://127.0.0.1:50056"
-    )]
-    pub rentals_addr: String,
-    #[command(flatten)]
-    pub orders: OrdersSettings,
-}
-
-#[derive(Debug, Clone, Copy, clap::Subcommand)]
-pub enum Subcommand {
-    /// Serve gRPC (the default).
-    Serve,
-    /// Apply the database migrations and exit.
-    Migrate,
-}
 
 /// Settings of orders itself.
 #[derive(Debug, Clone, clap::Args)]
@@ -185,14 +116,20 @@ fn service_lifetimes(text: &str) -> Result<ServiceLifetimes, String> {
 mod tests {
     use super::*;
     use clap::Parser;
+    use numhub_skeleton::Service as _;
+
+    type OrdersConfig = numhub_skeleton::Binary<OrdersSettings>;
 
     #[test]
     fn defaults_run_on_one_box() {
         let config = OrdersConfig::try_parse_from(["o"]).unwrap();
-        assert_eq!(config.database.url(&DEFAULTS), "sqlite://data/orders.db");
-        assert_eq!(config.orders.lifetime, Duration::from_secs(1200));
-        assert_eq!(config.orders.min_cancel_age, Duration::ZERO);
-        assert_eq!(config.orders.max_open, 100);
+        assert_eq!(
+            config.common.database.url(&crate::Orders::DEFAULTS),
+            "sqlite://data/orders.db"
+        );
+        assert_eq!(config.settings.lifetime, Duration::from_secs(1200));
+        assert_eq!(config.settings.min_cancel_age, Duration::ZERO);
+        assert_eq!(config.settings.max_open, 100);
     }
 
     #[test]
@@ -205,9 +142,9 @@ mod tests {
             "10m",
         ])
         .unwrap();
-        assert_eq!(config.orders.lifetime_of("wa"), Duration::from_secs(900));
-        assert_eq!(config.orders.lifetime_of("tg"), Duration::from_secs(3600));
-        assert_eq!(config.orders.lifetime_of("go"), Duration::from_secs(600));
+        assert_eq!(config.settings.lifetime_of("wa"), Duration::from_secs(900));
+        assert_eq!(config.settings.lifetime_of("tg"), Duration::from_secs(3600));
+        assert_eq!(config.settings.lifetime_of("go"), Duration::from_secs(600));
         for bad in ["wa", "WA=5m", "wa=5s", "wa=2days", "=5m"] {
             assert!(
                 OrdersConfig::try_parse_from(["o", "--service-lifetimes", bad]).is_err(),

@@ -15,6 +15,7 @@ pub mod grpc;
 pub mod lifecycle;
 pub mod model;
 pub mod saga;
+pub mod service;
 pub mod store;
 pub mod streams;
 pub mod workers;
@@ -37,7 +38,7 @@ use tonic::codegen::InterceptedService;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
 
-pub use crate::config::{OrdersConfig, OrdersSettings};
+pub use crate::config::OrdersSettings;
 use crate::error::Error;
 use crate::model::{Activation, Status};
 use crate::saga::Step;

@@ -1,68 +1,6 @@
-//! The rentals binary's configuration.
+//! The rentals service's own settings.
 
 use std::time::Duration;
-
-use numhub_auth::AuthConfig;
-use numhub_runtime::config::{CallConfig, DatabaseConfig, ServerConfig, ServiceDefaults};
-use numhub_runtime::telemetry::TelemetryConfig;
-
-pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
-    name: "rentals",
-    grpc_port: 50056,
-    metrics_port: 9056,
-};
-
-#[derive(Debug, clap::Parser)]
-#[command(
-    name = "numhub-rentals",
-    version,
-    about = "numhub's rentals: numbers kept for days to a year, renewals and their inbox"
-)]
-pub struct RentalsConfig {
-    #[command(subcommand)]
-    pub command: Option<Subcommand>,
-    #[command(flatten)]
-    pub server: ServerConfig,
-    #[command(flatten)]
-    pub database: DatabaseConfig,
-    #[command(flatten)]
-    pub telemetry: TelemetryConfig,
-    #[command(flatten)]
-    pub auth: AuthConfig,
-    #[command(flatten)]
-    pub calls: CallConfig,
-    /// Where the accounts service is, to resolve API keys.
-    #[arg(
-        long,
-        env = "NUMHUB_ACCOUNTS_ADDR",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    pub accounts_addr: String,
-    /// Where the wallet is, to charge and refund.
-    #[arg(
-        long,
-        env = "NUMHUB_WALLET_ADDR",
-        default_value = "http://127.0.0.1:50052"
-    )]
-    pub wallet_addr: String,
-    /// Where the catalog is, to lease, extend and release numbers.
-    #[arg(
-        long,
-        env = "NUMHUB_CATALOG_ADDR",
-        default_value = "http://127.0.0.1:50053"
-    )]
-    pub catalog_addr: String,
-    #[command(flatten)]
-    pub rentals: RentalsSettings,
-}
-
-#[derive(Debug, Clone, Copy, clap::Subcommand)]
-pub enum Subcommand {
-    /// Serve gRPC (the default).
-    Serve,
-    /// Apply the database migrations and exit.
-    Migrate,
-}
 
 /// Settings of rentals itself.
 #[derive(Debug, Clone, clap::Args)]
@@ -121,18 +59,24 @@ impl Default for RentalsSettings {
 mod tests {
     use super::*;
     use clap::Parser;
+    use numhub_skeleton::Service as _;
+
+    type RentalsConfig = numhub_skeleton::Binary<RentalsSettings>;
 
     #[test]
     fn defaults_run_on_one_box() {
         let config = RentalsConfig::try_parse_from(["r"]).unwrap();
-        assert_eq!(config.database.url(&DEFAULTS), "sqlite://data/rentals.db");
-        assert_eq!(config.rentals.refund_window, Duration::from_secs(7200));
-        assert_eq!(config.rentals.renew_before, Duration::from_secs(86_400));
+        assert_eq!(
+            config.common.database.url(&crate::Rentals::DEFAULTS),
+            "sqlite://data/rentals.db"
+        );
+        assert_eq!(config.settings.refund_window, Duration::from_secs(7200));
+        assert_eq!(config.settings.renew_before, Duration::from_secs(86_400));
         let config =
             RentalsConfig::try_parse_from(["r", "--refund-window", "30m", "--renew-retry", "5m"])
                 .unwrap();
-        assert_eq!(config.rentals.refund_window, Duration::from_secs(1800));
-        assert_eq!(config.rentals.renew_retry, Duration::from_secs(300));
+        assert_eq!(config.settings.refund_window, Duration::from_secs(1800));
+        assert_eq!(config.settings.renew_retry, Duration::from_secs(300));
         assert!(RentalsConfig::try_parse_from(["r", "--renew-before", "soon"]).is_err());
     }
 }

@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod renewal;
 pub mod saga;
+pub mod service;
 pub mod store;
 pub mod streams;
 pub mod workers;
@@ -38,7 +39,7 @@ use tonic::codegen::InterceptedService;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
 
-pub use crate::config::{RentalsConfig, RentalsSettings};
+pub use crate::config::RentalsSettings;
 use crate::error::Error;
 use crate::model::{Filter, Rental};
 use crate::saga::Step;

@@ -1,57 +1,9 @@
-//! The wallet binary's configuration.
+//! The wallet's own settings.
 
 use std::time::Duration;
 
-use numhub_auth::AuthConfig;
-use numhub_runtime::config::{CallConfig, DatabaseConfig, ServerConfig, ServiceDefaults};
-use numhub_runtime::telemetry::TelemetryConfig;
-
-pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
-    name: "wallet",
-    grpc_port: 50052,
-    metrics_port: 9052,
-};
-
 /// Idempotency keys are kept at least this long, whatever is configured.
 pub const MIN_RETENTION: Duration = Duration::from_secs(24 * 3600);
-
-#[derive(Debug, clap::Parser)]
-#[command(
-    name = "numhub-wallet",
-    version,
-    about = "numhub's prepaid wallet service"
-)]
-pub struct WalletConfig {
-    #[command(subcommand)]
-    pub command: Option<Subcommand>,
-    #[command(flatten)]
-    pub server: ServerConfig,
-    #[command(flatten)]
-    pub database: DatabaseConfig,
-    #[command(flatten)]
-    pub telemetry: TelemetryConfig,
-    #[command(flatten)]
-    pub auth: AuthConfig,
-    #[command(flatten)]
-    pub calls: CallConfig,
-    /// Where the accounts service is, to resolve API keys.
-    #[arg(
-        long,
-        env = "NUMHUB_ACCOUNTS_ADDR",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    pub accounts_addr: String,
-    #[command(flatten)]
-    pub wallet: WalletSettings,
-}
-
-#[derive(Debug, Clone, Copy, clap::Subcommand)]
-pub enum Subcommand {
-    /// Serve gRPC (the default).
-    Serve,
-    /// Apply the database migrations and exit.
-    Migrate,
-}
 
 /// Settings of the wallet itself.
 #[derive(Debug, Clone, clap::Args)]
@@ -98,6 +50,9 @@ fn parse_retention(value: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
     use clap::Parser;
+    use numhub_skeleton::Service as _;
+
+    type WalletConfig = numhub_skeleton::Binary<WalletSettings>;
 
     #[test]
     fn retention_below_a_day_is_refused() {
@@ -105,7 +60,7 @@ mod tests {
         let config =
             WalletConfig::try_parse_from(["w", "--idempotency-retention", "2days"]).unwrap();
         assert_eq!(
-            config.wallet.idempotency_retention,
+            config.settings.idempotency_retention,
             Duration::from_secs(2 * 86400)
         );
     }
@@ -113,8 +68,11 @@ mod tests {
     #[test]
     fn defaults_run_on_one_box() {
         let config = WalletConfig::try_parse_from(["w"]).unwrap();
-        assert_eq!(config.database.url(&DEFAULTS), "sqlite://data/wallet.db");
-        assert_eq!(config.wallet.default_currency, "USD");
+        assert_eq!(
+            config.common.database.url(&crate::Wallet::DEFAULTS),
+            "sqlite://data/wallet.db"
+        );
+        assert_eq!(config.settings.default_currency, "USD");
         assert!(config.command.is_none());
     }
 }

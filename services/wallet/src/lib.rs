@@ -11,6 +11,7 @@ pub mod grpc;
 pub mod ledger;
 pub mod model;
 pub mod rules;
+pub mod service;
 pub mod store;
 
 use std::time::Duration;
@@ -27,7 +28,7 @@ use sqlx::migrate::Migrator;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
 
-pub use crate::config::{WalletConfig, WalletSettings};
+pub use crate::config::WalletSettings;
 use crate::error::{Error, Rejection};
 use crate::ledger::{Ledger, LedgerSettings};
 use crate::model::{Balance, Command, Entry};

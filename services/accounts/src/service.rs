@@ -1,0 +1,50 @@
+//! Accounts in the service skeleton: the owner of API keys, which the
+//! process's auth layer resolves in process.
+
+use std::sync::Arc;
+
+use numhub_auth::Authenticator;
+use numhub_runtime::config::ServiceDefaults;
+use numhub_runtime::db::Migrations;
+use numhub_skeleton::{Context, Peer, Service};
+use tonic::service::RoutesBuilder;
+
+use crate::{Accounts, AccountsSettings, MIGRATIONS, SERVICE_NAMES};
+
+impl Service for Accounts {
+    const DEFAULTS: ServiceDefaults = ServiceDefaults {
+        name: "accounts",
+        grpc_port: 50051,
+        metrics_port: 9051,
+    };
+    const BINARY: &'static str = "numhub-accounts";
+    const ABOUT: &'static str = "numhub's accounts and API keys service";
+    const CALLS: &'static [Peer] = &[];
+    const MIGRATIONS: Migrations = MIGRATIONS;
+    const GRPC_NAMES: &'static [&'static str] = &SERVICE_NAMES;
+    type Settings = AccountsSettings;
+
+    /// Accounts, with the operator's admin key in place: the configured
+    /// one, or one generated at first start and printed once.
+    async fn build(context: &Context, settings: &AccountsSettings) -> anyhow::Result<Self> {
+        let accounts = Accounts::new(
+            context.db.clone(),
+            context.clock.clone(),
+            settings.clone(),
+            context.api_key_environment,
+        )
+        .await?;
+        if let Some(secret) = accounts.bootstrap(settings.admin_key.as_ref()).await? {
+            crate::print_admin_key(&secret);
+        }
+        Ok(accounts)
+    }
+
+    fn add_routes(&self, routes: &mut RoutesBuilder) {
+        self.add_services(routes);
+    }
+
+    fn authenticator(&self) -> Option<Arc<dyn Authenticator>> {
+        Some(Arc::new(self.clone()))
+    }
+}

@@ -1,0 +1,50 @@
+//! Orders in the service skeleton.
+
+use numhub_runtime::config::ServiceDefaults;
+use numhub_runtime::db::Migrations;
+use numhub_skeleton::{Context, Peer, Service};
+use tonic::service::RoutesBuilder;
+
+use crate::{Dependencies, MIGRATIONS, Orders, OrdersSettings, SERVICE_NAMES};
+
+impl Service for Orders {
+    const DEFAULTS: ServiceDefaults = ServiceDefaults {
+        name: "orders",
+        grpc_port: 50054,
+        metrics_port: 9054,
+    };
+    const BINARY: &'static str = "numhub-orders";
+    const ABOUT: &'static str = "numhub's orders: activations, the buy saga and live SMS streams";
+    const CALLS: &'static [Peer] = &[Peer::Accounts, Peer::Wallet, Peer::Catalog, Peer::Rentals];
+    const MIGRATIONS: Migrations = MIGRATIONS;
+    const GRPC_NAMES: &'static [&'static str] = &SERVICE_NAMES;
+    type Settings = OrdersSettings;
+
+    async fn build(context: &Context, settings: &OrdersSettings) -> anyhow::Result<Self> {
+        let credentials = &context.credentials;
+        let dependencies = Dependencies::new(
+            context.channel(Peer::Wallet)?,
+            context.channel(Peer::Catalog)?,
+            credentials,
+        )
+        .with_rentals(context.channel(Peer::Rentals)?, credentials);
+        let orders = Orders::new(
+            context.db.clone(),
+            context.clock.clone(),
+            settings.clone(),
+            dependencies,
+        )
+        .await?;
+        orders.start_workers(&context.workers, context.listen_url.clone());
+        Ok(orders)
+    }
+
+    fn add_routes(&self, routes: &mut RoutesBuilder) {
+        self.add_services(routes);
+    }
+
+    /// Live streams end, so their clients resume on another replica.
+    async fn stop(&self) {
+        self.close_streams();
+    }
+}
