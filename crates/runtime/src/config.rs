@@ -15,6 +15,16 @@ pub struct ServiceDefaults {
     pub metrics_port: u16,
 }
 
+impl ServiceDefaults {
+    pub const fn new(name: &'static str, grpc_port: u16, metrics_port: u16) -> Self {
+        Self {
+            name,
+            grpc_port,
+            metrics_port,
+        }
+    }
+}
+
 /// Where and how the gRPC server listens.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerConfig {

@@ -46,11 +46,7 @@ impl Journal {
 }
 
 impl Service for Journal {
-    const DEFAULTS: ServiceDefaults = ServiceDefaults {
-        name: "journal",
-        grpc_port: 0,
-        metrics_port: 0,
-    };
+    const DEFAULTS: ServiceDefaults = ServiceDefaults::new("journal", 0, 0);
     const BINARY: &'static str = "numhub-journal";
     const ABOUT: &'static str = "a service of the skeleton's tests";
     const CALLS: &'static [Peer] = &[Peer::Wallet];

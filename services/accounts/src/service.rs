@@ -12,11 +12,7 @@ use tonic::service::RoutesBuilder;
 use crate::{Accounts, AccountsSettings, MIGRATIONS, SERVICE_NAMES};
 
 impl Service for Accounts {
-    const DEFAULTS: ServiceDefaults = ServiceDefaults {
-        name: "accounts",
-        grpc_port: 50051,
-        metrics_port: 9051,
-    };
+    const DEFAULTS: ServiceDefaults = ServiceDefaults::new("accounts", 50051, 9051);
     const BINARY: &'static str = "numhub-accounts";
     const ABOUT: &'static str = "numhub's accounts and API keys service";
     const CALLS: &'static [Peer] = &[];

@@ -9,11 +9,7 @@ use tonic::service::RoutesBuilder;
 use crate::{Catalog, CatalogSettings, MIGRATIONS, SERVICE_NAMES};
 
 impl Service for Catalog {
-    const DEFAULTS: ServiceDefaults = ServiceDefaults {
-        name: "catalog",
-        grpc_port: 50053,
-        metrics_port: 9053,
-    };
+    const DEFAULTS: ServiceDefaults = ServiceDefaults::new("catalog", 50053, 9053);
     const BINARY: &'static str = "numhub-catalog";
     const ABOUT: &'static str =
         "numhub's catalog: services, countries, prices and the number inventory";

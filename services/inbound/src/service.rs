@@ -9,11 +9,7 @@ use tonic::service::RoutesBuilder;
 use crate::{Dependencies, Inbound, InboundSettings, MIGRATIONS, SERVICE_NAMES};
 
 impl Service for Inbound {
-    const DEFAULTS: ServiceDefaults = ServiceDefaults {
-        name: "inbound",
-        grpc_port: 50055,
-        metrics_port: 9055,
-    };
+    const DEFAULTS: ServiceDefaults = ServiceDefaults::new("inbound", 50055, 9055);
     const BINARY: &'static str = "numhub-inbound";
     const ABOUT: &'static str = "numhub's inbound SMS: durable intake and routing to holders";
     const CALLS: &'static [Peer] = &[Peer::Accounts, Peer::Catalog, Peer::Orders, Peer::Rentals];

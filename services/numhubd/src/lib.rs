@@ -27,11 +27,7 @@ use numhub_skeleton::{Common, Host, Layout, Peer, Running};
 use numhub_wallet::{Wallet, WalletSettings};
 
 /// numhubd's name and default ports: gRPC on 50050, metrics on 9050.
-pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
-    name: "numhub",
-    grpc_port: 50050,
-    metrics_port: 9050,
-};
+pub const DEFAULTS: ServiceDefaults = ServiceDefaults::new("numhub", 50050, 9050);
 
 /// Everything numhubd can be told, from flags or `NUMHUB_*` variables.
 #[derive(Debug, clap::Parser)]

@@ -8,11 +8,7 @@ use tonic::service::RoutesBuilder;
 use crate::{Dependencies, MIGRATIONS, Orders, OrdersSettings, SERVICE_NAMES};
 
 impl Service for Orders {
-    const DEFAULTS: ServiceDefaults = ServiceDefaults {
-        name: "orders",
-        grpc_port: 50054,
-        metrics_port: 9054,
-    };
+    const DEFAULTS: ServiceDefaults = ServiceDefaults::new("orders", 50054, 9054);
     const BINARY: &'static str = "numhub-orders";
     const ABOUT: &'static str = "numhub's orders: activations, the buy saga and live SMS streams";
     const CALLS: &'static [Peer] = &[Peer::Accounts, Peer::Wallet, Peer::Catalog, Peer::Rentals];

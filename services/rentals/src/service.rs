@@ -8,11 +8,7 @@ use tonic::service::RoutesBuilder;
 use crate::{Dependencies, MIGRATIONS, Rentals, RentalsSettings, SERVICE_NAMES};
 
 impl Service for Rentals {
-    const DEFAULTS: ServiceDefaults = ServiceDefaults {
-        name: "rentals",
-        grpc_port: 50056,
-        metrics_port: 9056,
-    };
+    const DEFAULTS: ServiceDefaults = ServiceDefaults::new("rentals", 50056, 9056);
     const BINARY: &'static str = "numhub-rentals";
     const ABOUT: &'static str =
         "numhub's rentals: numbers kept for days to a year, renewals and their inbox";

@@ -8,11 +8,7 @@ use tonic::service::RoutesBuilder;
 use crate::{MIGRATIONS, SERVICE_NAMES, Wallet, WalletSettings};
 
 impl Service for Wallet {
-    const DEFAULTS: ServiceDefaults = ServiceDefaults {
-        name: "wallet",
-        grpc_port: 50052,
-        metrics_port: 9052,
-    };
+    const DEFAULTS: ServiceDefaults = ServiceDefaults::new("wallet", 50052, 9052);
     const BINARY: &'static str = "numhub-wallet";
     const ABOUT: &'static str = "numhub's prepaid wallet service";
     const CALLS: &'static [Peer] = &[Peer::Accounts];
