@@ -51,7 +51,7 @@ impl Orders {
                 }
                 match a.status {
                     Status::Waiting => {}
-                    Status::Creating => return Err(Error::InProgress),
+                    Status::Creating => return Err(Error::in_progress()),
                     _ => return Err(ended(a)),
                 }
                 let age = now.unix_micros() - a.created_at.unix_micros();
@@ -91,7 +91,7 @@ impl Orders {
                         )
                         .into());
                     }
-                    Status::Creating => return Err(Error::InProgress),
+                    Status::Creating => return Err(Error::in_progress()),
                     _ => return Err(ended(a)),
                 }
                 a.status = Status::Finished;
@@ -116,7 +116,7 @@ impl Orders {
                     a.status = Status::Waiting;
                     Ok(Change::Status)
                 }
-                Status::Creating => Err(Error::InProgress),
+                Status::Creating => Err(Error::in_progress()),
                 _ => Err(ended(a)),
             })
             .await?;
