@@ -56,12 +56,6 @@ impl Error {
         Failure::InProgress("the purchase is still in progress; retry shortly".into()).into()
     }
 
-    /// The error for a failed call to `service`; the client's `max_price`
-    /// is the one field only a dependency (the catalog) can judge.
-    pub fn from_upstream(service: &'static str, status: &Status) -> Self {
-        Failure::from_upstream(service, status, &["max_price"]).into()
-    }
-
     /// What the client is told.
     pub fn kind(self) -> Failure {
         match self {

@@ -24,6 +24,11 @@ use crate::{Change, Orders, store};
 
 pub use crate::model::Step;
 
+/// The fields of a lease the catalog alone can judge, passed on from the
+/// client unchecked: the price limit, in a currency only the catalog knows.
+/// The catalog finding them invalid is the client's mistake.
+const CLIENT_FIELDS: &[&str] = &["max_price"];
+
 /// The reason a purchase ends FAILED when it could not lease a number
 /// before the activation would have expired anyway.
 pub const PURCHASE_TIMED_OUT: &str = "PURCHASE_TIMED_OUT";
@@ -249,26 +254,22 @@ impl Orders {
                 )
                 .into())
             }
-            Err(status) => match Error::from_upstream("catalog", &status) {
+            Err(status) => match Failure::from_upstream("catalog", &status, CLIENT_FIELDS) {
                 // For a reuse, "that number is not available" means the
                 // number is gone.
-                Error::Failed(Failure::Refused(r))
-                    if reuse && r.reason == "NO_NUMBERS_AVAILABLE" =>
-                {
+                Failure::Refused(r) if reuse && r.reason == "NO_NUMBERS_AVAILABLE" => {
                     Err(Refusal::new(
                         orders_reason::NUMBER_OFFLINE,
                         "the number is no longer available",
                     )
                     .into())
                 }
-                Error::Failed(Failure::Refused(r)) if reuse && r.reason == "NOT_OFFERED" => {
-                    Err(Refusal::new(
-                        orders_reason::NUMBER_OFFLINE,
-                        "the number is no longer sold for this service",
-                    )
-                    .into())
-                }
-                error => Err(error),
+                Failure::Refused(r) if reuse && r.reason == "NOT_OFFERED" => Err(Refusal::new(
+                    orders_reason::NUMBER_OFFLINE,
+                    "the number is no longer sold for this service",
+                )
+                .into()),
+                failure => Err(failure.into()),
             },
         }
     }
@@ -291,7 +292,7 @@ impl Orders {
             .clone()
             .debit(request)
             .await
-            .map_err(|status| Error::from_upstream("wallet", &status))?;
+            .map_err(|status| Failure::from_upstream("wallet", &status, &[]))?;
         response
             .into_inner()
             .transaction

@@ -12,7 +12,7 @@ use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::wallet::v1 as wallet_pb;
 
 use crate::Rentals;
-use crate::error::{Error, Refusal, rentals_reason};
+use crate::error::{Error, Failure, Refusal, rentals_reason};
 use crate::model::{Rental, Settle, Status};
 use crate::store::{self, NewEvent};
 
@@ -174,7 +174,7 @@ impl Rentals {
                     .clone()
                     .refund(request)
                     .await
-                    .map_err(|status| Error::from_upstream("wallet", &status))?;
+                    .map_err(|status| Failure::from_upstream("wallet", &status, &[]))?;
                 balance_after = response
                     .into_inner()
                     .transaction
@@ -194,7 +194,7 @@ impl Rentals {
                 .clone()
                 .release(request)
                 .await
-                .map_err(|status| Error::from_upstream("catalog", &status))?;
+                .map_err(|status| Failure::from_upstream("catalog", &status, &[]))?;
         }
         store::mark_settled(self.db.writer(), &r.id, r.settle, balance_after).await?;
         Ok(())

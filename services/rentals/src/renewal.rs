@@ -152,7 +152,7 @@ impl Rentals {
             .clone()
             .quote_rental(request)
             .await
-            .map_err(|status| Error::from_upstream("catalog", &status))?
+            .map_err(|status| Failure::from_upstream("catalog", &status, &[]))?
             .into_inner();
         let price = plan
             .price
@@ -290,10 +290,10 @@ impl Rentals {
             expire_time: Some(renewal.to_expiry.to_proto()),
         };
         if let Err(status) = self.deps.catalog.clone().extend(extend).await {
-            return match Error::from_upstream("catalog", &status) {
+            return match Failure::from_upstream("catalog", &status, &[]) {
                 // The lease ended meanwhile: the charge goes back.
-                Error::Failed(Failure::Refused(_)) => self.give_back(&renewal, &charge).await,
-                error => Err(error),
+                Failure::Refused(_) => self.give_back(&renewal, &charge).await,
+                failure => Err(failure.into()),
             };
         }
         self.crash_point(Step::RenewalAfterExtend)?;
@@ -402,7 +402,7 @@ impl Rentals {
             .clone()
             .refund(request)
             .await
-            .map_err(|status| Error::from_upstream("wallet", &status))?;
+            .map_err(|status| Failure::from_upstream("wallet", &status, &[]))?;
         let refusal = Refusal::new(owed.failure_reason.clone(), owed.failure_message.clone());
         self.end_renewal(
             owed,

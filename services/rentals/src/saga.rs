@@ -24,6 +24,11 @@ use crate::{Rentals, store};
 
 pub use crate::model::Step;
 
+/// The fields of a lease the catalog alone can judge, passed on from the
+/// client unchecked: the price limit, in a currency only the catalog knows.
+/// The catalog finding them invalid is the client's mistake.
+const CLIENT_FIELDS: &[&str] = &["max_price"];
+
 /// The charge of a purchase or a renewal: the ledger entry and the balance
 /// right after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,7 +188,7 @@ impl Rentals {
                 )
                 .into())
             }
-            Err(status) => Err(Error::from_upstream("catalog", &status)),
+            Err(status) => Err(Failure::from_upstream("catalog", &status, CLIENT_FIELDS).into()),
         }
     }
 
@@ -205,7 +210,7 @@ impl Rentals {
             .clone()
             .debit(request)
             .await
-            .map_err(|status| Error::from_upstream("wallet", &status))?;
+            .map_err(|status| Failure::from_upstream("wallet", &status, &[]))?;
         let transaction = response
             .into_inner()
             .transaction
