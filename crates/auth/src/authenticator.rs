@@ -71,7 +71,7 @@ impl Authenticator for AccountsClient {
                         .get_error_details()
                         .error_info()
                         .map(|i| i.reason.as_str())
-                        == Some(crate::layer::reasons::INVALID_API_KEY) =>
+                        == Some(crate::reasons::INVALID_API_KEY) =>
             {
                 Ok(None)
             }

@@ -26,24 +26,8 @@ use crate::authenticator::CachedAuthenticator;
 use crate::credential::ServiceCredentials;
 use crate::identity::{Caller, Identity, scope_name};
 use crate::rate_limit::{Decision, RateLimiter};
+use crate::reasons;
 use crate::stream_guard::Guarded;
-
-/// Reasons of the auth layer's refusals.
-pub mod reasons {
-    /// UNAUTHENTICATED: no credential was sent.
-    pub const MISSING_CREDENTIAL: &str = "MISSING_CREDENTIAL";
-    /// UNAUTHENTICATED: the key is malformed, unknown or revoked (one answer
-    /// for all three, so a caller learns nothing about which keys exist).
-    pub const INVALID_API_KEY: &str = "INVALID_API_KEY";
-    /// UNAUTHENTICATED: not a service credential this service accepts.
-    pub const INVALID_SERVICE_CREDENTIAL: &str = "INVALID_SERVICE_CREDENTIAL";
-    /// PERMISSION_DENIED: an internal RPC called with an API key.
-    pub const SERVICE_CREDENTIAL_REQUIRED: &str = "SERVICE_CREDENTIAL_REQUIRED";
-    /// PERMISSION_DENIED: the key lacks the RPC's scope.
-    pub const MISSING_SCOPE: &str = "MISSING_SCOPE";
-    /// RESOURCE_EXHAUSTED: the key's quota is used up for now.
-    pub const RATE_LIMITED: &str = "RATE_LIMITED";
-}
 
 pub const RATELIMIT_LIMIT: &str = "x-ratelimit-limit";
 pub const RATELIMIT_REMAINING: &str = "x-ratelimit-remaining";

@@ -19,6 +19,7 @@ pub mod credential;
 pub mod identity;
 pub mod layer;
 pub mod rate_limit;
+pub mod reasons;
 pub mod stream_guard;
 
 pub use crate::api_key::Environment;
@@ -26,4 +27,4 @@ pub use crate::authenticator::{AccountsClient, Authenticator, CachedAuthenticato
 pub use crate::config::AuthConfig;
 pub use crate::credential::{Secret, ServiceCredentials, ServiceInterceptor};
 pub use crate::identity::{Caller, Identity, RateLimits, Scopes};
-pub use crate::layer::{AuthLayer, reasons};
+pub use crate::layer::AuthLayer;

@@ -17,7 +17,7 @@ use pin_project_lite::pin_project;
 use tonic::Code;
 
 use crate::authenticator::CachedAuthenticator;
-use crate::layer::reasons;
+use crate::reasons;
 
 /// The shortest pause between two checks of one stream's key.
 const MIN_CHECK_INTERVAL: Duration = Duration::from_millis(50);

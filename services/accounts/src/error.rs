@@ -1,9 +1,7 @@
 //! The accounts service's errors and their gRPC statuses.
 
-use std::collections::HashMap;
-
-use numhub_runtime::error::{self as status, reason};
-use tonic::{Code, Status};
+use numhub_runtime::error::{Failure, Refusal};
+use tonic::Status;
 
 /// Reasons of the accounts service's own refusals.
 pub mod accounts_reason {
@@ -13,64 +11,58 @@ pub mod accounts_reason {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{resource} {id:?} not found")]
-    NotFound { resource: &'static str, id: String },
-    #[error("{field}: {description}")]
-    InvalidField {
-        field: &'static str,
-        description: String,
-    },
-    #[error("this key cannot grant the {scope:?} scope, which it does not hold")]
-    ScopeNotHeld { scope: &'static str },
-    #[error("the account already has {max} active API keys; revoke one first")]
-    TooManyKeys { max: u32 },
-    #[error("request_id {0:?} was already used with other fields")]
-    IdempotencyKeyReused(String),
+    /// What the client is told, as it is.
+    #[error(transparent)]
+    Failed(#[from] Failure),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
 
 impl Error {
     pub fn account_not_found(id: &str) -> Self {
-        Self::NotFound {
-            resource: "account",
-            id: id.to_owned(),
-        }
+        Failure::not_found("account", id).into()
     }
 
     pub fn key_not_found(id: &str) -> Self {
-        Self::NotFound {
-            resource: "API key",
-            id: id.to_owned(),
+        Failure::not_found("API key", id).into()
+    }
+
+    pub fn invalid(field: &str, description: impl Into<String>) -> Self {
+        Failure::invalid(field, description).into()
+    }
+
+    /// The granting key lacks `scope`, so cannot give it to another.
+    pub fn scope_not_held(scope: &'static str) -> Self {
+        let refusal = Refusal::new(
+            numhub_auth::reasons::MISSING_SCOPE,
+            format!("this key cannot grant the {scope:?} scope, which it does not hold"),
+        );
+        Failure::Denied(refusal.with("scope", scope)).into()
+    }
+
+    pub fn too_many_keys(max: u32) -> Self {
+        Failure::Refused(Refusal::new(
+            accounts_reason::TOO_MANY_API_KEYS,
+            format!("the account already has {max} active API keys; revoke one first"),
+        ))
+        .into()
+    }
+
+    pub fn key_reused(request_id: &str) -> Self {
+        Failure::key_reused(request_id).into()
+    }
+
+    /// What the client is told.
+    pub fn kind(self) -> Failure {
+        match self {
+            Self::Failed(failure) => failure,
+            Self::Database(_) => Failure::internal(self),
         }
     }
 }
 
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
-        let message = error.to_string();
-        match error {
-            Error::NotFound { resource, id } => status::not_found(resource, &id),
-            Error::InvalidField { field, description } => {
-                status::invalid_argument(&[status::Violation::new(field, description)])
-            }
-            Error::ScopeNotHeld { scope } => status::status_with_metadata(
-                Code::PermissionDenied,
-                numhub_auth::reasons::MISSING_SCOPE,
-                message,
-                HashMap::from([("scope".to_owned(), scope.to_owned())]),
-            ),
-            Error::TooManyKeys { .. } => status::status(
-                Code::FailedPrecondition,
-                accounts_reason::TOO_MANY_API_KEYS,
-                message,
-            ),
-            Error::IdempotencyKeyReused(_) => status::status(
-                Code::FailedPrecondition,
-                reason::IDEMPOTENCY_KEY_REUSED,
-                message,
-            ),
-            Error::Database(error) => status::internal(&error),
-        }
+        error.kind().into()
     }
 }

@@ -173,7 +173,7 @@ impl Accounts {
             Err(error) if is_unique_violation(&error) => {
                 match store::account_by_request(self.db.reader(), request_id).await? {
                     Some((existing, stored)) if stored == fingerprint => Ok(existing),
-                    Some(_) => Err(Error::IdempotencyKeyReused(request_id.to_owned())),
+                    Some(_) => Err(Error::key_reused(request_id)),
                     // Not the request id: the operator slot was taken.
                     None => Err(error.into()),
                 }
@@ -213,9 +213,9 @@ impl Accounts {
         if let Some(held) = granter
             && let Some(missing) = scopes.to_vec().into_iter().find(|s| !held.contains(*s))
         {
-            return Err(Error::ScopeNotHeld {
-                scope: numhub_auth::identity::scope_name(missing),
-            });
+            return Err(Error::scope_not_held(numhub_auth::identity::scope_name(
+                missing,
+            )));
         }
         let mut tx = self.db.begin_write().await?;
         if !store::lock_account(&mut *tx, account_id).await? {
@@ -225,14 +225,14 @@ impl Accounts {
             .await?
             .ok_or_else(|| Error::account_not_found(account_id))?;
         if scopes.contains(Scope::Admin) && !account.operator {
-            return Err(Error::InvalidField {
-                field: "scopes",
-                description: "the admin scope can only be granted on the operator account".into(),
-            });
+            return Err(Error::invalid(
+                "scopes",
+                "the admin scope can only be granted on the operator account",
+            ));
         }
         let max = self.settings.max_api_keys;
         if store::count_active_keys(&mut *tx, account_id).await? >= max {
-            return Err(Error::TooManyKeys { max });
+            return Err(Error::too_many_keys(max));
         }
         let (key, secret) = self
             .insert_key(&mut tx, account_id, name, scopes, false)

@@ -4,8 +4,8 @@
 //! the request's idempotency key, so a retry gets the same answer. An
 //! [`Error`] is anything that can go wrong while answering.
 
-use numhub_runtime::error::{self as status, Violation, reason};
-use tonic::{Code, Status};
+use numhub_runtime::error::{Failure, Refusal, reason};
+use tonic::Status;
 
 /// Reasons of the catalog's own refusals (FAILED_PRECONDITION).
 pub mod catalog_reason {
@@ -67,18 +67,12 @@ impl Rejection {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// What the client is told, as it is.
+    #[error(transparent)]
+    Failed(#[from] Failure),
+    /// A refusal recorded under the request's key with its kind.
     #[error(transparent)]
     Rejected(#[from] Rejection),
-    #[error("{resource} {id:?} not found")]
-    NotFound { resource: &'static str, id: String },
-    #[error("invalid request")]
-    Invalid(Vec<Violation>),
-    #[error("lease {0:?} has ended")]
-    LeaseEnded(String),
-    #[error("activate_id {0} belongs to another country")]
-    ActivateIdTaken(i32),
-    #[error("request_id {0:?} was already used with different fields")]
-    IdempotencyKeyReused(String),
     #[error("database error")]
     Database(#[from] sqlx::Error),
     #[error("corrupt stored data: {0}")]
@@ -87,55 +81,50 @@ pub enum Error {
 
 impl Error {
     pub fn not_found(resource: &'static str, id: impl Into<String>) -> Self {
-        Self::NotFound {
-            resource,
-            id: id.into(),
-        }
+        Failure::not_found(resource, id).into()
     }
 
     pub fn invalid(field: &str, description: impl Into<String>) -> Self {
-        Self::Invalid(vec![Violation::new(field, description)])
+        Failure::invalid(field, description).into()
+    }
+
+    pub fn lease_ended(id: &str) -> Self {
+        let message = format!("lease {id:?} has ended");
+        Failure::Refused(Refusal::new(catalog_reason::LEASE_ENDED, message)).into()
+    }
+
+    pub fn activate_id_taken(id: i32) -> Self {
+        let message = format!("activate_id {id} belongs to another country");
+        Failure::Refused(Refusal::new(catalog_reason::ACTIVATE_ID_TAKEN, message)).into()
+    }
+
+    pub fn key_reused(request_id: &str) -> Self {
+        Failure::key_reused(request_id).into()
+    }
+
+    /// What the client is told.
+    pub fn kind(self) -> Failure {
+        match self {
+            Self::Failed(failure) => failure,
+            // A kind's name is its reason (RESOURCE_NOT_FOUND for NotFound).
+            Self::Rejected(rejection) => {
+                Failure::Refused(Refusal::new(rejection.kind.as_str(), rejection.message))
+            }
+            Self::Database(_) | Self::Corrupt(_) => Failure::internal(self),
+        }
     }
 }
 
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
-        match error {
-            Error::Rejected(rejection) => match rejection.kind {
-                RejectionKind::NotFound => status::status(
-                    Code::NotFound,
-                    reason::RESOURCE_NOT_FOUND,
-                    rejection.message,
-                ),
-                kind => status::status(Code::FailedPrecondition, kind.as_str(), rejection.message),
-            },
-            Error::NotFound { resource, id } => status::not_found(resource, &id),
-            Error::Invalid(violations) => status::invalid_argument(&violations),
-            Error::LeaseEnded(id) => status::status(
-                Code::FailedPrecondition,
-                catalog_reason::LEASE_ENDED,
-                format!("lease {id:?} has ended"),
-            ),
-            Error::ActivateIdTaken(id) => status::status(
-                Code::FailedPrecondition,
-                catalog_reason::ACTIVATE_ID_TAKEN,
-                format!("activate_id {id} belongs to another country"),
-            ),
-            Error::IdempotencyKeyReused(id) => status::status(
-                Code::FailedPrecondition,
-                reason::IDEMPOTENCY_KEY_REUSED,
-                format!(
-                    "request_id {} was already used with different fields",
-                    numhub_runtime::error::quote(&id)
-                ),
-            ),
-            Error::Database(_) | Error::Corrupt(_) => status::internal(&error),
-        }
+        error.kind().into()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use tonic::Code;
+
     use super::*;
     use tonic_types::StatusExt;
 

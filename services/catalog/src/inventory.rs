@@ -283,7 +283,7 @@ impl Catalog {
                 .await?
                 .ok_or_else(|| Error::Corrupt("a claimed request id has no record".into()))?;
         if recorded.fingerprint != fingerprint {
-            return Err(Error::IdempotencyKeyReused(spec.request_id.clone()));
+            return Err(Error::key_reused(&spec.request_id));
         }
         if let Some(lease_id) = recorded.lease_id {
             return store::lease(self.db.writer(), &lease_id)
@@ -581,7 +581,7 @@ impl Catalog {
             .await?
             .ok_or_else(|| Error::not_found("lease", id))?;
         if lease.released_at.is_some() || lease.expires_at <= now {
-            return Err(Error::LeaseEnded(id.to_owned()));
+            return Err(Error::lease_ended(id));
         }
         if until < lease.expires_at {
             return Err(Error::invalid(
@@ -604,7 +604,7 @@ impl Catalog {
             )
             .await?;
         if !extended {
-            return Err(Error::LeaseEnded(id.to_owned()));
+            return Err(Error::lease_ended(id));
         }
         tx.commit().await?;
         Ok(Lease {

@@ -68,7 +68,7 @@ impl Catalog {
     pub async fn upsert_country(&self, country: Country) -> Result<Country, Error> {
         let holder = store::country_by_activate_id(self.db.reader(), country.activate_id).await?;
         if holder.is_some_and(|c| c.code != country.code) {
-            return Err(Error::ActivateIdTaken(country.activate_id));
+            return Err(Error::activate_id_taken(country.activate_id));
         }
         match store::put_country(
             self.db.writer(),
@@ -81,7 +81,7 @@ impl Catalog {
             Ok(()) => Ok(country),
             // Another country took the id meanwhile.
             Err(error) if is_unique_violation(&error) => {
-                Err(Error::ActivateIdTaken(country.activate_id))
+                Err(Error::activate_id_taken(country.activate_id))
             }
             Err(error) => Err(error.into()),
         }

@@ -1,42 +1,52 @@
 //! Inbound's errors and their gRPC statuses.
 
-use numhub_runtime::error::{self as status, Violation, reason};
-use tonic::{Code, Status};
+use numhub_runtime::error::{Failure, quote};
+use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{resource} {id:?} not found")]
-    NotFound { resource: &'static str, id: String },
-    #[error("invalid request")]
-    Invalid(Vec<Violation>),
-    #[error("upstream message id {0:?} was already delivered with other fields")]
-    IdempotencyKeyReused(String),
+    /// What the client is told, as it is.
+    #[error(transparent)]
+    Failed(#[from] Failure),
     #[error("database error")]
     Database(#[from] sqlx::Error),
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
 }
 
+impl Error {
+    pub fn not_found(resource: &'static str, id: impl Into<String>) -> Self {
+        Failure::not_found(resource, id).into()
+    }
+
+    /// The upstream's message id came before with other fields.
+    pub fn key_reused(upstream_id: &str) -> Self {
+        Failure::KeyReused(format!(
+            "upstream_message_id {} was already delivered with other fields",
+            quote(upstream_id)
+        ))
+        .into()
+    }
+
+    /// What the client is told.
+    pub fn kind(self) -> Failure {
+        match self {
+            Self::Failed(failure) => failure,
+            Self::Database(_) | Self::Corrupt(_) => Failure::internal(self),
+        }
+    }
+}
+
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
-        match error {
-            Error::NotFound { resource, id } => status::not_found(resource, &id),
-            Error::Invalid(violations) => status::invalid_argument(&violations),
-            Error::IdempotencyKeyReused(id) => status::status(
-                Code::FailedPrecondition,
-                reason::IDEMPOTENCY_KEY_REUSED,
-                format!(
-                    "upstream_message_id {} was already delivered with other fields",
-                    numhub_runtime::error::quote(&id)
-                ),
-            ),
-            Error::Database(_) | Error::Corrupt(_) => status::internal(&error),
-        }
+        error.kind().into()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use tonic::Code;
+
     use super::*;
 
     #[test]

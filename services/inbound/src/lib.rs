@@ -169,7 +169,7 @@ impl Inbound {
         let same = (&stored.to, &stored.sender, &stored.body)
             == (&message.to, &message.sender, &message.body);
         if !same {
-            return Err(Error::IdempotencyKeyReused(message.upstream_id));
+            return Err(Error::key_reused(&message.upstream_id));
         }
         Ok((stored, true))
     }
@@ -196,10 +196,7 @@ impl Inbound {
         }
         store::by_id(self.db.writer(), id)
             .await?
-            .ok_or_else(|| Error::NotFound {
-                resource: "message",
-                id: id.to_owned(),
-            })
+            .ok_or_else(|| Error::not_found("message", id))
     }
 
     /// Serves the carriers' webhook if the settings ask for it (an auth

@@ -31,6 +31,7 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
 use numhub_auth::Secret;
+use numhub_runtime::error::Failure;
 use numhub_runtime::http_server::{self, HttpLimits, RunningHttp};
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
@@ -190,7 +191,7 @@ async fn twilio_sms(
     };
     match webhook.inbound.accept(arrival).await {
         Ok(_) => ([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML).into_response(),
-        Err(Error::IdempotencyKeyReused(_)) => (
+        Err(Error::Failed(Failure::KeyReused(_))) => (
             StatusCode::CONFLICT,
             "MessageSid was already delivered with other fields\n",
         )

@@ -41,7 +41,7 @@ impl Orders {
             .ok_or_else(|| Error::Corrupt("an activation vanished".into()))?;
         match a.status {
             Status::Waiting | Status::Received if delivery.received_at < a.expires_at => {}
-            Status::Creating => return Err(Error::InProgress),
+            Status::Creating => return Err(Error::in_progress()),
             _ => {
                 return Err(Refusal::new(
                     orders_reason::ACTIVATION_ENDED,
@@ -107,7 +107,7 @@ impl Orders {
             return Ok(None);
         };
         if stored.activation_id != delivery.activation_id {
-            return Err(Error::IdempotencyKeyReused(delivery.inbound_id.clone()));
+            return Err(Error::key_reused(&delivery.inbound_id));
         }
         Ok(Some(stored))
     }

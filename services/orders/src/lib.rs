@@ -21,6 +21,7 @@ pub mod streams;
 pub mod workers;
 
 use std::sync::Arc;
+#[cfg(feature = "fault-injection")]
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use numhub_auth::{AuthLayer, ServiceCredentials, ServiceInterceptor};
@@ -40,8 +41,7 @@ use tonic::service::{Routes, RoutesBuilder};
 
 pub use crate::config::OrdersSettings;
 use crate::error::Error;
-use crate::model::{Activation, Status};
-use crate::saga::Step;
+use crate::model::{Activation, Status, Step};
 use crate::store::NewEvent;
 use numhub_runtime::streams::Hub;
 
@@ -116,6 +116,7 @@ pub struct Orders {
     hub: Arc<Hub>,
     /// The saga step at which to fail as if the process died there; 0 for
     /// none. Set by tests through [`Orders::crash_at`].
+    #[cfg(feature = "fault-injection")]
     crash_at: Arc<AtomicU8>,
     tokens: PageTokens,
 }
@@ -136,6 +137,7 @@ impl Orders {
             settings: Arc::new(settings),
             deps,
             hub: Arc::new(Hub::default()),
+            #[cfg(feature = "fault-injection")]
             crash_at: Arc::new(AtomicU8::new(0)),
             tokens,
         })
@@ -169,15 +171,23 @@ impl Orders {
 
     /// Makes every purchase fail at `step` as if the process had died
     /// there, until called with `None`: for tests of the recovery.
+    #[cfg(feature = "fault-injection")]
     pub fn crash_at(&self, step: Option<Step>) {
         self.crash_at
             .store(step.map_or(0, |s| s as u8), Ordering::SeqCst);
     }
 
+    /// Fails as if the process had died at `step`, when a test asked.
+    #[cfg(feature = "fault-injection")]
     fn crash_point(&self, step: Step) -> Result<(), Error> {
         if self.crash_at.load(Ordering::Relaxed) == step as u8 {
             return Err(Error::Crashed(step));
         }
+        Ok(())
+    }
+
+    #[cfg(not(feature = "fault-injection"))]
+    fn crash_point(&self, _step: Step) -> Result<(), Error> {
         Ok(())
     }
 

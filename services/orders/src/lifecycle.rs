@@ -12,7 +12,7 @@
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::wallet::v1 as wallet_pb;
 
-use crate::error::{Error, Refusal, orders_reason};
+use crate::error::{Error, Failure, Refusal, orders_reason};
 use crate::model::{Activation, Settle, Status};
 use crate::{Change, Orders, store};
 
@@ -51,7 +51,7 @@ impl Orders {
                 }
                 match a.status {
                     Status::Waiting => {}
-                    Status::Creating => return Err(Error::InProgress),
+                    Status::Creating => return Err(Error::in_progress()),
                     _ => return Err(ended(a)),
                 }
                 let age = now.unix_micros() - a.created_at.unix_micros();
@@ -91,7 +91,7 @@ impl Orders {
                         )
                         .into());
                     }
-                    Status::Creating => return Err(Error::InProgress),
+                    Status::Creating => return Err(Error::in_progress()),
                     _ => return Err(ended(a)),
                 }
                 a.status = Status::Finished;
@@ -116,7 +116,7 @@ impl Orders {
                     a.status = Status::Waiting;
                     Ok(Change::Status)
                 }
-                Status::Creating => Err(Error::InProgress),
+                Status::Creating => Err(Error::in_progress()),
                 _ => Err(ended(a)),
             })
             .await?;
@@ -193,7 +193,7 @@ impl Orders {
                         .transaction
                         .map_or(a.price, |t| t.amount.map_or(a.price, |m| m.minor_units));
                 }
-                Err(status) => return Err(Error::from_upstream("wallet", &status)),
+                Err(status) => return Err(Failure::from_upstream("wallet", &status, &[]).into()),
             }
         }
         if a.settle == Settle::RefundReleaseAndBan {
@@ -206,7 +206,7 @@ impl Orders {
                 .clone()
                 .mark_skipped(request)
                 .await
-                .map_err(|status| Error::from_upstream("catalog", &status))?;
+                .map_err(|status| Failure::from_upstream("catalog", &status, &[]))?;
         }
         if let Some(lease_id) = &a.lease_id {
             let request = catalog_pb::ReleaseRequest {
@@ -219,7 +219,7 @@ impl Orders {
                 .clone()
                 .release(request)
                 .await
-                .map_err(|status| Error::from_upstream("catalog", &status))?;
+                .map_err(|status| Failure::from_upstream("catalog", &status, &[]))?;
         }
         store::mark_settled(self.db.writer(), &a.id, a.settle, refunded).await?;
         Ok(())

@@ -2,6 +2,18 @@
 
 use numhub_runtime::clock::Timestamp;
 
+/// The points between saga steps where a test can make a purchase fail as
+/// if the process had died there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The activation is stored as CREATING; nothing leased yet.
+    AfterInsert = 1,
+    /// The number is leased at the catalog; nothing charged yet.
+    AfterLease = 2,
+    /// The price is charged; the activation is still CREATING.
+    AfterDebit = 3,
+}
+
 /// Where an activation is in its life; stored as its proto number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Status {

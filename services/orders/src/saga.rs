@@ -18,21 +18,16 @@ use numhub_proto::common::v1::Money;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_runtime::error::reason;
 
-use crate::error::{Error, Refusal, orders_reason};
+use crate::error::{Error, Failure, Refusal, orders_reason};
 use crate::model::{Activation, Purchase, Settle, Status};
 use crate::{Change, Orders, store};
 
-/// The points between saga steps where a test can make a purchase fail as
-/// if the process had died there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// The activation is stored as CREATING; nothing leased yet.
-    AfterInsert = 1,
-    /// The number is leased at the catalog; nothing charged yet.
-    AfterLease = 2,
-    /// The price is charged; the activation is still CREATING.
-    AfterDebit = 3,
-}
+pub use crate::model::Step;
+
+/// The fields of a lease the catalog alone can judge, passed on from the
+/// client unchecked: the price limit, in a currency only the catalog knows.
+/// The catalog finding them invalid is the client's mistake.
+const CLIENT_FIELDS: &[&str] = &["max_price"];
 
 /// The reason a purchase ends FAILED when it could not lease a number
 /// before the activation would have expired anyway.
@@ -104,7 +99,7 @@ impl Orders {
             if a.fingerprint == fingerprint {
                 Ok(a)
             } else {
-                Err(Error::IdempotencyKeyReused(purchase.request_id.clone()))
+                Err(Error::key_reused(&purchase.request_id))
             }
         };
         let now = self.clock.now();
@@ -185,13 +180,13 @@ impl Orders {
         let mut leased = activation.clone();
         match self.lease(&activation).await {
             Ok(lease) => take_lease(&mut leased, lease)?,
-            Err(Error::Refused(refusal)) => {
+            Err(Error::Failed(Failure::Refused(refusal))) => {
                 return self.fail(&activation, refusal, Settle::Nothing).await;
             }
             // The catalog refused the request itself (a price limit in
             // another currency): recorded like a refusal, answered as the
             // client's mistake.
-            Err(Error::Invalid(violations)) => {
+            Err(Error::Failed(Failure::Invalid(violations))) => {
                 let refusal = Refusal::invalid(&violations);
                 return self.fail(&activation, refusal, Settle::Nothing).await;
             }
@@ -200,7 +195,7 @@ impl Orders {
         self.crash_point(Step::AfterLease)?;
         let debit_id = match self.debit(&leased).await {
             Ok(id) => id,
-            Err(Error::Refused(refusal)) => {
+            Err(Error::Failed(Failure::Refused(refusal))) => {
                 return self.fail(&leased, refusal, Settle::Release).await;
             }
             Err(error) => return Err(error),
@@ -259,22 +254,22 @@ impl Orders {
                 )
                 .into())
             }
-            Err(status) => match Error::from_upstream("catalog", &status) {
+            Err(status) => match Failure::from_upstream("catalog", &status, CLIENT_FIELDS) {
                 // For a reuse, "that number is not available" means the
                 // number is gone.
-                Error::Refused(r) if reuse && r.reason == "NO_NUMBERS_AVAILABLE" => {
+                Failure::Refused(r) if reuse && r.reason == "NO_NUMBERS_AVAILABLE" => {
                     Err(Refusal::new(
                         orders_reason::NUMBER_OFFLINE,
                         "the number is no longer available",
                     )
                     .into())
                 }
-                Error::Refused(r) if reuse && r.reason == "NOT_OFFERED" => Err(Refusal::new(
+                Failure::Refused(r) if reuse && r.reason == "NOT_OFFERED" => Err(Refusal::new(
                     orders_reason::NUMBER_OFFLINE,
                     "the number is no longer sold for this service",
                 )
                 .into()),
-                error => Err(error),
+                failure => Err(failure.into()),
             },
         }
     }
@@ -297,7 +292,7 @@ impl Orders {
             .clone()
             .debit(request)
             .await
-            .map_err(|status| Error::from_upstream("wallet", &status))?;
+            .map_err(|status| Failure::from_upstream("wallet", &status, &[]))?;
         response
             .into_inner()
             .transaction
@@ -347,7 +342,7 @@ impl Orders {
             return Ok(());
         };
         match self.drive(activation).await {
-            Ok(_) | Err(Error::Refused(_)) => Ok(()),
+            Ok(_) | Err(Error::Failed(Failure::Refused(_))) => Ok(()),
             Err(error) => Err(error),
         }
     }
@@ -385,7 +380,7 @@ pub fn saga_key(activation_id: &str) -> String {
 /// The answer a FAILED activation gives every retry of its purchase.
 fn failure_of(a: &Activation) -> Error {
     if let Some(violations) = Refusal::violations(&a.failure_reason, &a.failure_message) {
-        return Error::Invalid(violations);
+        return Error::Failed(Failure::Invalid(violations));
     }
     let reason = if a.failure_reason.is_empty() {
         reason::INTERNAL_ERROR.to_owned()

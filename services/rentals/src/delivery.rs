@@ -32,7 +32,7 @@ impl Rentals {
             .await?
             .ok_or_else(|| Error::Corrupt("a rental vanished".into()))?;
         if r.status == Status::Creating {
-            return Err(Error::InProgress);
+            return Err(Error::in_progress());
         }
         // The SMS belongs to the rental only if it arrived while the rental
         // held the number: never one that came after a cancel or expiry.
@@ -98,7 +98,7 @@ impl Rentals {
             return Ok(None);
         };
         if stored.rental_id != delivery.rental_id {
-            return Err(Error::IdempotencyKeyReused(delivery.inbound_id.clone()));
+            return Err(Error::key_reused(&delivery.inbound_id));
         }
         Ok(Some(stored))
     }

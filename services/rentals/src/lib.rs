@@ -22,6 +22,7 @@ pub mod streams;
 pub mod workers;
 
 use std::sync::Arc;
+#[cfg(feature = "fault-injection")]
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use numhub_auth::{AuthLayer, ServiceCredentials, ServiceInterceptor};
@@ -41,8 +42,7 @@ use tonic::service::{Routes, RoutesBuilder};
 
 pub use crate::config::RentalsSettings;
 use crate::error::Error;
-use crate::model::{Filter, Rental};
-use crate::saga::Step;
+use crate::model::{Filter, Rental, Step};
 use crate::store::NewEvent;
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -104,6 +104,7 @@ pub struct Rentals {
     hub: Arc<Hub>,
     /// The step at which to fail as if the process died there; 0 for none.
     /// Set by tests through [`Rentals::crash_at`].
+    #[cfg(feature = "fault-injection")]
     crash_at: Arc<AtomicU8>,
     tokens: PageTokens,
 }
@@ -124,6 +125,7 @@ impl Rentals {
             settings: Arc::new(settings),
             deps,
             hub: Arc::new(Hub::default()),
+            #[cfg(feature = "fault-injection")]
             crash_at: Arc::new(AtomicU8::new(0)),
             tokens,
         })
@@ -156,15 +158,23 @@ impl Rentals {
 
     /// Makes every purchase or renewal fail at `step` as if the process had
     /// died there, until called with `None`: for tests of the recovery.
+    #[cfg(feature = "fault-injection")]
     pub fn crash_at(&self, step: Option<Step>) {
         self.crash_at
             .store(step.map_or(0, |s| s as u8), Ordering::SeqCst);
     }
 
+    /// Fails as if the process had died at `step`, when a test asked.
+    #[cfg(feature = "fault-injection")]
     fn crash_point(&self, step: Step) -> Result<(), Error> {
         if self.crash_at.load(Ordering::Relaxed) == step as u8 {
             return Err(Error::Crashed(step));
         }
+        Ok(())
+    }
+
+    #[cfg(not(feature = "fault-injection"))]
+    fn crash_point(&self, _step: Step) -> Result<(), Error> {
         Ok(())
     }
 

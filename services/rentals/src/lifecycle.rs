@@ -12,7 +12,7 @@ use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::wallet::v1 as wallet_pb;
 
 use crate::Rentals;
-use crate::error::{Error, Refusal, rentals_reason};
+use crate::error::{Error, Failure, Refusal, rentals_reason};
 use crate::model::{Rental, Settle, Status};
 use crate::store::{self, NewEvent};
 
@@ -29,7 +29,7 @@ impl Rentals {
             .change(account_id, id, |r, now| {
                 match r.status_at(now) {
                     Status::Active => {}
-                    Status::Creating => return Err(Error::InProgress),
+                    Status::Creating => return Err(Error::in_progress()),
                     _ => return Err(ended(r, now)),
                 }
                 if r.auto_renew == on && (!on || r.auto_renew_failed_at.is_none()) {
@@ -65,12 +65,12 @@ impl Rentals {
                 return self.after_end(rental, false).await;
             }
             Status::Active => {}
-            Status::Creating => return Err(Error::InProgress),
+            Status::Creating => return Err(Error::in_progress()),
             _ => return Err(ended(&rental, now)),
         }
         // A renewal being charged would add to what a refund gives back.
         if store::renewal_in_flight(&mut *tx, id).await?.is_some() {
-            return Err(Error::InProgress);
+            return Err(Error::in_progress());
         }
         let age = now.unix_micros() - rental.created_at.unix_micros();
         let refund = age <= window.as_micros() as i64 && rental.sms_count == 0;
@@ -174,7 +174,7 @@ impl Rentals {
                     .clone()
                     .refund(request)
                     .await
-                    .map_err(|status| Error::from_upstream("wallet", &status))?;
+                    .map_err(|status| Failure::from_upstream("wallet", &status, &[]))?;
                 balance_after = response
                     .into_inner()
                     .transaction
@@ -194,7 +194,7 @@ impl Rentals {
                 .clone()
                 .release(request)
                 .await
-                .map_err(|status| Error::from_upstream("catalog", &status))?;
+                .map_err(|status| Failure::from_upstream("catalog", &status, &[]))?;
         }
         store::mark_settled(self.db.writer(), &r.id, r.settle, balance_after).await?;
         Ok(())

@@ -3,6 +3,22 @@
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::rental::RentalDuration;
 
+/// The points between steps where a test can make a purchase or a renewal
+/// fail as if the process had died there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The rental is stored as CREATING; nothing leased yet.
+    AfterInsert = 1,
+    /// The number is leased at the catalog; nothing charged yet.
+    AfterLease = 2,
+    /// The price is charged; the rental is still CREATING.
+    AfterDebit = 3,
+    /// A renewal is charged; the lease is not extended yet.
+    RenewalAfterCharge = 4,
+    /// A renewal's lease is extended; the rental's expiry not moved yet.
+    RenewalAfterExtend = 5,
+}
+
 /// How long a rental counts as expiring soon before its expiry.
 pub const EXPIRING_SOON: std::time::Duration = std::time::Duration::from_secs(10 * 24 * 3600);
 

@@ -27,7 +27,7 @@ use numhub_runtime::error::Violation;
 use numhub_runtime::rental::RentalDuration;
 
 use crate::Rentals;
-use crate::error::{Error, Refusal, rentals_reason};
+use crate::error::{Error, Failure, Refusal, rentals_reason};
 use crate::model::{self, Renewal, RenewalState, Rental, Status};
 use crate::saga::{Charge, Step};
 use crate::store::{self, NewEvent};
@@ -82,7 +82,7 @@ impl Rentals {
             }
         };
         if renewal.fingerprint != fingerprint {
-            return Err(Error::IdempotencyKeyReused(request_id.to_owned()));
+            return Err(Error::key_reused(request_id));
         }
         let renewal = self.drive_renewal(renewal).await?;
         let rental = self.get(account_id, id).await?;
@@ -101,7 +101,7 @@ impl Rentals {
         let duration = rental.renewal_duration;
         let quote = match self.quote(&rental, duration).await {
             Ok(quote) => quote,
-            Err(Error::Refused(refusal)) => {
+            Err(Error::Failed(Failure::Refused(refusal))) => {
                 self.record_auto_failure(&rental, &refusal).await?;
                 return Ok(AutoRenewal::Refused);
             }
@@ -116,7 +116,7 @@ impl Rentals {
         };
         match self.drive_renewal(renewal).await {
             Ok(r) if r.state == RenewalState::Applied => Ok(AutoRenewal::Renewed),
-            Ok(_) | Err(Error::Refused(_)) => Ok(AutoRenewal::Refused),
+            Ok(_) | Err(Error::Failed(Failure::Refused(_))) => Ok(AutoRenewal::Refused),
             Err(error) => Err(error),
         }
     }
@@ -152,7 +152,7 @@ impl Rentals {
             .clone()
             .quote_rental(request)
             .await
-            .map_err(|status| Error::from_upstream("catalog", &status))?
+            .map_err(|status| Failure::from_upstream("catalog", &status, &[]))?
             .into_inner();
         let price = plan
             .price
@@ -198,7 +198,7 @@ impl Rentals {
             .await?
             .is_some()
         {
-            return Err(Error::InProgress);
+            return Err(Error::in_progress());
         }
         let inserted = store::insert_renewal(&mut tx, &renewal, self.claim_until(now)).await?;
         tx.commit().await?;
@@ -268,7 +268,7 @@ impl Rentals {
             .await
         {
             Ok(charge) => charge,
-            Err(Error::Refused(refusal)) => {
+            Err(Error::Failed(Failure::Refused(refusal))) => {
                 self.end_renewal(
                     &renewal,
                     RenewalState::Charging,
@@ -290,10 +290,10 @@ impl Rentals {
             expire_time: Some(renewal.to_expiry.to_proto()),
         };
         if let Err(status) = self.deps.catalog.clone().extend(extend).await {
-            return match Error::from_upstream("catalog", &status) {
+            return match Failure::from_upstream("catalog", &status, &[]) {
                 // The lease ended meanwhile: the charge goes back.
-                Error::Refused(_) => self.give_back(&renewal, &charge).await,
-                error => Err(error),
+                Failure::Refused(_) => self.give_back(&renewal, &charge).await,
+                failure => Err(failure.into()),
             };
         }
         self.crash_point(Step::RenewalAfterExtend)?;
@@ -402,7 +402,7 @@ impl Rentals {
             .clone()
             .refund(request)
             .await
-            .map_err(|status| Error::from_upstream("wallet", &status))?;
+            .map_err(|status| Failure::from_upstream("wallet", &status, &[]))?;
         let refusal = Refusal::new(owed.failure_reason.clone(), owed.failure_message.clone());
         self.end_renewal(
             owed,
@@ -476,7 +476,7 @@ impl Rentals {
             return Ok(());
         };
         match self.drive_renewal(renewal).await {
-            Ok(_) | Err(Error::Refused(_)) => Ok(()),
+            Ok(_) | Err(Error::Failed(Failure::Refused(_))) => Ok(()),
             Err(error) => Err(error),
         }
     }
@@ -486,7 +486,7 @@ impl Rentals {
 fn ensure_renewable(r: &Rental, now: Timestamp) -> Result<(), Error> {
     match r.status_at(now) {
         Status::Active => Ok(()),
-        Status::Creating => Err(Error::InProgress),
+        Status::Creating => Err(Error::in_progress()),
         _ => Err(expired_refusal().into()),
     }
 }
@@ -501,13 +501,13 @@ fn limit_in_currency_of(
     match max_price {
         None => Ok(None),
         Some((_, currency)) if !currency.is_empty() && *currency != r.currency => {
-            Err(Error::Invalid(vec![Violation::new(
+            Err(Error::Failed(Failure::Invalid(vec![Violation::new(
                 "max_price",
                 format!(
                     "currency_code must be {}, the rental's currency",
                     r.currency
                 ),
-            )]))
+            )])))
         }
         Some((units, _)) => Ok(Some(*units)),
     }

@@ -18,25 +18,16 @@ use numhub_proto::common::v1::Money;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_runtime::error::reason;
 
-use crate::error::{Error, Refusal, rentals_reason};
+use crate::error::{Error, Failure, Refusal, rentals_reason};
 use crate::model::{Purchase, Rental, Settle, Status};
 use crate::{Rentals, store};
 
-/// The points between steps where a test can make a purchase or a renewal
-/// fail as if the process had died there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// The rental is stored as CREATING; nothing leased yet.
-    AfterInsert = 1,
-    /// The number is leased at the catalog; nothing charged yet.
-    AfterLease = 2,
-    /// The price is charged; the rental is still CREATING.
-    AfterDebit = 3,
-    /// A renewal is charged; the lease is not extended yet.
-    RenewalAfterCharge = 4,
-    /// A renewal's lease is extended; the rental's expiry not moved yet.
-    RenewalAfterExtend = 5,
-}
+pub use crate::model::Step;
+
+/// The fields of a lease the catalog alone can judge, passed on from the
+/// client unchecked: the price limit, in a currency only the catalog knows.
+/// The catalog finding them invalid is the client's mistake.
+const CLIENT_FIELDS: &[&str] = &["max_price"];
 
 /// The charge of a purchase or a renewal: the ledger entry and the balance
 /// right after it.
@@ -103,7 +94,7 @@ impl Rentals {
                 .await?
                 .ok_or_else(|| Error::Corrupt("a taken request id has no rental".into()))?;
         if existing.fingerprint != fingerprint {
-            return Err(Error::IdempotencyKeyReused(purchase.request_id.clone()));
+            return Err(Error::key_reused(&purchase.request_id));
         }
         Ok(existing)
     }
@@ -119,11 +110,13 @@ impl Rentals {
         let mut leased = rental.clone();
         match self.lease(&rental).await {
             Ok(lease) => take_lease(&mut leased, lease)?,
-            Err(Error::Refused(refusal)) => return self.fail(&rental, refusal).await,
+            Err(Error::Failed(Failure::Refused(refusal))) => {
+                return self.fail(&rental, refusal).await;
+            }
             // The catalog refused the request itself (a price limit in
             // another currency): recorded like a refusal, so every retry
             // gets it, and answered as the client's mistake.
-            Err(Error::Invalid(violations)) => {
+            Err(Error::Failed(Failure::Invalid(violations))) => {
                 return self.fail(&rental, Refusal::invalid(&violations)).await;
             }
             Err(error) => return Err(error),
@@ -134,7 +127,9 @@ impl Rentals {
             .await
         {
             Ok(charge) => charge,
-            Err(Error::Refused(refusal)) => return self.fail(&leased, refusal).await,
+            Err(Error::Failed(Failure::Refused(refusal))) => {
+                return self.fail(&leased, refusal).await;
+            }
             Err(error) => return Err(error),
         };
         self.crash_point(Step::AfterDebit)?;
@@ -193,7 +188,7 @@ impl Rentals {
                 )
                 .into())
             }
-            Err(status) => Err(Error::from_upstream("catalog", &status)),
+            Err(status) => Err(Failure::from_upstream("catalog", &status, CLIENT_FIELDS).into()),
         }
     }
 
@@ -215,7 +210,7 @@ impl Rentals {
             .clone()
             .debit(request)
             .await
-            .map_err(|status| Error::from_upstream("wallet", &status))?;
+            .map_err(|status| Failure::from_upstream("wallet", &status, &[]))?;
         let transaction = response
             .into_inner()
             .transaction
@@ -263,7 +258,7 @@ impl Rentals {
             return Ok(());
         };
         match self.drive(rental).await {
-            Ok(_) | Err(Error::Refused(_)) => Ok(()),
+            Ok(_) | Err(Error::Failed(Failure::Refused(_))) => Ok(()),
             Err(error) => Err(error),
         }
     }
@@ -299,7 +294,7 @@ pub fn saga_key(rental_id: &str) -> String {
 /// The answer a FAILED rental gives every retry of its purchase.
 fn failure_of(r: &Rental) -> Error {
     if let Some(violations) = Refusal::violations(&r.failure_reason, &r.failure_message) {
-        return Error::Invalid(violations);
+        return Error::Failed(Failure::Invalid(violations));
     }
     let reason = if r.failure_reason.is_empty() {
         reason::INTERNAL_ERROR.to_owned()

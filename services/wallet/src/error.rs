@@ -4,8 +4,8 @@
 //! idempotency key, so a retry gets the same answer. An [`Error`] is anything
 //! that can go wrong while answering.
 
-use numhub_runtime::error::{self as status, reason};
-use tonic::{Code, Status};
+use numhub_runtime::error::{Failure, Refusal, reason};
+use tonic::Status;
 
 /// Reasons of the wallet's own refusals (FAILED_PRECONDITION).
 pub mod wallet_reason {
@@ -110,56 +110,67 @@ impl Rejection {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// What the client is told, as it is.
+    #[error(transparent)]
+    Failed(#[from] Failure),
+    /// A refusal recorded under the request's key with its kind.
     #[error(transparent)]
     Rejected(#[from] Rejection),
-    #[error("request_id {0:?} was already used with different fields")]
-    IdempotencyKeyReused(String),
-    #[error("another request with the same request_id is executing")]
-    RequestInProgress,
-    #[error("the wallet is shutting down")]
-    ShuttingDown,
     #[error("database error")]
     Database(#[from] sqlx::Error),
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
 }
 
+impl Error {
+    pub fn key_reused(request_id: &str) -> Self {
+        Failure::key_reused(request_id).into()
+    }
+
+    /// Another request with the same key is executing.
+    pub fn in_progress() -> Self {
+        Failure::InProgress("another request with the same request_id is executing; retry".into())
+            .into()
+    }
+
+    pub fn shutting_down() -> Self {
+        Failure::Unavailable("the wallet is shutting down; retry".into()).into()
+    }
+
+    /// What the client is told.
+    pub fn kind(self) -> Failure {
+        match self {
+            Self::Failed(failure) => failure,
+            Self::Rejected(rejection) => Failure::Refused(rejection.into()),
+            Self::Database(_) | Self::Corrupt(_) => Failure::internal(self),
+        }
+    }
+}
+
+/// A rejection as the client reads it: a missing account or debit is
+/// RESOURCE_NOT_FOUND, any other its kind's reason.
+impl From<Rejection> for Refusal {
+    fn from(rejection: Rejection) -> Self {
+        let reason = match rejection.kind {
+            RejectionKind::AccountNotFound | RejectionKind::DebitNotFound => {
+                reason::RESOURCE_NOT_FOUND
+            }
+            kind => kind.as_str(),
+        };
+        Refusal::new(reason, rejection.message)
+    }
+}
+
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
-        match error {
-            Error::Rejected(rejection) => match rejection.kind {
-                RejectionKind::AccountNotFound | RejectionKind::DebitNotFound => status::status(
-                    Code::NotFound,
-                    reason::RESOURCE_NOT_FOUND,
-                    rejection.message,
-                ),
-                kind => status::status(Code::FailedPrecondition, kind.as_str(), rejection.message),
-            },
-            Error::IdempotencyKeyReused(id) => status::status(
-                Code::FailedPrecondition,
-                reason::IDEMPOTENCY_KEY_REUSED,
-                format!(
-                    "request_id {} was already used with different fields",
-                    numhub_runtime::error::quote(&id)
-                ),
-            ),
-            Error::RequestInProgress => status::status(
-                Code::Aborted,
-                reason::REQUEST_IN_PROGRESS,
-                "another request with the same request_id is executing; retry",
-            ),
-            Error::ShuttingDown => status::status(
-                Code::Unavailable,
-                reason::TEMPORARILY_UNAVAILABLE,
-                "the wallet is shutting down; retry",
-            ),
-            Error::Database(_) | Error::Corrupt(_) => status::internal(&error),
-        }
+        error.kind().into()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use tonic::Code;
+
     use super::*;
     use tonic_types::StatusExt;
 

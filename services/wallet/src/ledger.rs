@@ -127,8 +127,8 @@ impl Ledger {
             fingerprint: fingerprint.clone(),
             reply,
         };
-        lane.send(job).await.map_err(|_| Error::ShuttingDown)?;
-        match answer.await.map_err(|_| Error::ShuttingDown)?? {
+        lane.send(job).await.map_err(|_| Error::shutting_down())?;
+        match answer.await.map_err(|_| Error::shutting_down())?? {
             Outcome::Applied(entry) => Ok(entry),
             Outcome::Rejected(rejection) => Err(rejection.into()),
             Outcome::Replay => self.replay(&account_id, &request_id, &fingerprint).await,
@@ -144,10 +144,10 @@ impl Ledger {
         let Some(stored) = store::get_key(self.db.reader(), account_id, request_id).await? else {
             // Forgotten between the lane's look and ours: only a purge of
             // keys past their retention does that. Let the caller retry.
-            return Err(Error::RequestInProgress);
+            return Err(Error::in_progress());
         };
         if stored.fingerprint != fingerprint {
-            return Err(Error::IdempotencyKeyReused(request_id.to_owned()));
+            return Err(Error::key_reused(request_id));
         }
         match stored.outcome {
             Ok(entry_id) => store::get_entry(self.db.reader(), &entry_id)
@@ -243,7 +243,7 @@ impl Lane {
                 }
             }
         }
-        Err(Error::RequestInProgress)
+        Err(Error::in_progress())
     }
 
     /// Reads what the batch needs, decides every command with the rules, and
