@@ -3,6 +3,7 @@
 //! error mapping and request validation. Services depend on this crate and
 //! never on each other.
 
+pub mod account_streams;
 pub mod binary;
 pub mod channel;
 pub mod clock;
