@@ -8,9 +8,11 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+
+use crate::clock::Timestamp;
 
 /// Which database engine is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +202,18 @@ fn sqlite_url_with_create(url: &str) -> Result<String, DbError> {
     } else {
         format!("{url}?mode=rwc")
     })
+}
+
+/// The instant in `column` of `row`, stored as Unix microseconds.
+pub fn timestamp(row: &AnyRow, column: &str) -> Result<Timestamp, sqlx::Error> {
+    Ok(Timestamp::from_unix_micros(row.try_get(column)?))
+}
+
+/// Like [`timestamp`], for a column that may be NULL.
+pub fn optional_timestamp(row: &AnyRow, column: &str) -> Result<Option<Timestamp>, sqlx::Error> {
+    Ok(row
+        .try_get::<Option<i64>, _>(column)?
+        .map(Timestamp::from_unix_micros))
 }
 
 /// Whether a database error is a unique-constraint violation.

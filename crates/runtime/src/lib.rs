@@ -6,6 +6,7 @@
 pub mod account_streams;
 pub mod binary;
 pub mod channel;
+pub mod claims;
 pub mod clock;
 pub mod codes;
 pub mod config;

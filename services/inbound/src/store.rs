@@ -1,6 +1,8 @@
 //! Inbound's SQL, one text for PostgreSQL and SQLite.
 
+use numhub_runtime::claims;
 use numhub_runtime::clock::Timestamp;
+use numhub_runtime::db::timestamp;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
@@ -43,8 +45,8 @@ fn from_row(row: &AnyRow) -> Result<Message, Error> {
         to: row.try_get("to_number")?,
         sender: row.try_get("sender")?,
         body: row.try_get("body")?,
-        received_at: Timestamp::from_unix_micros(row.try_get("received_at")?),
-        stored_at: Timestamp::from_unix_micros(row.try_get("stored_at")?),
+        received_at: timestamp(row, "received_at")?,
+        stored_at: timestamp(row, "stored_at")?,
         state: match state {
             1 => State::Pending,
             2 => State::Routed,
@@ -112,18 +114,18 @@ pub async fn due<'e>(
     now: Timestamp,
     limit: i64,
 ) -> Result<Vec<String>, Error> {
-    let rows = sqlx::query(
-        "SELECT id FROM inbound_messages WHERE state = 1 AND next_attempt_at <= $1 \
-         AND claimed_until <= $1 ORDER BY next_attempt_at LIMIT $2",
+    // Unclaimed: a message being routed is not taken again until its
+    // router's claim lapses.
+    let condition = "state = 1 AND claimed_until <= $1";
+    Ok(claims::due(
+        db,
+        "inbound_messages",
+        condition,
+        "next_attempt_at",
+        now,
+        limit,
     )
-    .bind(now.unix_micros())
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| r.try_get("id"))
-        .collect::<Result<_, _>>()?)
+    .await?)
 }
 
 /// Claims a PENDING message until `until`; false when another worker (of
@@ -134,16 +136,7 @@ pub async fn claim<'e>(
     now: Timestamp,
     until: Timestamp,
 ) -> Result<bool, Error> {
-    let done = sqlx::query(
-        "UPDATE inbound_messages SET claimed_until = $1 \
-         WHERE id = $2 AND state = 1 AND claimed_until <= $3",
-    )
-    .bind(until.unix_micros())
-    .bind(id)
-    .bind(now.unix_micros())
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(claims::claim(db, "inbound_messages", id, "state = 1", now, until).await?)
 }
 
 /// Records the end of routing: ROUTED to `holder_id`, or UNROUTED for

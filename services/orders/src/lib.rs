@@ -41,7 +41,7 @@ pub use crate::config::{OrdersConfig, OrdersSettings};
 use crate::error::Error;
 use crate::model::{Activation, Status};
 use crate::saga::Step;
-use crate::store::NewEvent;
+use numhub_runtime::event_log::NewEvent;
 use numhub_runtime::streams::Hub;
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -201,7 +201,7 @@ impl Orders {
     {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
-        let seq = store::lock_account(&mut tx, account_id, 1).await?;
+        let seq = store::LOG.lock_account(&mut tx, account_id, 1).await?;
         let mut activation = store::activation(&mut *tx, id)
             .await?
             .filter(|a| a.account_id == account_id)
@@ -211,10 +211,10 @@ impl Orders {
             return Ok((activation, false));
         }
         store::update(&mut tx, &activation, self.claim_until(now)).await?;
-        let event = [NewEvent::Status(activation.status)];
-        store::append_events(&mut tx, account_id, id, seq, &event, now).await?;
-        tx.commit().await?;
-        self.hub.wake(&[account_id, id]);
+        let event = [NewEvent::change(activation.status as i64)];
+        store::LOG
+            .commit(tx, &self.hub, account_id, id, seq, &event, now)
+            .await?;
         Ok((activation, true))
     }
 

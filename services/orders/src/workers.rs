@@ -69,7 +69,7 @@ impl Orders {
         // Recovery waits until the purchase's own request has had its time.
         for id in store::due(self.db.reader(), Due::Creating, now, PASS).await? {
             let until = self.claim_until(now);
-            if !store::claim(self.db.writer(), &id, Due::Creating.condition(), now, until).await? {
+            if !store::claim(self.db.writer(), &id, Due::Creating, now, until).await? {
                 continue;
             }
             match self.recover(&id).await {
@@ -79,15 +79,7 @@ impl Orders {
         }
         for id in store::due(self.db.reader(), Due::Unsettled, now, PASS).await? {
             let until = self.claim_until(now);
-            if !store::claim(
-                self.db.writer(),
-                &id,
-                Due::Unsettled.condition(),
-                now,
-                until,
-            )
-            .await?
-            {
+            if !store::claim(self.db.writer(), &id, Due::Unsettled, now, until).await? {
                 continue;
             }
             let Some(a) = store::activation(self.db.writer(), &id).await? else {

@@ -42,7 +42,7 @@ pub use crate::config::{RentalsConfig, RentalsSettings};
 use crate::error::Error;
 use crate::model::{Filter, Rental};
 use crate::saga::Step;
-use crate::store::NewEvent;
+use numhub_runtime::event_log::NewEvent;
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -187,7 +187,7 @@ impl Rentals {
     {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
-        let seq = store::lock_account(&mut tx, account_id, 1).await?;
+        let seq = store::LOG.lock_account(&mut tx, account_id, 1).await?;
         let mut rental = store::rental(&mut *tx, id)
             .await?
             .filter(|r| r.account_id == account_id)
@@ -199,10 +199,10 @@ impl Rentals {
         // first; the settlement worker waits for the claim to lapse.
         let claim = (rental.settle != model::Settle::Nothing).then(|| self.claim_until(now));
         store::update(&mut tx, &rental, claim).await?;
-        let event = [NewEvent::Changed(rental.status)];
-        store::append_events(&mut tx, account_id, id, seq, &event, now).await?;
-        tx.commit().await?;
-        self.hub.wake(&[account_id, id]);
+        let event = [NewEvent::change(rental.status as i64)];
+        store::LOG
+            .commit(tx, &self.hub, account_id, id, seq, &event, now)
+            .await?;
         Ok((rental, true))
     }
 

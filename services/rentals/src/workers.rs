@@ -122,10 +122,9 @@ impl Rentals {
     async fn claim_due(&self, due: Due) -> Result<Vec<String>, Error> {
         let now = self.clock.now();
         let until = self.claim_until(now);
-        let (table, condition) = due.claim();
         let mut claimed = Vec::new();
         for id in store::due(self.db.reader(), due, now, self.renew_window(), PASS).await? {
-            if store::claim(self.db.writer(), table, &id, condition, now, until).await? {
+            if store::claim(self.db.writer(), due, &id, now, until).await? {
                 claimed.push(id);
             }
         }
