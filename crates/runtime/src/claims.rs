@@ -3,7 +3,7 @@
 //! worker of any replica may (its owner died, or gave up). Claiming is one
 //! guarded UPDATE, so two replicas never both win a row.
 
-use sqlx::{Any, AssertSqlSafe, Executor, Row};
+use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Row};
 
 use crate::clock::Timestamp;
 
@@ -49,6 +49,26 @@ pub async fn claim<'e>(
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Of `ids` (rows of `table` found due), those this worker claimed until
+/// `until`, in order: the others another replica took first, or they no
+/// longer meet `condition`.
+pub async fn claim_each(
+    db: &AnyPool,
+    table: &str,
+    condition: &str,
+    ids: Vec<String>,
+    now: Timestamp,
+    until: Timestamp,
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut claimed = Vec::with_capacity(ids.len());
+    for id in ids {
+        if claim(db, table, &id, condition, now, until).await? {
+            claimed.push(id);
+        }
+    }
+    Ok(claimed)
 }
 
 /// Ends a worker's claim on a row of `table` at `now`.

@@ -59,4 +59,14 @@ backend_tests! {
         // A row that no longer meets the condition is never claimed.
         assert!(!claims::claim(w, TABLE, "done", PENDING, at(10), at(100)).await.unwrap());
     }
+
+    async fn claiming_found_rows_keeps_those_won(backend: Backend) {
+        let db = TestDb::new(backend).await;
+        jobs(&db.db, &[("a", 1, 0, 0), ("held", 1, 0, 500), ("done", 2, 0, 0), ("b", 1, 0, 0)]).await;
+        let found = ["a", "held", "done", "b", "gone"].map(String::from).to_vec();
+        let claimed = claims::claim_each(db.db.writer(), TABLE, PENDING, found, at(10), at(100))
+            .await
+            .unwrap();
+        assert_eq!(claimed, ["a", "b"]);
+    }
 }

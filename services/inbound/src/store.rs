@@ -4,7 +4,7 @@ use numhub_runtime::claims;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::db::timestamp;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, AnyPool, Executor, Row};
 
 use crate::error::Error;
 
@@ -35,6 +35,11 @@ pub struct Message {
 
 const COLUMNS: &str = "id, upstream, upstream_id, to_number, sender, body, received_at, \
     stored_at, state, holder_id, unrouted_reason, attempts";
+
+/// The table of messages, as workers claim them.
+const TABLE: &str = "inbound_messages";
+/// A message still to route: the condition of a worker's claim.
+const PENDING: &str = "state = 1";
 
 fn from_row(row: &AnyRow) -> Result<Message, Error> {
     let state: i64 = row.try_get("state")?;
@@ -116,16 +121,8 @@ pub async fn due<'e>(
 ) -> Result<Vec<String>, Error> {
     // Unclaimed: a message being routed is not taken again until its
     // router's claim lapses.
-    let condition = "state = 1 AND claimed_until <= $1";
-    Ok(claims::due(
-        db,
-        "inbound_messages",
-        condition,
-        "next_attempt_at",
-        now,
-        limit,
-    )
-    .await?)
+    let condition = format!("{PENDING} AND claimed_until <= $1");
+    Ok(claims::due(db, TABLE, &condition, "next_attempt_at", now, limit).await?)
 }
 
 /// Claims a PENDING message until `until`; false when another worker (of
@@ -136,7 +133,18 @@ pub async fn claim<'e>(
     now: Timestamp,
     until: Timestamp,
 ) -> Result<bool, Error> {
-    Ok(claims::claim(db, "inbound_messages", id, "state = 1", now, until).await?)
+    Ok(claims::claim(db, TABLE, id, PENDING, now, until).await?)
+}
+
+/// Of `ids` found due, the PENDING messages this worker claimed until
+/// `until`: see [`claims::claim_each`].
+pub async fn claim_each(
+    db: &AnyPool,
+    ids: Vec<String>,
+    now: Timestamp,
+    until: Timestamp,
+) -> Result<Vec<String>, Error> {
+    Ok(claims::claim_each(db, TABLE, PENDING, ids, now, until).await?)
 }
 
 /// Records the end of routing: ROUTED to `holder_id`, or UNROUTED for

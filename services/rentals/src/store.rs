@@ -13,7 +13,7 @@ use numhub_runtime::db::{optional_timestamp, placeholder_list, timestamp};
 use numhub_runtime::event_log::{self, EventLog, Read};
 use numhub_runtime::rental::RentalDuration;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row};
+use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Executor, Row};
 
 use crate::error::Error;
 use crate::model::{
@@ -355,18 +355,17 @@ pub async fn due<'e>(
     rows.iter().map(|row| row.try_get("id")).collect()
 }
 
-/// Claims a row that `due` finds for a worker until `until`, if nobody
-/// holds it now and `due` still finds it; false when another replica was
-/// first.
-pub async fn claim<'e>(
-    db: impl Executor<'e, Database = Any>,
+/// Of `ids` that `due` found, those a worker claimed until `until`: see
+/// [`claims::claim_each`].
+pub async fn claim_each(
+    db: &AnyPool,
     due: Due,
-    id: &str,
+    ids: Vec<String>,
     now: Timestamp,
     until: Timestamp,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Vec<String>, sqlx::Error> {
     let (table, condition) = due.claim();
-    claims::claim(db, table.name(), id, condition, now, until).await
+    claims::claim_each(db, table.name(), condition, ids, now, until).await
 }
 
 /// Ends a worker's claim on a row of `table` at `now`.

@@ -122,13 +122,8 @@ impl Rentals {
     async fn claim_due(&self, due: Due) -> Result<Vec<String>, Error> {
         let now = self.clock.now();
         let until = self.claim_until(now);
-        let mut claimed = Vec::new();
-        for id in store::due(self.db.reader(), due, now, self.renew_window(), PASS).await? {
-            if store::claim(self.db.writer(), due, &id, now, until).await? {
-                claimed.push(id);
-            }
-        }
-        Ok(claimed)
+        let ids = store::due(self.db.reader(), due, now, self.renew_window(), PASS).await?;
+        Ok(store::claim_each(self.db.writer(), due, ids, now, until).await?)
     }
 
     /// How early auto-renew may look, and the pause after a failure.
