@@ -40,6 +40,21 @@ pub struct Migrations {
     pub sqlite: &'static Migrator,
 }
 
+/// The [`Migrations`] of the calling crate, embedded from its
+/// `migrations/postgres` and `migrations/sqlite` folders: every service
+/// keeps its schema there, one folder per backend.
+#[macro_export]
+macro_rules! migrations {
+    () => {{
+        static POSTGRES: ::sqlx::migrate::Migrator = ::sqlx::migrate!("./migrations/postgres");
+        static SQLITE: ::sqlx::migrate::Migrator = ::sqlx::migrate!("./migrations/sqlite");
+        $crate::db::Migrations {
+            postgres: &POSTGRES,
+            sqlite: &SQLITE,
+        }
+    }};
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("database URL must start with postgres://, postgresql:// or sqlite:")]

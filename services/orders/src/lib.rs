@@ -31,8 +31,8 @@ use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServ
 use numhub_runtime::channel::Channel;
 use numhub_runtime::clock::{SharedClock, Timestamp};
 use numhub_runtime::db::{Database, Migrations};
+use numhub_runtime::event_log::NewEvent;
 use numhub_runtime::tokens::PageTokens;
-use sqlx::migrate::Migrator;
 use tonic::codegen::InterceptedService;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
@@ -41,17 +41,10 @@ pub use crate::config::{OrdersConfig, OrdersSettings};
 use crate::error::Error;
 use crate::model::{Activation, Status};
 use crate::saga::Step;
-use numhub_runtime::event_log::NewEvent;
 use numhub_runtime::streams::Hub;
 
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-
 /// Orders' schema, for both backends.
-pub const MIGRATIONS: Migrations = Migrations {
-    postgres: &POSTGRES_MIGRATIONS,
-    sqlite: &SQLITE_MIGRATIONS,
-};
+pub const MIGRATIONS: Migrations = numhub_runtime::migrations!();
 
 /// The gRPC service names, as health and reflection report them.
 pub const SERVICE_NAMES: [&str; 2] = [

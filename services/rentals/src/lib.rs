@@ -31,9 +31,9 @@ use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServ
 use numhub_runtime::channel::Channel;
 use numhub_runtime::clock::{SharedClock, Timestamp};
 use numhub_runtime::db::{Database, Migrations};
+use numhub_runtime::event_log::NewEvent;
 use numhub_runtime::streams::Hub;
 use numhub_runtime::tokens::PageTokens;
-use sqlx::migrate::Migrator;
 use tonic::codegen::InterceptedService;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
@@ -42,16 +42,9 @@ pub use crate::config::{RentalsConfig, RentalsSettings};
 use crate::error::Error;
 use crate::model::{Filter, Rental};
 use crate::saga::Step;
-use numhub_runtime::event_log::NewEvent;
-
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Rentals' schema, for both backends.
-pub const MIGRATIONS: Migrations = Migrations {
-    postgres: &POSTGRES_MIGRATIONS,
-    sqlite: &SQLITE_MIGRATIONS,
-};
+pub const MIGRATIONS: Migrations = numhub_runtime::migrations!();
 
 /// The gRPC service names, as health and reflection report them.
 pub const SERVICE_NAMES: [&str; 2] = [
