@@ -3,12 +3,11 @@
 use std::time::Duration;
 
 use numhub_proto::catalog::v1 as catalog_pb;
+use numhub_runtime::event_log::NewEvent;
 
 use crate::Orders;
 use crate::error::{Error, Refusal, orders_reason};
 use crate::model::{Delivery, Message, Status};
-use numhub_runtime::event_log::NewEvent;
-
 use crate::store;
 
 /// The longest arrival time the catalog's statistics take.

@@ -1,10 +1,10 @@
 //! DeliverMessage: an SMS that reached a rented number.
 
+use numhub_runtime::event_log::NewEvent;
+
 use crate::Rentals;
 use crate::error::{Error, Refusal, rentals_reason};
 use crate::model::{Delivery, Message, Status};
-use numhub_runtime::event_log::NewEvent;
-
 use crate::store;
 
 impl Rentals {

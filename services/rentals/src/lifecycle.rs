@@ -10,12 +10,11 @@
 
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::wallet::v1 as wallet_pb;
+use numhub_runtime::event_log::NewEvent;
 
 use crate::Rentals;
 use crate::error::{Error, Refusal, rentals_reason};
 use crate::model::{Rental, Settle, Status};
-use numhub_runtime::event_log::NewEvent;
-
 use crate::store;
 
 impl Rentals {

@@ -24,14 +24,13 @@ use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::error::Violation;
+use numhub_runtime::event_log::NewEvent;
 use numhub_runtime::rental::RentalDuration;
 
 use crate::Rentals;
 use crate::error::{Error, Refusal, rentals_reason};
 use crate::model::{self, Renewal, RenewalState, Rental, Status};
 use crate::saga::{Charge, Step};
-use numhub_runtime::event_log::NewEvent;
-
 use crate::store;
 
 /// What one auto-renew attempt came to.
