@@ -8,9 +8,11 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+
+use crate::clock::Timestamp;
 
 /// Which database engine is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +38,21 @@ impl Backend {
 pub struct Migrations {
     pub postgres: &'static Migrator,
     pub sqlite: &'static Migrator,
+}
+
+/// The [`Migrations`] of the calling crate, embedded from its
+/// `migrations/postgres` and `migrations/sqlite` folders: every service
+/// keeps its schema there, one folder per backend.
+#[macro_export]
+macro_rules! migrations {
+    () => {{
+        static POSTGRES: ::sqlx::migrate::Migrator = ::sqlx::migrate!("./migrations/postgres");
+        static SQLITE: ::sqlx::migrate::Migrator = ::sqlx::migrate!("./migrations/sqlite");
+        $crate::db::Migrations {
+            postgres: &POSTGRES,
+            sqlite: &SQLITE,
+        }
+    }};
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +217,18 @@ fn sqlite_url_with_create(url: &str) -> Result<String, DbError> {
     } else {
         format!("{url}?mode=rwc")
     })
+}
+
+/// The instant in `column` of `row`, stored as Unix microseconds.
+pub fn timestamp(row: &AnyRow, column: &str) -> Result<Timestamp, sqlx::Error> {
+    Ok(Timestamp::from_unix_micros(row.try_get(column)?))
+}
+
+/// Like [`timestamp`], for a column that may be NULL.
+pub fn optional_timestamp(row: &AnyRow, column: &str) -> Result<Option<Timestamp>, sqlx::Error> {
+    Ok(row
+        .try_get::<Option<i64>, _>(column)?
+        .map(Timestamp::from_unix_micros))
 }
 
 /// Whether a database error is a unique-constraint violation.

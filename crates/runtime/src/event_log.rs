@@ -10,10 +10,12 @@
 //! column could not promise that: its numbers are handed out before commit,
 //! not in commit order.
 
+use futures_util::future::BoxFuture;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row};
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row, Transaction};
 
 use crate::clock::Timestamp;
+use crate::streams::Hub;
 
 /// Where a service keeps its log: the table of accounts' last numbers, the
 /// events table, and the column naming what an event is about.
@@ -59,6 +61,26 @@ pub struct NewEvent<'a> {
     pub kind: i64,
     pub status: Option<i64>,
     pub message_id: Option<&'a str>,
+}
+
+impl<'a> NewEvent<'a> {
+    /// The subject entered `status` (a service's status enum, as stored).
+    pub fn change(status: i64) -> Self {
+        Self {
+            kind: KIND_CHANGE,
+            status: Some(status),
+            message_id: None,
+        }
+    }
+
+    /// The subject received the message `id`.
+    pub fn message(id: &'a str) -> Self {
+        Self {
+            kind: KIND_MESSAGE,
+            status: None,
+            message_id: Some(id),
+        }
+    }
 }
 
 impl EventLog {
@@ -117,6 +139,29 @@ impl EventLog {
         Ok(())
     }
 
+    /// Records a change: appends `events` about `subject` (numbered from
+    /// `first_seq`, reserved by [`EventLog::lock_account`] in `tx`), commits,
+    /// and then wakes this process's streams of the account and the subject.
+    /// On PostgreSQL the events table's trigger announces them to other
+    /// processes with NOTIFY, delivered at commit.
+    #[allow(clippy::too_many_arguments)] // one call records a whole change
+    pub async fn commit(
+        &self,
+        mut tx: Transaction<'_, Any>,
+        hub: &Hub,
+        account_id: &str,
+        subject: &str,
+        first_seq: i64,
+        events: &[NewEvent<'_>],
+        at: Timestamp,
+    ) -> Result<(), sqlx::Error> {
+        self.append(&mut tx, account_id, subject, first_seq, events, at)
+            .await?;
+        tx.commit().await?;
+        hub.wake(&[account_id, subject]);
+        Ok(())
+    }
+
     /// Up to `limit` of the account's events after `after` that `which`
     /// wants, in order, each with the row of `messages` (whose columns are
     /// `message_columns`) it names, if any.
@@ -167,4 +212,29 @@ impl EventLog {
             })
             .collect()
     }
+}
+
+/// Decodes events read by [`EventLog::read`], in order, with `decode`. A
+/// change is handed its subject as it is now, which `load` reads once per
+/// run of one subject's changes (a stream of one subject reads it once per
+/// batch); a message is handed none.
+pub async fn decode<'a, S: Clone, T, E>(
+    stored: Vec<StoredEvent>,
+    mut load: impl FnMut(String) -> BoxFuture<'a, Result<S, E>>,
+    mut decode: impl FnMut(StoredEvent, Option<S>) -> Result<T, E>,
+) -> Result<Vec<T>, E> {
+    let mut events = Vec::with_capacity(stored.len());
+    let mut current: Option<(String, S)> = None;
+    for event in stored {
+        let subject = if event.kind == KIND_MESSAGE {
+            None
+        } else {
+            if current.as_ref().is_none_or(|(id, _)| *id != event.subject) {
+                current = Some((event.subject.clone(), load(event.subject.clone()).await?));
+            }
+            current.as_ref().map(|(_, subject)| subject.clone())
+        };
+        events.push(decode(event, subject)?);
+    }
+    Ok(events)
 }

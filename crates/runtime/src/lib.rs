@@ -3,8 +3,10 @@
 //! error mapping and request validation. Services depend on this crate and
 //! never on each other.
 
+pub mod account_streams;
 pub mod binary;
 pub mod channel;
+pub mod claims;
 pub mod clock;
 pub mod codes;
 pub mod config;

@@ -30,7 +30,6 @@ use numhub_runtime::channel::Channel;
 use numhub_runtime::clock::SharedClock;
 use numhub_runtime::db::{Database, Migrations};
 use numhub_runtime::tokens::PageTokens;
-use sqlx::migrate::Migrator;
 use tokio::sync::Notify;
 use tonic::codegen::InterceptedService;
 use tonic::server::NamedService;
@@ -41,14 +40,8 @@ pub use crate::config::InboundSettings;
 use crate::error::Error;
 use crate::store::Message;
 
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-
 /// Inbound's schema, for both backends.
-pub const MIGRATIONS: Migrations = Migrations {
-    postgres: &POSTGRES_MIGRATIONS,
-    sqlite: &SQLITE_MIGRATIONS,
-};
+pub const MIGRATIONS: Migrations = numhub_runtime::migrations!();
 
 /// The gRPC service names, as health and reflection report them.
 pub const SERVICE_NAMES: [&str; 2] = [

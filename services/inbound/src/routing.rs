@@ -88,12 +88,7 @@ impl Inbound {
             if due.is_empty() {
                 return Ok(total);
             }
-            let mut claimed = Vec::with_capacity(due.len());
-            for id in due {
-                if store::claim(self.db.writer(), &id, now, now.plus(CLAIM)).await? {
-                    claimed.push(id);
-                }
-            }
+            let claimed = store::claim_each(self.db.writer(), due, now, now.plus(CLAIM)).await?;
             if claimed.is_empty() {
                 return Ok(total);
             }

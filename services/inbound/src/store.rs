@@ -1,8 +1,10 @@
 //! Inbound's SQL, one text for PostgreSQL and SQLite.
 
+use numhub_runtime::claims;
 use numhub_runtime::clock::Timestamp;
+use numhub_runtime::db::timestamp;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, AnyPool, Executor, Row};
 
 use crate::error::Error;
 
@@ -34,6 +36,11 @@ pub struct Message {
 const COLUMNS: &str = "id, upstream, upstream_id, to_number, sender, body, received_at, \
     stored_at, state, holder_id, unrouted_reason, attempts";
 
+/// The table of messages, as workers claim them.
+const TABLE: &str = "inbound_messages";
+/// A message still to route: the condition of a worker's claim.
+const PENDING: &str = "state = 1";
+
 fn from_row(row: &AnyRow) -> Result<Message, Error> {
     let state: i64 = row.try_get("state")?;
     Ok(Message {
@@ -43,8 +50,8 @@ fn from_row(row: &AnyRow) -> Result<Message, Error> {
         to: row.try_get("to_number")?,
         sender: row.try_get("sender")?,
         body: row.try_get("body")?,
-        received_at: Timestamp::from_unix_micros(row.try_get("received_at")?),
-        stored_at: Timestamp::from_unix_micros(row.try_get("stored_at")?),
+        received_at: timestamp(row, "received_at")?,
+        stored_at: timestamp(row, "stored_at")?,
         state: match state {
             1 => State::Pending,
             2 => State::Routed,
@@ -112,18 +119,10 @@ pub async fn due<'e>(
     now: Timestamp,
     limit: i64,
 ) -> Result<Vec<String>, Error> {
-    let rows = sqlx::query(
-        "SELECT id FROM inbound_messages WHERE state = 1 AND next_attempt_at <= $1 \
-         AND claimed_until <= $1 ORDER BY next_attempt_at LIMIT $2",
-    )
-    .bind(now.unix_micros())
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| r.try_get("id"))
-        .collect::<Result<_, _>>()?)
+    // Unclaimed: a message being routed is not taken again until its
+    // router's claim lapses.
+    let condition = format!("{PENDING} AND claimed_until <= $1");
+    Ok(claims::due(db, TABLE, &condition, "next_attempt_at", now, limit).await?)
 }
 
 /// Claims a PENDING message until `until`; false when another worker (of
@@ -134,16 +133,18 @@ pub async fn claim<'e>(
     now: Timestamp,
     until: Timestamp,
 ) -> Result<bool, Error> {
-    let done = sqlx::query(
-        "UPDATE inbound_messages SET claimed_until = $1 \
-         WHERE id = $2 AND state = 1 AND claimed_until <= $3",
-    )
-    .bind(until.unix_micros())
-    .bind(id)
-    .bind(now.unix_micros())
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(claims::claim(db, TABLE, id, PENDING, now, until).await?)
+}
+
+/// Of `ids` found due, the PENDING messages this worker claimed until
+/// `until`: see [`claims::claim_each`].
+pub async fn claim_each(
+    db: &AnyPool,
+    ids: Vec<String>,
+    now: Timestamp,
+    until: Timestamp,
+) -> Result<Vec<String>, Error> {
+    Ok(claims::claim_each(db, TABLE, PENDING, ids, now, until).await?)
 }
 
 /// Records the end of routing: ROUTED to `holder_id`, or UNROUTED for

@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use numhub_proto::catalog::v1 as catalog_pb;
+use numhub_runtime::event_log::NewEvent;
 
 use crate::Orders;
 use crate::error::{Error, Refusal, orders_reason};
 use crate::model::{Delivery, Message, Status};
-use crate::store::{self, NewEvent};
+use crate::store;
 
 /// The longest arrival time the catalog's statistics take.
 const MAX_ARRIVAL: Duration = Duration::from_secs(24 * 3600);
@@ -35,7 +36,7 @@ impl Orders {
 
         let mut tx = self.db.begin_write().await?;
         // A message and possibly a status change: two sequence numbers.
-        let seq = store::lock_account(&mut tx, &account_id, 2).await?;
+        let seq = store::LOG.lock_account(&mut tx, &account_id, 2).await?;
         let mut a = store::activation(&mut *tx, &delivery.activation_id)
             .await?
             .ok_or_else(|| Error::Corrupt("an activation vanished".into()))?;
@@ -77,13 +78,13 @@ impl Orders {
             a.code = message.code.clone();
         }
         store::update(&mut tx, &a, now).await?;
-        let mut events = vec![NewEvent::Message(&message.id)];
+        let mut events = vec![NewEvent::message(&message.id)];
         if was != Status::Received {
-            events.push(NewEvent::Status(Status::Received));
+            events.push(NewEvent::change(Status::Received as i64));
         }
-        store::append_events(&mut tx, &account_id, &a.id, seq, &events, now).await?;
-        tx.commit().await?;
-        self.hub.wake(&[&account_id, &a.id]);
+        store::LOG
+            .commit(tx, &self.hub, &account_id, &a.id, seq, &events, now)
+            .await?;
 
         if first {
             self.report_arrival(

@@ -33,8 +33,8 @@ use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServ
 use numhub_runtime::channel::Channel;
 use numhub_runtime::clock::{SharedClock, Timestamp};
 use numhub_runtime::db::{Database, Migrations};
+use numhub_runtime::event_log::NewEvent;
 use numhub_runtime::tokens::PageTokens;
-use sqlx::migrate::Migrator;
 use tonic::codegen::InterceptedService;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
@@ -42,17 +42,10 @@ use tonic::service::{Routes, RoutesBuilder};
 pub use crate::config::OrdersSettings;
 use crate::error::Error;
 use crate::model::{Activation, Status, Step};
-use crate::store::NewEvent;
 use numhub_runtime::streams::Hub;
 
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-
 /// Orders' schema, for both backends.
-pub const MIGRATIONS: Migrations = Migrations {
-    postgres: &POSTGRES_MIGRATIONS,
-    sqlite: &SQLITE_MIGRATIONS,
-};
+pub const MIGRATIONS: Migrations = numhub_runtime::migrations!();
 
 /// The gRPC service names, as health and reflection report them.
 pub const SERVICE_NAMES: [&str; 2] = [
@@ -212,7 +205,7 @@ impl Orders {
     {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
-        let seq = store::lock_account(&mut tx, account_id, 1).await?;
+        let seq = store::LOG.lock_account(&mut tx, account_id, 1).await?;
         let mut activation = store::activation(&mut *tx, id)
             .await?
             .filter(|a| a.account_id == account_id)
@@ -222,10 +215,10 @@ impl Orders {
             return Ok((activation, false));
         }
         store::update(&mut tx, &activation, self.claim_until(now)).await?;
-        let event = [NewEvent::Status(activation.status)];
-        store::append_events(&mut tx, account_id, id, seq, &event, now).await?;
-        tx.commit().await?;
-        self.hub.wake(&[account_id, id]);
+        let event = [NewEvent::change(activation.status as i64)];
+        store::LOG
+            .commit(tx, &self.hub, account_id, id, seq, &event, now)
+            .await?;
         Ok((activation, true))
     }
 

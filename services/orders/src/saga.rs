@@ -142,7 +142,9 @@ impl Orders {
             store::insert_activation(self.db.writer(), &activation, claim).await?
         } else {
             let mut tx = self.db.begin_write().await?;
-            store::lock_account(&mut tx, &purchase.account_id, 0).await?;
+            store::LOG
+                .lock_account(&mut tx, &purchase.account_id, 0)
+                .await?;
             if store::count_open(&mut tx, &purchase.account_id).await? >= max_open {
                 activation.status = Status::Failed;
                 activation.failure_reason = orders_reason::OPEN_ACTIVATION_LIMIT.into();

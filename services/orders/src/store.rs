@@ -1,14 +1,16 @@
 //! Orders' SQL, one text for PostgreSQL and SQLite.
 //!
 //! Every transaction that changes an activation first locks its account's
-//! row in `order_accounts` ([`lock_account`]): changes of one account are
+//! row in `order_accounts` (`LOG.lock_account`): changes of one account are
 //! serialised, so a transaction reads the activation, decides, and writes
 //! without a concurrent change in between, and the events it appends commit
 //! in sequence order.
 
+use futures_util::FutureExt as _;
+use numhub_runtime::claims;
 use numhub_runtime::clock::Timestamp;
-use numhub_runtime::db::placeholder_list;
-use numhub_runtime::event_log::{self, EventLog, KIND_CHANGE, KIND_MESSAGE, Read};
+use numhub_runtime::db::{optional_timestamp, placeholder_list, timestamp};
+use numhub_runtime::event_log::{self, EventLog, Read};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row};
 
@@ -22,10 +24,6 @@ const ACTIVATION_COLUMNS: &str = "id, account_id, request_id, fingerprint, servi
 
 const MESSAGE_COLUMNS: &str = "id, activation_id, account_id, inbound_id, phone_number, sender, \
     body, code, received_at";
-
-fn timestamp(row: &AnyRow, column: &str) -> Result<Timestamp, sqlx::Error> {
-    Ok(Timestamp::from_unix_micros(row.try_get(column)?))
-}
 
 fn activation_from_row(row: &AnyRow) -> Result<Activation, Error> {
     let status: i64 = row.try_get("status")?;
@@ -55,9 +53,7 @@ fn activation_from_row(row: &AnyRow) -> Result<Activation, Error> {
         failure_message: row.try_get("failure_message")?,
         created_at: timestamp(row, "created_at")?,
         expires_at: timestamp(row, "expires_at")?,
-        ended_at: row
-            .try_get::<Option<i64>, _>("ended_at")?
-            .map(Timestamp::from_unix_micros),
+        ended_at: optional_timestamp(row, "ended_at")?,
         settle: Settle::from_i64(settle)
             .ok_or_else(|| Error::Corrupt(format!("activation settle {settle}")))?,
     })
@@ -85,52 +81,6 @@ pub const LOG: EventLog = EventLog {
     events: "events",
     subject: "activation_id",
 };
-
-/// Locks the account's row until the transaction ends and reserves `count`
-/// event sequence numbers; the first is returned.
-pub async fn lock_account(
-    conn: &mut AnyConnection,
-    account_id: &str,
-    count: i64,
-) -> Result<i64, sqlx::Error> {
-    LOG.lock_account(conn, account_id, count).await
-}
-
-/// An event to append.
-#[derive(Debug, Clone, Copy)]
-pub enum NewEvent<'a> {
-    Status(Status),
-    Message(&'a str),
-}
-
-/// Appends events numbered from `first_seq` (reserved by [`lock_account`]).
-/// On PostgreSQL a trigger announces each with NOTIFY, delivered at commit.
-pub async fn append_events(
-    conn: &mut AnyConnection,
-    account_id: &str,
-    subject: &str,
-    first_seq: i64,
-    events: &[NewEvent<'_>],
-    at: Timestamp,
-) -> Result<(), sqlx::Error> {
-    let events: Vec<event_log::NewEvent<'_>> = events
-        .iter()
-        .map(|event| match event {
-            NewEvent::Status(status) => event_log::NewEvent {
-                kind: KIND_CHANGE,
-                status: Some(*status as i64),
-                message_id: None,
-            },
-            NewEvent::Message(id) => event_log::NewEvent {
-                kind: KIND_MESSAGE,
-                status: None,
-                message_id: Some(id),
-            },
-        })
-        .collect();
-    LOG.append(conn, account_id, subject, first_seq, &events, at)
-        .await
-}
 
 /// Activations of the account that are not over: CREATING, WAITING or
 /// RECEIVED.
@@ -268,27 +218,6 @@ pub async fn mark_settled<'e>(
     Ok(())
 }
 
-/// Claims a row for a worker until `until`, if nobody holds it now and it
-/// still matches `condition`; false when another replica was first.
-pub async fn claim<'e>(
-    db: impl Executor<'e, Database = Any>,
-    id: &str,
-    condition: &'static str,
-    now: Timestamp,
-    until: Timestamp,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(AssertSqlSafe(format!(
-        "UPDATE activations SET claimed_until = $1 \
-         WHERE id = $2 AND claimed_until <= $3 AND {condition}"
-    )))
-    .bind(until.unix_micros())
-    .bind(id)
-    .bind(now.unix_micros())
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 /// What a worker looks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Due {
@@ -309,6 +238,15 @@ impl Due {
             Self::Unsettled => "settle <> 0",
         }
     }
+
+    /// The column of the instant a row is due at: its expiry, or the end
+    /// of the claim on it (recovery waits for the owner's time to pass).
+    fn due_at(self) -> &'static str {
+        match self {
+            Self::Expired => "expires_at",
+            Self::Creating | Self::Unsettled => "claimed_until",
+        }
+    }
 }
 
 /// Ids of up to `limit` activations that `due` finds at `now`.
@@ -318,26 +256,19 @@ pub async fn due<'e>(
     now: Timestamp,
     limit: i64,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let sql = match due {
-        Due::Expired => {
-            "SELECT id FROM activations WHERE status IN (2, 3) AND expires_at <= $1 \
-             ORDER BY expires_at LIMIT $2"
-        }
-        Due::Creating => {
-            "SELECT id FROM activations WHERE status = 1 AND claimed_until <= $1 \
-             ORDER BY claimed_until LIMIT $2"
-        }
-        Due::Unsettled => {
-            "SELECT id FROM activations WHERE settle <> 0 AND claimed_until <= $1 \
-             ORDER BY claimed_until LIMIT $2"
-        }
-    };
-    let rows = sqlx::query(sql)
-        .bind(now.unix_micros())
-        .bind(limit)
-        .fetch_all(db)
-        .await?;
-    rows.iter().map(|row| row.try_get("id")).collect()
+    claims::due(db, "activations", due.condition(), due.due_at(), now, limit).await
+}
+
+/// Claims an activation for a worker until `until`, if nobody holds it now
+/// and `due` still finds it; false when another replica was first.
+pub async fn claim<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &str,
+    due: Due,
+    now: Timestamp,
+    until: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    claims::claim(db, "activations", id, due.condition(), now, until).await
 }
 
 /// The account's activations newest first, before the id `before`, in
@@ -449,28 +380,29 @@ where
             limit,
         )
         .await?;
-    let mut events = Vec::with_capacity(stored.len());
-    let mut current: Option<Activation> = None;
-    for event in stored {
-        let body = if event.kind == KIND_MESSAGE {
-            EventBody::Message(message_from_row(&event.row, "m_")?)
-        } else {
-            let status = event.status.unwrap_or(0);
-            let status = Status::from_i64(status)
-                .ok_or_else(|| Error::Corrupt(format!("event status {status}")))?;
-            if current.as_ref().is_none_or(|a| a.id != event.subject) {
-                current = Some(self::activation(db, &event.subject).await?.ok_or_else(|| {
-                    Error::Corrupt(format!("event of missing activation {}", event.subject))
-                })?);
+    let load = |id: String| {
+        async move {
+            self::activation(db, &id)
+                .await?
+                .ok_or_else(|| Error::Corrupt(format!("event of missing activation {id}")))
+        }
+        .boxed()
+    };
+    event_log::decode(stored, load, |event, activation| {
+        let body = match activation {
+            None => EventBody::Message(message_from_row(&event.row, "m_")?),
+            Some(activation) => {
+                let status = event.status.unwrap_or(0);
+                let status = Status::from_i64(status)
+                    .ok_or_else(|| Error::Corrupt(format!("event status {status}")))?;
+                EventBody::Status(status, Box::new(activation))
             }
-            let snapshot = current.clone().expect("just loaded");
-            EventBody::Status(status, Box::new(snapshot))
         };
-        events.push(Event {
+        Ok(Event {
             seq: event.seq,
             activation_id: event.subject,
             body,
-        });
-    }
-    Ok(events)
+        })
+    })
+    .await
 }

@@ -6,11 +6,12 @@
 
 use std::time::Duration;
 
+use numhub_runtime::account_streams;
 use numhub_runtime::workers::Workers;
 
 use crate::error::Error;
 use crate::store::{self, Due};
-use crate::{Orders, streams};
+use crate::{NOTIFY_CHANNEL, Orders};
 
 /// Rows a worker takes per pass.
 const PASS: i64 = 200;
@@ -29,12 +30,13 @@ impl Orders {
     /// Starts the workers under `workers` and, on PostgreSQL, the listener
     /// for other processes' notifications (`database_url`).
     pub fn start_workers(&self, workers: &Workers, database_url: Option<String>) {
-        if let Some(url) = database_url.filter(|u| u.starts_with("postgres")) {
-            let hub = self.hub.clone();
-            workers.spawn("orders notifications", move |stop| {
-                streams::listen(hub.clone(), url.clone(), stop)
-            });
-        }
+        account_streams::listen_for_others(
+            workers,
+            "orders notifications",
+            &self.hub,
+            database_url,
+            NOTIFY_CHANNEL,
+        );
         let orders = self.clone();
         let interval = self.settings.worker_interval.max(Duration::from_millis(10));
         workers.spawn_every("orders workers", interval, move || {
@@ -67,7 +69,7 @@ impl Orders {
         // Recovery waits until the purchase's own request has had its time.
         for id in store::due(self.db.reader(), Due::Creating, now, PASS).await? {
             let until = self.claim_until(now);
-            if !store::claim(self.db.writer(), &id, Due::Creating.condition(), now, until).await? {
+            if !store::claim(self.db.writer(), &id, Due::Creating, now, until).await? {
                 continue;
             }
             match self.recover(&id).await {
@@ -77,15 +79,7 @@ impl Orders {
         }
         for id in store::due(self.db.reader(), Due::Unsettled, now, PASS).await? {
             let until = self.claim_until(now);
-            if !store::claim(
-                self.db.writer(),
-                &id,
-                Due::Unsettled.condition(),
-                now,
-                until,
-            )
-            .await?
-            {
+            if !store::claim(self.db.writer(), &id, Due::Unsettled, now, until).await? {
                 continue;
             }
             let Some(a) = store::activation(self.db.writer(), &id).await? else {

@@ -1,9 +1,11 @@
 //! DeliverMessage: an SMS that reached a rented number.
 
+use numhub_runtime::event_log::NewEvent;
+
 use crate::Rentals;
 use crate::error::{Error, Refusal, rentals_reason};
 use crate::model::{Delivery, Message, Status};
-use crate::store::{self, NewEvent};
+use crate::store;
 
 impl Rentals {
     /// Stores the SMS with its code and wakes the rental's streams.
@@ -27,7 +29,7 @@ impl Rentals {
         let now = self.clock.now();
 
         let mut tx = self.db.begin_write().await?;
-        let seq = store::lock_account(&mut tx, &account_id, 1).await?;
+        let seq = store::LOG.lock_account(&mut tx, &account_id, 1).await?;
         let mut r = store::rental(&mut *tx, &delivery.rental_id)
             .await?
             .ok_or_else(|| Error::Corrupt("a rental vanished".into()))?;
@@ -82,10 +84,10 @@ impl Rentals {
         }
         r.sms_count += 1;
         store::update(&mut tx, &r, None).await?;
-        let events = [NewEvent::Message(&message.id)];
-        store::append_events(&mut tx, &account_id, &r.id, seq, &events, now).await?;
-        tx.commit().await?;
-        self.hub.wake(&[&account_id, &r.id]);
+        let events = [NewEvent::message(&message.id)];
+        store::LOG
+            .commit(tx, &self.hub, &account_id, &r.id, seq, &events, now)
+            .await?;
         Ok(message)
     }
 

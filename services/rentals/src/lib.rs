@@ -33,9 +33,9 @@ use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServ
 use numhub_runtime::channel::Channel;
 use numhub_runtime::clock::{SharedClock, Timestamp};
 use numhub_runtime::db::{Database, Migrations};
+use numhub_runtime::event_log::NewEvent;
 use numhub_runtime::streams::Hub;
 use numhub_runtime::tokens::PageTokens;
-use sqlx::migrate::Migrator;
 use tonic::codegen::InterceptedService;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
@@ -43,16 +43,9 @@ use tonic::service::{Routes, RoutesBuilder};
 pub use crate::config::RentalsSettings;
 use crate::error::Error;
 use crate::model::{Filter, Rental, Step};
-use crate::store::NewEvent;
-
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Rentals' schema, for both backends.
-pub const MIGRATIONS: Migrations = Migrations {
-    postgres: &POSTGRES_MIGRATIONS,
-    sqlite: &SQLITE_MIGRATIONS,
-};
+pub const MIGRATIONS: Migrations = numhub_runtime::migrations!();
 
 /// The gRPC service names, as health and reflection report them.
 pub const SERVICE_NAMES: [&str; 2] = [
@@ -198,7 +191,7 @@ impl Rentals {
     {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
-        let seq = store::lock_account(&mut tx, account_id, 1).await?;
+        let seq = store::LOG.lock_account(&mut tx, account_id, 1).await?;
         let mut rental = store::rental(&mut *tx, id)
             .await?
             .filter(|r| r.account_id == account_id)
@@ -210,10 +203,10 @@ impl Rentals {
         // first; the settlement worker waits for the claim to lapse.
         let claim = (rental.settle != model::Settle::Nothing).then(|| self.claim_until(now));
         store::update(&mut tx, &rental, claim).await?;
-        let event = [NewEvent::Changed(rental.status)];
-        store::append_events(&mut tx, account_id, id, seq, &event, now).await?;
-        tx.commit().await?;
-        self.hub.wake(&[account_id, id]);
+        let event = [NewEvent::change(rental.status as i64)];
+        store::LOG
+            .commit(tx, &self.hub, account_id, id, seq, &event, now)
+            .await?;
         Ok((rental, true))
     }
 

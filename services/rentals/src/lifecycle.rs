@@ -10,11 +10,12 @@
 
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::wallet::v1 as wallet_pb;
+use numhub_runtime::event_log::NewEvent;
 
 use crate::Rentals;
 use crate::error::{Error, Failure, Refusal, rentals_reason};
 use crate::model::{Rental, Settle, Status};
-use crate::store::{self, NewEvent};
+use crate::store;
 
 impl Rentals {
     /// Turns auto-renew on or off. Turning it on clears the last failure,
@@ -54,7 +55,7 @@ impl Rentals {
         let window = self.settings.refund_window;
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
-        let seq = store::lock_account(&mut tx, account_id, 1).await?;
+        let seq = store::LOG.lock_account(&mut tx, account_id, 1).await?;
         let mut rental = store::rental(&mut *tx, id)
             .await?
             .filter(|r| r.account_id == account_id)
@@ -84,10 +85,10 @@ impl Rentals {
             rental.settle = Settle::Release;
         }
         store::update(&mut tx, &rental, Some(self.claim_until(now))).await?;
-        let event = [NewEvent::Changed(Status::Cancelled)];
-        store::append_events(&mut tx, account_id, id, seq, &event, now).await?;
-        tx.commit().await?;
-        self.hub.wake(&[account_id, id]);
+        let event = [NewEvent::change(Status::Cancelled as i64)];
+        store::LOG
+            .commit(tx, &self.hub, account_id, id, seq, &event, now)
+            .await?;
         self.after_end(rental, true).await
     }
 
@@ -100,7 +101,9 @@ impl Rentals {
         };
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
-        let seq = store::lock_account(&mut tx, &stored.account_id, 1).await?;
+        let seq = store::LOG
+            .lock_account(&mut tx, &stored.account_id, 1)
+            .await?;
         let Some(mut rental) = store::rental(&mut *tx, id).await? else {
             return Ok(false);
         };
@@ -114,10 +117,10 @@ impl Rentals {
         rental.ended_at = Some(rental.expires_at);
         rental.settle = Settle::Release;
         store::update(&mut tx, &rental, Some(self.claim_until(now))).await?;
-        let event = [NewEvent::Changed(Status::Expired)];
-        store::append_events(&mut tx, &rental.account_id, id, seq, &event, now).await?;
-        tx.commit().await?;
-        self.hub.wake(&[&rental.account_id, id]);
+        let event = [NewEvent::change(Status::Expired as i64)];
+        store::LOG
+            .commit(tx, &self.hub, &rental.account_id, id, seq, &event, now)
+            .await?;
         self.settle(&rental).await?;
         Ok(true)
     }

@@ -24,13 +24,14 @@ use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::error::Violation;
+use numhub_runtime::event_log::NewEvent;
 use numhub_runtime::rental::RentalDuration;
 
 use crate::Rentals;
 use crate::error::{Error, Failure, Refusal, rentals_reason};
 use crate::model::{self, Renewal, RenewalState, Rental, Status};
 use crate::saga::{Charge, Step};
-use crate::store::{self, NewEvent};
+use crate::store;
 
 /// What one auto-renew attempt came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,7 +181,9 @@ impl Rentals {
     ) -> Result<Option<Renewal>, Error> {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
-        store::lock_account(&mut tx, &rental.account_id, 0).await?;
+        store::LOG
+            .lock_account(&mut tx, &rental.account_id, 0)
+            .await?;
         let current = store::rental(&mut *tx, &rental.id)
             .await?
             .ok_or_else(|| Error::Corrupt("a rental vanished".into()))?;
@@ -217,7 +220,9 @@ impl Rentals {
     ) -> Result<Option<Renewal>, Error> {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
-        store::lock_account(&mut tx, &rental.account_id, 0).await?;
+        store::LOG
+            .lock_account(&mut tx, &rental.account_id, 0)
+            .await?;
         let Some(current) = store::rental(&mut *tx, &rental.id).await? else {
             return Ok(None);
         };
@@ -307,7 +312,9 @@ impl Rentals {
     async fn apply_renewal(&self, renewal: &Renewal, charge: &Charge) -> Result<Renewal, Error> {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
-        let seq = store::lock_account(&mut tx, &renewal.account_id, 1).await?;
+        let seq = store::LOG
+            .lock_account(&mut tx, &renewal.account_id, 1)
+            .await?;
         let still_charging = store::renewal(&mut *tx, &renewal.id)
             .await?
             .is_some_and(|r| r.state == RenewalState::Charging);
@@ -347,10 +354,18 @@ impl Rentals {
         rental.auto_renew_failure.clear();
         rental.auto_renew_failed_at = None;
         store::update(&mut tx, &rental, None).await?;
-        let event = [NewEvent::Changed(rental.status)];
-        store::append_events(&mut tx, &rental.account_id, &rental.id, seq, &event, now).await?;
-        tx.commit().await?;
-        self.hub.wake(&[&rental.account_id, &rental.id]);
+        let event = [NewEvent::change(rental.status as i64)];
+        store::LOG
+            .commit(
+                tx,
+                &self.hub,
+                &rental.account_id,
+                &rental.id,
+                seq,
+                &event,
+                now,
+            )
+            .await?;
         Ok(applied)
     }
 
@@ -368,7 +383,9 @@ impl Rentals {
             ..renewal.clone()
         };
         let mut tx = self.db.begin_write().await?;
-        store::lock_account(&mut tx, &renewal.account_id, 0).await?;
+        store::LOG
+            .lock_account(&mut tx, &renewal.account_id, 0)
+            .await?;
         let marked = store::finish_renewal(
             &mut tx,
             &owed,
@@ -430,7 +447,9 @@ impl Rentals {
             ..renewal.clone()
         };
         let mut tx = self.db.begin_write().await?;
-        store::lock_account(&mut tx, &renewal.account_id, 0).await?;
+        store::LOG
+            .lock_account(&mut tx, &renewal.account_id, 0)
+            .await?;
         let finished = store::finish_renewal(&mut tx, &ended, from, to).await?;
         tx.commit().await?;
         if finished && renewal.key.starts_with("auto:") {

@@ -1,17 +1,19 @@
 //! Rentals' SQL, one text for PostgreSQL and SQLite.
 //!
 //! Every transaction that changes a rental first locks its account's row in
-//! `rental_accounts` ([`lock_account`]): changes of one account are
+//! `rental_accounts` (`LOG.lock_account`): changes of one account are
 //! serialised, so a transaction reads the rental, decides, and writes
 //! without a concurrent change in between, and the events it appends commit
 //! in sequence order.
 
+use futures_util::FutureExt as _;
+use numhub_runtime::claims;
 use numhub_runtime::clock::Timestamp;
-use numhub_runtime::db::placeholder_list;
-use numhub_runtime::event_log::{self, EventLog, KIND_CHANGE, KIND_MESSAGE, Read};
+use numhub_runtime::db::{optional_timestamp, placeholder_list, timestamp};
+use numhub_runtime::event_log::{self, EventLog, Read};
 use numhub_runtime::rental::RentalDuration;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row};
+use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Executor, Row};
 
 use crate::error::Error;
 use crate::model::{
@@ -31,16 +33,6 @@ const RENEWAL_COLUMNS: &str = "id, rental_id, account_id, key, fingerprint, peri
 
 const MESSAGE_COLUMNS: &str = "id, rental_id, account_id, inbound_id, phone_number, sender, \
     body, code, service_code, received_at";
-
-fn timestamp(row: &AnyRow, column: &str) -> Result<Timestamp, sqlx::Error> {
-    Ok(Timestamp::from_unix_micros(row.try_get(column)?))
-}
-
-fn optional_timestamp(row: &AnyRow, column: &str) -> Result<Option<Timestamp>, sqlx::Error> {
-    Ok(row
-        .try_get::<Option<i64>, _>(column)?
-        .map(Timestamp::from_unix_micros))
-}
 
 fn duration(row: &AnyRow, column: &str) -> Result<RentalDuration, Error> {
     let value: i64 = row.try_get(column)?;
@@ -134,52 +126,6 @@ pub const LOG: EventLog = EventLog {
     events: "events",
     subject: "rental_id",
 };
-
-/// Locks the account's row until the transaction ends and reserves `count`
-/// event sequence numbers; the first is returned.
-pub async fn lock_account(
-    conn: &mut AnyConnection,
-    account_id: &str,
-    count: i64,
-) -> Result<i64, sqlx::Error> {
-    LOG.lock_account(conn, account_id, count).await
-}
-
-/// An event to append.
-#[derive(Debug, Clone, Copy)]
-pub enum NewEvent<'a> {
-    Changed(Status),
-    Message(&'a str),
-}
-
-/// Appends events numbered from `first_seq` (reserved by [`lock_account`]).
-/// On PostgreSQL a trigger announces each with NOTIFY, delivered at commit.
-pub async fn append_events(
-    conn: &mut AnyConnection,
-    account_id: &str,
-    subject: &str,
-    first_seq: i64,
-    events: &[NewEvent<'_>],
-    at: Timestamp,
-) -> Result<(), sqlx::Error> {
-    let events: Vec<event_log::NewEvent<'_>> = events
-        .iter()
-        .map(|event| match event {
-            NewEvent::Changed(status) => event_log::NewEvent {
-                kind: KIND_CHANGE,
-                status: Some(*status as i64),
-                message_id: None,
-            },
-            NewEvent::Message(id) => event_log::NewEvent {
-                kind: KIND_MESSAGE,
-                status: None,
-                message_id: Some(id),
-            },
-        })
-        .collect();
-    LOG.append(conn, account_id, subject, first_seq, &events, at)
-        .await
-}
 
 /// Inserts a new rental; false when the account already used its request
 /// id.
@@ -322,48 +268,6 @@ pub async fn mark_settled<'e>(
     Ok(())
 }
 
-/// Claims a row of `table` for a worker until `until`, if nobody holds it
-/// now and it still matches `condition`; false when another replica was
-/// first.
-pub async fn claim<'e>(
-    db: impl Executor<'e, Database = Any>,
-    table: Table,
-    id: &str,
-    condition: &'static str,
-    now: Timestamp,
-    until: Timestamp,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(AssertSqlSafe(format!(
-        "UPDATE {} SET claimed_until = $1 \
-         WHERE id = $2 AND claimed_until <= $3 AND {condition}",
-        table.name()
-    )))
-    .bind(until.unix_micros())
-    .bind(id)
-    .bind(now.unix_micros())
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Ends a worker's claim on a row of `table` at `now`.
-pub async fn release<'e>(
-    db: impl Executor<'e, Database = Any>,
-    table: Table,
-    id: &str,
-    now: Timestamp,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(AssertSqlSafe(format!(
-        "UPDATE {} SET claimed_until = $1 WHERE id = $2 AND claimed_until > $1",
-        table.name()
-    )))
-    .bind(now.unix_micros())
-    .bind(id)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
 /// The tables workers claim rows of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Table {
@@ -408,6 +312,15 @@ impl Due {
             Self::Charging => (Table::Renewals, "state IN (1, 5)"),
         }
     }
+
+    /// The column of the instant a row is due at: its expiry, or the end
+    /// of the claim on it (recovery waits for the owner's time to pass).
+    fn due_at(self) -> &'static str {
+        match self {
+            Self::Expired | Self::AutoRenew => "expires_at",
+            Self::Creating | Self::Unsettled | Self::Charging => "claimed_until",
+        }
+    }
 }
 
 /// Ids of up to `limit` rows that `due` finds at `now`. For
@@ -420,42 +333,49 @@ pub async fn due<'e>(
     (lead, retry): (std::time::Duration, std::time::Duration),
     limit: i64,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let sql = match due {
-        Due::Expired => {
-            "SELECT id FROM rentals WHERE status = 2 AND expires_at <= $1 \
-             ORDER BY expires_at LIMIT $2"
-        }
-        Due::Creating => {
-            "SELECT id FROM rentals WHERE status = 1 AND claimed_until <= $1 \
-             ORDER BY claimed_until LIMIT $2"
-        }
-        Due::Unsettled => {
-            "SELECT id FROM rentals WHERE settle <> 0 AND claimed_until <= $1 \
-             ORDER BY claimed_until LIMIT $2"
-        }
-        Due::AutoRenew => &format!(
-            "SELECT id FROM rentals WHERE status = 2 AND auto_renew = 1 \
-             AND expires_at > $1 AND expires_at <= $3 AND expires_at - $1 <= {} \
-             AND claimed_until <= $1 \
-             AND (auto_renew_failed_at IS NULL OR auto_renew_failed_at <= $4) \
-             ORDER BY expires_at LIMIT $2",
-            half_package_sql()
-        ),
-        Due::Charging => {
-            "SELECT id FROM renewals WHERE state IN (1, 5) AND claimed_until <= $1 \
-             ORDER BY claimed_until LIMIT $2"
-        }
-    };
-    let mut query = sqlx::query(AssertSqlSafe(sql))
-        .bind(now.unix_micros())
-        .bind(limit);
-    if due == Due::AutoRenew {
-        query = query
-            .bind(now.plus(lead).unix_micros())
-            .bind(now.minus(retry).unix_micros());
+    let (table, condition) = due.claim();
+    if due != Due::AutoRenew {
+        return claims::due(db, table.name(), condition, due.due_at(), now, limit).await;
     }
-    let rows = query.fetch_all(db).await?;
+    let sql = format!(
+        "SELECT id FROM rentals WHERE {condition} \
+         AND expires_at > $1 AND expires_at <= $3 AND expires_at - $1 <= {} \
+         AND claimed_until <= $1 \
+         AND (auto_renew_failed_at IS NULL OR auto_renew_failed_at <= $4) \
+         ORDER BY expires_at LIMIT $2",
+        half_package_sql()
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(now.unix_micros())
+        .bind(limit)
+        .bind(now.plus(lead).unix_micros())
+        .bind(now.minus(retry).unix_micros())
+        .fetch_all(db)
+        .await?;
     rows.iter().map(|row| row.try_get("id")).collect()
+}
+
+/// Of `ids` that `due` found, those a worker claimed until `until`: see
+/// [`claims::claim_each`].
+pub async fn claim_each(
+    db: &AnyPool,
+    due: Due,
+    ids: Vec<String>,
+    now: Timestamp,
+    until: Timestamp,
+) -> Result<Vec<String>, sqlx::Error> {
+    let (table, condition) = due.claim();
+    claims::claim_each(db, table.name(), condition, ids, now, until).await
+}
+
+/// Ends a worker's claim on a row of `table` at `now`.
+pub async fn release<'e>(
+    db: impl Executor<'e, Database = Any>,
+    table: Table,
+    id: &str,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    claims::release(db, table.name(), id, now).await
 }
 
 /// At least half the renewal package of a row, in microseconds, as SQL:
@@ -766,28 +686,29 @@ where
             limit,
         )
         .await?;
-    let mut events = Vec::with_capacity(stored.len());
-    let mut current: Option<Rental> = None;
-    for event in stored {
-        let body = if event.kind == KIND_MESSAGE {
-            EventBody::Message(Box::new(message_from_row(&event.row, "m_")?))
-        } else {
-            let status = event.status.unwrap_or(0);
-            let status = Status::from_i64(status)
-                .ok_or_else(|| Error::Corrupt(format!("event status {status}")))?;
-            if current.as_ref().is_none_or(|r| r.id != event.subject) {
-                current = Some(self::rental(db, &event.subject).await?.ok_or_else(|| {
-                    Error::Corrupt(format!("event of missing rental {}", event.subject))
-                })?);
+    let load = |id: String| {
+        async move {
+            self::rental(db, &id)
+                .await?
+                .ok_or_else(|| Error::Corrupt(format!("event of missing rental {id}")))
+        }
+        .boxed()
+    };
+    event_log::decode(stored, load, |event, rental| {
+        let body = match rental {
+            None => EventBody::Message(Box::new(message_from_row(&event.row, "m_")?)),
+            Some(rental) => {
+                let status = event.status.unwrap_or(0);
+                let status = Status::from_i64(status)
+                    .ok_or_else(|| Error::Corrupt(format!("event status {status}")))?;
+                EventBody::Changed(status, Box::new(rental))
             }
-            let snapshot = current.clone().expect("just loaded");
-            EventBody::Changed(status, Box::new(snapshot))
         };
-        events.push(Event {
+        Ok(Event {
             seq: event.seq,
             rental_id: event.subject,
             body,
-        });
-    }
-    Ok(events)
+        })
+    })
+    .await
 }

@@ -7,12 +7,13 @@
 
 use std::time::Duration;
 
+use numhub_runtime::account_streams;
 use numhub_runtime::workers::Workers;
 
 use crate::error::Error;
 use crate::renewal::AutoRenewal;
 use crate::store::{self, Due, Table};
-use crate::{Rentals, streams};
+use crate::{NOTIFY_CHANNEL, Rentals};
 
 /// Rows a worker takes per pass.
 const PASS: i64 = 200;
@@ -34,12 +35,13 @@ impl Rentals {
     /// Starts the workers under `workers` and, on PostgreSQL, the listener
     /// for other processes' notifications (`database_url`).
     pub fn start_workers(&self, workers: &Workers, database_url: Option<String>) {
-        if let Some(url) = database_url.filter(|u| u.starts_with("postgres")) {
-            let hub = self.hub.clone();
-            workers.spawn("rentals notifications", move |stop| {
-                streams::listen(hub.clone(), url.clone(), stop)
-            });
-        }
+        account_streams::listen_for_others(
+            workers,
+            "rentals notifications",
+            &self.hub,
+            database_url,
+            NOTIFY_CHANNEL,
+        );
         let rentals = self.clone();
         let interval = self.settings.worker_interval.max(Duration::from_millis(10));
         workers.spawn_every("rentals workers", interval, move || {
@@ -120,14 +122,8 @@ impl Rentals {
     async fn claim_due(&self, due: Due) -> Result<Vec<String>, Error> {
         let now = self.clock.now();
         let until = self.claim_until(now);
-        let (table, condition) = due.claim();
-        let mut claimed = Vec::new();
-        for id in store::due(self.db.reader(), due, now, self.renew_window(), PASS).await? {
-            if store::claim(self.db.writer(), table, &id, condition, now, until).await? {
-                claimed.push(id);
-            }
-        }
-        Ok(claimed)
+        let ids = store::due(self.db.reader(), due, now, self.renew_window(), PASS).await?;
+        Ok(store::claim_each(self.db.writer(), due, ids, now, until).await?)
     }
 
     /// How early auto-renew may look, and the pause after a failure.
