@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use numhub_accounts::testing::BearerKey;
 use numhub_auth::{Environment, api_key};
 use numhub_proto::accounts::v1 as accounts_pb;
 use numhub_proto::accounts::v1::accounts_admin_service_client::AccountsAdminServiceClient;
@@ -31,6 +30,7 @@ use numhub_proto::orders::v1 as orders_pb;
 use numhub_proto::orders::v1::orders_service_client::OrdersServiceClient;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_proto::wallet::v1::wallet_admin_service_client::WalletAdminServiceClient;
+use numhub_testkit::BearerKey;
 use numhub_testkit::{Backend, TestDb};
 use tokio::task::JoinSet;
 use tokio_stream::StreamExt as _;
