@@ -21,8 +21,8 @@ use numhub_proto::rentals::v1::rentals_service_client::RentalsServiceClient;
 use numhub_rentals::{Dependencies, Rentals, RentalsSettings};
 use numhub_runtime::clock::{SharedClock, Timestamp};
 pub use numhub_testkit::Backend;
-use numhub_testkit::stack::database;
 pub use numhub_testkit::stack::inbound::Intake;
+use numhub_testkit::stack::{self, database};
 // Not every test binary uses every helper.
 #[allow(unused_imports)]
 pub use numhub_testkit::stack::orders::{GENEROUS, Harness, LedgerRow, units, usd};
@@ -35,7 +35,7 @@ use tonic::transport::Channel;
 
 pub type Client = RentalsServiceClient<InterceptedService<Channel, BearerKey>>;
 pub type Internal = RentalsInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
-pub type InboundAdmin = numhub_testkit::stack::inbound::Admin;
+pub type InboundAdmin = stack::inbound::Admin;
 pub type OrdersClient = OrdersServiceClient<InterceptedService<Channel, BearerKey>>;
 
 /// The rental plans of US VoIP numbers in the test catalog.
@@ -80,7 +80,7 @@ pub async fn start(backend: Backend) -> Rented {
 }
 
 pub async fn start_with(backend: Backend, settings: RentalsSettings) -> Rented {
-    let mut h = numhub_testkit::stack::orders::start(backend).await;
+    let mut h = stack::orders::start(backend).await;
     let rentals_db = database::<Rentals>(backend).await;
     let rentals = rentals_on(&h, &rentals_db, settings).await;
     let rentals_server = h.stack.serve(&rentals).await;
@@ -90,7 +90,7 @@ pub async fn start_with(backend: Backend, settings: RentalsSettings) -> Rented {
     let orders = Orders::new(
         h.orders_db.db.clone(),
         h.clock.clone(),
-        numhub_testkit::stack::orders::settings(),
+        stack::orders::settings(),
         numhub_orders::Dependencies::new(
             h.wallet_server.outbound("wallet"),
             h.catalog_server.outbound("catalog"),
@@ -103,7 +103,7 @@ pub async fn start_with(backend: Backend, settings: RentalsSettings) -> Rented {
     let orders_server = h.stack.serve(&orders).await;
 
     let inbound_db = database::<Inbound>(backend).await;
-    let inbound = numhub_testkit::stack::inbound::inbound_on(
+    let inbound = stack::inbound::inbound_on(
         &h,
         &inbound_db,
         orders_server.outbound("orders"),
@@ -122,8 +122,7 @@ pub async fn start_with(backend: Backend, settings: RentalsSettings) -> Rented {
     set_plan(&mut h, "wa", D::OneMonth, WA_MONTH_PRICE).await;
 
     let key = BearerKey(h.customer.key.clone());
-    let (intake, inbound_admin) =
-        numhub_testkit::stack::inbound::clients(&h, inbound_server.channel());
+    let (intake, inbound_admin) = stack::inbound::clients(&h, inbound_server.channel());
     Rented {
         client: RentalsServiceClient::with_interceptor(rentals_server.channel(), key.clone()),
         internal: RentalsInternalServiceClient::with_interceptor(
