@@ -35,14 +35,14 @@ use numhub_catalog::{Catalog, CatalogSettings};
 use numhub_orders::{Dependencies, Orders, OrdersSettings};
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::catalog::v1::catalog_admin_service_client::CatalogAdminServiceClient;
-use numhub_proto::common::v1::{Money, Scope};
+use numhub_proto::common::v1::Scope;
 use numhub_proto::orders::v1 as pb;
 use numhub_proto::orders::v1::orders_internal_service_client::OrdersInternalServiceClient;
 use numhub_proto::orders::v1::orders_service_client::OrdersServiceClient;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
 use numhub_runtime::clock::{Clock, ManualClock, SharedClock, SystemClock};
-use numhub_testkit::stack::Stack;
+use numhub_testkit::stack::{Stack, usd};
 use numhub_testkit::{Backend, BearerKey, TestDb, TestServer};
 use numhub_wallet::{Wallet, WalletSettings};
 use tokio::task::JoinSet;
@@ -61,13 +61,6 @@ fn knob(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn usd(minor_units: i64) -> Option<Money> {
-    Some(Money {
-        currency_code: "USD".into(),
-        minor_units,
-    })
 }
 
 fn ms(histogram: &Histogram<u64>, quantile: f64) -> f64 {
