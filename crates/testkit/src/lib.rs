@@ -7,11 +7,19 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`). Under `CI=true` it is
 //! mandatory; elsewhere its tests are skipped with a loud notice when it is
 //! not running.
+//!
+//! With the feature `stack`, [`stack`] serves numhub's services together,
+//! each on its own database, as the services' tests and benchmarks use them.
 
+mod bearer;
 pub mod hang;
 pub mod raw;
+#[cfg(feature = "stack")]
+pub mod stack;
 pub mod status;
 pub mod tokens;
+
+pub use crate::bearer::BearerKey;
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;

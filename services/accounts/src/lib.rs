@@ -10,7 +10,6 @@ pub mod grpc;
 pub mod model;
 pub mod service;
 pub mod store;
-pub mod testing;
 
 use numhub_auth::api_key::{self, Environment};
 use numhub_auth::{

@@ -7,14 +7,15 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::*;
-use numhub_accounts::testing::{BearerKey, CACHE_TTL, SERVICE_CREDENTIAL};
 use numhub_accounts::{Accounts, AccountsSettings};
 use numhub_auth::{Environment, Secret};
 use numhub_proto::ACCESS_RULES;
 use numhub_proto::accounts::v1 as pb;
 use numhub_proto::common::v1::{Credential, Scope};
+use numhub_testkit::BearerKey;
 use numhub_testkit::backend_tests;
 use numhub_testkit::raw::call_empty;
+use numhub_testkit::stack::accounts::{CACHE_TTL, SERVICE_CREDENTIAL};
 use tokio::task::JoinSet;
 use tonic::Code;
 use tonic::metadata::MetadataValue;
@@ -146,7 +147,7 @@ backend_tests! {
         assert_eq!(listed.api_keys[0].id, new_key.id);
         // The store holds no secret either.
         let stored: Vec<String> = sqlx::query_scalar("SELECT verifier FROM api_keys")
-            .fetch_all(h.db.db.reader())
+            .fetch_all(h.stack.db.db.reader())
             .await
             .unwrap();
         assert!(stored.iter().all(|v| !v.contains(&new_secret[8..]) && v.len() == 64));

@@ -7,10 +7,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use common::*;
-use numhub_accounts::testing::SERVICE_CREDENTIAL;
 use numhub_proto::accounts::v1 as pb;
 use numhub_proto::common::v1::Scope;
 use numhub_testkit::backend_tests;
+use numhub_testkit::stack::accounts::SERVICE_CREDENTIAL;
 use tonic::metadata::MetadataValue;
 
 /// Everything logged by this test binary.

@@ -40,16 +40,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use numhub_accounts::testing::{BearerKey, Stack};
 use numhub_auth::{RateLimits, Scopes, ServiceInterceptor};
 use numhub_catalog::model::{NumberImport, NumberType};
-use numhub_catalog::{Catalog, CatalogSettings, MIGRATIONS, SERVICE_NAMES, seed};
+use numhub_catalog::{Catalog, CatalogSettings, MIGRATIONS, seed};
 use numhub_proto::catalog::v1 as pb;
 use numhub_proto::catalog::v1::catalog_internal_service_client::CatalogInternalServiceClient;
 use numhub_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use numhub_proto::common::v1::Scope;
 use numhub_runtime::clock::{Clock, ManualClock, SystemClock};
-use numhub_testkit::{Backend, TestDb, TestServer};
+use numhub_testkit::stack::Stack;
+use numhub_testkit::{Backend, BearerKey, TestDb};
 use sqlx::Row;
 use tokio::task::JoinSet;
 use tonic::codegen::InterceptedService;
@@ -233,12 +233,7 @@ async fn main() -> anyhow::Result<()> {
     db.db.migrate(&MIGRATIONS).await?;
     // Accounts resolves the customer's key and checks nothing else: on its
     // own SQLite database, off the measured PostgreSQL server.
-    let accounts_db = TestDb::new(Backend::Sqlite).await;
-    let stack = Stack::start(
-        accounts_db.db.clone(),
-        Arc::new(ManualClock::starting_now()),
-    )
-    .await;
+    let stack = Stack::start(Backend::Sqlite, Arc::new(ManualClock::starting_now())).await;
     // Production settings, the wall clock, and the sweeper running.
     let catalog = Catalog::new(
         db.db.clone(),
@@ -247,11 +242,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     catalog.start_workers(&numhub_runtime::workers::Workers::new());
-    let server = TestServer::start(
-        catalog.routes(&stack.remote_auth_layer()),
-        SERVICE_NAMES.to_vec(),
-    )
-    .await;
+    let server = stack.serve(&catalog).await;
 
     // Countries with a dial prefix of their own (the first of each prefix
     // is kept: RU over KZ, US over CA), so every number names its country.

@@ -18,20 +18,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use numhub_accounts::testing::BearerKey;
 use numhub_auth::{Environment, api_key};
 use numhub_proto::accounts::v1 as accounts_pb;
 use numhub_proto::accounts::v1::accounts_admin_service_client::AccountsAdminServiceClient;
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::catalog::v1::catalog_admin_service_client::CatalogAdminServiceClient;
-use numhub_proto::common::v1::{Money, Scope};
+use numhub_proto::common::v1::Scope;
 use numhub_proto::inbound::v1 as pb;
 use numhub_proto::inbound::v1::inbound_internal_service_client::InboundInternalServiceClient;
 use numhub_proto::orders::v1 as orders_pb;
 use numhub_proto::orders::v1::orders_service_client::OrdersServiceClient;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_proto::wallet::v1::wallet_admin_service_client::WalletAdminServiceClient;
-use numhub_testkit::{Backend, TestDb};
+use numhub_testkit::stack::usd;
+use numhub_testkit::{Backend, BearerKey, TestDb};
 use tokio::task::JoinSet;
 use tokio_stream::StreamExt as _;
 use tonic::transport::Channel;
@@ -53,13 +53,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn usd(minor_units: i64) -> Option<Money> {
-    Some(Money {
-        currency_code: "USD".into(),
-        minor_units,
-    })
 }
 
 /// The release binaries beside this bench's own build.

@@ -134,7 +134,7 @@ backend_tests! {
         let unknown = uuid::Uuid::now_v7().to_string();
         assert_status(r.admin.route_again(pb::RouteAgainRequest { id: unknown }).await, Code::NotFound, "RESOURCE_NOT_FOUND");
         // A customer's key opens neither surface.
-        let key = numhub_accounts::testing::BearerKey(r.h.customer.key.clone());
+        let key = numhub_testkit::BearerKey(r.h.customer.key.clone());
         let mut as_customer = numhub_proto::inbound::v1::inbound_admin_service_client::InboundAdminServiceClient::with_interceptor(r.inbound_server.channel(), key.clone());
         assert_status(as_customer.list_unrouted(pb::ListUnroutedRequest::default()).await, Code::PermissionDenied, "MISSING_SCOPE");
         let mut intake_as_customer = numhub_proto::inbound::v1::inbound_internal_service_client::InboundInternalServiceClient::with_interceptor(r.inbound_server.channel(), key);

@@ -8,7 +8,6 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use numhub_accounts::testing::BearerKey;
 use numhub_auth::{Environment, api_key};
 use numhub_proto::accounts::v1 as accounts_pb;
 use numhub_proto::accounts::v1::accounts_admin_service_client::AccountsAdminServiceClient;
@@ -24,6 +23,7 @@ use numhub_proto::rentals::v1::rentals_service_client::RentalsServiceClient;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_proto::wallet::v1::wallet_admin_service_client::WalletAdminServiceClient;
 use numhub_proto::wallet::v1::wallet_service_client::WalletServiceClient;
+use numhub_testkit::BearerKey;
 use tokio_stream::StreamExt as _;
 use tonic::transport::Channel;
 

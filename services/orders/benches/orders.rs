@@ -30,20 +30,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use numhub_accounts::testing::{BearerKey, Stack};
 use numhub_auth::RateLimits;
 use numhub_catalog::{Catalog, CatalogSettings};
 use numhub_orders::{Dependencies, Orders, OrdersSettings};
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::catalog::v1::catalog_admin_service_client::CatalogAdminServiceClient;
-use numhub_proto::common::v1::{Money, Scope};
+use numhub_proto::common::v1::Scope;
 use numhub_proto::orders::v1 as pb;
 use numhub_proto::orders::v1::orders_internal_service_client::OrdersInternalServiceClient;
 use numhub_proto::orders::v1::orders_service_client::OrdersServiceClient;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
 use numhub_runtime::clock::{Clock, ManualClock, SharedClock, SystemClock};
-use numhub_testkit::{Backend, TestDb, TestServer};
+use numhub_testkit::stack::{Stack, usd};
+use numhub_testkit::{Backend, BearerKey, TestDb, TestServer};
 use numhub_wallet::{Wallet, WalletSettings};
 use tokio::task::JoinSet;
 use tokio_stream::StreamExt as _;
@@ -61,13 +61,6 @@ fn knob(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn usd(minor_units: i64) -> Option<Money> {
-    Some(Money {
-        currency_code: "USD".into(),
-        minor_units,
-    })
 }
 
 fn ms(histogram: &Histogram<u64>, quantile: f64) -> f64 {
@@ -107,8 +100,7 @@ async fn start(clients: usize) -> anyhow::Result<Bench> {
     // moved with the wall clock by a task below.
     let clock = Arc::new(ManualClock::starting_now());
     let shared: SharedClock = clock.clone();
-    let accounts_db = TestDb::new(backend).await;
-    let stack = Stack::start(accounts_db.db.clone(), clock.clone()).await;
+    let stack = Stack::start(backend, clock.clone()).await;
     let connections = (clients as u32 * 2).max(16);
     let wallet_db = TestDb::with_max_connections(backend, connections).await;
     wallet_db.db.migrate(&numhub_wallet::MIGRATIONS).await?;
@@ -119,11 +111,7 @@ async fn start(clients: usize) -> anyhow::Result<Bench> {
     )
     .await
     .expect("start the wallet");
-    let wallet_server = TestServer::start(
-        wallet.routes(&stack.remote_auth_layer()),
-        numhub_wallet::SERVICE_NAMES.to_vec(),
-    )
-    .await;
+    let wallet_server = stack.serve(&wallet).await;
     let catalog_db = TestDb::with_max_connections(backend, connections).await;
     catalog_db.db.migrate(&numhub_catalog::MIGRATIONS).await?;
     let catalog = Catalog::new(
@@ -132,11 +120,7 @@ async fn start(clients: usize) -> anyhow::Result<Bench> {
         CatalogSettings::default(),
     )
     .await?;
-    let catalog_server = TestServer::start(
-        catalog.routes(&stack.remote_auth_layer()),
-        numhub_catalog::SERVICE_NAMES.to_vec(),
-    )
-    .await;
+    let catalog_server = stack.serve(&catalog).await;
     let orders_db = TestDb::with_max_connections(backend, connections).await;
     orders_db.db.migrate(&numhub_orders::MIGRATIONS).await?;
     let settings = OrdersSettings {
@@ -159,11 +143,7 @@ async fn start(clients: usize) -> anyhow::Result<Bench> {
         &numhub_runtime::workers::Workers::new(),
         Some(orders_db.url.clone()),
     );
-    let orders_server = TestServer::start(
-        orders.routes(&stack.remote_auth_layer()),
-        numhub_orders::SERVICE_NAMES.to_vec(),
-    )
-    .await;
+    let orders_server = stack.serve(&orders).await;
     let ticking = clock.clone();
     tokio::spawn(async move {
         let mut last = Instant::now();
@@ -180,7 +160,7 @@ async fn start(clients: usize) -> anyhow::Result<Bench> {
         catalog_server,
         orders_server,
         orders,
-        _dbs: vec![accounts_db, wallet_db, catalog_db, orders_db],
+        _dbs: vec![wallet_db, catalog_db, orders_db],
     })
 }
 

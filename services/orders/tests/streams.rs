@@ -248,7 +248,7 @@ backend_tests! {
         for (n, id) in ids.iter().cycle().take(ACTIVATIONS * PER_ACTIVATION).enumerate() {
             let mut client = numhub_proto::orders::v1::orders_service_client::OrdersServiceClient::with_interceptor(
                 channels[n % channels.len()].clone(),
-                numhub_accounts::testing::BearerKey(h.customer.key.clone()),
+                numhub_testkit::BearerKey(h.customer.key.clone()),
             );
             let id = id.clone();
             let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -313,7 +313,7 @@ async fn two_instances_on_postgres_share_their_streams() {
     let mut on_second =
         numhub_proto::orders::v1::orders_service_client::OrdersServiceClient::with_interceptor(
             second_server.channel(),
-            numhub_accounts::testing::BearerKey(h.customer.key.clone()),
+            numhub_testkit::BearerKey(h.customer.key.clone()),
         );
 
     // Bought through the first, watched on the second.

@@ -421,7 +421,7 @@ backend_tests! {
         let other = r.h.stack.customer_with_limits("intruder", &[numhub_proto::common::v1::Scope::Read, numhub_proto::common::v1::Scope::Write], Some(GENEROUS)).await;
         let mut theirs = numhub_proto::rentals::v1::rentals_service_client::RentalsServiceClient::with_interceptor(
             r.rentals_server.channel(),
-            numhub_accounts::testing::BearerKey(other.key.clone()),
+            numhub_testkit::BearerKey(other.key.clone()),
         );
         let id = rental.id.clone();
         let not_found = |status: tonic::Status| assert_eq!(status.code(), Code::NotFound, "{status:?}");
@@ -552,7 +552,7 @@ backend_tests! {
         // An API key cannot deliver.
         let mut public_internal = numhub_proto::rentals::v1::rentals_internal_service_client::RentalsInternalServiceClient::with_interceptor(
             r.rentals_server.channel(),
-            numhub_accounts::testing::BearerKey(r.h.customer.key.clone()),
+            numhub_testkit::BearerKey(r.h.customer.key.clone()),
         );
         let denied = public_internal.deliver_message(delivery(&a.id, "in-4")).await.unwrap_err();
         assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");

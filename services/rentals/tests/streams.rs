@@ -213,7 +213,7 @@ async fn two_instances_on_postgres_share_their_streams() {
     let mut on_second =
         numhub_proto::rentals::v1::rentals_service_client::RentalsServiceClient::with_interceptor(
             second_server.channel(),
-            numhub_accounts::testing::BearerKey(r.h.customer.key.clone()),
+            numhub_testkit::BearerKey(r.h.customer.key.clone()),
         );
     let rental = r.rent("rent", D::OneMonth).await.unwrap().rental.unwrap();
     let mut stream = watch(&mut on_second, &rental.id, "").await;

@@ -9,7 +9,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use numhub_accounts::testing::BearerKey;
 use numhub_proto::accounts::v1 as accounts_pb;
 use numhub_proto::accounts::v1::accounts_service_client::AccountsServiceClient;
 use numhub_proto::catalog::v1::RentalDuration as D;
@@ -17,6 +16,7 @@ use numhub_proto::orders::v1 as orders_pb;
 use numhub_proto::rentals::v1 as pb;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_proto::wallet::v1::wallet_service_client::WalletServiceClient;
+use numhub_testkit::BearerKey;
 use numhub_testkit::tokens::{assert_refused, tampered, v1};
 use numhub_testkit::{TestServer, backend_tests};
 use tokio_stream::StreamExt as _;

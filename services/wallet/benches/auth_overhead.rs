@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use numhub_accounts::testing::Stack;
 use numhub_auth::{Caller, RateLimits, Scopes};
 use numhub_proto::common::v1::Scope;
 use numhub_proto::wallet::v1 as pb;
@@ -26,6 +25,7 @@ use numhub_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use numhub_proto::wallet::v1::wallet_service_server::WalletServiceServer;
 use numhub_runtime::clock::{ManualClock, SystemClock};
 use numhub_runtime::server::{RunningServer, Server, install_metrics};
+use numhub_testkit::stack::Stack;
 use numhub_testkit::{Backend, TestDb};
 use numhub_wallet::model::{Command, Movement};
 use numhub_wallet::{MIGRATIONS, SERVICE_NAMES, Wallet, WalletSettings};
@@ -146,12 +146,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Accounts (on its own database) resolves the key; its clock stands
     // still, so the wallet's 15 s auth cache never expires during the run.
-    let accounts_db = TestDb::new(Backend::Sqlite).await;
-    let stack = Stack::start(
-        accounts_db.db.clone(),
-        Arc::new(ManualClock::starting_now()),
-    )
-    .await;
+    let stack = Stack::start(Backend::Sqlite, Arc::new(ManualClock::starting_now())).await;
     let account = stack
         .accounts
         .create_account(

@@ -12,13 +12,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use numhub_accounts::testing::{Stack, credentials};
 use numhub_proto::common::v1::Money;
 use numhub_proto::wallet::v1 as pb;
 use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
 use numhub_runtime::clock::{ManualClock, SystemClock};
-use numhub_testkit::{Backend, TestDb, TestServer};
-use numhub_wallet::{MIGRATIONS, SERVICE_NAMES, Wallet, WalletSettings};
+use numhub_testkit::stack::Stack;
+use numhub_testkit::stack::accounts::credentials;
+use numhub_testkit::{Backend, TestDb};
+use numhub_wallet::{MIGRATIONS, Wallet, WalletSettings};
 use rand::{RngExt, SeedableRng};
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
@@ -77,17 +78,8 @@ async fn main() -> anyhow::Result<()> {
         .expect("start the wallet");
     // Debit is internal: the auth layer checks the service credential on
     // every call, as in production.
-    let accounts_db = TestDb::new(Backend::Sqlite).await;
-    let stack = Stack::start(
-        accounts_db.db.clone(),
-        Arc::new(ManualClock::starting_now()),
-    )
-    .await;
-    let server = TestServer::start(
-        wallet.routes(&stack.remote_auth_layer()),
-        SERVICE_NAMES.to_vec(),
-    )
-    .await;
+    let stack = Stack::start(Backend::Sqlite, Arc::new(ManualClock::starting_now())).await;
+    let server = stack.serve(&wallet).await;
     let channels = {
         let mut channels = Vec::new();
         for _ in 0..clients.div_ceil(8) {

@@ -571,7 +571,7 @@ backend_tests! {
         let (customer, _) = h.customer().await;
         let mut misconfigured = pb::wallet_service_client::WalletServiceClient::with_interceptor(
             other.channel(),
-            numhub_accounts::testing::BearerKey(customer.key.clone()),
+            numhub_testkit::BearerKey(customer.key.clone()),
         );
         let status = misconfigured.get_balance(pb::GetBalanceRequest {}).await.unwrap_err();
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");

@@ -5,14 +5,14 @@
 
 use std::sync::Arc;
 
-use numhub_accounts::testing::{BearerKey, Stack};
 use numhub_proto::accounts::v1 as pb;
 use numhub_proto::accounts::v1::accounts_admin_service_client::AccountsAdminServiceClient;
 use numhub_proto::accounts::v1::accounts_internal_service_client::AccountsInternalServiceClient;
 use numhub_proto::accounts::v1::accounts_service_client::AccountsServiceClient;
 use numhub_proto::common::v1::Scope;
 use numhub_runtime::clock::ManualClock;
-use numhub_testkit::{Backend, TestDb};
+pub use numhub_testkit::stack::accounts::Stack;
+use numhub_testkit::{Backend, BearerKey};
 use tonic::codegen::InterceptedService;
 use tonic::transport::Channel;
 
@@ -24,13 +24,11 @@ pub struct Harness {
     pub stack: Stack,
     pub clock: Arc<ManualClock>,
     pub admin: Admin,
-    pub db: TestDb,
 }
 
 pub async fn start(backend: Backend) -> Harness {
-    let db = TestDb::new(backend).await;
     let clock = Arc::new(ManualClock::starting_now());
-    let stack = Stack::start(db.db.clone(), clock.clone()).await;
+    let stack = Stack::start(backend, clock.clone()).await;
     let admin = AccountsAdminServiceClient::with_interceptor(
         stack.channel(),
         BearerKey(stack.admin_key.clone()),
@@ -39,7 +37,6 @@ pub async fn start(backend: Backend) -> Harness {
         stack,
         clock,
         admin,
-        db,
     }
 }
 

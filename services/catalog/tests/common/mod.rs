@@ -7,16 +7,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use numhub_accounts::testing::{BearerKey, Customer, Stack};
 use numhub_auth::ServiceInterceptor;
-use numhub_catalog::{Catalog, CatalogSettings, MIGRATIONS, SERVICE_NAMES};
+use numhub_catalog::{Catalog, CatalogSettings};
 use numhub_proto::catalog::v1 as pb;
 use numhub_proto::catalog::v1::catalog_admin_service_client::CatalogAdminServiceClient;
 use numhub_proto::catalog::v1::catalog_internal_service_client::CatalogInternalServiceClient;
 use numhub_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use numhub_proto::common::v1::{Money, Scope};
 use numhub_runtime::clock::{ManualClock, SharedClock, Timestamp};
-use numhub_testkit::{Backend, TestDb, TestServer};
+pub use numhub_testkit::stack::usd;
+use numhub_testkit::stack::{Customer, Stack, database};
+use numhub_testkit::{Backend, BearerKey, TestDb, TestServer};
 use sqlx::Row;
 use tonic::codegen::InterceptedService;
 use tonic::transport::Channel;
@@ -43,7 +44,6 @@ pub struct Harness {
     pub catalog: Catalog,
     pub stack: Stack,
     pub db: TestDb,
-    _accounts_db: TestDb,
 }
 
 pub fn settings() -> CatalogSettings {
@@ -55,20 +55,14 @@ pub fn settings() -> CatalogSettings {
 
 /// A catalog with the built-in reference data, and no numbers or prices.
 pub async fn start(backend: Backend) -> Harness {
-    let db = TestDb::new(backend).await;
-    db.db.migrate(&MIGRATIONS).await.expect("migrate");
-    let accounts_db = TestDb::new(backend).await;
+    let db = database::<Catalog>(backend).await;
     let clock = Arc::new(ManualClock::starting_now());
-    let stack = Stack::start(accounts_db.db.clone(), clock.clone()).await;
+    let stack = Stack::start(backend, clock.clone()).await;
     let shared: SharedClock = clock.clone();
     let catalog = Catalog::new(db.db.clone(), shared, settings())
         .await
         .expect("catalog");
-    let server = TestServer::start(
-        catalog.routes(&stack.remote_auth_layer()),
-        SERVICE_NAMES.to_vec(),
-    )
-    .await;
+    let server = stack.serve(&catalog).await;
     let customer = stack.customer("customer", &[Scope::Read]).await;
     Harness {
         internal: CatalogInternalServiceClient::with_interceptor(
@@ -89,15 +83,7 @@ pub async fn start(backend: Backend) -> Harness {
         catalog,
         stack,
         db,
-        _accounts_db: accounts_db,
     }
-}
-
-pub fn usd(minor_units: i64) -> Option<Money> {
-    Some(Money {
-        currency_code: "USD".into(),
-        minor_units,
-    })
 }
 
 pub fn units(money: &Option<Money>) -> i64 {

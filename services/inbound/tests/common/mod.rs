@@ -2,27 +2,17 @@
 //! on fresh databases of one backend, one manual clock), plus inbound on a
 //! database of its own, routing through the catalog and orders over gRPC.
 
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code)]
 
-#[path = "../../../orders/tests/common/mod.rs"]
-mod stack;
-
-use numhub_accounts::testing::BearerKey;
-use numhub_auth::ServiceInterceptor;
-use numhub_inbound::{Dependencies, Inbound, InboundSettings, MIGRATIONS, SERVICE_NAMES};
+use numhub_inbound::Inbound;
 use numhub_proto::inbound::v1 as pb;
-use numhub_proto::inbound::v1::inbound_admin_service_client::InboundAdminServiceClient;
-use numhub_proto::inbound::v1::inbound_internal_service_client::InboundInternalServiceClient;
-use numhub_runtime::clock::SharedClock;
 pub use numhub_testkit::Backend;
+use numhub_testkit::stack::database;
+pub use numhub_testkit::stack::inbound::{Admin, Intake};
+pub use numhub_testkit::stack::orders::*;
+#[allow(unused_imports)]
+pub use numhub_testkit::status::{assert_status, bad_fields, reason};
 use numhub_testkit::{TestDb, TestServer};
-use tonic::codegen::InterceptedService;
-use tonic::transport::Channel;
-
-pub use stack::*;
-
-pub type Intake = InboundInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
-pub type Admin = InboundAdminServiceClient<InterceptedService<Channel, BearerKey>>;
 
 pub struct Routed {
     pub h: Harness,
@@ -35,27 +25,13 @@ pub struct Routed {
 
 pub async fn start_routed(backend: Backend) -> Routed {
     let h = start(backend).await;
-    let inbound_db = TestDb::new(backend).await;
-    inbound_db
-        .db
-        .migrate(&MIGRATIONS)
-        .await
-        .expect("migrate inbound");
+    let inbound_db = database::<Inbound>(backend).await;
     let inbound = inbound_on(&h, &inbound_db, h.server.outbound("orders")).await;
-    let inbound_server = TestServer::start(
-        inbound.routes(&h.stack.remote_auth_layer()),
-        SERVICE_NAMES.to_vec(),
-    )
-    .await;
+    let inbound_server = h.stack.serve(&inbound).await;
+    let (intake, admin) = numhub_testkit::stack::inbound::clients(&h, inbound_server.channel());
     Routed {
-        intake: InboundInternalServiceClient::with_interceptor(
-            inbound_server.channel(),
-            h.stack.credentials.interceptor(),
-        ),
-        admin: InboundAdminServiceClient::with_interceptor(
-            inbound_server.channel(),
-            BearerKey(h.stack.admin_key.clone()),
-        ),
+        intake,
+        admin,
         h,
         inbound,
         inbound_db,
@@ -75,18 +51,8 @@ pub async fn inbound_on(
     db: &TestDb,
     orders: numhub_runtime::channel::Channel,
 ) -> Inbound {
-    let clock: SharedClock = h.clock.clone();
     // No rentals here: a rented number's SMS would wait for them.
-    let rentals = nowhere("rentals");
-    let deps = Dependencies::new(
-        h.catalog_server.outbound("catalog"),
-        orders,
-        rentals,
-        &h.stack.credentials,
-    );
-    Inbound::new(db.db.clone(), clock, InboundSettings::default(), deps)
-        .await
-        .expect("start inbound")
+    numhub_testkit::stack::inbound::inbound_on(h, db, orders, nowhere("rentals")).await
 }
 
 impl Routed {

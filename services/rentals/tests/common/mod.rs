@@ -4,40 +4,38 @@
 //! WatchMessages follows rentals; each on its own database and gRPC
 //! server.
 
-#![allow(dead_code, unused_imports)]
-
-#[path = "../../../orders/tests/common/mod.rs"]
-mod stack;
+#![allow(dead_code)]
 
 use std::time::Duration;
 
-use numhub_accounts::testing::{BearerKey, Customer};
 use numhub_auth::ServiceInterceptor;
-use numhub_inbound::{Inbound, InboundSettings};
+use numhub_inbound::Inbound;
 use numhub_orders::Orders;
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::catalog::v1::{NumberType, RentalDuration as D};
 use numhub_proto::inbound::v1 as inbound_pb;
-use numhub_proto::inbound::v1::inbound_admin_service_client::InboundAdminServiceClient;
-use numhub_proto::inbound::v1::inbound_internal_service_client::InboundInternalServiceClient;
 use numhub_proto::orders::v1::orders_service_client::OrdersServiceClient;
 use numhub_proto::rentals::v1 as pb;
 use numhub_proto::rentals::v1::rentals_internal_service_client::RentalsInternalServiceClient;
 use numhub_proto::rentals::v1::rentals_service_client::RentalsServiceClient;
-use numhub_rentals::{Dependencies, MIGRATIONS, Rentals, RentalsSettings, SERVICE_NAMES};
-use numhub_runtime::clock::{Clock, SharedClock, Timestamp};
+use numhub_rentals::{Dependencies, Rentals, RentalsSettings};
+use numhub_runtime::clock::{SharedClock, Timestamp};
 pub use numhub_testkit::Backend;
-use numhub_testkit::{TestDb, TestServer};
+pub use numhub_testkit::stack::inbound::Intake;
+use numhub_testkit::stack::{self, database};
+// Not every test binary uses every helper.
+#[allow(unused_imports)]
+pub use numhub_testkit::stack::orders::{GENEROUS, Harness, LedgerRow, units, usd};
+#[allow(unused_imports)]
+pub use numhub_testkit::status::{assert_status, bad_fields, reason};
+use numhub_testkit::{BearerKey, TestDb, TestServer};
 use sqlx::Row;
 use tonic::codegen::InterceptedService;
 use tonic::transport::Channel;
 
-pub use stack::{GENEROUS, Harness, LedgerRow, assert_status, bad_fields, reason, units, usd};
-
 pub type Client = RentalsServiceClient<InterceptedService<Channel, BearerKey>>;
 pub type Internal = RentalsInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
-pub type Intake = InboundInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
-pub type InboundAdmin = InboundAdminServiceClient<InterceptedService<Channel, BearerKey>>;
+pub type InboundAdmin = stack::inbound::Admin;
 pub type OrdersClient = OrdersServiceClient<InterceptedService<Channel, BearerKey>>;
 
 /// The rental plans of US VoIP numbers in the test catalog.
@@ -82,26 +80,17 @@ pub async fn start(backend: Backend) -> Rented {
 }
 
 pub async fn start_with(backend: Backend, settings: RentalsSettings) -> Rented {
-    let mut h = stack::start(backend).await;
-    let rentals_db = TestDb::new(backend).await;
-    rentals_db
-        .db
-        .migrate(&MIGRATIONS)
-        .await
-        .expect("migrate rentals");
+    let mut h = stack::orders::start(backend).await;
+    let rentals_db = database::<Rentals>(backend).await;
     let rentals = rentals_on(&h, &rentals_db, settings).await;
-    let rentals_server = TestServer::start(
-        rentals.routes(&h.stack.remote_auth_layer()),
-        SERVICE_NAMES.to_vec(),
-    )
-    .await;
+    let rentals_server = h.stack.serve(&rentals).await;
 
     // A second orders on orders' database, which follows rentals too;
     // inbound delivers through it, so its streams wake at once.
     let orders = Orders::new(
         h.orders_db.db.clone(),
         h.clock.clone(),
-        stack::settings(),
+        stack::orders::settings(),
         numhub_orders::Dependencies::new(
             h.wallet_server.outbound("wallet"),
             h.catalog_server.outbound("catalog"),
@@ -111,37 +100,17 @@ pub async fn start_with(backend: Backend, settings: RentalsSettings) -> Rented {
     )
     .await
     .expect("start orders");
-    let orders_server = TestServer::start(
-        orders.routes(&h.stack.remote_auth_layer()),
-        numhub_orders::SERVICE_NAMES.to_vec(),
-    )
-    .await;
+    let orders_server = h.stack.serve(&orders).await;
 
-    let inbound_db = TestDb::new(backend).await;
-    inbound_db
-        .db
-        .migrate(&numhub_inbound::MIGRATIONS)
-        .await
-        .expect("migrate inbound");
-    let clock: SharedClock = h.clock.clone();
-    let inbound = Inbound::new(
-        inbound_db.db.clone(),
-        clock.clone(),
-        InboundSettings::default(),
-        numhub_inbound::Dependencies::new(
-            h.catalog_server.outbound("catalog"),
-            orders_server.outbound("orders"),
-            rentals_server.outbound("rentals"),
-            &h.stack.credentials,
-        ),
-    )
-    .await
-    .expect("start inbound");
-    let inbound_server = TestServer::start(
-        inbound.routes(&h.stack.remote_auth_layer()),
-        numhub_inbound::SERVICE_NAMES.to_vec(),
+    let inbound_db = database::<Inbound>(backend).await;
+    let inbound = stack::inbound::inbound_on(
+        &h,
+        &inbound_db,
+        orders_server.outbound("orders"),
+        rentals_server.outbound("rentals"),
     )
     .await;
+    let inbound_server = h.stack.serve(&inbound).await;
 
     for (duration, price) in [
         (D::OneDay, DAY_PRICE),
@@ -153,20 +122,15 @@ pub async fn start_with(backend: Backend, settings: RentalsSettings) -> Rented {
     set_plan(&mut h, "wa", D::OneMonth, WA_MONTH_PRICE).await;
 
     let key = BearerKey(h.customer.key.clone());
+    let (intake, inbound_admin) = stack::inbound::clients(&h, inbound_server.channel());
     Rented {
         client: RentalsServiceClient::with_interceptor(rentals_server.channel(), key.clone()),
         internal: RentalsInternalServiceClient::with_interceptor(
             rentals_server.channel(),
             h.stack.credentials.interceptor(),
         ),
-        intake: InboundInternalServiceClient::with_interceptor(
-            inbound_server.channel(),
-            h.stack.credentials.interceptor(),
-        ),
-        inbound_admin: InboundAdminServiceClient::with_interceptor(
-            inbound_server.channel(),
-            BearerKey(h.stack.admin_key.clone()),
-        ),
+        intake,
+        inbound_admin,
         orders: OrdersServiceClient::with_interceptor(orders_server.channel(), key),
         h,
         rentals,

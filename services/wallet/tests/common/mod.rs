@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use numhub_accounts::testing::{BearerKey, Customer, Stack};
 use numhub_auth::ServiceInterceptor;
 use numhub_proto::common::v1::{Money, Scope};
 use numhub_proto::wallet::v1 as pb;
@@ -13,8 +12,10 @@ use numhub_proto::wallet::v1::wallet_admin_service_client::WalletAdminServiceCli
 use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
 use numhub_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use numhub_runtime::clock::{ManualClock, SharedClock};
-use numhub_testkit::{Backend, TestDb, TestServer};
-use numhub_wallet::{MIGRATIONS, SERVICE_NAMES, Wallet, WalletSettings};
+pub use numhub_testkit::stack::usd;
+use numhub_testkit::stack::{Customer, Stack, database};
+use numhub_testkit::{Backend, BearerKey, TestDb, TestServer};
+use numhub_wallet::{Wallet, WalletSettings};
 use tonic::codegen::InterceptedService;
 use tonic::transport::Channel;
 
@@ -33,26 +34,19 @@ pub struct Harness {
     pub wallet: Wallet,
     pub stack: Stack,
     pub db: TestDb,
-    _accounts_db: TestDb,
 }
 
 /// A wallet on a fresh database, behind an auth layer that resolves keys
 /// through a real accounts service on its own database.
 pub async fn start(backend: Backend) -> Harness {
-    let db = TestDb::new(backend).await;
-    db.db.migrate(&MIGRATIONS).await.expect("migrate");
-    let accounts_db = TestDb::new(backend).await;
+    let db = database::<Wallet>(backend).await;
     let clock = Arc::new(ManualClock::starting_now());
-    let stack = Stack::start(accounts_db.db.clone(), clock.clone()).await;
+    let stack = Stack::start(backend, clock.clone()).await;
     let shared: SharedClock = clock.clone();
     let wallet = Wallet::start(db.db.clone(), shared, &WalletSettings::default())
         .await
         .expect("start the wallet");
-    let server = TestServer::start(
-        wallet.routes(&stack.remote_auth_layer()),
-        SERVICE_NAMES.to_vec(),
-    )
-    .await;
+    let server = stack.serve(&wallet).await;
     Harness {
         client: internal_client(&server, &stack),
         admin: WalletAdminServiceClient::with_interceptor(
@@ -64,7 +58,6 @@ pub async fn start(backend: Backend) -> Harness {
         wallet,
         stack,
         db,
-        _accounts_db: accounts_db,
     }
 }
 
@@ -83,13 +76,6 @@ impl Harness {
     pub fn public_client(&self, key: &str) -> PublicClient {
         WalletServiceClient::with_interceptor(self.server.channel(), BearerKey(key.to_owned()))
     }
-}
-
-pub fn usd(minor_units: i64) -> Option<Money> {
-    Some(Money {
-        currency_code: "USD".into(),
-        minor_units,
-    })
 }
 
 pub fn units(money: &Option<Money>) -> i64 {

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use numhub_accounts::{Accounts, AccountsSettings, SERVICE_NAMES};
 use numhub_auth::{
     AccountsClient, AuthLayer, CachedAuthenticator, Environment, RateLimits, Scopes, Secret,
     ServiceCredentials,
@@ -12,13 +13,12 @@ use numhub_auth::{
 use numhub_proto::common::v1::Scope;
 use numhub_runtime::clock::ManualClock;
 use numhub_runtime::config::CallConfig;
-use numhub_runtime::db::Database;
 use numhub_runtime::server::{RunningServer, Server};
-use tonic::metadata::MetadataValue;
-use tonic::service::Interceptor;
+use numhub_skeleton::Service;
+use tonic::service::{Routes, RoutesBuilder};
 use tonic::transport::{Channel, Endpoint};
 
-use crate::{Accounts, AccountsSettings, MIGRATIONS, SERVICE_NAMES};
+use crate::{Backend, TestDb, TestServer};
 
 /// The service credential of every test stack.
 pub const SERVICE_CREDENTIAL: &str = "numhub-test-service-credential-0123456789";
@@ -32,6 +32,8 @@ pub struct Stack {
     pub credentials: ServiceCredentials,
     /// The operator's admin key (read, write, admin).
     pub admin_key: String,
+    /// Accounts' own database.
+    pub db: TestDb,
     server: Option<RunningServer>,
 }
 
@@ -44,11 +46,12 @@ pub struct Customer {
 }
 
 impl Stack {
-    /// Migrates `db`, bootstraps the operator, and serves accounts.
-    pub async fn start(db: Database, clock: Arc<ManualClock>) -> Self {
-        db.migrate(&MIGRATIONS).await.expect("migrate accounts");
+    /// Accounts on a fresh database of `backend`, with the operator
+    /// bootstrapped, served.
+    pub async fn start(backend: Backend, clock: Arc<ManualClock>) -> Self {
+        let db = super::database::<Accounts>(backend).await;
         let accounts = Accounts::new(
-            db,
+            db.db.clone(),
             clock.clone(),
             AccountsSettings::default(),
             Environment::Live,
@@ -71,6 +74,7 @@ impl Stack {
             clock,
             credentials,
             admin_key,
+            db,
             server: Some(server),
         }
     }
@@ -106,6 +110,19 @@ impl Stack {
             Environment::Live,
             self.clock.clone(),
         )
+    }
+
+    /// `service`'s routes behind an auth layer resolving keys here.
+    pub fn routes<S: Service>(&self, service: &S) -> Routes {
+        let mut routes = RoutesBuilder::default();
+        service.add_routes(&mut routes);
+        self.remote_auth_layer().protect(routes.routes())
+    }
+
+    /// Serves `service` on a server of its own, behind an auth layer
+    /// resolving keys here.
+    pub async fn serve<S: Service>(&self, service: &S) -> TestServer {
+        TestServer::start(self.routes(service), S::GRPC_NAMES.to_vec()).await
     }
 
     /// A new customer account with a key holding `scopes`.
@@ -153,20 +170,4 @@ impl Stack {
 /// The test stacks' service credentials.
 pub fn credentials() -> ServiceCredentials {
     ServiceCredentials::new(vec![Secret::new(SERVICE_CREDENTIAL)]).expect("credential")
-}
-
-/// A client interceptor sending `authorization: Bearer <key>`.
-#[derive(Clone, Debug)]
-pub struct BearerKey(pub String);
-
-impl Interceptor for BearerKey {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        let value = MetadataValue::try_from(format!("Bearer {}", self.0))
-            .map_err(|_| tonic::Status::invalid_argument("key is not ASCII"))?;
-        request.metadata_mut().insert("authorization", value);
-        Ok(request)
-    }
 }
