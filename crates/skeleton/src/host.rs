@@ -16,9 +16,9 @@ use numhub_runtime::db::{Backend, Database};
 use numhub_runtime::server::{RunningServer, Server, bind, install_metrics};
 use numhub_runtime::workers::Workers;
 use tokio::net::TcpListener;
-use tonic::service::RoutesBuilder;
 
 use crate::config::Common;
+use crate::grpc::GrpcServices;
 use crate::peers::{Peer, PeerAddrs, PeerChannels};
 use crate::service::{Context, Service};
 use crate::storage::{self, Storage};
@@ -45,8 +45,7 @@ pub struct Host {
     clock: SharedClock,
     credentials: ServiceCredentials,
     workers: Workers,
-    routes: RoutesBuilder,
-    grpc_names: Vec<&'static str>,
+    grpc: GrpcServices,
     stops: Vec<Stop>,
     databases: Vec<Database>,
     authenticator: Option<Arc<dyn Authenticator>>,
@@ -56,7 +55,7 @@ impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Host")
             .field("defaults", &self.defaults)
-            .field("grpc_names", &self.grpc_names)
+            .field("grpc", &self.grpc.names())
             .finish_non_exhaustive()
     }
 }
@@ -102,8 +101,7 @@ impl Host {
             clock: Arc::new(SystemClock),
             credentials,
             workers: Workers::new(),
-            routes: RoutesBuilder::default(),
-            grpc_names: Vec::new(),
+            grpc: GrpcServices::default(),
             stops: Vec::new(),
             databases: Vec::new(),
             authenticator: None,
@@ -127,8 +125,7 @@ impl Host {
             peers: self.peers.clone(),
         };
         let service = S::build(&context, settings).await?;
-        service.add_routes(&mut self.routes);
-        self.grpc_names.extend_from_slice(S::GRPC_NAMES);
+        service.grpc(&mut self.grpc);
         let stopping = service.clone();
         self.stops
             .push(Box::pin(async move { stopping.stop().await }));
@@ -177,9 +174,8 @@ impl Host {
             auth_config.api_key_environment,
             self.clock,
         );
-        let server = Server::new(auth.protect(self.routes.routes()), self.grpc_names)
-            .start_on(self.listener)
-            .await?;
+        let (routes, names) = self.grpc.protect(&auth);
+        let server = Server::new(routes, names).start_on(self.listener).await?;
         Ok(Running {
             server,
             stops: self.stops,

@@ -13,6 +13,7 @@
 //! [`Host`], which is all [`main`] does for one.
 
 pub mod config;
+pub mod grpc;
 pub mod host;
 pub mod peers;
 pub mod service;
@@ -21,6 +22,7 @@ pub mod storage;
 use std::process::ExitCode;
 
 pub use crate::config::{Binary, Command, Common};
+pub use crate::grpc::GrpcServices;
 pub use crate::host::{Host, Layout, Running};
 pub use crate::peers::{Peer, PeerAddrs};
 pub use crate::service::{Context, Service};

@@ -4,14 +4,15 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use numhub_auth::{Authenticator, Environment, ServiceCredentials};
+use numhub_auth::{AuthLayer, Authenticator, Environment, ServiceCredentials};
 use numhub_runtime::channel::Channel;
 use numhub_runtime::clock::SharedClock;
 use numhub_runtime::config::ServiceDefaults;
 use numhub_runtime::db::{Database, Migrations};
 use numhub_runtime::workers::Workers;
-use tonic::service::RoutesBuilder;
+use tonic::service::Routes;
 
+use crate::grpc::GrpcServices;
 use crate::peers::{Peer, PeerChannels};
 
 /// A numhub service, as the skeleton runs it: in a binary of its own
@@ -27,8 +28,6 @@ pub trait Service: Clone + Send + Sync + Sized + 'static {
     const CALLS: &'static [Peer];
     /// Its schema, for both backends.
     const MIGRATIONS: Migrations;
-    /// Its gRPC services' names, whose health the server reports.
-    const GRPC_NAMES: &'static [&'static str];
 
     /// Its own settings, from flags and `NUMHUB_*` variables.
     type Settings: clap::Args + clap::FromArgMatches + Clone + Send + Sync + 'static;
@@ -41,8 +40,17 @@ pub trait Service: Clone + Send + Sync + Sized + 'static {
     ) -> impl Future<Output = anyhow::Result<Self>> + Send;
 
     /// Adds its gRPC services (unprotected: the skeleton puts the auth
-    /// layer around every route of the process).
-    fn add_routes(&self, routes: &mut RoutesBuilder);
+    /// layer around every route of the process, and reports each one's
+    /// health).
+    fn grpc(&self, services: &mut GrpcServices);
+
+    /// Its gRPC services behind `auth`, and their names: for a server of
+    /// its own (tests, benchmarks).
+    fn protected(&self, auth: &AuthLayer) -> (Routes, Vec<&'static str>) {
+        let mut services = GrpcServices::default();
+        self.grpc(&mut services);
+        services.protect(auth)
+    }
 
     /// What it does first when the process stops, before in-flight RPCs
     /// drain: end its live streams (clients resume elsewhere), close other

@@ -7,9 +7,8 @@ use std::time::Duration;
 use clap::Parser as _;
 use numhub_runtime::config::ServiceDefaults;
 use numhub_runtime::db::{Database, Migrations};
-use numhub_skeleton::{Binary, Context, Host, Layout, Peer, Service};
+use numhub_skeleton::{Binary, Context, GrpcServices, Host, Layout, Peer, Service};
 use sqlx::migrate::Migrator;
-use tonic::service::RoutesBuilder;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -54,7 +53,6 @@ impl Service for Journal {
         postgres: &POSTGRES,
         sqlite: &SQLITE,
     };
-    const GRPC_NAMES: &'static [&'static str] = &["numhub.test.v1.JournalService"];
     type Settings = JournalSettings;
 
     async fn build(context: &Context, _: &JournalSettings) -> anyhow::Result<Self> {
@@ -74,7 +72,9 @@ impl Service for Journal {
         })
     }
 
-    fn add_routes(&self, _: &mut RoutesBuilder) {}
+    fn grpc(&self, services: &mut GrpcServices) {
+        services.add(Unimplemented);
+    }
 
     async fn stop(&self) {
         // Before the drain, the server still reports SERVING.
@@ -90,6 +90,31 @@ impl Service for Journal {
             .unwrap()
             .push(format!("stop while {status:?}"));
         Journal::write(&self.db, "stop").await.expect("write");
+    }
+}
+
+/// A gRPC service of the test's own, which answers UNIMPLEMENTED.
+#[derive(Debug, Clone)]
+struct Unimplemented;
+
+impl tonic::server::NamedService for Unimplemented {
+    const NAME: &'static str = "numhub.test.v1.JournalService";
+}
+
+impl tower_service::Service<http::Request<tonic::body::Body>> for Unimplemented {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<tonic::body::Body>) -> Self::Future {
+        std::future::ready(Ok(tonic::Status::unimplemented("").into_http()))
     }
 }
 

@@ -16,38 +16,19 @@ use numhub_auth::{
     AuthLayer, Authenticator, CachedAuthenticator, Identity, RateLimits, Scopes, Secret,
     ServiceCredentials,
 };
-use numhub_proto::accounts::v1::accounts_admin_service_server::AccountsAdminServiceServer;
-use numhub_proto::accounts::v1::accounts_internal_service_server::AccountsInternalServiceServer;
-use numhub_proto::accounts::v1::accounts_service_server::AccountsServiceServer;
 use numhub_proto::common::v1::Scope;
 use numhub_runtime::clock::SharedClock;
 use numhub_runtime::db::{Database, Migrations, is_unique_violation};
 use numhub_runtime::idempotency::fingerprint;
 use numhub_runtime::tokens::PageTokens;
 use numhub_runtime::validate::page_token;
-use sqlx::migrate::Migrator;
-use tonic::server::NamedService;
-use tonic::service::{Routes, RoutesBuilder};
 
 pub use crate::config::AccountsSettings;
 use crate::error::Error;
 use crate::model::{Account, ApiKey};
 
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-
 /// The accounts service's schema, for both backends.
-pub const MIGRATIONS: Migrations = Migrations {
-    postgres: &POSTGRES_MIGRATIONS,
-    sqlite: &SQLITE_MIGRATIONS,
-};
-
-/// The gRPC service names, as health and reflection report them.
-pub const SERVICE_NAMES: [&str; 3] = [
-    <AccountsServiceServer<Accounts> as NamedService>::NAME,
-    <AccountsAdminServiceServer<Accounts> as NamedService>::NAME,
-    <AccountsInternalServiceServer<Accounts> as NamedService>::NAME,
-];
+pub const MIGRATIONS: Migrations = numhub_runtime::migrations!();
 
 /// The idempotency key of the operator account's creation.
 const OPERATOR_REQUEST_ID: &str = "numhub:operator-account";
@@ -94,22 +75,6 @@ impl Accounts {
             environment,
             tokens,
         })
-    }
-
-    /// gRPC routes of the three accounts services, behind `auth`.
-    pub fn routes(&self, auth: &AuthLayer) -> Routes {
-        let mut routes = RoutesBuilder::default();
-        self.add_services(&mut routes);
-        auth.protect(routes.routes())
-    }
-
-    /// Adds the three accounts services to `routes`, for a server of several
-    /// services that puts them all behind one auth layer.
-    pub fn add_services(&self, routes: &mut RoutesBuilder) {
-        routes
-            .add_service(AccountsServiceServer::new(self.clone()))
-            .add_service(AccountsAdminServiceServer::new(self.clone()))
-            .add_service(AccountsInternalServiceServer::new(self.clone()));
     }
 
     /// An auth layer that resolves keys here, in process, for a server that

@@ -4,12 +4,14 @@
 use std::sync::Arc;
 
 use numhub_auth::Authenticator;
+use numhub_proto::accounts::v1::accounts_admin_service_server::AccountsAdminServiceServer;
+use numhub_proto::accounts::v1::accounts_internal_service_server::AccountsInternalServiceServer;
+use numhub_proto::accounts::v1::accounts_service_server::AccountsServiceServer;
 use numhub_runtime::config::ServiceDefaults;
 use numhub_runtime::db::Migrations;
-use numhub_skeleton::{Context, Peer, Service};
-use tonic::service::RoutesBuilder;
+use numhub_skeleton::{Context, GrpcServices, Peer, Service};
 
-use crate::{Accounts, AccountsSettings, MIGRATIONS, SERVICE_NAMES};
+use crate::{Accounts, AccountsSettings, MIGRATIONS};
 
 impl Service for Accounts {
     const DEFAULTS: ServiceDefaults = ServiceDefaults::new("accounts", 50051, 9051);
@@ -17,7 +19,6 @@ impl Service for Accounts {
     const ABOUT: &'static str = "numhub's accounts and API keys service";
     const CALLS: &'static [Peer] = &[];
     const MIGRATIONS: Migrations = MIGRATIONS;
-    const GRPC_NAMES: &'static [&'static str] = &SERVICE_NAMES;
     type Settings = AccountsSettings;
 
     /// Accounts, with the operator's admin key in place: the configured
@@ -36,8 +37,11 @@ impl Service for Accounts {
         Ok(accounts)
     }
 
-    fn add_routes(&self, routes: &mut RoutesBuilder) {
-        self.add_services(routes);
+    fn grpc(&self, services: &mut GrpcServices) {
+        services
+            .add(AccountsServiceServer::new(self.clone()))
+            .add(AccountsAdminServiceServer::new(self.clone()))
+            .add(AccountsInternalServiceServer::new(self.clone()));
     }
 
     fn authenticator(&self) -> Option<Arc<dyn Authenticator>> {

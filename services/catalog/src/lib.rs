@@ -21,36 +21,16 @@ pub mod store;
 
 use std::time::Duration;
 
-use numhub_auth::AuthLayer;
-use numhub_proto::catalog::v1::catalog_admin_service_server::CatalogAdminServiceServer;
-use numhub_proto::catalog::v1::catalog_internal_service_server::CatalogInternalServiceServer;
-use numhub_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
 use numhub_runtime::clock::SharedClock;
 use numhub_runtime::db::{Database, Migrations};
 use numhub_runtime::tokens::PageTokens;
 use numhub_runtime::workers::Workers;
-use sqlx::migrate::Migrator;
-use tonic::server::NamedService;
-use tonic::service::{Routes, RoutesBuilder};
 
 pub use crate::config::CatalogSettings;
 use crate::error::Error;
 
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-
 /// The catalog's schema, for both backends.
-pub const MIGRATIONS: Migrations = Migrations {
-    postgres: &POSTGRES_MIGRATIONS,
-    sqlite: &SQLITE_MIGRATIONS,
-};
-
-/// The gRPC service names, as health and reflection report them.
-pub const SERVICE_NAMES: [&str; 3] = [
-    <CatalogServiceServer<Catalog> as NamedService>::NAME,
-    <CatalogAdminServiceServer<Catalog> as NamedService>::NAME,
-    <CatalogInternalServiceServer<Catalog> as NamedService>::NAME,
-];
+pub const MIGRATIONS: Migrations = numhub_runtime::migrations!();
 
 /// How often idempotency records past their retention are forgotten.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
@@ -107,23 +87,6 @@ impl Catalog {
                 Ok::<_, Error>(())
             }
         });
-    }
-
-    /// gRPC routes of the catalog's public, admin and internal services,
-    /// behind `auth`.
-    pub fn routes(&self, auth: &AuthLayer) -> Routes {
-        let mut routes = RoutesBuilder::default();
-        self.add_services(&mut routes);
-        auth.protect(routes.routes())
-    }
-
-    /// Adds the catalog's three services to `routes`, for a server of
-    /// several services that puts them all behind one auth layer.
-    pub fn add_services(&self, routes: &mut RoutesBuilder) {
-        routes
-            .add_service(CatalogServiceServer::new(self.clone()))
-            .add_service(CatalogAdminServiceServer::new(self.clone()))
-            .add_service(CatalogInternalServiceServer::new(self.clone()));
     }
 
     /// The currency of every price.

@@ -1,12 +1,14 @@
 //! The catalog in the service skeleton.
 
+use numhub_proto::catalog::v1::catalog_admin_service_server::CatalogAdminServiceServer;
+use numhub_proto::catalog::v1::catalog_internal_service_server::CatalogInternalServiceServer;
+use numhub_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
 use numhub_runtime::clock::SystemClock;
 use numhub_runtime::config::ServiceDefaults;
 use numhub_runtime::db::{Database, Migrations};
-use numhub_skeleton::{Context, Peer, Service};
-use tonic::service::RoutesBuilder;
+use numhub_skeleton::{Context, GrpcServices, Peer, Service};
 
-use crate::{Catalog, CatalogSettings, MIGRATIONS, SERVICE_NAMES};
+use crate::{Catalog, CatalogSettings, MIGRATIONS};
 
 impl Service for Catalog {
     const DEFAULTS: ServiceDefaults = ServiceDefaults::new("catalog", 50053, 9053);
@@ -15,7 +17,6 @@ impl Service for Catalog {
         "numhub's catalog: services, countries, prices and the number inventory";
     const CALLS: &'static [Peer] = &[Peer::Accounts];
     const MIGRATIONS: Migrations = MIGRATIONS;
-    const GRPC_NAMES: &'static [&'static str] = &SERVICE_NAMES;
     type Settings = CatalogSettings;
 
     async fn build(context: &Context, settings: &CatalogSettings) -> anyhow::Result<Self> {
@@ -25,8 +26,11 @@ impl Service for Catalog {
         Ok(catalog)
     }
 
-    fn add_routes(&self, routes: &mut RoutesBuilder) {
-        self.add_services(routes);
+    fn grpc(&self, services: &mut GrpcServices) {
+        services
+            .add(CatalogServiceServer::new(self.clone()))
+            .add(CatalogAdminServiceServer::new(self.clone()))
+            .add(CatalogInternalServiceServer::new(self.clone()));
     }
 
     /// The schema, and the reference data (services and countries) unless

@@ -20,10 +20,8 @@ pub mod webhook;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use numhub_auth::{AuthLayer, ServiceCredentials, ServiceInterceptor};
+use numhub_auth::{ServiceCredentials, ServiceInterceptor};
 use numhub_proto::catalog::v1::catalog_internal_service_client::CatalogInternalServiceClient;
-use numhub_proto::inbound::v1::inbound_admin_service_server::InboundAdminServiceServer;
-use numhub_proto::inbound::v1::inbound_internal_service_server::InboundInternalServiceServer;
 use numhub_proto::orders::v1::orders_internal_service_client::OrdersInternalServiceClient;
 use numhub_proto::rentals::v1::rentals_internal_service_client::RentalsInternalServiceClient;
 use numhub_runtime::channel::Channel;
@@ -32,8 +30,6 @@ use numhub_runtime::db::{Database, Migrations};
 use numhub_runtime::tokens::PageTokens;
 use tokio::sync::Notify;
 use tonic::codegen::InterceptedService;
-use tonic::server::NamedService;
-use tonic::service::{Routes, RoutesBuilder};
 
 pub use crate::arrival::Arrival;
 pub use crate::config::InboundSettings;
@@ -42,12 +38,6 @@ use crate::store::Message;
 
 /// Inbound's schema, for both backends.
 pub const MIGRATIONS: Migrations = numhub_runtime::migrations!();
-
-/// The gRPC service names, as health and reflection report them.
-pub const SERVICE_NAMES: [&str; 2] = [
-    <InboundInternalServiceServer<Inbound> as NamedService>::NAME,
-    <InboundAdminServiceServer<Inbound> as NamedService>::NAME,
-];
 
 pub type CatalogClient =
     CatalogInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
@@ -125,20 +115,6 @@ impl Inbound {
             tokens,
             webhook: Arc::default(),
         })
-    }
-
-    /// gRPC routes of the internal and admin services, behind `auth`.
-    pub fn routes(&self, auth: &AuthLayer) -> Routes {
-        let mut routes = RoutesBuilder::default();
-        self.add_services(&mut routes);
-        auth.protect(routes.routes())
-    }
-
-    /// Adds the two services to `routes`, for a server of several services.
-    pub fn add_services(&self, routes: &mut RoutesBuilder) {
-        routes
-            .add_service(InboundInternalServiceServer::new(self.clone()))
-            .add_service(InboundAdminServiceServer::new(self.clone()));
     }
 
     /// Stores a parsed SMS (committed before this returns) and wakes the router;

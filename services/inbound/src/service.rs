@@ -1,12 +1,13 @@
 //! Inbound in the service skeleton: gRPC, and the carriers' webhook on a
 //! port of its own when the settings ask for it.
 
+use numhub_proto::inbound::v1::inbound_admin_service_server::InboundAdminServiceServer;
+use numhub_proto::inbound::v1::inbound_internal_service_server::InboundInternalServiceServer;
 use numhub_runtime::config::ServiceDefaults;
 use numhub_runtime::db::Migrations;
-use numhub_skeleton::{Context, Peer, Service};
-use tonic::service::RoutesBuilder;
+use numhub_skeleton::{Context, GrpcServices, Peer, Service};
 
-use crate::{Dependencies, Inbound, InboundSettings, MIGRATIONS, SERVICE_NAMES};
+use crate::{Dependencies, Inbound, InboundSettings, MIGRATIONS};
 
 impl Service for Inbound {
     const DEFAULTS: ServiceDefaults = ServiceDefaults::new("inbound", 50055, 9055);
@@ -14,7 +15,6 @@ impl Service for Inbound {
     const ABOUT: &'static str = "numhub's inbound SMS: durable intake and routing to holders";
     const CALLS: &'static [Peer] = &[Peer::Accounts, Peer::Catalog, Peer::Orders, Peer::Rentals];
     const MIGRATIONS: Migrations = MIGRATIONS;
-    const GRPC_NAMES: &'static [&'static str] = &SERVICE_NAMES;
     type Settings = InboundSettings;
 
     async fn build(context: &Context, settings: &InboundSettings) -> anyhow::Result<Self> {
@@ -36,8 +36,10 @@ impl Service for Inbound {
         Ok(inbound)
     }
 
-    fn add_routes(&self, routes: &mut RoutesBuilder) {
-        self.add_services(routes);
+    fn grpc(&self, services: &mut GrpcServices) {
+        services
+            .add(InboundInternalServiceServer::new(self.clone()))
+            .add(InboundAdminServiceServer::new(self.clone()));
     }
 
     /// The webhook stops taking messages before the gRPC server drains.

@@ -1,11 +1,12 @@
 //! Orders in the service skeleton.
 
+use numhub_proto::orders::v1::orders_internal_service_server::OrdersInternalServiceServer;
+use numhub_proto::orders::v1::orders_service_server::OrdersServiceServer;
 use numhub_runtime::config::ServiceDefaults;
 use numhub_runtime::db::Migrations;
-use numhub_skeleton::{Context, Peer, Service};
-use tonic::service::RoutesBuilder;
+use numhub_skeleton::{Context, GrpcServices, Peer, Service};
 
-use crate::{Dependencies, MIGRATIONS, Orders, OrdersSettings, SERVICE_NAMES};
+use crate::{Dependencies, MIGRATIONS, Orders, OrdersSettings};
 
 impl Service for Orders {
     const DEFAULTS: ServiceDefaults = ServiceDefaults::new("orders", 50054, 9054);
@@ -13,7 +14,6 @@ impl Service for Orders {
     const ABOUT: &'static str = "numhub's orders: activations, the buy saga and live SMS streams";
     const CALLS: &'static [Peer] = &[Peer::Accounts, Peer::Wallet, Peer::Catalog, Peer::Rentals];
     const MIGRATIONS: Migrations = MIGRATIONS;
-    const GRPC_NAMES: &'static [&'static str] = &SERVICE_NAMES;
     type Settings = OrdersSettings;
 
     async fn build(context: &Context, settings: &OrdersSettings) -> anyhow::Result<Self> {
@@ -35,8 +35,10 @@ impl Service for Orders {
         Ok(orders)
     }
 
-    fn add_routes(&self, routes: &mut RoutesBuilder) {
-        self.add_services(routes);
+    fn grpc(&self, services: &mut GrpcServices) {
+        services
+            .add(OrdersServiceServer::new(self.clone()))
+            .add(OrdersInternalServiceServer::new(self.clone()));
     }
 
     /// Live streams end, so their clients resume on another replica.

@@ -12,7 +12,7 @@ use numhub_proto::orders::v1 as pb;
 use numhub_proto::orders::v1::ActivationStatus as S;
 use numhub_proto::orders::v1::activation_event::Event;
 use numhub_runtime::clock::SharedClock;
-use numhub_testkit::{Backend, TestServer, backend_available, backend_tests};
+use numhub_testkit::{Backend, backend_available, backend_tests};
 use tokio_stream::StreamExt as _;
 use tonic::Streaming;
 
@@ -305,11 +305,7 @@ async fn two_instances_on_postgres_share_their_streams() {
     h.orders
         .start_workers(&workers, Some(h.orders_db.url.clone()));
     second.start_workers(&workers, Some(h.orders_db.url.clone()));
-    let second_server = TestServer::start(
-        second.routes(&h.stack.remote_auth_layer()),
-        numhub_orders::SERVICE_NAMES.to_vec(),
-    )
-    .await;
+    let second_server = h.stack.serve(&second).await;
     let mut on_second =
         numhub_proto::orders::v1::orders_service_client::OrdersServiceClient::with_interceptor(
             second_server.channel(),

@@ -25,10 +25,8 @@ use std::sync::Arc;
 #[cfg(feature = "fault-injection")]
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use numhub_auth::{AuthLayer, ServiceCredentials, ServiceInterceptor};
+use numhub_auth::{ServiceCredentials, ServiceInterceptor};
 use numhub_proto::catalog::v1::catalog_internal_service_client::CatalogInternalServiceClient;
-use numhub_proto::rentals::v1::rentals_internal_service_server::RentalsInternalServiceServer;
-use numhub_proto::rentals::v1::rentals_service_server::RentalsServiceServer;
 use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
 use numhub_runtime::channel::Channel;
 use numhub_runtime::clock::{SharedClock, Timestamp};
@@ -37,8 +35,6 @@ use numhub_runtime::event_log::NewEvent;
 use numhub_runtime::streams::Hub;
 use numhub_runtime::tokens::PageTokens;
 use tonic::codegen::InterceptedService;
-use tonic::server::NamedService;
-use tonic::service::{Routes, RoutesBuilder};
 
 pub use crate::config::RentalsSettings;
 use crate::error::Error;
@@ -46,12 +42,6 @@ use crate::model::{Filter, Rental, Step};
 
 /// Rentals' schema, for both backends.
 pub const MIGRATIONS: Migrations = numhub_runtime::migrations!();
-
-/// The gRPC service names, as health and reflection report them.
-pub const SERVICE_NAMES: [&str; 2] = [
-    <RentalsServiceServer<Rentals> as NamedService>::NAME,
-    <RentalsInternalServiceServer<Rentals> as NamedService>::NAME,
-];
 
 /// The channel PostgreSQL notifications travel on (see the migration's
 /// trigger on `events`).
@@ -122,21 +112,6 @@ impl Rentals {
             crash_at: Arc::new(AtomicU8::new(0)),
             tokens,
         })
-    }
-
-    /// gRPC routes of the public and internal services, behind `auth`.
-    pub fn routes(&self, auth: &AuthLayer) -> Routes {
-        let mut routes = RoutesBuilder::default();
-        self.add_services(&mut routes);
-        auth.protect(routes.routes())
-    }
-
-    /// Adds the two services to `routes`, for a server of several services
-    /// that puts them all behind one auth layer.
-    pub fn add_services(&self, routes: &mut RoutesBuilder) {
-        routes
-            .add_service(RentalsServiceServer::new(self.clone()))
-            .add_service(RentalsInternalServiceServer::new(self.clone()));
     }
 
     /// Ends every stream with UNAVAILABLE (resume elsewhere with the

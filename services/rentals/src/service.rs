@@ -1,11 +1,12 @@
 //! Rentals in the service skeleton.
 
+use numhub_proto::rentals::v1::rentals_internal_service_server::RentalsInternalServiceServer;
+use numhub_proto::rentals::v1::rentals_service_server::RentalsServiceServer;
 use numhub_runtime::config::ServiceDefaults;
 use numhub_runtime::db::Migrations;
-use numhub_skeleton::{Context, Peer, Service};
-use tonic::service::RoutesBuilder;
+use numhub_skeleton::{Context, GrpcServices, Peer, Service};
 
-use crate::{Dependencies, MIGRATIONS, Rentals, RentalsSettings, SERVICE_NAMES};
+use crate::{Dependencies, MIGRATIONS, Rentals, RentalsSettings};
 
 impl Service for Rentals {
     const DEFAULTS: ServiceDefaults = ServiceDefaults::new("rentals", 50056, 9056);
@@ -14,7 +15,6 @@ impl Service for Rentals {
         "numhub's rentals: numbers kept for days to a year, renewals and their inbox";
     const CALLS: &'static [Peer] = &[Peer::Accounts, Peer::Wallet, Peer::Catalog];
     const MIGRATIONS: Migrations = MIGRATIONS;
-    const GRPC_NAMES: &'static [&'static str] = &SERVICE_NAMES;
     type Settings = RentalsSettings;
 
     async fn build(context: &Context, settings: &RentalsSettings) -> anyhow::Result<Self> {
@@ -34,8 +34,10 @@ impl Service for Rentals {
         Ok(rentals)
     }
 
-    fn add_routes(&self, routes: &mut RoutesBuilder) {
-        self.add_services(routes);
+    fn grpc(&self, services: &mut GrpcServices) {
+        services
+            .add(RentalsServiceServer::new(self.clone()))
+            .add(RentalsInternalServiceServer::new(self.clone()));
     }
 
     /// Live streams end, so their clients resume on another replica.

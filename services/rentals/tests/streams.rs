@@ -11,7 +11,7 @@ use numhub_proto::catalog::v1::RentalDuration as D;
 use numhub_proto::orders::v1 as orders_pb;
 use numhub_proto::rentals::v1 as pb;
 use numhub_proto::rentals::v1::RentalStatus as S;
-use numhub_testkit::{TestServer, backend_available, backend_tests};
+use numhub_testkit::{backend_available, backend_tests};
 use tokio_stream::StreamExt as _;
 use tonic::Code;
 use tonic::codec::Streaming;
@@ -205,11 +205,7 @@ async fn two_instances_on_postgres_share_their_streams() {
     let second = rentals_on(&r.h, &r.rentals_db, settings()).await;
     let workers = numhub_runtime::workers::Workers::new();
     second.start_workers(&workers, Some(r.rentals_db.url.clone()));
-    let second_server = TestServer::start(
-        second.routes(&r.h.stack.remote_auth_layer()),
-        numhub_rentals::SERVICE_NAMES.to_vec(),
-    )
-    .await;
+    let second_server = r.h.stack.serve(&second).await;
     let mut on_second =
         numhub_proto::rentals::v1::rentals_service_client::RentalsServiceClient::with_interceptor(
             second_server.channel(),

@@ -17,8 +17,8 @@ use numhub_proto::rentals::v1 as pb;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use numhub_testkit::BearerKey;
+use numhub_testkit::backend_tests;
 use numhub_testkit::tokens::{assert_refused, tampered, v1};
-use numhub_testkit::{TestServer, backend_tests};
 use tokio_stream::StreamExt as _;
 use tonic::codec::Streaming;
 
@@ -186,11 +186,7 @@ backend_tests! {
 
         // A fresh rentals on the same database, as after a restart.
         let restarted = rentals_on(&r.h, &r.rentals_db, settings()).await;
-        let server = TestServer::start(
-            restarted.routes(&r.h.stack.remote_auth_layer()),
-            numhub_rentals::SERVICE_NAMES.to_vec(),
-        )
-        .await;
+        let server = r.h.stack.serve(&restarted).await;
         let mut client = pb::rentals_service_client::RentalsServiceClient::with_interceptor(
             server.channel(),
             BearerKey(r.h.customer.key.clone()),
@@ -219,11 +215,7 @@ backend_tests! {
         )
         .await
         .expect("start orders");
-        let orders_server = TestServer::start(
-            orders.routes(&r.h.stack.remote_auth_layer()),
-            numhub_orders::SERVICE_NAMES.to_vec(),
-        )
-        .await;
+        let orders_server = r.h.stack.serve(&orders).await;
         let mut on_restarted = numhub_proto::orders::v1::orders_service_client::OrdersServiceClient::with_interceptor(
             orders_server.channel(),
             BearerKey(r.h.customer.key.clone()),

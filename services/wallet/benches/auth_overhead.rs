@@ -25,10 +25,11 @@ use numhub_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use numhub_proto::wallet::v1::wallet_service_server::WalletServiceServer;
 use numhub_runtime::clock::{ManualClock, SystemClock};
 use numhub_runtime::server::{RunningServer, Server, install_metrics};
+use numhub_skeleton::Service as _;
 use numhub_testkit::stack::Stack;
 use numhub_testkit::{Backend, TestDb};
 use numhub_wallet::model::{Command, Movement};
-use numhub_wallet::{MIGRATIONS, SERVICE_NAMES, Wallet, WalletSettings};
+use numhub_wallet::{MIGRATIONS, Wallet, WalletSettings};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -217,19 +218,20 @@ async fn main() -> anyhow::Result<()> {
     servers.push(server);
     if breakdown {
         // The telemetry layer (span and metrics) alone, as `Server` serves.
-        let server = Server::new(Routes::new(with_caller()), SERVICE_NAMES.to_vec())
+        let server = Server::new(Routes::new(with_caller()), Vec::new())
             .start("127.0.0.1:0".parse()?)
             .await?;
         addrs.push(("telemetry layer only", server.local_addr()));
         servers.push(Serving::Runtime(server));
         // The auth layer alone, on a plain tonic server.
-        let (addr, server) = serve_plain(wallet.routes(&auth)).await?;
+        let (addr, server) = serve_plain(wallet.protected(&auth).0).await?;
         addrs.push(("auth layer only", addr));
         servers.push(server);
     }
     // Full stack: the production `Server` (telemetry layer, health,
     // reflection) serving the wallet's routes behind the auth layer.
-    let server = Server::new(wallet.routes(&auth), SERVICE_NAMES.to_vec())
+    let (routes, names) = wallet.protected(&auth);
+    let server = Server::new(routes, names)
         .start("127.0.0.1:0".parse()?)
         .await?;
     addrs.push((

@@ -16,38 +16,18 @@ pub mod store;
 
 use std::time::Duration;
 
-use numhub_auth::AuthLayer;
-use numhub_proto::wallet::v1::wallet_admin_service_server::WalletAdminServiceServer;
-use numhub_proto::wallet::v1::wallet_internal_service_server::WalletInternalServiceServer;
-use numhub_proto::wallet::v1::wallet_service_server::WalletServiceServer;
 use numhub_runtime::clock::SharedClock;
 use numhub_runtime::db::{Backend, Database, Migrations};
 use numhub_runtime::tokens::PageTokens;
 use numhub_runtime::workers::Workers;
-use sqlx::migrate::Migrator;
-use tonic::server::NamedService;
-use tonic::service::{Routes, RoutesBuilder};
 
 pub use crate::config::WalletSettings;
 use crate::error::{Error, Rejection};
 use crate::ledger::{Ledger, LedgerSettings};
 use crate::model::{Balance, Command, Entry};
 
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-
 /// The wallet's schema, for both backends.
-pub const MIGRATIONS: Migrations = Migrations {
-    postgres: &POSTGRES_MIGRATIONS,
-    sqlite: &SQLITE_MIGRATIONS,
-};
-
-/// The gRPC service names, as health and reflection report them.
-pub const SERVICE_NAMES: [&str; 3] = [
-    <WalletServiceServer<Wallet> as NamedService>::NAME,
-    <WalletAdminServiceServer<Wallet> as NamedService>::NAME,
-    <WalletInternalServiceServer<Wallet> as NamedService>::NAME,
-];
+pub const MIGRATIONS: Migrations = numhub_runtime::migrations!();
 
 /// How often idempotency keys past their retention are forgotten.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
@@ -121,23 +101,6 @@ impl Wallet {
                 purged => tracing::debug!(purged, "forgot idempotency keys past retention"),
             }
         }
-    }
-
-    /// gRPC routes of the wallet's public, admin and internal services,
-    /// behind `auth`.
-    pub fn routes(&self, auth: &AuthLayer) -> Routes {
-        let mut routes = RoutesBuilder::default();
-        self.add_services(&mut routes);
-        auth.protect(routes.routes())
-    }
-
-    /// Adds the wallet's three services to `routes`, for a server of several
-    /// services that puts them all behind one auth layer.
-    pub fn add_services(&self, routes: &mut RoutesBuilder) {
-        routes
-            .add_service(WalletServiceServer::new(self.clone()))
-            .add_service(WalletAdminServiceServer::new(self.clone()))
-            .add_service(WalletInternalServiceServer::new(self.clone()));
     }
 
     pub async fn execute(&self, command: Command) -> Result<Entry, Error> {

@@ -1,11 +1,13 @@
 //! The wallet in the service skeleton.
 
+use numhub_proto::wallet::v1::wallet_admin_service_server::WalletAdminServiceServer;
+use numhub_proto::wallet::v1::wallet_internal_service_server::WalletInternalServiceServer;
+use numhub_proto::wallet::v1::wallet_service_server::WalletServiceServer;
 use numhub_runtime::config::ServiceDefaults;
 use numhub_runtime::db::Migrations;
-use numhub_skeleton::{Context, Peer, Service};
-use tonic::service::RoutesBuilder;
+use numhub_skeleton::{Context, GrpcServices, Peer, Service};
 
-use crate::{MIGRATIONS, SERVICE_NAMES, Wallet, WalletSettings};
+use crate::{MIGRATIONS, Wallet, WalletSettings};
 
 impl Service for Wallet {
     const DEFAULTS: ServiceDefaults = ServiceDefaults::new("wallet", 50052, 9052);
@@ -13,7 +15,6 @@ impl Service for Wallet {
     const ABOUT: &'static str = "numhub's prepaid wallet service";
     const CALLS: &'static [Peer] = &[Peer::Accounts];
     const MIGRATIONS: Migrations = MIGRATIONS;
-    const GRPC_NAMES: &'static [&'static str] = &SERVICE_NAMES;
     type Settings = WalletSettings;
 
     async fn build(context: &Context, settings: &WalletSettings) -> anyhow::Result<Self> {
@@ -22,7 +23,10 @@ impl Service for Wallet {
         Ok(wallet)
     }
 
-    fn add_routes(&self, routes: &mut RoutesBuilder) {
-        self.add_services(routes);
+    fn grpc(&self, services: &mut GrpcServices) {
+        services
+            .add(WalletServiceServer::new(self.clone()))
+            .add(WalletAdminServiceServer::new(self.clone()))
+            .add(WalletInternalServiceServer::new(self.clone()));
     }
 }

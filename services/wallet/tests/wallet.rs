@@ -11,9 +11,10 @@ use numhub_proto::ACCESS_RULES;
 use numhub_proto::common::v1::{Credential, Money, Scope};
 use numhub_proto::wallet::v1 as pb;
 use numhub_runtime::clock::{Clock, SharedClock};
+use numhub_skeleton::Service as _;
 use numhub_testkit::raw::call_empty;
 use numhub_testkit::{TestServer, backend_tests};
-use numhub_wallet::{SERVICE_NAMES, Wallet, WalletSettings};
+use numhub_wallet::{Wallet, WalletSettings};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio::task::JoinSet;
@@ -416,7 +417,7 @@ backend_tests! {
         let clock: SharedClock = h.clock.clone();
         let other = Wallet::start(other_db, clock, &WalletSettings::default()).await.expect("start the wallet");
         let other_server =
-            TestServer::start(other.routes(&h.stack.remote_auth_layer()), SERVICE_NAMES.to_vec()).await;
+            h.stack.serve(&other).await;
         let clients = [h.client.clone(), internal_client(&other_server, &h.stack)];
 
         let mut first = clients[0].clone();
@@ -457,7 +458,7 @@ backend_tests! {
         let clock: SharedClock = h.clock.clone();
         let other = Wallet::start(other_db, clock, &WalletSettings::default()).await.expect("start the wallet");
         let other_server =
-            TestServer::start(other.routes(&h.stack.remote_auth_layer()), SERVICE_NAMES.to_vec()).await;
+            h.stack.serve(&other).await;
         let (mut a, mut b) = (h.client.clone(), internal_client(&other_server, &h.stack));
 
         // A knows the account at 100.
@@ -567,7 +568,8 @@ backend_tests! {
             h.clock.clone(),
         );
         let auth = numhub_auth::AuthLayer::new(authenticator, wrong, numhub_auth::Environment::Live, h.clock.clone());
-        let other = TestServer::start(h.wallet.routes(&auth), SERVICE_NAMES.to_vec()).await;
+        let (routes, names) = h.wallet.protected(&auth);
+        let other = TestServer::start(routes, names).await;
         let (customer, _) = h.customer().await;
         let mut misconfigured = pb::wallet_service_client::WalletServiceClient::with_interceptor(
             other.channel(),

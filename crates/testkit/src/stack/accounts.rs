@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use numhub_accounts::{Accounts, AccountsSettings, SERVICE_NAMES};
+use numhub_accounts::{Accounts, AccountsSettings};
 use numhub_auth::{
     AccountsClient, AuthLayer, CachedAuthenticator, Environment, RateLimits, Scopes, Secret,
     ServiceCredentials,
@@ -15,7 +15,7 @@ use numhub_runtime::clock::ManualClock;
 use numhub_runtime::config::CallConfig;
 use numhub_runtime::server::{RunningServer, Server};
 use numhub_skeleton::Service;
-use tonic::service::{Routes, RoutesBuilder};
+use tonic::service::Routes;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::{Backend, TestDb, TestServer};
@@ -65,7 +65,8 @@ impl Stack {
             .expect("a fresh database prints an admin key");
         let credentials = credentials();
         let auth = accounts.auth_layer(credentials.clone(), CACHE_TTL);
-        let server = Server::new(accounts.routes(&auth), SERVICE_NAMES.to_vec())
+        let (routes, names) = accounts.protected(&auth);
+        let server = Server::new(routes, names)
             .start("127.0.0.1:0".parse().expect("address"))
             .await
             .expect("serve accounts");
@@ -114,15 +115,14 @@ impl Stack {
 
     /// `service`'s routes behind an auth layer resolving keys here.
     pub fn routes<S: Service>(&self, service: &S) -> Routes {
-        let mut routes = RoutesBuilder::default();
-        service.add_routes(&mut routes);
-        self.remote_auth_layer().protect(routes.routes())
+        service.protected(&self.remote_auth_layer()).0
     }
 
     /// Serves `service` on a server of its own, behind an auth layer
     /// resolving keys here.
     pub async fn serve<S: Service>(&self, service: &S) -> TestServer {
-        TestServer::start(self.routes(service), S::GRPC_NAMES.to_vec()).await
+        let (routes, names) = service.protected(&self.remote_auth_layer());
+        TestServer::start(routes, names).await
     }
 
     /// A new customer account with a key holding `scopes`.

@@ -20,6 +20,7 @@ use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
 use numhub_runtime::clock::{Clock, ManualClock, SharedClock, Timestamp};
 use numhub_runtime::config::CallConfig;
+use numhub_skeleton::Service as _;
 use numhub_wallet::{Wallet, WalletSettings};
 use sqlx::Row;
 use tonic::codegen::InterceptedService;
@@ -105,11 +106,8 @@ pub async fn start_with(backend: Backend, settings: OrdersSettings) -> Harness {
     .await
     .expect("start the wallet");
     let wallet_mute = Mute::default();
-    let wallet_server = TestServer::start(
-        wallet_mute.routes(stack.routes(&wallet)),
-        numhub_wallet::SERVICE_NAMES.to_vec(),
-    )
-    .await;
+    let (routes, names) = wallet.protected(&stack.remote_auth_layer());
+    let wallet_server = TestServer::start(wallet_mute.routes(routes), names).await;
 
     let catalog_db = database::<Catalog>(backend).await;
     let catalog = Catalog::new(
