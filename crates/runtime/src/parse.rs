@@ -72,27 +72,27 @@ pub fn handed_on(
     })
 }
 
-/// What a stream of one resource's events follows: the resource, from the
+/// What a stream of one resource's events watches: the resource, from the
 /// event after `after` (0: from the start).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Follow {
+pub struct Watch {
     pub id: String,
     pub after: i64,
 }
 
 /// A Watch request's id (field `id`) and its cursor (field `after`), issued
 /// for `scope`.
-pub fn follow(
+pub fn watch(
     tokens: &PageTokens,
     scope: &TokenScope,
     id_value: &str,
     after: &str,
-) -> Result<Follow, Vec<Violation>> {
+) -> Result<Watch, Vec<Violation>> {
     let mut v = Validator::new();
     let id = v.check("id", id(id_value));
     let after = v.check("after", streams::parse_cursor(tokens, scope, after));
     v.finish_with(|| {
-        Some(Follow {
+        Some(Watch {
             id: id?,
             after: after?,
         })
@@ -107,9 +107,22 @@ pub struct Page {
     pub cursor: Option<String>,
 }
 
-/// Checks `page_size` and `page_token` (a UUID cursor issued for `scope`)
-/// into `v`, so they are reported with the request's other fields.
+/// A list's `page_size` (`bounds`: its default and its most) and
+/// `page_token` (a UUID cursor issued for `scope`), the request's only
+/// fields.
 pub fn page(
+    tokens: &PageTokens,
+    scope: &TokenScope,
+    fields: (i32, &str),
+    bounds: (u32, u32),
+) -> Result<Page, Vec<Violation>> {
+    let mut v = Validator::new();
+    let page = check_page(&mut v, tokens, scope, fields, bounds);
+    v.finish_with(|| page)
+}
+
+/// [`page`] into `v`, so its fields are reported with the request's others.
+pub fn check_page(
     v: &mut Validator,
     tokens: &PageTokens,
     scope: &TokenScope,
@@ -161,39 +174,40 @@ mod tests {
     }
 
     #[test]
-    fn follows_and_pages_report_their_fields_together() {
+    fn watches_and_pages_report_their_fields_together() {
         let tokens = PageTokens::with_key([1; 32]);
         let scope = TokenScope::new("m", "a");
         assert_eq!(
-            fields(follow(&tokens, &scope, "", "forged").unwrap_err()),
+            fields(watch(&tokens, &scope, "", "forged").unwrap_err()),
             ["id", "after"]
         );
         let id = "0192f0c1-7a2b-7c3d-8e4f-0123456789ab";
         let after = streams::encode_cursor(&tokens, &scope, 7);
         assert_eq!(
-            follow(&tokens, &scope, id, &after),
-            Ok(Follow {
+            watch(&tokens, &scope, id, &after),
+            Ok(Watch {
                 id: id.into(),
                 after: 7
             })
         );
-        let mut v = Validator::new();
         assert_eq!(
-            page(&mut v, &tokens, &scope, (-1, "forged"), (50, 100)),
-            None
-        );
-        assert_eq!(
-            fields(v.finish_with(|| Some(())).unwrap_err()),
+            fields(page(&tokens, &scope, (-1, "forged"), (50, 100)).unwrap_err()),
             ["page_size", "page_token"]
         );
-        let mut v = Validator::new();
-        let first = page(&mut v, &tokens, &scope, (0, ""), (50, 100));
+        let first = page(&tokens, &scope, (0, ""), (50, 100));
         assert_eq!(
             first,
-            Some(Page {
+            Ok(Page {
                 size: 50,
                 cursor: None
             })
+        );
+        let mut v = Validator::new();
+        v.violation("statuses[0]", "is not an activation status");
+        assert!(check_page(&mut v, &tokens, &scope, (101, ""), (50, 100)).is_none());
+        assert_eq!(
+            fields(v.finish_with(|| Some(())).unwrap_err()),
+            ["statuses[0]", "page_size"]
         );
     }
 

@@ -59,11 +59,11 @@ impl pb::accounts_service_server::AccountsService for Accounts {
         let r = request.into_inner();
         let scope = TokenScope::new(LIST_API_KEYS, &caller.account_id)
             .filter("show_revoked", r.show_revoked.to_string());
-        let page = parse::request(proto::page(
+        let page = parse::request(parse::page(
             &self.tokens,
             &scope,
-            r.page_size,
-            &r.page_token,
+            (r.page_size, &r.page_token),
+            proto::PAGE_SIZES,
         ))?;
         let (keys, next) = self
             .list_keys(
@@ -75,9 +75,7 @@ impl pb::accounts_service_server::AccountsService for Accounts {
             .await?;
         Ok(Response::new(pb::ListApiKeysResponse {
             api_keys: keys.into_iter().map(key_to_proto).collect(),
-            next_page_token: next
-                .map(|c| self.tokens.encode(&scope, &c))
-                .unwrap_or_default(),
+            next_page_token: self.tokens.next_page(&scope, next),
         }))
     }
 
@@ -123,19 +121,17 @@ impl pb::accounts_admin_service_server::AccountsAdminService for Accounts {
         let r = request.into_inner();
         // Every account, not the caller's: bound to the method alone.
         let scope = TokenScope::new(LIST_ACCOUNTS, "");
-        let page = parse::request(proto::page(
+        let page = parse::request(parse::page(
             &self.tokens,
             &scope,
-            r.page_size,
-            &r.page_token,
+            (r.page_size, &r.page_token),
+            proto::PAGE_SIZES,
         ))?;
         let (accounts, next) =
             Accounts::list_accounts(self, page.cursor.as_deref(), page.size).await?;
         Ok(Response::new(pb::ListAccountsResponse {
             accounts: accounts.into_iter().map(account_to_proto).collect(),
-            next_page_token: next
-                .map(|c| self.tokens.encode(&scope, &c))
-                .unwrap_or_default(),
+            next_page_token: self.tokens.next_page(&scope, next),
         }))
     }
 

@@ -6,15 +6,14 @@ use numhub_auth::{RateLimits, Scopes};
 use numhub_proto::accounts::v1 as pb;
 use numhub_proto::common::v1::Scope;
 use numhub_runtime::error::Violation;
-use numhub_runtime::parse::{self, Page};
-use numhub_runtime::tokens::{PageTokens, TokenScope};
+use numhub_runtime::parse;
 use numhub_runtime::validate::{self, Validator};
 
 use crate::model::{Account, ApiKey, NewAccount, NewAccountApiKey, NewApiKey};
 
 const MAX_NAME_LEN: usize = 200;
-const DEFAULT_PAGE_SIZE: u32 = 50;
-const MAX_PAGE_SIZE: u32 = 100;
+/// A list's default and largest page size.
+pub const PAGE_SIZES: (u32, u32) = (50, 100);
 
 impl TryFrom<pb::CreateApiKeyRequest> for NewApiKey {
     type Error = Vec<Violation>;
@@ -85,24 +84,6 @@ pub fn account_id(value: &str) -> Result<String, Vec<Violation>> {
 
 pub fn key_id(value: &str) -> Result<String, Vec<Violation>> {
     parse::field("api_key_id", parse::id(value))
-}
-
-/// A list's page: its size and a cursor issued for `scope`.
-pub fn page(
-    tokens: &PageTokens,
-    scope: &TokenScope,
-    page_size: i32,
-    page_token: &str,
-) -> Result<Page, Vec<Violation>> {
-    let mut v = Validator::new();
-    let page = parse::page(
-        &mut v,
-        tokens,
-        scope,
-        (page_size, page_token),
-        (DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
-    );
-    v.finish_with(|| page)
 }
 
 fn name(value: &str) -> Result<String, String> {

@@ -13,9 +13,8 @@ use crate::model::{
     Operator, PlanKey, PriceKey, PricingQuery, Resolution, Service, Skip,
 };
 use crate::proto::{
-    self, country_to_proto, inventory_to_proto, lease_to_proto, next_token, number_to_proto,
-    offer_to_proto, operator_to_proto, plan_to_proto, price_to_proto, rental_pricing_to_proto,
-    service_to_proto,
+    self, country_to_proto, inventory_to_proto, lease_to_proto, number_to_proto, offer_to_proto,
+    operator_to_proto, plan_to_proto, price_to_proto, rental_pricing_to_proto, service_to_proto,
 };
 
 const LIST_NUMBERS: &str = "numhub.catalog.v1.CatalogAdminService/ListNumbers";
@@ -31,7 +30,7 @@ impl pb::catalog_service_server::CatalogService for Catalog {
         let (services, next) = self.list_services(&page.after, page.size).await?;
         Ok(Response::new(pb::ListServicesResponse {
             services: services.into_iter().map(service_to_proto).collect(),
-            next_page_token: next_token(&self.tokens, &scope, next),
+            next_page_token: self.tokens.next_page(&scope, next),
         }))
     }
 
@@ -51,7 +50,7 @@ impl pb::catalog_service_server::CatalogService for Catalog {
             .await?;
         Ok(Response::new(pb::ListCountriesResponse {
             countries: offers.into_iter().map(offer_to_proto).collect(),
-            next_page_token: next_token(&self.tokens, &scope, next),
+            next_page_token: self.tokens.next_page(&scope, next),
         }))
     }
 
@@ -75,7 +74,7 @@ impl pb::catalog_service_server::CatalogService for Catalog {
             .await?;
         Ok(Response::new(pb::ListPricesResponse {
             prices: prices.into_iter().map(price_to_proto).collect(),
-            next_page_token: next_token(&self.tokens, &scope, next),
+            next_page_token: self.tokens.next_page(&scope, next),
         }))
     }
 
@@ -106,7 +105,7 @@ impl pb::catalog_service_server::CatalogService for Catalog {
             .await?;
         Ok(Response::new(pb::ListRentalPricingResponse {
             countries: routes.into_iter().map(rental_pricing_to_proto).collect(),
-            next_page_token: next_token(&self.tokens, &scope, next),
+            next_page_token: self.tokens.next_page(&scope, next),
         }))
     }
 
@@ -252,7 +251,7 @@ impl pb::catalog_admin_service_server::CatalogAdminService for Catalog {
                 .into_iter()
                 .map(|n| number_to_proto(n, now))
                 .collect(),
-            next_page_token: next_token(&self.tokens, &scope, next),
+            next_page_token: self.tokens.next_page(&scope, next),
         }))
     }
 }

@@ -135,7 +135,7 @@ pub fn number_page(
 ) -> Result<NumberPage, Vec<Violation>> {
     let mut v = Validator::new();
     let country = v.check("country_code", codes::optional_country(&r.country_code));
-    let page = parse::page(
+    let page = parse::check_page(
         &mut v,
         tokens,
         scope,
@@ -169,12 +169,6 @@ impl TryFrom<pb::ListActiveLeasesRequest> for LeasePage {
             })
         })
     }
-}
-
-/// The next page's token, when there is a next page.
-pub fn next_token(tokens: &PageTokens, scope: &TokenScope, next: Option<String>) -> String {
-    next.map(|cursor| tokens.encode(scope, &cursor))
-        .unwrap_or_default()
 }
 
 // Queries and changes.

@@ -33,15 +33,18 @@ impl pb::inbound_admin_service_server::InboundAdminService for Inbound {
     ) -> Result<Response<pb::ListUnroutedResponse>, Status> {
         // Every account's messages: bound to the method alone.
         let scope = TokenScope::new("numhub.inbound.v1.InboundAdminService/ListUnrouted", "");
-        let page = parse::request(proto::page(&self.tokens, &scope, request.get_ref()))?;
+        let page = parse::request(parse::page(
+            &self.tokens,
+            &scope,
+            (request.get_ref().page_size, &request.get_ref().page_token),
+            proto::PAGE_SIZES,
+        ))?;
         let (messages, next) = self
             .list_unrouted(page.cursor.as_deref(), page.size)
             .await?;
         Ok(Response::new(pb::ListUnroutedResponse {
             messages: messages.into_iter().map(message_to_proto).collect(),
-            next_page_token: next
-                .map(|c| self.tokens.encode(&scope, &c))
-                .unwrap_or_default(),
+            next_page_token: self.tokens.next_page(&scope, next),
         }))
     }
 

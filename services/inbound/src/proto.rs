@@ -4,12 +4,14 @@
 
 use numhub_proto::inbound::v1 as pb;
 use numhub_runtime::error::Violation;
-use numhub_runtime::parse::{self, Page};
-use numhub_runtime::tokens::{PageTokens, TokenScope};
+use numhub_runtime::parse;
 use numhub_runtime::validate::Validator;
 
 use crate::arrival::{Arrival, Field, Fields};
 use crate::store::{Message, State};
+
+/// ListUnrouted's default and largest page size.
+pub const PAGE_SIZES: (u32, u32) = (50, 100);
 
 /// A field of an arrival as DeliverRequest names it.
 fn field_name(field: Field) -> &'static str {
@@ -46,23 +48,6 @@ impl TryFrom<pb::DeliverRequest> for Arrival {
             }
         }
     }
-}
-
-/// ListUnrouted's page: its size and a cursor issued for `scope`.
-pub fn page(
-    tokens: &PageTokens,
-    scope: &TokenScope,
-    r: &pb::ListUnroutedRequest,
-) -> Result<Page, Vec<Violation>> {
-    let mut v = Validator::new();
-    let page = parse::page(
-        &mut v,
-        tokens,
-        scope,
-        (r.page_size, &r.page_token),
-        (50, 100),
-    );
-    v.finish_with(|| page)
 }
 
 /// RouteAgain's message.

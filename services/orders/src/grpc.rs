@@ -68,9 +68,7 @@ impl pb::orders_service_server::OrdersService for Orders {
                 .iter()
                 .map(|a| activation_to_proto(a, Vec::new()))
                 .collect(),
-            next_page_token: next
-                .map(|c| self.tokens.encode(&scope, &c))
-                .unwrap_or_default(),
+            next_page_token: self.tokens.next_page(&scope, next),
         }))
     }
 

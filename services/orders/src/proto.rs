@@ -76,7 +76,7 @@ pub fn activation_query(
             None => v.violation(&format!("statuses[{i}]"), "is not an activation status"),
         }
     }
-    let page = parse::page(
+    let page = parse::check_page(
         &mut v,
         tokens,
         scope,

@@ -79,9 +79,7 @@ impl pb::rentals_service_server::RentalsService for Rentals {
                 .iter()
                 .map(|r| rental_to_proto(r, Vec::new(), now))
                 .collect(),
-            next_page_token: next
-                .map(|c| self.tokens.encode(&scope, &c))
-                .unwrap_or_default(),
+            next_page_token: self.tokens.next_page(&scope, next),
         }))
     }
 

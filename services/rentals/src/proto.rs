@@ -57,7 +57,7 @@ pub fn rental_query(
 ) -> Result<RentalQuery, Vec<Violation>> {
     let mut v = Validator::new();
     let filter = v.check("filter", filter(r.filter));
-    let page = parse::page(
+    let page = parse::check_page(
         &mut v,
         tokens,
         scope,
@@ -82,7 +82,7 @@ pub fn number_messages(
 ) -> Result<NumberMessages, Vec<Violation>> {
     let mut v = Validator::new();
     let number = v.check("phone_number", phone::normalize(&r.phone_number));
-    let page = parse::page(
+    let page = parse::check_page(
         &mut v,
         tokens,
         scope,

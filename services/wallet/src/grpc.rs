@@ -30,15 +30,18 @@ impl pb::wallet_service_server::WalletService for Wallet {
     ) -> Result<Response<pb::ListTransactionsResponse>, Status> {
         let caller = Caller::of(&request)?;
         let scope = TokenScope::new(LIST_TRANSACTIONS, &caller.account_id);
-        let page = parse::request(proto::page(&self.tokens, &scope, request.get_ref()))?;
+        let page = parse::request(parse::page(
+            &self.tokens,
+            &scope,
+            (request.get_ref().page_size, &request.get_ref().page_token),
+            proto::PAGE_SIZES,
+        ))?;
         let (entries, next) = self
             .list(&caller.account_id, page.cursor.as_deref(), page.size)
             .await?;
         Ok(Response::new(pb::ListTransactionsResponse {
             transactions: entries.into_iter().map(entry_to_proto).collect(),
-            next_page_token: next
-                .map(|id| self.tokens.encode(&scope, &id))
-                .unwrap_or_default(),
+            next_page_token: self.tokens.next_page(&scope, next),
         }))
     }
 }

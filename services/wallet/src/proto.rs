@@ -6,8 +6,7 @@ use numhub_proto::common::v1::Money;
 use numhub_proto::wallet::v1 as pb;
 use numhub_runtime::error::Violation;
 use numhub_runtime::money;
-use numhub_runtime::parse::{self, Page};
-use numhub_runtime::tokens::{PageTokens, TokenScope};
+use numhub_runtime::parse;
 use numhub_runtime::validate::{self, Validator};
 
 use crate::model::{Balance, Command, Entry, Kind, Movement};
@@ -16,8 +15,8 @@ use crate::model::{Balance, Command, Entry, Kind, Movement};
 const MAX_ACCOUNT_ID_LEN: usize = 255;
 /// Longest reason or reference accepted.
 const MAX_TEXT_LEN: usize = 1024;
-const DEFAULT_PAGE_SIZE: u32 = 50;
-const MAX_PAGE_SIZE: u32 = 100;
+/// ListTransactions' default and largest page size.
+pub const PAGE_SIZES: (u32, u32) = (50, 100);
 
 impl TryFrom<pb::CreditRequest> for Command {
     type Error = Vec<Violation>;
@@ -126,23 +125,6 @@ fn movement_fields(
 /// GetAccountBalance's account.
 pub fn balance_account(r: &pb::GetAccountBalanceRequest) -> Result<String, Vec<Violation>> {
     parse::field("account_id", account_id(&r.account_id))
-}
-
-/// ListTransactions' page: its size and a cursor issued for `scope`.
-pub fn page(
-    tokens: &PageTokens,
-    scope: &TokenScope,
-    r: &pb::ListTransactionsRequest,
-) -> Result<Page, Vec<Violation>> {
-    let mut v = Validator::new();
-    let page = parse::page(
-        &mut v,
-        tokens,
-        scope,
-        (r.page_size, &r.page_token),
-        (DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
-    );
-    v.finish_with(|| page)
 }
 
 /// The wallet never sees accounts' tables, so it takes any identifier; one
