@@ -27,7 +27,7 @@ pub fn purchase(
     let service = v.check("service_code", codes::service(&r.service_code));
     let country = v.check("country_code", codes::country(&r.country_code));
     let operator = v.check("operator", codes::optional_operator(&r.operator));
-    let max_price = v.check("max_price", max_price(r.max_price.as_ref()));
+    let max_price = v.check("max_price", money::price_limit(r.max_price.as_ref()));
     let request_id = v.check("request_id", validate::request_id(&r.request_id));
     v.finish_with(|| {
         let (max_price, max_price_currency) = max_price?;
@@ -50,7 +50,7 @@ impl TryFrom<pb::ReuseNumberRequest> for Reuse {
     fn try_from(r: pb::ReuseNumberRequest) -> Result<Self, Self::Error> {
         let mut v = Validator::new();
         let previous = v.check("activation_id", parse::id(&r.activation_id));
-        let max_price = v.check("max_price", max_price(r.max_price.as_ref()));
+        let max_price = v.check("max_price", money::price_limit(r.max_price.as_ref()));
         let request_id = v.check("request_id", validate::request_id(&r.request_id));
         v.finish_with(|| {
             Some(Reuse {
@@ -118,17 +118,6 @@ impl TryFrom<pb::DeliverMessageRequest> for Delivery {
             received_at: m.received_at,
         })
     }
-}
-
-/// A customer's price limit: unset for none, else positive and in the
-/// catalog's currency (which the catalog checks), empty for the catalog's.
-fn max_price(
-    money: Option<&numhub_proto::common::v1::Money>,
-) -> Result<(Option<i64>, String), String> {
-    Ok(match money::limit(money)? {
-        Some((units, currency)) => (Some(units), currency.unwrap_or_default()),
-        None => (None, String::new()),
-    })
 }
 
 /// WatchMessages' cursor, issued for `scope`; empty for the start.

@@ -29,10 +29,10 @@ pub fn purchase(account_id: &str, r: pb::CreateRentalRequest) -> Result<Purchase
     let number_type = v.check("number_type", number_type(r.number_type));
     let duration = v.check("duration", optional_duration(r.duration));
     let service = v.check("service_code", codes::optional_service(&r.service_code));
-    let max_price = v.check("max_price", money::limit(r.max_price.as_ref()));
+    let max_price = v.check("max_price", money::price_limit(r.max_price.as_ref()));
     let request_id = v.check("request_id", validate::request_id(&r.request_id));
     v.finish_with(|| {
-        let max_price = max_price?;
+        let (max_price, max_price_currency) = max_price?;
         Some(Purchase {
             account_id: account_id.to_owned(),
             request_id: request_id?,
@@ -42,9 +42,8 @@ pub fn purchase(account_id: &str, r: pb::CreateRentalRequest) -> Result<Purchase
             service_code: service?.unwrap_or_default(),
             duration: duration?.unwrap_or(RentalDuration::OneMonth),
             auto_renew: r.auto_renew.unwrap_or(true),
-            max_price: max_price.as_ref().map(|m| m.0),
-            // The catalog checks it is its own currency; empty for its own.
-            max_price_currency: max_price.and_then(|m| m.1).unwrap_or_default(),
+            max_price,
+            max_price_currency,
         })
     })
 }
