@@ -211,6 +211,7 @@ impl TryFrom<pb::UpsertServiceRequest> for Service {
     type Error = Vec<Violation>;
 
     fn try_from(r: pb::UpsertServiceRequest) -> Result<Self, Self::Error> {
+        // Unset, it reads as empty: each of its required fields is named.
         let s = r.service.unwrap_or_default();
         let mut v = Validator::new();
         let code = v.check("service.code", codes::service(&s.code));
