@@ -16,6 +16,7 @@ pub mod event_log;
 pub mod http_server;
 pub mod idempotency;
 pub mod money;
+pub mod parse;
 pub mod phone;
 pub mod rental;
 pub mod rpc_telemetry;

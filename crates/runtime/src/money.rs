@@ -28,6 +28,16 @@ pub fn limit(money: Option<&Money>) -> Result<Option<(i64, Option<String>)>, Str
     Ok(Some((money.minor_units, currency)))
 }
 
+/// A customer's price limit as a purchase records it: [`limit`]'s units,
+/// and the currency it was named in, empty for the seller's own (which the
+/// seller checks, as only it knows its currency).
+pub fn price_limit(money: Option<&Money>) -> Result<(Option<i64>, String), String> {
+    Ok(match limit(money)? {
+        Some((units, currency)) => (Some(units), currency.unwrap_or_default()),
+        None => (None, String::new()),
+    })
+}
+
 /// An amount that may be left out (zero or unset): then `None`. For amounts
 /// whose absence has a meaning of its own (a refund of what is left), never
 /// for a limit: see [`limit`].
@@ -88,5 +98,13 @@ mod tests {
         assert!(limit(Some(&m(-1, "USD"))).is_err());
         assert!(limit(Some(&m(1, "usd"))).is_err());
         assert_eq!(limit(Some(&m(1, ""))), Ok(Some((1, None))));
+    }
+
+    #[test]
+    fn price_limits_keep_the_currency_they_were_named_in() {
+        assert_eq!(price_limit(None), Ok((None, String::new())));
+        assert_eq!(price_limit(Some(&m(7, ""))), Ok((Some(7), String::new())));
+        assert_eq!(price_limit(Some(&m(7, "EUR"))), Ok((Some(7), "EUR".into())));
+        assert!(price_limit(Some(&m(0, "EUR"))).is_err());
     }
 }

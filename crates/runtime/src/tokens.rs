@@ -106,6 +106,14 @@ impl PageTokens {
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
+    /// A list's `next_page_token`: the token for the next page's cursor,
+    /// empty after the last page.
+    pub fn next_page(&self, scope: &TokenScope, cursor: Option<String>) -> String {
+        cursor
+            .map(|cursor| self.encode(scope, &cursor))
+            .unwrap_or_default()
+    }
+
     /// The cursor inside `token`, if this service issued it in `scope`;
     /// `None` for an empty token (the first page, or a stream's start).
     pub fn decode(&self, scope: &TokenScope, token: &str) -> Result<Option<String>, String> {

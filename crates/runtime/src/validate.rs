@@ -41,6 +41,16 @@ impl Validator {
             Err(invalid_argument(&self.violations))
         }
     }
+
+    /// The value `parsed` builds from the checked fields when none was at
+    /// fault; otherwise every violation. `parsed` gives `None` only when a
+    /// check failed, and a failed check recorded its violation.
+    pub fn finish_with<T>(self, parsed: impl FnOnce() -> Option<T>) -> Result<T, Vec<Violation>> {
+        if !self.violations.is_empty() {
+            return Err(self.violations);
+        }
+        parsed().ok_or(self.violations)
+    }
 }
 
 /// A caller-chosen idempotency key: 1 to 255 printable ASCII characters.
@@ -206,6 +216,24 @@ mod tests {
         assert!(currency_code("usd").is_err());
         assert!(currency_code("US").is_err());
         assert!(currency_code("").is_err());
+    }
+
+    #[test]
+    fn finish_with_builds_only_from_valid_fields() {
+        let mut v = Validator::new();
+        let a = v.check("a", request_id("k"));
+        assert_eq!(v.finish_with(|| a), Ok("k".to_owned()));
+        let mut v = Validator::new();
+        let a = v.check("a", request_id(""));
+        let b = v.check("b", page_size(-1, 50, 100));
+        v.violation("c", "is wrong");
+        let fields: Vec<_> = v
+            .finish_with(|| Some((a?, b?)))
+            .unwrap_err()
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields, ["a", "b", "c"]);
     }
 
     #[test]

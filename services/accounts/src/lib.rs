@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod model;
+pub mod proto;
 pub mod service;
 pub mod store;
 

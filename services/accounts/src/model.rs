@@ -32,3 +32,25 @@ pub struct KeyRecord {
     pub verifier: String,
     pub rate_limits: RateLimits,
 }
+
+/// A key to create, as a request asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiKey {
+    pub name: String,
+    pub scopes: Scopes,
+}
+
+/// A key an operator creates for an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccountApiKey {
+    pub account_id: String,
+    pub key: NewApiKey,
+}
+
+/// An account to create; `rate_limits` `None` means the server's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccount {
+    pub display_name: String,
+    pub rate_limits: Option<RateLimits>,
+    pub request_id: String,
+}

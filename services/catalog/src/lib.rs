@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod inventory;
 pub mod listing;
 pub mod model;
+pub mod proto;
 pub mod service;
 pub use numhub_runtime::phone;
 pub mod reference;

@@ -322,3 +322,130 @@ mod tests {
         assert_eq!(lease.ended_at().unix_micros(), 50);
     }
 }
+
+// Requests, as the gRPC layer parses them (see `crate::proto`): every field
+// checked, unset optional ones `None`.
+
+/// A page of a list ordered by code: at most `size` entries after the code
+/// `after` (empty: from the first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodePage {
+    pub size: u32,
+    pub after: String,
+}
+
+/// ListCountries and ListRentalPricing: a page of countries, for one
+/// service or for all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountryPage {
+    pub service_code: Option<String>,
+    pub page: CodePage,
+}
+
+/// ListPrices: a page of prices, after the price whose service, country and
+/// operator are `after` (all empty: from the first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricePage {
+    pub service_code: Option<String>,
+    pub country_code: Option<String>,
+    pub size: u32,
+    pub after: (String, String, String),
+}
+
+/// ListNumbers: a page of the inventory, newest first, before the number
+/// `before`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberPage {
+    pub country_code: Option<String>,
+    pub size: u32,
+    pub before: Option<String>,
+}
+
+/// GetRentalPricing: a country's packages, for one service or for any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricingQuery {
+    pub country_code: String,
+    pub service_code: Option<String>,
+}
+
+/// CheckInventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryQuery {
+    pub country_code: String,
+    pub duration: Option<RentalDuration>,
+    pub number_type: Option<NumberType>,
+}
+
+/// An activation price's key; `operator` `None` for any operator without a
+/// price of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceKey {
+    pub service_code: String,
+    pub country_code: String,
+    pub operator: Option<String>,
+}
+
+/// SetActivationPrice; `currency` `None` for the catalog's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewActivationPrice {
+    pub key: PriceKey,
+    pub price: i64,
+    pub currency: Option<String>,
+}
+
+/// A rental plan's key; `service_code` `None` for any service without a
+/// plan of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanKey {
+    pub country_code: String,
+    pub number_type: NumberType,
+    pub service_code: Option<String>,
+    pub duration: RentalDuration,
+}
+
+/// SetRentalPlan; `currency` `None` for the catalog's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRentalPlan {
+    pub key: PlanKey,
+    pub price: i64,
+    /// With its own currency, `None` for the catalog's.
+    pub original_price: Option<(i64, Option<String>)>,
+    pub currency: Option<String>,
+}
+
+/// Extend: a lease's new end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extension {
+    pub lease_id: String,
+    pub until: Timestamp,
+}
+
+/// ListActiveLeases: at most `size` leases after the lease `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeasePage {
+    pub after: Option<String>,
+    pub size: u32,
+}
+
+/// MarkSkipped: a number an account skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    pub account_id: String,
+    pub phone_number: String,
+}
+
+/// Resolve: whose a number was at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    pub phone_number: String,
+    pub at: Timestamp,
+}
+
+/// RecordArrival: how long an SMS of a service took to reach a country's
+/// number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArrivalTime {
+    pub service_code: String,
+    pub country_code: String,
+    pub arrival_ms: i64,
+}

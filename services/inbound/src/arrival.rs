@@ -47,25 +47,37 @@ pub type Violations = Vec<(Field, String)>;
 impl Arrival {
     /// Checks every field; all the violations when any fails.
     pub fn parse(fields: Fields<'_>, received_at: Timestamp) -> Result<Arrival, Violations> {
+        Self::check(fields).map(|at| at(received_at))
+    }
+
+    /// Checks every field: all the violations when any fails, else the
+    /// arrival at the time it is given (for a request whose time is checked
+    /// apart, so its faults are named with the fields').
+    pub fn check(
+        fields: Fields<'_>,
+    ) -> Result<impl FnOnce(Timestamp) -> Arrival + use<>, Violations> {
         let mut violations = Violations::new();
         let mut check = |field, result: Result<String, String>| {
             result
                 .map_err(|description| violations.push((field, description)))
                 .unwrap_or_default()
         };
-        let arrival = Arrival {
-            upstream: check(Field::Upstream, sms::upstream(fields.upstream)),
-            upstream_id: check(Field::UpstreamId, sms::message_id(fields.upstream_id)),
-            to: check(Field::To, sms::number(fields.to)),
-            sender: check(Field::Sender, sms::sender(fields.sender)),
-            body: check(Field::Body, sms::body(fields.body)),
-            received_at,
-        };
-        if violations.is_empty() {
-            Ok(arrival)
-        } else {
-            Err(violations)
+        let upstream = check(Field::Upstream, sms::upstream(fields.upstream));
+        let upstream_id = check(Field::UpstreamId, sms::message_id(fields.upstream_id));
+        let to = check(Field::To, sms::number(fields.to));
+        let sender = check(Field::Sender, sms::sender(fields.sender));
+        let body = check(Field::Body, sms::body(fields.body));
+        if !violations.is_empty() {
+            return Err(violations);
         }
+        Ok(move |received_at| Arrival {
+            upstream,
+            upstream_id,
+            to,
+            sender,
+            body,
+            received_at,
+        })
     }
 }
 

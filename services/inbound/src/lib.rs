@@ -11,6 +11,7 @@ pub mod arrival;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod proto;
 pub mod routing;
 pub mod service;
 pub mod simulator;

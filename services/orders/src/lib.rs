@@ -14,6 +14,7 @@ pub mod error;
 pub mod grpc;
 pub mod lifecycle;
 pub mod model;
+pub mod proto;
 pub mod saga;
 pub mod service;
 pub mod store;

@@ -192,6 +192,33 @@ pub struct Delivery {
     pub received_at: Timestamp,
 }
 
+/// ListActivations: a page of the account's activations, newest first,
+/// before the activation `before`, of any of `statuses` (empty: any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationQuery {
+    pub statuses: Vec<Status>,
+    pub before: Option<String>,
+    pub page_size: u32,
+}
+
+/// ReuseNumber: a new activation on a finished activation's number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reuse {
+    pub previous_id: String,
+    /// A price limit, and the currency it was named in (empty for the
+    /// catalog's).
+    pub max_price: (Option<i64>, String),
+    pub request_id: String,
+}
+
+/// Where a WatchMessages client is: after orders' event `orders`, and
+/// after the rentals stream's cursor `rentals` (empty: its start).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessagesCursor {
+    pub orders: i64,
+    pub rentals: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

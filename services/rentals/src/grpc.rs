@@ -1,23 +1,18 @@
-//! Rentals' public and internal gRPC services: thin handlers that validate
-//! a request, call the domain, and map its answer. No rule lives here.
+//! Rentals' public and internal gRPC services: thin handlers that parse a
+//! request (see [`crate::proto`]), call the domain, and map its answer. No
+//! rule lives here.
 
 use numhub_auth::Caller;
-use numhub_proto::catalog::v1::{NumberType, RentalDuration as DurationPb};
 use numhub_proto::rentals::v1 as pb;
-use numhub_runtime::clock::Timestamp;
-use numhub_runtime::rental::RentalDuration;
-use numhub_runtime::streams;
 use numhub_runtime::tokens::TokenScope;
-use numhub_runtime::validate::{self, Validator};
-use numhub_runtime::{codes, money, phone, sms};
+use numhub_runtime::{money, parse, streams};
 use tonic::{Request, Response, Status};
 
 use crate::Rentals;
-use crate::model::{self, Delivery, EventBody, Filter, Purchase, Rental, Settle};
+use crate::model::{Cancellation, Delivery, EventBody, RenewalOrder, Settle};
+use crate::proto::{self, message_to_proto, rental_to_proto};
 use crate::streams::Watched;
 
-const DEFAULT_PAGE_SIZE: u32 = 50;
-const MAX_PAGE_SIZE: u32 = 100;
 const LIST_RENTALS: &str = "numhub.rentals.v1.RentalsService/ListRentals";
 const LIST_MESSAGES: &str = "numhub.rentals.v1.RentalsService/ListMessages";
 const WATCH_RENTAL: &str = "numhub.rentals.v1.RentalsService/WatchRental";
@@ -33,30 +28,11 @@ impl pb::rentals_service_server::RentalsService for Rentals {
         request: Request<pb::CreateRentalRequest>,
     ) -> Result<Response<pb::CreateRentalResponse>, Status> {
         let caller = Caller::of(&request)?;
-        let r = request.into_inner();
-        let mut v = Validator::new();
-        let country = v.check("country_code", codes::country(&r.country_code));
-        let number_type = v.check("number_type", number_type(r.number_type));
-        let duration = v.check("duration", optional_duration(r.duration));
-        let service = v.check("service_code", codes::optional_service(&r.service_code));
-        let max_price = v.check("max_price", money::limit(r.max_price.as_ref()));
-        let request_id = v.check("request_id", validate::request_id(&r.request_id));
-        v.finish()?;
-        let max_price = max_price.flatten();
-        let rental = self
-            .purchase(Purchase {
-                account_id: caller.account_id.to_string(),
-                request_id: request_id.unwrap_or_default(),
-                country_code: country.unwrap_or_default(),
-                number_type: number_type.unwrap_or(NumberType::Voip as i64),
-                service_code: service.flatten().unwrap_or_default(),
-                duration: duration.flatten().unwrap_or(RentalDuration::OneMonth),
-                auto_renew: r.auto_renew.unwrap_or(true),
-                max_price: max_price.as_ref().map(|m| m.0),
-                // The catalog checks it is its own currency.
-                max_price_currency: max_price.and_then(|m| m.1).unwrap_or_default(),
-            })
-            .await?;
+        let purchase = parse::request(proto::purchase(
+            caller.account_id.as_ref(),
+            request.into_inner(),
+        ))?;
+        let rental = self.purchase(purchase).await?;
         Ok(Response::new(pb::CreateRentalResponse {
             charged: money::to_proto(&rental.currency, rental.price),
             balance_after: rental
@@ -71,7 +47,7 @@ impl pb::rentals_service_server::RentalsService for Rentals {
         request: Request<pb::GetRentalRequest>,
     ) -> Result<Response<pb::Rental>, Status> {
         let caller = Caller::of(&request)?;
-        let id = rental_id(&request.get_ref().id)?;
+        let id = parse::request(proto::rental_id(&request.get_ref().id))?;
         let (rental, messages) = self.get_with_messages(&caller.account_id, &id).await?;
         Ok(Response::new(rental_to_proto(
             &rental,
@@ -86,22 +62,15 @@ impl pb::rentals_service_server::RentalsService for Rentals {
     ) -> Result<Response<pb::ListRentalsResponse>, Status> {
         let caller = Caller::of(&request)?;
         let r = request.into_inner();
-        let mut v = Validator::new();
-        let filter = v.check("filter", filter(r.filter));
-        let page_size = v.check(
-            "page_size",
-            validate::page_size(r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
-        );
         let scope = TokenScope::new(LIST_RENTALS, &caller.account_id)
             .filter("filter", r.filter.to_string());
-        let before = v.check("page_token", self.tokens.decode_uuid(&scope, &r.page_token));
-        v.finish()?;
+        let q = parse::request(proto::rental_query(&self.tokens, &scope, &r))?;
         let (rentals, next) = self
             .list(
                 &caller.account_id,
-                filter.unwrap_or(Filter::All),
-                before.flatten().as_deref(),
-                page_size.unwrap_or(DEFAULT_PAGE_SIZE),
+                q.filter,
+                q.before.as_deref(),
+                q.page_size,
             )
             .await?;
         let now = self.now();
@@ -110,9 +79,7 @@ impl pb::rentals_service_server::RentalsService for Rentals {
                 .iter()
                 .map(|r| rental_to_proto(r, Vec::new(), now))
                 .collect(),
-            next_page_token: next
-                .map(|c| self.tokens.encode(&scope, &c))
-                .unwrap_or_default(),
+            next_page_token: self.tokens.next_page(&scope, next),
         }))
     }
 
@@ -121,20 +88,14 @@ impl pb::rentals_service_server::RentalsService for Rentals {
         request: Request<pb::RenewRentalRequest>,
     ) -> Result<Response<pb::RenewRentalResponse>, Status> {
         let caller = Caller::of(&request)?;
-        let r = request.into_inner();
-        let mut v = Validator::new();
-        let id = v.check("id", validate::uuid(&r.id));
-        let duration = v.check("duration", optional_duration(r.duration));
-        let max_price = v.check("max_price", money::limit(r.max_price.as_ref()));
-        let request_id = v.check("request_id", validate::request_id(&r.request_id));
-        v.finish()?;
+        let order = parse::request(RenewalOrder::try_from(request.into_inner()))?;
         let (rental, renewal) = self
             .renew(
                 &caller.account_id,
-                &id.map(|id| id.to_string()).unwrap_or_default(),
-                duration.flatten(),
-                max_price.flatten(),
-                &request_id.unwrap_or_default(),
+                &order.rental_id,
+                order.duration,
+                order.max_price,
+                &order.request_id,
             )
             .await?;
         Ok(Response::new(pb::RenewRentalResponse {
@@ -151,7 +112,7 @@ impl pb::rentals_service_server::RentalsService for Rentals {
         request: Request<pb::SetAutoRenewRequest>,
     ) -> Result<Response<pb::Rental>, Status> {
         let caller = Caller::of(&request)?;
-        let id = rental_id(&request.get_ref().id)?;
+        let id = parse::request(proto::rental_id(&request.get_ref().id))?;
         let on = request.get_ref().auto_renew;
         let rental = self.set_auto_renew(&caller.account_id, &id, on).await?;
         Ok(Response::new(rental_to_proto(
@@ -166,13 +127,10 @@ impl pb::rentals_service_server::RentalsService for Rentals {
         request: Request<pb::CancelRentalRequest>,
     ) -> Result<Response<pb::CancelRentalResponse>, Status> {
         let caller = Caller::of(&request)?;
-        let r = request.into_inner();
-        let mut v = Validator::new();
-        let id = v.check("id", validate::uuid(&r.id));
-        v.check("request_id", validate::request_id(&r.request_id));
-        v.finish()?;
-        let id = id.map(|id| id.to_string()).unwrap_or_default();
-        let rental = self.cancel(&caller.account_id, &id).await?;
+        let cancellation = parse::request(Cancellation::try_from(request.into_inner()))?;
+        let rental = self
+            .cancel(&caller.account_id, &cancellation.rental_id)
+            .await?;
         // The balance is known once the refund is paid.
         let balance_after = match rental.settle {
             Settle::Nothing if rental.refunded > 0 => rental.refund_balance_after,
@@ -191,27 +149,19 @@ impl pb::rentals_service_server::RentalsService for Rentals {
     ) -> Result<Response<pb::ListMessagesResponse>, Status> {
         let caller = Caller::of(&request)?;
         let r = request.into_inner();
-        let mut v = Validator::new();
-        let number = v.check("phone_number", phone::normalize(&r.phone_number));
-        let page_size = v.check(
-            "page_size",
-            validate::page_size(r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
-        );
         let scope = TokenScope::new(LIST_MESSAGES, &caller.account_id)
             .filter("phone_number", &r.phone_number);
-        let after = v.check("page_token", self.tokens.decode_uuid(&scope, &r.page_token));
-        v.finish()?;
-        let after = after.flatten();
+        let q = parse::request(proto::number_messages(&self.tokens, &scope, &r))?;
         let messages = self
             .messages_of_number(
                 &caller.account_id,
-                &number.unwrap_or_default(),
-                after.as_deref(),
-                page_size.unwrap_or(DEFAULT_PAGE_SIZE),
+                &q.phone_number,
+                q.after.as_deref(),
+                q.page_size,
             )
             .await?;
         // Always a token: the poller's place, right after what it has seen.
-        let next = messages.last().map(|m| m.id.clone()).or(after);
+        let next = messages.last().map(|m| m.id.clone()).or(q.after);
         Ok(Response::new(pb::ListMessagesResponse {
             messages: messages.iter().map(message_to_proto).collect(),
             next_page_token: self.tokens.encode(
@@ -229,18 +179,11 @@ impl pb::rentals_service_server::RentalsService for Rentals {
     ) -> Result<Response<Self::WatchRentalStream>, Status> {
         let caller = Caller::of(&request)?;
         let r = request.into_inner();
-        let mut v = Validator::new();
-        let id = v.check("id", validate::uuid(&r.id));
         let scope = TokenScope::new(WATCH_RENTAL, &caller.account_id).filter("id", &r.id);
-        let after = v.check(
-            "after",
-            streams::parse_cursor(&self.tokens, &scope, &r.after),
-        );
-        v.finish()?;
-        let id = id.map(|id| id.to_string()).unwrap_or_default();
+        let watch = parse::request(parse::watch(&self.tokens, &scope, &r.id, &r.after))?;
         // NOT_FOUND up front for another account's id, not an empty stream.
-        self.get(&caller.account_id, &id).await?;
-        let events = self.watch(&caller.account_id, Watched::Rental(id), after.unwrap_or(0));
+        self.get(&caller.account_id, &watch.id).await?;
+        let events = self.watch(&caller.account_id, Watched::Rental(watch.id), watch.after);
         let rentals = self.clone();
         Ok(Response::new(streams::respond(events, move |event| {
             let cursor = streams::encode_cursor(&rentals.tokens, &scope, event.seq);
@@ -268,25 +211,8 @@ impl pb::rentals_internal_service_server::RentalsInternalService for Rentals {
         &self,
         request: Request<pb::DeliverMessageRequest>,
     ) -> Result<Response<pb::Message>, Status> {
-        let r = request.into_inner();
-        let mut v = Validator::new();
-        let rental = v.check("rental_id", validate::uuid(&r.rental_id));
-        // The rules inbound checked the message by: what it accepts, this
-        // accepts too.
-        let inbound = v.check("inbound_message_id", sms::message_id(&r.inbound_message_id));
-        let sender = v.check("sender", sms::sender(&r.sender));
-        let body = v.check("body", sms::body(&r.body));
-        let received_at = v.check("receive_time", required_time(r.receive_time.as_ref()));
-        v.finish()?;
-        let message = self
-            .deliver(Delivery {
-                rental_id: rental.map(|id| id.to_string()).unwrap_or_default(),
-                inbound_id: inbound.unwrap_or_default(),
-                sender: sender.unwrap_or_default(),
-                body: body.unwrap_or_default(),
-                received_at: received_at.unwrap_or(Timestamp::from_unix_micros(0)),
-            })
-            .await?;
+        let delivery = parse::request(Delivery::try_from(request.into_inner()))?;
+        let message = self.deliver(delivery).await?;
         Ok(Response::new(message_to_proto(&message)))
     }
 
@@ -297,16 +223,9 @@ impl pb::rentals_internal_service_server::RentalsInternalService for Rentals {
         request: Request<pb::WatchAccountMessagesRequest>,
     ) -> Result<Response<Self::WatchAccountMessagesStream>, Status> {
         let r = request.into_inner();
-        let mut v = Validator::new();
-        let account = v.check("account_id", validate::uuid(&r.account_id));
         let scope = TokenScope::new(WATCH_ACCOUNT_MESSAGES, &r.account_id);
-        let after = v.check(
-            "after",
-            streams::parse_cursor(&self.tokens, &scope, &r.after),
-        );
-        v.finish()?;
-        let account = account.map(|a| a.to_string()).unwrap_or_default();
-        let events = self.watch(&account, Watched::Messages, after.unwrap_or(0));
+        let q = parse::request(proto::account_messages(&self.tokens, &scope, &r))?;
+        let events = self.watch(&q.account_id, Watched::Messages, q.after);
         let tokens = self.tokens.clone();
         Ok(Response::new(streams::respond(
             events,
@@ -318,112 +237,5 @@ impl pb::rentals_internal_service_server::RentalsInternalService for Rentals {
                 EventBody::Changed(..) => None,
             },
         )))
-    }
-}
-
-fn rental_id(value: &str) -> Result<String, Status> {
-    let mut v = Validator::new();
-    let id = v.check("id", validate::uuid(value));
-    v.finish()?;
-    Ok(id.map(|id| id.to_string()).unwrap_or_default())
-}
-
-/// A number type: unset means VOIP.
-fn number_type(value: i32) -> Result<i64, String> {
-    match NumberType::try_from(value) {
-        Ok(NumberType::Unspecified) => Ok(NumberType::Voip as i64),
-        Ok(t) => Ok(t as i64),
-        Err(_) => Err(format!("{value} is not a number type")),
-    }
-}
-
-/// A package; unset is `None`.
-fn optional_duration(value: i32) -> Result<Option<RentalDuration>, String> {
-    if value == DurationPb::Unspecified as i32 {
-        return Ok(None);
-    }
-    RentalDuration::from_i64(i64::from(value))
-        .map(Some)
-        .ok_or_else(|| format!("{value} is not a rental duration"))
-}
-
-fn filter(value: i32) -> Result<Filter, String> {
-    match pb::RentalFilter::try_from(value) {
-        Ok(pb::RentalFilter::Unspecified | pb::RentalFilter::All) => Ok(Filter::All),
-        Ok(pb::RentalFilter::Active) => Ok(Filter::Active),
-        Ok(pb::RentalFilter::ExpiringSoon) => Ok(Filter::ExpiringSoon),
-        Ok(pb::RentalFilter::Expired) => Ok(Filter::Expired),
-        Ok(pb::RentalFilter::Cancelled) => Ok(Filter::Cancelled),
-        Err(_) => Err(format!("{value} is not a rental filter")),
-    }
-}
-
-fn required_time(value: Option<&prost_types::Timestamp>) -> Result<Timestamp, String> {
-    Timestamp::from_proto(value.ok_or("is required")?)
-}
-
-fn rental_to_proto(r: &Rental, messages: Vec<model::Message>, now: Timestamp) -> pb::Rental {
-    let paid = r.lease_id.is_some() && r.status != model::Status::Creating;
-    pb::Rental {
-        id: r.id.clone(),
-        // A number is the customer's only once it is paid for.
-        phone_number: if paid && r.status != model::Status::Failed {
-            r.phone_number.clone()
-        } else {
-            String::new()
-        },
-        country_code: r.country_code.clone(),
-        number_type: r.number_type as i32,
-        service_code: r.service_code.clone(),
-        duration: r.duration as i32,
-        renewal_duration: r.renewal_duration as i32,
-        auto_renew: r.auto_renew,
-        status: r.status_at(now) as i32,
-        price: money::to_proto(&r.currency, r.price),
-        total_charged: money::to_proto(&r.currency, r.total_charged),
-        refunded: money::to_proto(&r.currency, r.refunded),
-        create_time: Some(r.created_at.to_proto()),
-        expire_time: Some(r.expires_at.to_proto()),
-        end_time: match r.status_at(now) {
-            model::Status::Expired => Some(r.ended_at.unwrap_or(r.expires_at).to_proto()),
-            _ => r.ended_at.map(Timestamp::to_proto),
-        },
-        sms_count: r.sms_count,
-        renewals: r.renewals,
-        auto_renew_failure: r.auto_renew_failure.clone(),
-        auto_renew_failure_time: r.auto_renew_failed_at.map(Timestamp::to_proto),
-        failure_reason: r.failure_reason.clone(),
-        messages: messages.iter().map(message_to_proto).collect(),
-    }
-}
-
-fn message_to_proto(m: &model::Message) -> pb::Message {
-    pb::Message {
-        id: m.id.clone(),
-        rental_id: m.rental_id.clone(),
-        phone_number: m.phone_number.clone(),
-        sender: m.sender.clone(),
-        body: m.body.clone(),
-        code: m.code.clone(),
-        service_code: m.service_code.clone(),
-        receive_time: Some(m.received_at.to_proto()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn requests_are_read_with_their_defaults_and_limits() {
-        assert_eq!(number_type(0), Ok(NumberType::Voip as i64));
-        assert_eq!(number_type(2), Ok(NumberType::NonVoip as i64));
-        assert!(number_type(9).is_err());
-        assert_eq!(optional_duration(0), Ok(None));
-        assert_eq!(optional_duration(9), Ok(Some(RentalDuration::OneYear)));
-        assert!(optional_duration(10).is_err());
-        assert_eq!(filter(0), Ok(Filter::All));
-        assert_eq!(filter(2), Ok(Filter::ExpiringSoon));
-        assert!(filter(6).is_err());
     }
 }

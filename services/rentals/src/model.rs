@@ -298,6 +298,49 @@ pub struct Delivery {
     pub received_at: Timestamp,
 }
 
+/// ListRentals: a page of the account's rentals, newest first, before the
+/// rental `before`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RentalQuery {
+    pub filter: Filter,
+    pub before: Option<String>,
+    pub page_size: u32,
+}
+
+/// RenewRental: another period of a rental, of `duration` (`None`: the
+/// rental's own) and for at most `max_price` (with the currency it was named
+/// in, `None` for the catalog's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenewalOrder {
+    pub rental_id: String,
+    pub duration: Option<RentalDuration>,
+    pub max_price: Option<(i64, Option<String>)>,
+    pub request_id: String,
+}
+
+/// CancelRental.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancellation {
+    pub rental_id: String,
+    pub request_id: String,
+}
+
+/// ListMessages: the messages of a rented number after the message
+/// `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberMessages {
+    pub phone_number: String,
+    pub after: Option<String>,
+    pub page_size: u32,
+}
+
+/// WatchAccountMessages: an account's messages after its event `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountMessages {
+    pub account_id: String,
+    pub after: i64,
+}
+
 /// One entry of an account's history, as streams read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {

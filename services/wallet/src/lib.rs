@@ -10,6 +10,7 @@ pub mod error;
 pub mod grpc;
 pub mod ledger;
 pub mod model;
+pub mod proto;
 pub mod rules;
 pub mod service;
 pub mod store;

@@ -160,7 +160,7 @@ pub async fn ledger(wallet: &Wallet, account: &str) -> Vec<pb::Transaction> {
             .list(account, cursor.as_deref(), 100)
             .await
             .expect("list");
-        entries.extend(page.into_iter().map(numhub_wallet::grpc::entry_to_proto));
+        entries.extend(page.into_iter().map(numhub_wallet::proto::entry_to_proto));
         match next {
             Some(next) => cursor = Some(next),
             None => return entries,
