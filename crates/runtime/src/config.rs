@@ -59,7 +59,8 @@ impl ServerConfig {
     }
 }
 
-/// How a service calls another (see [`crate::channel`]).
+/// How a service calls another: the settings of the channels the `channel`
+/// module builds.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CallConfig {
     /// How long connecting to another service may take before the call
