@@ -11,10 +11,9 @@ use numhub_runtime::channel::Channel;
 use numhub_runtime::clock::{SharedClock, Timestamp};
 use sha2::{Digest, Sha256};
 use tonic::Code;
-use tonic::codegen::InterceptedService;
 use tonic_types::StatusExt;
 
-use crate::credential::{ServiceCredentials, ServiceInterceptor};
+use crate::credential::ServiceCredentials;
 use crate::identity::{Identity, RateLimits, Scopes};
 
 /// Resolves API keys. `Ok(None)` means the key is unknown or revoked; an
@@ -27,7 +26,7 @@ pub trait Authenticator: Send + Sync + 'static {
 /// Asks `numhub.accounts.v1.AccountsInternalService/Authenticate`.
 #[derive(Debug, Clone)]
 pub struct AccountsClient {
-    client: AccountsInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>,
+    client: crate::internal::AccountsClient,
 }
 
 impl AccountsClient {

@@ -17,6 +17,7 @@ pub mod authenticator;
 pub mod config;
 pub mod credential;
 pub mod identity;
+pub mod internal;
 pub mod layer;
 pub mod rate_limit;
 pub mod reasons;

@@ -1,7 +1,6 @@
 //! The accounts service's errors and their gRPC statuses.
 
 use numhub_runtime::error::{Failure, Refusal};
-use tonic::Status;
 
 /// Reasons of the accounts service's own refusals.
 pub mod accounts_reason {
@@ -14,8 +13,6 @@ pub enum Error {
     /// What the client is told, as it is.
     #[error(transparent)]
     Failed(#[from] Failure),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
 }
 
 impl Error {
@@ -56,13 +53,8 @@ impl Error {
     pub fn kind(self) -> Failure {
         match self {
             Self::Failed(failure) => failure,
-            Self::Database(_) => Failure::internal(self),
         }
     }
 }
 
-impl From<Error> for Status {
-    fn from(error: Error) -> Self {
-        error.kind().into()
-    }
-}
+numhub_runtime::service_error!(Error);

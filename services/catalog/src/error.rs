@@ -5,7 +5,6 @@
 //! [`Error`] is anything that can go wrong while answering.
 
 use numhub_runtime::error::{Failure, Refusal, reason};
-use tonic::Status;
 
 /// Reasons of the catalog's own refusals (FAILED_PRECONDITION).
 pub mod catalog_reason {
@@ -73,10 +72,6 @@ pub enum Error {
     /// A refusal recorded under the request's key with its kind.
     #[error(transparent)]
     Rejected(#[from] Rejection),
-    #[error("database error")]
-    Database(#[from] sqlx::Error),
-    #[error("corrupt stored data: {0}")]
-    Corrupt(String),
 }
 
 impl Error {
@@ -110,20 +105,16 @@ impl Error {
             Self::Rejected(rejection) => {
                 Failure::Refused(Refusal::new(rejection.kind.as_str(), rejection.message))
             }
-            Self::Database(_) | Self::Corrupt(_) => Failure::internal(self),
         }
     }
 }
 
-impl From<Error> for Status {
-    fn from(error: Error) -> Self {
-        error.kind().into()
-    }
-}
+numhub_runtime::service_error!(Error);
 
 #[cfg(test)]
 mod tests {
     use tonic::Code;
+    use tonic::Status;
 
     use super::*;
     use tonic_types::StatusExt;
@@ -149,14 +140,5 @@ mod tests {
         assert_eq!(status.code(), Code::NotFound);
         let status = Status::from(Error::invalid("expire_time", "is required"));
         assert_eq!(status.code(), Code::InvalidArgument);
-    }
-
-    #[test]
-    fn database_errors_never_reach_the_client() {
-        let status = Status::from(Error::Database(sqlx::Error::Protocol(
-            "relation numbers does not exist".into(),
-        )));
-        assert_eq!(status.code(), Code::Internal);
-        assert!(!status.message().contains("numbers"));
     }
 }

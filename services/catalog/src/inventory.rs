@@ -281,7 +281,7 @@ impl Catalog {
         let recorded =
             store::recorded_request(self.db.writer(), &spec.account_id, &spec.request_id)
                 .await?
-                .ok_or_else(|| Error::Corrupt("a claimed request id has no record".into()))?;
+                .ok_or_else(|| Error::corrupt("a claimed request id has no record"))?;
         if recorded.fingerprint != fingerprint {
             return Err(Error::key_reused(&spec.request_id));
         }
@@ -289,14 +289,14 @@ impl Catalog {
             return store::lease(self.db.writer(), &lease_id)
                 .await?
                 .ok_or_else(|| {
-                    Error::Corrupt(format!("lease {lease_id} is recorded but missing"))
+                    Error::corrupt(format!("lease {lease_id} is recorded but missing"))
                 });
         }
         let (kind, message) = recorded
             .rejection
-            .ok_or_else(|| Error::Corrupt("a request id has neither lease nor refusal".into()))?;
+            .ok_or_else(|| Error::corrupt("a request id has neither lease nor refusal"))?;
         let kind = RejectionKind::parse(&kind)
-            .ok_or_else(|| Error::Corrupt(format!("recorded refusal {kind}")))?;
+            .ok_or_else(|| Error::corrupt(format!("recorded refusal {kind}")))?;
         Err(Rejection::new(kind, message).into())
     }
 
@@ -342,7 +342,7 @@ impl Catalog {
         };
         let price = pricing
             .price_of(&candidate.operator)
-            .ok_or_else(|| Error::Corrupt("a picked number has no price".into()))?;
+            .ok_or_else(|| Error::corrupt("a picked number has no price"))?;
         self.take(conn, spec, candidate, price, now).await
     }
 
@@ -377,7 +377,7 @@ impl Catalog {
         if !store::take(conn, &number.id, &lease.id, free_at, now).await? {
             // The row was locked (PostgreSQL) or the writer held
             // (SQLite) from the pick on: nobody can have taken it.
-            return Err(Error::Corrupt(format!(
+            return Err(Error::corrupt(format!(
                 "number {} was taken under its lock",
                 number.id
             )));

@@ -21,7 +21,7 @@ pub mod webhook;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use numhub_auth::{ServiceCredentials, ServiceInterceptor};
+use numhub_auth::ServiceCredentials;
 use numhub_proto::catalog::v1::catalog_internal_service_client::CatalogInternalServiceClient;
 use numhub_proto::orders::v1::orders_internal_service_client::OrdersInternalServiceClient;
 use numhub_proto::rentals::v1::rentals_internal_service_client::RentalsInternalServiceClient;
@@ -30,7 +30,6 @@ use numhub_runtime::clock::SharedClock;
 use numhub_runtime::db::{Database, Migrations};
 use numhub_runtime::tokens::PageTokens;
 use tokio::sync::Notify;
-use tonic::codegen::InterceptedService;
 
 pub use crate::arrival::Arrival;
 pub use crate::config::InboundSettings;
@@ -40,12 +39,7 @@ use crate::store::Message;
 /// Inbound's schema, for both backends.
 pub const MIGRATIONS: Migrations = numhub_runtime::migrations!();
 
-pub type CatalogClient =
-    CatalogInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
-pub type OrdersClient =
-    OrdersInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
-pub type RentalsClient =
-    RentalsInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
+pub use numhub_auth::internal::{CatalogClient, OrdersClient, RentalsClient};
 
 /// The services inbound routes through, with the service credential.
 #[derive(Debug, Clone)]
@@ -134,7 +128,7 @@ impl Inbound {
         }
         let stored = store::by_upstream(self.db.writer(), &message.upstream, &message.upstream_id)
             .await?
-            .ok_or_else(|| Error::Corrupt("a taken upstream id has no message".into()))?;
+            .ok_or_else(|| Error::corrupt("a taken upstream id has no message"))?;
         // The time is left out: a webhook's retry is stamped when it comes.
         let same = (&stored.to, &stored.sender, &stored.body)
             == (&message.to, &message.sender, &message.body);

@@ -11,7 +11,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use numhub_auth::{ServiceCredentials, ServiceInterceptor};
+use numhub_auth::ServiceCredentials;
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::inbound::v1 as pb;
 use numhub_proto::inbound::v1::inbound_internal_service_client::InboundInternalServiceClient;
@@ -19,14 +19,13 @@ use numhub_runtime::channel::Channel;
 use numhub_runtime::clock::SharedClock;
 use numhub_runtime::workers::{CancellationToken, Workers};
 use rand::RngExt as _;
-use tonic::codegen::InterceptedService;
 
 use crate::CatalogClient;
 
 /// The upstream name of the simulator's messages.
 pub const UPSTREAM: &str = "simulator";
 
-type Intake = InboundInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
+type Intake = numhub_auth::internal::InboundClient;
 
 /// Settings of the simulated SIM bank.
 #[derive(Debug, Clone, clap::Args)]

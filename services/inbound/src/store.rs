@@ -56,7 +56,7 @@ fn from_row(row: &AnyRow) -> Result<Message, Error> {
             1 => State::Pending,
             2 => State::Routed,
             3 => State::Unrouted,
-            other => return Err(Error::Corrupt(format!("message state {other}"))),
+            other => return Err(Error::corrupt(format!("message state {other}"))),
         },
         holder_id: row.try_get("holder_id")?,
         unrouted_reason: row.try_get("unrouted_reason")?,

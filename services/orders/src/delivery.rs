@@ -39,7 +39,7 @@ impl Orders {
         let seq = store::LOG.lock_account(&mut tx, &account_id, 2).await?;
         let mut a = store::activation(&mut *tx, &delivery.activation_id)
             .await?
-            .ok_or_else(|| Error::Corrupt("an activation vanished".into()))?;
+            .ok_or_else(|| Error::corrupt("an activation vanished"))?;
         match a.status {
             Status::Waiting | Status::Received if delivery.received_at < a.expires_at => {}
             Status::Creating => return Err(Error::in_progress()),
@@ -68,7 +68,7 @@ impl Orders {
             return self
                 .delivered(&delivery)
                 .await?
-                .ok_or_else(|| Error::Corrupt("a stored inbound id has no message".into()));
+                .ok_or_else(|| Error::corrupt("a stored inbound id has no message"));
         }
         let first = a.sms_count == 0;
         let was = a.status;

@@ -1,7 +1,5 @@
 //! Orders' errors and their gRPC statuses.
 
-use tonic::Status;
-
 /// Reasons of orders' own refusals (FAILED_PRECONDITION). The catalog's and
 /// the wallet's (NO_NUMBERS_AVAILABLE, INSUFFICIENT_BALANCE, ...) pass
 /// through unchanged.
@@ -32,10 +30,6 @@ pub enum Error {
     #[cfg(feature = "fault-injection")]
     #[error("injected crash at {0:?}")]
     Crashed(Step),
-    #[error("database error")]
-    Database(#[from] sqlx::Error),
-    #[error("corrupt stored data: {0}")]
-    Corrupt(String),
 }
 
 impl Error {
@@ -63,7 +57,6 @@ impl Error {
             Self::ShuttingDown => Failure::shutting_down(),
             #[cfg(feature = "fault-injection")]
             Self::Crashed(_) => Failure::interrupted(),
-            Self::Database(_) | Self::Corrupt(_) => Failure::internal(self),
         }
     }
 }
@@ -74,26 +67,14 @@ impl From<Refusal> for Error {
     }
 }
 
-impl From<Error> for Status {
-    fn from(error: Error) -> Self {
-        error.kind().into()
-    }
-}
+numhub_runtime::service_error!(Error);
 
 #[cfg(test)]
 mod tests {
     use tonic::Code;
+    use tonic::Status;
 
     use super::*;
-
-    #[test]
-    fn database_errors_never_reach_the_client() {
-        let status = Status::from(Error::Database(sqlx::Error::Protocol(
-            "relation activations does not exist".into(),
-        )));
-        assert_eq!(status.code(), Code::Internal);
-        assert!(!status.message().contains("activations"));
-    }
 
     #[test]
     fn a_stream_that_ends_is_resumed() {

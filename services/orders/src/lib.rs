@@ -25,7 +25,7 @@ use std::sync::Arc;
 #[cfg(feature = "fault-injection")]
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use numhub_auth::{ServiceCredentials, ServiceInterceptor};
+use numhub_auth::ServiceCredentials;
 use numhub_proto::catalog::v1::catalog_internal_service_client::CatalogInternalServiceClient;
 use numhub_proto::rentals::v1::rentals_internal_service_client::RentalsInternalServiceClient;
 use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
@@ -34,7 +34,6 @@ use numhub_runtime::clock::{SharedClock, Timestamp};
 use numhub_runtime::db::{Database, Migrations};
 use numhub_runtime::event_log::NewEvent;
 use numhub_runtime::tokens::PageTokens;
-use tonic::codegen::InterceptedService;
 
 pub use crate::config::OrdersSettings;
 use crate::error::Error;
@@ -48,12 +47,7 @@ pub const MIGRATIONS: Migrations = numhub_runtime::migrations!();
 /// trigger on `events`).
 pub const NOTIFY_CHANNEL: &str = "numhub_orders";
 
-pub type WalletClient =
-    WalletInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
-pub type CatalogClient =
-    CatalogInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
-pub type RentalsClient =
-    RentalsInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
+pub use numhub_auth::internal::{CatalogClient, RentalsClient, WalletClient};
 
 /// The services orders calls, with the service credential.
 #[derive(Debug, Clone)]

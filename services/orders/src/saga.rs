@@ -163,7 +163,7 @@ impl Orders {
                 &purchase.request_id,
             )
             .await?
-            .ok_or_else(|| Error::Corrupt("a taken request id has no activation".into()))?;
+            .ok_or_else(|| Error::corrupt("a taken request id has no activation"))?;
             return existing(a);
         }
         Ok(activation)
@@ -299,7 +299,7 @@ impl Orders {
             .into_inner()
             .transaction
             .map(|t| t.id)
-            .ok_or_else(|| Error::Corrupt("a debit without its transaction".into()))
+            .ok_or_else(|| Error::corrupt("a debit without its transaction"))
     }
 
     /// Ends a purchase FAILED with `refusal`, releases what it holds, and
@@ -354,7 +354,7 @@ impl Orders {
 fn take_lease(a: &mut Activation, lease: catalog_pb::Lease) -> Result<(), Error> {
     let price = lease
         .price
-        .ok_or_else(|| Error::Corrupt("a lease without a price".into()))?;
+        .ok_or_else(|| Error::corrupt("a lease without a price"))?;
     a.lease_id = Some(lease.id);
     a.phone_number = lease.phone_number;
     a.operator = lease.operator;

@@ -40,7 +40,7 @@ fn activation_from_row(row: &AnyRow) -> Result<Activation, Error> {
         max_price_currency: row.try_get("max_price_currency")?,
         reused_activation_id: row.try_get("reused_activation_id")?,
         status: Status::from_i64(status)
-            .ok_or_else(|| Error::Corrupt(format!("activation status {status}")))?,
+            .ok_or_else(|| Error::corrupt(format!("activation status {status}")))?,
         phone_number: row.try_get("phone_number")?,
         lease_id: row.try_get("lease_id")?,
         price: row.try_get("price")?,
@@ -55,7 +55,7 @@ fn activation_from_row(row: &AnyRow) -> Result<Activation, Error> {
         expires_at: timestamp(row, "expires_at")?,
         ended_at: optional_timestamp(row, "ended_at")?,
         settle: Settle::from_i64(settle)
-            .ok_or_else(|| Error::Corrupt(format!("activation settle {settle}")))?,
+            .ok_or_else(|| Error::corrupt(format!("activation settle {settle}")))?,
     })
 }
 
@@ -384,7 +384,7 @@ where
         async move {
             self::activation(db, &id)
                 .await?
-                .ok_or_else(|| Error::Corrupt(format!("event of missing activation {id}")))
+                .ok_or_else(|| Error::corrupt(format!("event of missing activation {id}")))
         }
         .boxed()
     };
@@ -394,7 +394,7 @@ where
             Some(activation) => {
                 let status = event.status.unwrap_or(0);
                 let status = Status::from_i64(status)
-                    .ok_or_else(|| Error::Corrupt(format!("event status {status}")))?;
+                    .ok_or_else(|| Error::corrupt(format!("event status {status}")))?;
                 EventBody::Status(status, Box::new(activation))
             }
         };

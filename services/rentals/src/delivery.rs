@@ -32,7 +32,7 @@ impl Rentals {
         let seq = store::LOG.lock_account(&mut tx, &account_id, 1).await?;
         let mut r = store::rental(&mut *tx, &delivery.rental_id)
             .await?
-            .ok_or_else(|| Error::Corrupt("a rental vanished".into()))?;
+            .ok_or_else(|| Error::corrupt("a rental vanished"))?;
         if r.status == Status::Creating {
             return Err(Error::in_progress());
         }
@@ -80,7 +80,7 @@ impl Rentals {
             return self
                 .delivered(&delivery)
                 .await?
-                .ok_or_else(|| Error::Corrupt("a stored inbound id has no message".into()));
+                .ok_or_else(|| Error::corrupt("a stored inbound id has no message"));
         }
         r.sms_count += 1;
         store::update(&mut tx, &r, None).await?;

@@ -1,7 +1,5 @@
 //! Rentals' errors and their gRPC statuses.
 
-use tonic::Status;
-
 pub use numhub_runtime::error::{Failure, Refusal};
 
 /// Reasons of rentals' own refusals (FAILED_PRECONDITION). The catalog's
@@ -32,10 +30,6 @@ pub enum Error {
     #[cfg(feature = "fault-injection")]
     #[error("injected crash at {0:?}")]
     Crashed(Step),
-    #[error("database error")]
-    Database(#[from] sqlx::Error),
-    #[error("corrupt stored data: {0}")]
-    Corrupt(String),
 }
 
 impl Error {
@@ -62,7 +56,6 @@ impl Error {
             Self::ShuttingDown => Failure::shutting_down(),
             #[cfg(feature = "fault-injection")]
             Self::Crashed(_) => Failure::interrupted(),
-            Self::Database(_) | Self::Corrupt(_) => Failure::internal(self),
         }
     }
 }
@@ -73,24 +66,4 @@ impl From<Refusal> for Error {
     }
 }
 
-impl From<Error> for Status {
-    fn from(error: Error) -> Self {
-        error.kind().into()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use tonic::Code;
-
-    use super::*;
-
-    #[test]
-    fn faults_stay_inside() {
-        let status = Status::from(Error::Database(sqlx::Error::Protocol(
-            "relation rentals does not exist".into(),
-        )));
-        assert_eq!(status.code(), Code::Internal);
-        assert!(!status.message().contains("rentals"));
-    }
-}
+numhub_runtime::service_error!(Error);

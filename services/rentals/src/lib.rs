@@ -26,7 +26,7 @@ use std::sync::Arc;
 #[cfg(feature = "fault-injection")]
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use numhub_auth::{ServiceCredentials, ServiceInterceptor};
+use numhub_auth::ServiceCredentials;
 use numhub_proto::catalog::v1::catalog_internal_service_client::CatalogInternalServiceClient;
 use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
 use numhub_runtime::channel::Channel;
@@ -35,7 +35,6 @@ use numhub_runtime::db::{Database, Migrations};
 use numhub_runtime::event_log::NewEvent;
 use numhub_runtime::streams::Hub;
 use numhub_runtime::tokens::PageTokens;
-use tonic::codegen::InterceptedService;
 
 pub use crate::config::RentalsSettings;
 use crate::error::Error;
@@ -51,10 +50,7 @@ pub const NOTIFY_CHANNEL: &str = "numhub_rentals";
 /// How many of its newest messages GetRental shows.
 pub const INBOX_SIZE: i64 = 100;
 
-pub type WalletClient =
-    WalletInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
-pub type CatalogClient =
-    CatalogInternalServiceClient<InterceptedService<Channel, ServiceInterceptor>>;
+pub use numhub_auth::internal::{CatalogClient, WalletClient};
 
 /// The services rentals calls, with the service credential.
 #[derive(Debug, Clone)]

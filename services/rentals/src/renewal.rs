@@ -78,7 +78,7 @@ impl Rentals {
                     // A concurrent retry inserted it first.
                     None => store::renewal_by_key(self.db.writer(), id, &key)
                         .await?
-                        .ok_or_else(|| Error::Corrupt("a taken renewal key vanished".into()))?,
+                        .ok_or_else(|| Error::corrupt("a taken renewal key vanished"))?,
                 }
             }
         };
@@ -157,9 +157,9 @@ impl Rentals {
             .into_inner();
         let price = plan
             .price
-            .ok_or_else(|| Error::Corrupt("a rental plan without a price".into()))?;
+            .ok_or_else(|| Error::corrupt("a rental plan without a price"))?;
         if price.currency_code != r.currency {
-            return Err(Error::Corrupt(format!(
+            return Err(Error::corrupt(format!(
                 "the catalog prices in {} but the rental was paid in {}",
                 price.currency_code, r.currency
             )));
@@ -186,7 +186,7 @@ impl Rentals {
             .await?;
         let current = store::rental(&mut *tx, &rental.id)
             .await?
-            .ok_or_else(|| Error::Corrupt("a rental vanished".into()))?;
+            .ok_or_else(|| Error::corrupt("a rental vanished"))?;
         if let Some(existing) = store::renewal_by_key(&mut *tx, &rental.id, key).await? {
             return Ok(Some(existing));
         }
@@ -263,7 +263,7 @@ impl Rentals {
         }
         let rental = store::rental(self.db.writer(), &renewal.rental_id)
             .await?
-            .ok_or_else(|| Error::Corrupt("a renewal of a missing rental".into()))?;
+            .ok_or_else(|| Error::corrupt("a renewal of a missing rental"))?;
         // No time check here: a renewal begun in time may already be
         // charged (a crash after the debit), and only the replay of the
         // debit can tell. Charged too late, the Extend below fails and the
@@ -289,7 +289,7 @@ impl Rentals {
         let lease_id = rental
             .lease_id
             .clone()
-            .ok_or_else(|| Error::Corrupt("an active rental without a lease".into()))?;
+            .ok_or_else(|| Error::corrupt("an active rental without a lease"))?;
         let extend = catalog_pb::ExtendRequest {
             lease_id,
             expire_time: Some(renewal.to_expiry.to_proto()),
@@ -324,7 +324,7 @@ impl Rentals {
         }
         let mut rental = store::rental(&mut *tx, &renewal.rental_id)
             .await?
-            .ok_or_else(|| Error::Corrupt("a renewal of a missing rental".into()))?;
+            .ok_or_else(|| Error::corrupt("a renewal of a missing rental"))?;
         if rental.status != Status::Active || rental.expires_at != renewal.from_expiry {
             drop(tx);
             return self.give_back(renewal, charge).await;
@@ -407,7 +407,7 @@ impl Rentals {
         let debit = owed
             .debit_id
             .clone()
-            .ok_or_else(|| Error::Corrupt("a refund owed without its debit".into()))?;
+            .ok_or_else(|| Error::corrupt("a refund owed without its debit"))?;
         let request = wallet_pb::RefundRequest {
             debit_transaction_id: debit,
             amount: None,
@@ -455,7 +455,7 @@ impl Rentals {
         if finished && renewal.key.starts_with("auto:") {
             let rental = store::rental(self.db.writer(), &renewal.rental_id)
                 .await?
-                .ok_or_else(|| Error::Corrupt("a renewal of a missing rental".into()))?;
+                .ok_or_else(|| Error::corrupt("a renewal of a missing rental"))?;
             self.record_auto_failure(&rental, refusal).await?;
         }
         Ok(())
@@ -481,7 +481,7 @@ impl Rentals {
     async fn stored_renewal(&self, id: &str) -> Result<Renewal, Error> {
         let renewal = store::renewal(self.db.writer(), id)
             .await?
-            .ok_or_else(|| Error::Corrupt("a renewal vanished".into()))?;
+            .ok_or_else(|| Error::corrupt("a renewal vanished"))?;
         match renewal.state {
             RenewalState::Applied | RenewalState::Charging => Ok(renewal),
             _ => Err(Refusal::new(renewal.failure_reason, renewal.failure_message).into()),

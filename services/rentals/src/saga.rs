@@ -92,7 +92,7 @@ impl Rentals {
         let existing =
             store::rental_by_request(self.db.writer(), &purchase.account_id, &purchase.request_id)
                 .await?
-                .ok_or_else(|| Error::Corrupt("a taken request id has no rental".into()))?;
+                .ok_or_else(|| Error::corrupt("a taken request id has no rental"))?;
         if existing.fingerprint != fingerprint {
             return Err(Error::key_reused(&purchase.request_id));
         }
@@ -214,7 +214,7 @@ impl Rentals {
         let transaction = response
             .into_inner()
             .transaction
-            .ok_or_else(|| Error::Corrupt("a debit without its transaction".into()))?;
+            .ok_or_else(|| Error::corrupt("a debit without its transaction"))?;
         Ok(Charge {
             debit_id: transaction.id,
             balance_after: transaction.balance_after.map(|m| m.minor_units),
@@ -268,7 +268,7 @@ impl Rentals {
 fn take_lease(r: &mut Rental, lease: catalog_pb::Lease) -> Result<(), Error> {
     let price = lease
         .price
-        .ok_or_else(|| Error::Corrupt("a lease without a price".into()))?;
+        .ok_or_else(|| Error::corrupt("a lease without a price"))?;
     r.lease_id = Some(lease.id);
     r.phone_number = lease.phone_number;
     r.price = price.minor_units;

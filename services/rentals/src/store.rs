@@ -36,7 +36,7 @@ const MESSAGE_COLUMNS: &str = "id, rental_id, account_id, inbound_id, phone_numb
 
 fn duration(row: &AnyRow, column: &str) -> Result<RentalDuration, Error> {
     let value: i64 = row.try_get(column)?;
-    RentalDuration::from_i64(value).ok_or_else(|| Error::Corrupt(format!("duration {value}")))
+    RentalDuration::from_i64(value).ok_or_else(|| Error::corrupt(format!("duration {value}")))
 }
 
 fn rental_from_row(row: &AnyRow) -> Result<Rental, Error> {
@@ -54,7 +54,7 @@ fn rental_from_row(row: &AnyRow) -> Result<Rental, Error> {
         renewal_duration: duration(row, "renewal_duration")?,
         auto_renew: row.try_get::<i64, _>("auto_renew")? != 0,
         status: Status::from_i64(status)
-            .ok_or_else(|| Error::Corrupt(format!("rental status {status}")))?,
+            .ok_or_else(|| Error::corrupt(format!("rental status {status}")))?,
         phone_number: row.try_get("phone_number")?,
         lease_id: row.try_get("lease_id")?,
         price: row.try_get("price")?,
@@ -74,7 +74,7 @@ fn rental_from_row(row: &AnyRow) -> Result<Rental, Error> {
         expires_at: timestamp(row, "expires_at")?,
         ended_at: optional_timestamp(row, "ended_at")?,
         settle: Settle::from_i64(settle)
-            .ok_or_else(|| Error::Corrupt(format!("rental settle {settle}")))?,
+            .ok_or_else(|| Error::corrupt(format!("rental settle {settle}")))?,
         max_price: row.try_get("max_price")?,
         max_price_currency: row.try_get("max_price_currency")?,
     })
@@ -95,7 +95,7 @@ fn renewal_from_row(row: &AnyRow) -> Result<Renewal, Error> {
         from_expiry: timestamp(row, "from_expiry")?,
         to_expiry: timestamp(row, "to_expiry")?,
         state: RenewalState::from_i64(state)
-            .ok_or_else(|| Error::Corrupt(format!("renewal state {state}")))?,
+            .ok_or_else(|| Error::corrupt(format!("renewal state {state}")))?,
         debit_id: row.try_get("debit_id")?,
         balance_after: row.try_get("balance_after")?,
         failure_reason: row.try_get("failure_reason")?,
@@ -690,7 +690,7 @@ where
         async move {
             self::rental(db, &id)
                 .await?
-                .ok_or_else(|| Error::Corrupt(format!("event of missing rental {id}")))
+                .ok_or_else(|| Error::corrupt(format!("event of missing rental {id}")))
         }
         .boxed()
     };
@@ -700,7 +700,7 @@ where
             Some(rental) => {
                 let status = event.status.unwrap_or(0);
                 let status = Status::from_i64(status)
-                    .ok_or_else(|| Error::Corrupt(format!("event status {status}")))?;
+                    .ok_or_else(|| Error::corrupt(format!("event status {status}")))?;
                 EventBody::Changed(status, Box::new(rental))
             }
         };

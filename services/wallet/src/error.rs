@@ -5,7 +5,6 @@
 //! that can go wrong while answering.
 
 use numhub_runtime::error::{Failure, Refusal, reason};
-use tonic::Status;
 
 /// Reasons of the wallet's own refusals (FAILED_PRECONDITION).
 pub mod wallet_reason {
@@ -116,10 +115,6 @@ pub enum Error {
     /// A refusal recorded under the request's key with its kind.
     #[error(transparent)]
     Rejected(#[from] Rejection),
-    #[error("database error")]
-    Database(#[from] sqlx::Error),
-    #[error("corrupt stored data: {0}")]
-    Corrupt(String),
 }
 
 impl Error {
@@ -142,7 +137,6 @@ impl Error {
         match self {
             Self::Failed(failure) => failure,
             Self::Rejected(rejection) => Failure::Refused(rejection.into()),
-            Self::Database(_) | Self::Corrupt(_) => Failure::internal(self),
         }
     }
 }
@@ -161,15 +155,12 @@ impl From<Rejection> for Refusal {
     }
 }
 
-impl From<Error> for Status {
-    fn from(error: Error) -> Self {
-        error.kind().into()
-    }
-}
+numhub_runtime::service_error!(Error);
 
 #[cfg(test)]
 mod tests {
     use tonic::Code;
+    use tonic::Status;
 
     use super::*;
     use tonic_types::StatusExt;
@@ -190,14 +181,5 @@ mod tests {
         assert_eq!(info.reason, "INSUFFICIENT_BALANCE");
         let status = Status::from(Error::from(Rejection::debit_not_found("x")));
         assert_eq!(status.code(), Code::NotFound);
-    }
-
-    #[test]
-    fn database_errors_never_reach_the_client() {
-        let status = Status::from(Error::Database(sqlx::Error::Protocol(
-            "relation ledger_entries does not exist".into(),
-        )));
-        assert_eq!(status.code(), Code::Internal);
-        assert!(!status.message().contains("ledger"));
     }
 }

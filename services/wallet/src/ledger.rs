@@ -152,7 +152,7 @@ impl Ledger {
         match stored.outcome {
             Ok(entry_id) => store::get_entry(self.db.reader(), &entry_id)
                 .await?
-                .ok_or_else(|| Error::Corrupt(format!("entry {entry_id} of a key is missing"))),
+                .ok_or_else(|| Error::corrupt(format!("entry {entry_id} of a key is missing"))),
             Err(rejection) => Err(rejection.into()),
         }
     }
@@ -425,7 +425,9 @@ enum BatchError {
 impl From<Error> for BatchError {
     fn from(error: Error) -> Self {
         match &error {
-            Error::Database(db) if is_retryable(db) => BatchError::Conflict,
+            Error::Failed(failure) if failure.database_error().is_some_and(is_retryable) => {
+                BatchError::Conflict
+            }
             _ => BatchError::Failed(error),
         }
     }
@@ -433,7 +435,7 @@ impl From<Error> for BatchError {
 
 impl From<sqlx::Error> for BatchError {
     fn from(error: sqlx::Error) -> Self {
-        Error::Database(error).into()
+        Error::from(error).into()
     }
 }
 

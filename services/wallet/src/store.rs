@@ -92,11 +92,11 @@ fn stored_key(row: &AnyRow) -> Result<StoredKey, Error> {
         (Some(entry_id), None) => Ok(entry_id),
         (None, Some(kind)) => {
             let kind = RejectionKind::parse(&kind)
-                .ok_or_else(|| Error::Corrupt(format!("unknown rejection {kind:?}")))?;
+                .ok_or_else(|| Error::corrupt(format!("unknown rejection {kind:?}")))?;
             let message: Option<String> = row.try_get("reject_message")?;
             Err(Rejection::new(kind, message.unwrap_or_default()))
         }
-        _ => return Err(Error::Corrupt("idempotency key without one outcome".into())),
+        _ => return Err(Error::corrupt("idempotency key without one outcome")),
     };
     Ok(StoredKey {
         fingerprint: row.try_get("fingerprint")?,
@@ -390,7 +390,7 @@ where
     T: for<'t> Encode<'t, Any> + Type<Any>,
 {
     args.add(value)
-        .map_err(|e| Error::Database(sqlx::Error::Encode(e)))
+        .map_err(|e| Error::from(sqlx::Error::Encode(e)))
 }
 
 /// The account of the debit with this id, if there is such a debit.
@@ -474,7 +474,7 @@ fn entry(row: &AnyRow) -> Result<Entry, Error> {
     Ok(Entry {
         id: row.try_get("entry_id")?,
         account_id: row.try_get("account_id")?,
-        kind: Kind::parse(&kind).ok_or_else(|| Error::Corrupt(format!("entry kind {kind:?}")))?,
+        kind: Kind::parse(&kind).ok_or_else(|| Error::corrupt(format!("entry kind {kind:?}")))?,
         amount: row.try_get("amount")?,
         currency: row.try_get("currency")?,
         balance_after: row.try_get("balance_after")?,

@@ -92,6 +92,20 @@ impl Failure {
         Self::Internal(error.into())
     }
 
+    /// Stored data that breaks a rule it was written under: a fault.
+    pub fn corrupt(what: impl std::fmt::Display) -> Self {
+        Self::Internal(format!("corrupt stored data: {what}").into())
+    }
+
+    /// The database error inside an internal failure, for a caller that
+    /// retries some (a serialization failure).
+    pub fn database_error(&self) -> Option<&sqlx::Error> {
+        match self {
+            Self::Internal(error) => error.downcast_ref(),
+            _ => None,
+        }
+    }
+
     /// The gRPC code the client sees.
     pub fn code(&self) -> Code {
         match self {
@@ -125,6 +139,13 @@ impl Failure {
 impl From<Refusal> for Failure {
     fn from(refusal: Refusal) -> Self {
         Self::Refused(refusal)
+    }
+}
+
+/// A database error is a fault of numhub's own: logged, never shown.
+impl From<sqlx::Error> for Failure {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Internal(Box::new(error))
     }
 }
 

@@ -16,6 +16,35 @@ pub use grpc::{error_chain, internal, invalid_argument, not_found, status, statu
 pub use refusal::Refusal;
 pub use upstream::{UpstreamFault, client_violations};
 
+/// The glue of a service's error type, written once: `?` on a database
+/// error (an internal failure), `corrupt`, and the one mapping to a gRPC
+/// status through [`Failure`]. The type is an enum with a
+/// `Failed(Failure)` variant and a `kind(self) -> Failure` method that
+/// says what its other variants are.
+#[macro_export]
+macro_rules! service_error {
+    ($error:ty) => {
+        impl ::core::convert::From<::sqlx::Error> for $error {
+            fn from(error: ::sqlx::Error) -> Self {
+                Self::Failed(error.into())
+            }
+        }
+
+        impl ::core::convert::From<$error> for ::tonic::Status {
+            fn from(error: $error) -> Self {
+                error.kind().into()
+            }
+        }
+
+        impl $error {
+            /// Stored data that breaks a rule it was written under.
+            pub fn corrupt(what: impl ::core::fmt::Display) -> Self {
+                Self::Failed($crate::error::Failure::corrupt(what))
+            }
+        }
+    };
+}
+
 /// The `domain` of every numhub `ErrorInfo`.
 pub const ERROR_DOMAIN: &str = "numhub.dev";
 

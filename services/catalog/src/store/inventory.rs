@@ -358,7 +358,7 @@ fn lease_row(row: &AnyRow) -> Result<Lease, Error> {
     Ok(Lease {
         id: row.try_get("id")?,
         kind: LeaseKind::from_i64(kind)
-            .ok_or_else(|| Error::Corrupt(format!("lease kind {kind}")))?,
+            .ok_or_else(|| Error::corrupt(format!("lease kind {kind}")))?,
         number_id: row.try_get("number_id")?,
         phone_number: row.try_get("e164")?,
         country_code: row.try_get("country_code")?,

@@ -28,10 +28,10 @@ fn flag(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
 
 fn number_type(row: &AnyRow, column: &str) -> Result<NumberType, Error> {
     let value: i64 = row.try_get(column)?;
-    NumberType::from_i64(value).ok_or_else(|| Error::Corrupt(format!("number type {value}")))
+    NumberType::from_i64(value).ok_or_else(|| Error::corrupt(format!("number type {value}")))
 }
 
 fn duration(row: &AnyRow, column: &str) -> Result<RentalDuration, Error> {
     let value: i64 = row.try_get(column)?;
-    RentalDuration::from_i64(value).ok_or_else(|| Error::Corrupt(format!("duration {value}")))
+    RentalDuration::from_i64(value).ok_or_else(|| Error::corrupt(format!("duration {value}")))
 }

@@ -123,7 +123,7 @@ pub(super) fn country_row(row: &AnyRow) -> Result<Country, Error> {
         name: row.try_get("name")?,
         dial_prefix: row.try_get("dial_prefix")?,
         activate_id: i32::try_from(activate_id)
-            .map_err(|_| Error::Corrupt(format!("activate_id {activate_id}")))?,
+            .map_err(|_| Error::corrupt(format!("activate_id {activate_id}")))?,
         disabled: flag(row, "disabled")?,
     })
 }
