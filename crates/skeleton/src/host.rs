@@ -62,13 +62,19 @@ impl std::fmt::Debug for Host {
 
 impl Host {
     /// Binds the listen address (port 0 picks a free port) of a process
-    /// whose name and default ports are `defaults`.
+    /// whose name and default ports are `defaults`, and serves its metrics
+    /// unless they are `off`.
     pub async fn bind(
         common: &Common,
         defaults: ServiceDefaults,
         layout: Layout,
     ) -> anyhow::Result<Self> {
         let listener = bind(common.server.listen_addr(&defaults)).await?;
+        // Before any service is built: its workers may count from their
+        // first pass.
+        if let Some(addr) = common.server.metrics_addr(&defaults) {
+            install_metrics(addr)?;
+        }
         let (peers, storage, credentials) = match layout {
             Layout::Alone(addrs) => (
                 PeerChannels::At(addrs, common.calls.clone()),
@@ -153,13 +159,10 @@ impl Host {
         &self.workers
     }
 
-    /// Serves every service added, behind one auth layer, with health,
-    /// reflection and (unless `off`) metrics. API keys are resolved in
-    /// process when the accounts service is here, or by calling it.
+    /// Serves every service added, behind one auth layer, with health and
+    /// reflection. API keys are resolved in process when the accounts
+    /// service is here, or by calling it.
     pub async fn serve(self) -> anyhow::Result<Running> {
-        if let Some(addr) = self.common.server.metrics_addr(&self.defaults) {
-            install_metrics(addr)?;
-        }
         let auth_config = &self.common.auth;
         let resolver = match self.authenticator {
             Some(authenticator) => authenticator,
