@@ -30,29 +30,42 @@ impl Refusal {
 
     /// A request found invalid by another service (a price limit in a
     /// currency only the catalog knows) as a refusal a saga can store with
-    /// the purchase: reason INVALID_FIELD, "field: description" joined by
-    /// "; ". Only for storage: the answer itself keeps its violations.
+    /// the purchase: reason INVALID_FIELD, its violations as a JSON list of
+    /// `[field, description]`, so they come back as they were, whatever
+    /// their text. Only for storage: the client gets the violations.
     pub fn invalid(violations: &[Violation]) -> Self {
-        let described = violations
+        let pairs: Vec<[&str; 2]> = violations
             .iter()
-            .map(|v| format!("{}: {}", v.field, v.description))
-            .collect::<Vec<_>>()
-            .join("; ");
-        Self::new(reason::INVALID_FIELD, described)
+            .map(|v| [v.field.as_str(), v.description.as_str()])
+            .collect();
+        let stored = serde_json::to_string(&pairs).unwrap_or_default();
+        Self::new(reason::INVALID_FIELD, stored)
     }
 
     /// The field violations of a stored refusal made by
-    /// [`Refusal::invalid`]; `None` for a business refusal.
+    /// [`Refusal::invalid`]; `None` for a business refusal. Rows stored
+    /// before the JSON form hold "field: description" joined by "; ".
     pub fn violations(reason: &str, message: &str) -> Option<Vec<Violation>> {
-        (reason == reason::INVALID_FIELD).then(|| {
+        if reason != reason::INVALID_FIELD {
+            return None;
+        }
+        if let Ok(pairs) = serde_json::from_str::<Vec<(String, String)>>(message) {
+            return Some(
+                pairs
+                    .into_iter()
+                    .map(|(f, d)| Violation::new(f, d))
+                    .collect(),
+            );
+        }
+        Some(
             message
                 .split("; ")
                 .map(|v| {
                     let (field, description) = v.split_once(": ").unwrap_or(("request", v));
                     Violation::new(field, description)
                 })
-                .collect()
-        })
+                .collect(),
+        )
     }
 }
 
@@ -71,5 +84,32 @@ mod tests {
         let read = Refusal::violations(&refusal.reason, &refusal.message).unwrap();
         assert_eq!(read, violations);
         assert_eq!(Refusal::violations("NO_NUMBERS_AVAILABLE", "none"), None);
+    }
+
+    #[test]
+    fn stored_violations_come_back_whatever_their_text() {
+        let violations = [
+            Violation::new("max_price", "is 1; the price: 2 \"EUR\"\n"),
+            Violation::new("max_price.currency_code", ""),
+        ];
+        let refusal = Refusal::invalid(&violations);
+        let read = Refusal::violations(&refusal.reason, &refusal.message).unwrap();
+        assert_eq!(read, violations);
+    }
+
+    #[test]
+    fn rows_stored_before_the_json_form_still_read() {
+        let read = Refusal::violations(
+            reason::INVALID_FIELD,
+            "max_price: currency_code must be USD; request_id: is required",
+        )
+        .unwrap();
+        assert_eq!(
+            read,
+            [
+                Violation::new("max_price", "currency_code must be USD"),
+                Violation::new("request_id", "is required"),
+            ]
+        );
     }
 }
