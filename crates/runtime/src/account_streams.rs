@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::Failure;
 use crate::event_log::Read;
 use crate::streams::{self, Batch, EventStream, Feed, Follow, Hub};
 use crate::workers::Workers;
@@ -17,7 +18,7 @@ use crate::workers::Workers;
 /// What a service's stream reads: its events, and whether a subject ended.
 pub trait Log: Send + Sync + 'static {
     type Event: Send + 'static;
-    type Error: Send + 'static;
+    type Error: From<Failure> + Send + 'static;
 
     /// Whether `subject` has ended for good, or does not exist: nothing
     /// more will happen to it.
@@ -36,9 +37,11 @@ pub trait Log: Send + Sync + 'static {
     /// An event's sequence number: the cursor after it.
     fn seq(event: &Self::Event) -> i64;
 
-    /// The error that ends a stream at shutdown (UNAVAILABLE: resume
-    /// elsewhere with the cursor).
-    fn shutting_down() -> Self::Error;
+    /// What a stream ends with when the process stops: UNAVAILABLE, to be
+    /// resumed from the cursor of its last event.
+    fn shutting_down() -> Self::Error {
+        Failure::shutting_down().into()
+    }
 }
 
 /// What a stream follows.

@@ -24,9 +24,9 @@ impl Orders {
             return Ok(stored);
         }
         // The account never changes, so it is read before taking its lock.
-        let activation = store::activation(self.db.reader(), &delivery.activation_id)
+        let activation = store::activation(self.db.reader(), &delivery.holder_id)
             .await?
-            .ok_or_else(|| Error::not_found("activation", &delivery.activation_id))?;
+            .ok_or_else(|| Error::not_found("activation", &delivery.holder_id))?;
         let account_id = activation.account_id;
         let extraction = numhub_otp::extract(
             &delivery.body,
@@ -37,7 +37,7 @@ impl Orders {
         let mut tx = self.db.begin_write().await?;
         // A message and possibly a status change: two sequence numbers.
         let seq = store::LOG.lock_account(&mut tx, &account_id, 2).await?;
-        let mut a = store::activation(&mut *tx, &delivery.activation_id)
+        let mut a = store::activation(&mut *tx, &delivery.holder_id)
             .await?
             .ok_or_else(|| Error::corrupt("an activation vanished"))?;
         match a.status {
@@ -107,7 +107,7 @@ impl Orders {
         else {
             return Ok(None);
         };
-        if stored.activation_id != delivery.activation_id {
+        if stored.activation_id != delivery.holder_id {
             return Err(Error::key_reused(&delivery.inbound_id));
         }
         Ok(Some(stored))

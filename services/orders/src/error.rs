@@ -23,9 +23,6 @@ pub enum Error {
     /// What the client is told, as it is.
     #[error(transparent)]
     Failed(#[from] Failure),
-    /// The process is shutting down: a stream ends, to be resumed.
-    #[error("shutting down")]
-    ShuttingDown,
     /// A fault injected by a test between two steps of the saga.
     #[cfg(feature = "fault-injection")]
     #[error("injected crash at {0:?}")]
@@ -54,7 +51,6 @@ impl Error {
     pub fn kind(self) -> Failure {
         match self {
             Self::Failed(failure) => failure,
-            Self::ShuttingDown => Failure::shutting_down(),
             #[cfg(feature = "fault-injection")]
             Self::Crashed(_) => Failure::interrupted(),
         }
@@ -78,7 +74,7 @@ mod tests {
 
     #[test]
     fn a_stream_that_ends_is_resumed() {
-        let status = Status::from(Error::ShuttingDown);
+        let status = Status::from(Error::from(Failure::shutting_down()));
         assert_eq!(status.code(), Code::Unavailable);
         assert!(status.message().contains("cursor"));
     }

@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 
 use crate::Orders;
 use crate::lifecycle::Abandon;
-use crate::model::{Delivery, EventBody, Reuse};
+use crate::model::{EventBody, Reuse};
 use crate::proto::{self, activation_to_proto, message_to_proto};
 use crate::streams::Watched;
 
@@ -203,7 +203,7 @@ impl pb::orders_internal_service_server::OrdersInternalService for Orders {
         &self,
         request: Request<pb::DeliverMessageRequest>,
     ) -> Result<Response<pb::Message>, Status> {
-        let delivery = parse::request(Delivery::try_from(request.into_inner()))?;
+        let delivery = parse::request(proto::delivery(request.get_ref()))?;
         let message = self.deliver(delivery).await?;
         Ok(Response::new(message_to_proto(&message)))
     }

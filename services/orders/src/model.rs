@@ -182,15 +182,8 @@ impl Purchase {
     }
 }
 
-/// An SMS handed over for an activation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    pub activation_id: String,
-    pub inbound_id: String,
-    pub sender: String,
-    pub body: String,
-    pub received_at: Timestamp,
-}
+/// An SMS handed over for an activation: `holder_id` is its activation_id.
+pub type Delivery = numhub_runtime::parse::HandedOn;
 
 /// ListActivations: a page of the account's activations, newest first,
 /// before the activation `before`, of any of `statuses` (empty: any).

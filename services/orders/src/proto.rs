@@ -98,26 +98,16 @@ pub fn activation_id(value: &str) -> Result<String, Vec<Violation>> {
     parse::field("id", parse::id(value))
 }
 
-impl TryFrom<pb::DeliverMessageRequest> for Delivery {
-    type Error = Vec<Violation>;
-
-    fn try_from(r: pb::DeliverMessageRequest) -> Result<Self, Self::Error> {
-        let m = parse::handed_on(
-            "activation_id",
-            &r.activation_id,
-            &r.inbound_message_id,
-            &r.sender,
-            &r.body,
-            r.receive_time.as_ref(),
-        )?;
-        Ok(Delivery {
-            activation_id: m.holder_id,
-            inbound_id: m.inbound_id,
-            sender: m.sender,
-            body: m.body,
-            received_at: m.received_at,
-        })
-    }
+/// DeliverMessage: the SMS inbound hands on, with every field checked.
+pub fn delivery(r: &pb::DeliverMessageRequest) -> Result<Delivery, Vec<Violation>> {
+    parse::handed_on(
+        "activation_id",
+        &r.activation_id,
+        &r.inbound_message_id,
+        &r.sender,
+        &r.body,
+        r.receive_time.as_ref(),
+    )
 }
 
 /// WatchMessages' cursor, issued for `scope`; empty for the start.
@@ -305,7 +295,9 @@ mod tests {
             status.message(),
             "rental messages are unavailable; resume with the cursor of the last message"
         );
-        let orders = Status::from(Ended::Orders(crate::error::Error::ShuttingDown));
+        let orders = Status::from(Ended::Orders(crate::error::Error::from(
+            numhub_runtime::error::Failure::shutting_down(),
+        )));
         assert_eq!(orders.code(), tonic::Code::Unavailable);
         assert!(orders.message().contains("shutting down"));
     }

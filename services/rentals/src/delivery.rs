@@ -17,9 +17,9 @@ impl Rentals {
             return Ok(stored);
         }
         // The account never changes, so it is read before taking its lock.
-        let rental = store::rental(self.db.reader(), &delivery.rental_id)
+        let rental = store::rental(self.db.reader(), &delivery.holder_id)
             .await?
-            .ok_or_else(|| Error::not_found("rental", &delivery.rental_id))?;
+            .ok_or_else(|| Error::not_found("rental", &delivery.holder_id))?;
         let account_id = rental.account_id;
         let extraction = numhub_otp::extract(
             &delivery.body,
@@ -30,7 +30,7 @@ impl Rentals {
 
         let mut tx = self.db.begin_write().await?;
         let seq = store::LOG.lock_account(&mut tx, &account_id, 1).await?;
-        let mut r = store::rental(&mut *tx, &delivery.rental_id)
+        let mut r = store::rental(&mut *tx, &delivery.holder_id)
             .await?
             .ok_or_else(|| Error::corrupt("a rental vanished"))?;
         if r.status == Status::Creating {
@@ -99,7 +99,7 @@ impl Rentals {
         else {
             return Ok(None);
         };
-        if stored.rental_id != delivery.rental_id {
+        if stored.rental_id != delivery.holder_id {
             return Err(Error::key_reused(&delivery.inbound_id));
         }
         Ok(Some(stored))

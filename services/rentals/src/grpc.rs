@@ -9,7 +9,7 @@ use numhub_runtime::{money, parse, streams};
 use tonic::{Request, Response, Status};
 
 use crate::Rentals;
-use crate::model::{Cancellation, Delivery, EventBody, RenewalOrder, Settle};
+use crate::model::{Cancellation, EventBody, RenewalOrder, Settle};
 use crate::proto::{self, message_to_proto, rental_to_proto};
 use crate::streams::Watched;
 
@@ -211,7 +211,7 @@ impl pb::rentals_internal_service_server::RentalsInternalService for Rentals {
         &self,
         request: Request<pb::DeliverMessageRequest>,
     ) -> Result<Response<pb::Message>, Status> {
-        let delivery = parse::request(Delivery::try_from(request.into_inner()))?;
+        let delivery = parse::request(proto::delivery(request.get_ref()))?;
         let message = self.deliver(delivery).await?;
         Ok(Response::new(message_to_proto(&message)))
     }

@@ -288,15 +288,8 @@ pub struct Message {
     pub received_at: Timestamp,
 }
 
-/// An SMS handed over for a rental.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    pub rental_id: String,
-    pub inbound_id: String,
-    pub sender: String,
-    pub body: String,
-    pub received_at: Timestamp,
-}
+/// An SMS handed over for a rental: `holder_id` is its rental_id.
+pub type Delivery = numhub_runtime::parse::HandedOn;
 
 /// ListRentals: a page of the account's rentals, newest first, before the
 /// rental `before`.

@@ -139,26 +139,16 @@ pub fn rental_id(value: &str) -> Result<String, Vec<Violation>> {
     parse::field("id", parse::id(value))
 }
 
-impl TryFrom<pb::DeliverMessageRequest> for Delivery {
-    type Error = Vec<Violation>;
-
-    fn try_from(r: pb::DeliverMessageRequest) -> Result<Self, Self::Error> {
-        let m = parse::handed_on(
-            "rental_id",
-            &r.rental_id,
-            &r.inbound_message_id,
-            &r.sender,
-            &r.body,
-            r.receive_time.as_ref(),
-        )?;
-        Ok(Delivery {
-            rental_id: m.holder_id,
-            inbound_id: m.inbound_id,
-            sender: m.sender,
-            body: m.body,
-            received_at: m.received_at,
-        })
-    }
+/// DeliverMessage: the SMS inbound hands on, with every field checked.
+pub fn delivery(r: &pb::DeliverMessageRequest) -> Result<Delivery, Vec<Violation>> {
+    parse::handed_on(
+        "rental_id",
+        &r.rental_id,
+        &r.inbound_message_id,
+        &r.sender,
+        &r.body,
+        r.receive_time.as_ref(),
+    )
 }
 
 /// WatchAccountMessages; its cursor is signed for `scope`.

@@ -47,10 +47,6 @@ impl Log for Rentals {
     fn seq(event: &Event) -> i64 {
         event.seq
     }
-
-    fn shutting_down() -> Error {
-        Error::ShuttingDown
-    }
 }
 
 impl Rentals {
