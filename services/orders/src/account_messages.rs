@@ -13,7 +13,7 @@ use numhub_proto::rentals::v1 as rentals_pb;
 use numhub_runtime::streams::EventStream;
 
 use crate::Orders;
-use crate::error::Error;
+use crate::error::Failure;
 use crate::model::{self, EventBody, MessagesCursor};
 use crate::streams::Watched;
 
@@ -29,7 +29,7 @@ pub enum AccountMessage {
 #[derive(Debug, thiserror::Error)]
 pub enum Ended {
     #[error(transparent)]
-    Orders(#[from] Error),
+    Orders(#[from] Failure),
     /// The rentals message stream could not be opened or failed: transient
     /// for the client, who resumes with its cursor.
     #[error("the rentals message stream failed")]

@@ -6,7 +6,7 @@ use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_runtime::event_log::NewEvent;
 
 use crate::Orders;
-use crate::error::{Error, Refusal, orders_reason};
+use crate::error::{Failure, Refusal, in_progress, orders_reason};
 use crate::model::{Delivery, Message, Status};
 use crate::store;
 
@@ -19,14 +19,14 @@ impl Orders {
     /// Stores the SMS with its code, makes the activation RECEIVED and wakes
     /// its streams. Idempotent by the inbound id: a redelivery returns the
     /// stored message.
-    pub async fn deliver(&self, delivery: Delivery) -> Result<Message, Error> {
+    pub async fn deliver(&self, delivery: Delivery) -> Result<Message, Failure> {
         if let Some(stored) = self.delivered(&delivery).await? {
             return Ok(stored);
         }
         // The account never changes, so it is read before taking its lock.
         let activation = store::activation(self.db.reader(), &delivery.holder_id)
             .await?
-            .ok_or_else(|| Error::not_found("activation", &delivery.holder_id))?;
+            .ok_or_else(|| Failure::not_found("activation", &delivery.holder_id))?;
         let account_id = activation.account_id;
         let extraction = numhub_otp::extract(
             &delivery.body,
@@ -39,10 +39,10 @@ impl Orders {
         let seq = store::LOG.lock_account(&mut tx, &account_id, 2).await?;
         let mut a = store::activation(&mut *tx, &delivery.holder_id)
             .await?
-            .ok_or_else(|| Error::corrupt("an activation vanished"))?;
+            .ok_or_else(|| Failure::corrupt("an activation vanished"))?;
         match a.status {
             Status::Waiting | Status::Received if delivery.received_at < a.expires_at => {}
-            Status::Creating => return Err(Error::in_progress()),
+            Status::Creating => return Err(in_progress()),
             _ => {
                 return Err(Refusal::new(
                     orders_reason::ACTIVATION_ENDED,
@@ -68,7 +68,7 @@ impl Orders {
             return self
                 .delivered(&delivery)
                 .await?
-                .ok_or_else(|| Error::corrupt("a stored inbound id has no message"));
+                .ok_or_else(|| Failure::corrupt("a stored inbound id has no message"));
         }
         let first = a.sms_count == 0;
         let was = a.status;
@@ -101,14 +101,14 @@ impl Orders {
 
     /// The message already stored for this inbound id, if any; another
     /// activation's is a reused key.
-    async fn delivered(&self, delivery: &Delivery) -> Result<Option<Message>, Error> {
+    async fn delivered(&self, delivery: &Delivery) -> Result<Option<Message>, Failure> {
         let Some(stored) =
             store::message_by_inbound(self.db.writer(), &delivery.inbound_id).await?
         else {
             return Ok(None);
         };
         if stored.activation_id != delivery.holder_id {
-            return Err(Error::key_reused(&delivery.inbound_id));
+            return Err(Failure::key_reused(&delivery.inbound_id));
         }
         Ok(Some(stored))
     }

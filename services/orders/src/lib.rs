@@ -36,7 +36,7 @@ use numhub_runtime::event_log::NewEvent;
 use numhub_runtime::tokens::PageTokens;
 
 pub use crate::config::OrdersSettings;
-use crate::error::Error;
+use crate::error::Failure;
 use crate::model::{Activation, Status, Step};
 use numhub_runtime::streams::Hub;
 
@@ -107,7 +107,7 @@ impl Orders {
         clock: SharedClock,
         settings: OrdersSettings,
         deps: Dependencies,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, Failure> {
         let tokens = PageTokens::load(&db).await?;
         Ok(Self {
             db,
@@ -142,15 +142,15 @@ impl Orders {
 
     /// Fails as if the process had died at `step`, when a test asked.
     #[cfg(feature = "fault-injection")]
-    fn crash_point(&self, step: Step) -> Result<(), Error> {
+    fn crash_point(&self, step: Step) -> Result<(), Failure> {
         if self.crash_at.load(Ordering::Relaxed) == step as u8 {
-            return Err(Error::Crashed(step));
+            return Err(Failure::interrupted());
         }
         Ok(())
     }
 
     #[cfg(not(feature = "fault-injection"))]
-    fn crash_point(&self, _step: Step) -> Result<(), Error> {
+    fn crash_point(&self, _step: Step) -> Result<(), Failure> {
         Ok(())
     }
 
@@ -169,9 +169,9 @@ impl Orders {
         account_id: &str,
         id: &str,
         decide: F,
-    ) -> Result<(Activation, bool), Error>
+    ) -> Result<(Activation, bool), Failure>
     where
-        F: FnOnce(&mut Activation, Timestamp) -> Result<Change, Error>,
+        F: FnOnce(&mut Activation, Timestamp) -> Result<Change, Failure>,
     {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
@@ -179,7 +179,7 @@ impl Orders {
         let mut activation = store::activation(&mut *tx, id)
             .await?
             .filter(|a| a.account_id == account_id)
-            .ok_or_else(|| Error::not_found("activation", id))?;
+            .ok_or_else(|| Failure::not_found("activation", id))?;
         let change = decide(&mut activation, now)?;
         if change == Change::None {
             return Ok((activation, false));
@@ -197,7 +197,7 @@ impl Orders {
         &self,
         account_id: &str,
         id: &str,
-    ) -> Result<(Activation, Vec<model::Message>), Error> {
+    ) -> Result<(Activation, Vec<model::Message>), Failure> {
         let activation = self.get(account_id, id).await?;
         let messages = store::messages_of(self.db.reader(), id).await?;
         Ok((activation, messages))
@@ -211,7 +211,7 @@ impl Orders {
         statuses: &[Status],
         before: Option<&str>,
         page_size: u32,
-    ) -> Result<(Vec<Activation>, Option<String>), Error> {
+    ) -> Result<(Vec<Activation>, Option<String>), Failure> {
         let rows = store::list(
             self.db.reader(),
             account_id,
@@ -228,11 +228,11 @@ impl Orders {
     }
 
     /// Reads an activation of the account; NOT_FOUND for another's.
-    pub async fn get(&self, account_id: &str, id: &str) -> Result<Activation, Error> {
+    pub async fn get(&self, account_id: &str, id: &str) -> Result<Activation, Failure> {
         store::activation(self.db.reader(), id)
             .await?
             .filter(|a| a.account_id == account_id)
-            .ok_or_else(|| Error::not_found("activation", id))
+            .ok_or_else(|| Failure::not_found("activation", id))
     }
 }
 

@@ -12,7 +12,7 @@
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::wallet::v1 as wallet_pb;
 
-use crate::error::{Error, Failure, Refusal, orders_reason};
+use crate::error::{Failure, Refusal, in_progress, orders_reason};
 use crate::model::{Activation, Settle, Status};
 use crate::{Change, Orders, store};
 
@@ -31,7 +31,7 @@ impl Orders {
         account_id: &str,
         id: &str,
         how: Abandon,
-    ) -> Result<Activation, Error> {
+    ) -> Result<Activation, Failure> {
         let min_age = self.settings.min_cancel_age;
         let (target, settle) = match how {
             Abandon::Cancel => (Status::Cancelled, Settle::RefundAndRelease),
@@ -51,7 +51,7 @@ impl Orders {
                 }
                 match a.status {
                     Status::Waiting => {}
-                    Status::Creating => return Err(Error::in_progress()),
+                    Status::Creating => return Err(in_progress()),
                     _ => return Err(ended(a)),
                 }
                 let age = now.unix_micros() - a.created_at.unix_micros();
@@ -78,7 +78,7 @@ impl Orders {
 
     /// Completes an activation that received an SMS: FINISHED, the price
     /// kept, the number released.
-    pub async fn complete(&self, account_id: &str, id: &str) -> Result<Activation, Error> {
+    pub async fn complete(&self, account_id: &str, id: &str) -> Result<Activation, Failure> {
         let (activation, changed) = self
             .change(account_id, id, |a, now| {
                 match a.status {
@@ -91,7 +91,7 @@ impl Orders {
                         )
                         .into());
                     }
-                    Status::Creating => return Err(Error::in_progress()),
+                    Status::Creating => return Err(in_progress()),
                     _ => return Err(ended(a)),
                 }
                 a.status = Status::Finished;
@@ -108,7 +108,7 @@ impl Orders {
         &self,
         account_id: &str,
         id: &str,
-    ) -> Result<Activation, Error> {
+    ) -> Result<Activation, Failure> {
         let (activation, _) = self
             .change(account_id, id, |a, _| match a.status {
                 Status::Waiting => Ok(Change::None),
@@ -116,7 +116,7 @@ impl Orders {
                     a.status = Status::Waiting;
                     Ok(Change::Status)
                 }
-                Status::Creating => Err(Error::in_progress()),
+                Status::Creating => Err(in_progress()),
                 _ => Err(ended(a)),
             })
             .await?;
@@ -125,7 +125,7 @@ impl Orders {
 
     /// Ends an open activation whose time is up: EXPIRED with a refund when
     /// no SMS arrived, FINISHED without one otherwise.
-    pub(crate) async fn expire(&self, account_id: &str, id: &str) -> Result<(), Error> {
+    pub(crate) async fn expire(&self, account_id: &str, id: &str) -> Result<(), Failure> {
         let (activation, changed) = self
             .change(account_id, id, |a, now| {
                 if !matches!(a.status, Status::Waiting | Status::Received) || a.expires_at > now {
@@ -151,7 +151,11 @@ impl Orders {
 
     /// After an end: settles at once (a failure is left to the worker) and
     /// answers the activation as it is then.
-    async fn after_end(&self, activation: Activation, changed: bool) -> Result<Activation, Error> {
+    async fn after_end(
+        &self,
+        activation: Activation,
+        changed: bool,
+    ) -> Result<Activation, Failure> {
         if changed || activation.settle != Settle::Nothing {
             self.settle_logged(&activation).await;
             return self.get(&activation.account_id, &activation.id).await;
@@ -172,7 +176,7 @@ impl Orders {
 
     /// Pays what an ended activation owes: the refund, the ban, the
     /// release, each idempotent, then clears the debt.
-    pub(crate) async fn settle(&self, a: &Activation) -> Result<(), Error> {
+    pub(crate) async fn settle(&self, a: &Activation) -> Result<(), Failure> {
         if a.settle == Settle::Nothing {
             return Ok(());
         }
@@ -193,7 +197,7 @@ impl Orders {
                         .transaction
                         .map_or(a.price, |t| t.amount.map_or(a.price, |m| m.minor_units));
                 }
-                Err(status) => return Err(Failure::from_upstream("wallet", &status, &[]).into()),
+                Err(status) => return Err(Failure::from_upstream("wallet", &status, &[])),
             }
         }
         if a.settle == Settle::RefundReleaseAndBan {
@@ -227,7 +231,7 @@ impl Orders {
 }
 
 /// The refusal for an activation that has already ended.
-fn ended(a: &Activation) -> Error {
+fn ended(a: &Activation) -> Failure {
     Refusal::new(
         orders_reason::ACTIVATION_ENDED,
         format!("the activation has ended: {}", a.status.name()),

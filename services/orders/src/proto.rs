@@ -295,9 +295,9 @@ mod tests {
             status.message(),
             "rental messages are unavailable; resume with the cursor of the last message"
         );
-        let orders = Status::from(Ended::Orders(crate::error::Error::from(
+        let orders = Status::from(Ended::Orders(
             numhub_runtime::error::Failure::shutting_down(),
-        )));
+        ));
         assert_eq!(orders.code(), tonic::Code::Unavailable);
         assert!(orders.message().contains("shutting down"));
     }

@@ -18,7 +18,7 @@ use numhub_proto::common::v1::Money;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_runtime::error::reason;
 
-use crate::error::{Error, Failure, Refusal, orders_reason};
+use crate::error::{Failure, Refusal, orders_reason};
 use crate::model::{Activation, Purchase, Settle, Status};
 use crate::{Change, Orders, store};
 
@@ -36,7 +36,7 @@ pub const PURCHASE_TIMED_OUT: &str = "PURCHASE_TIMED_OUT";
 impl Orders {
     /// Buys an activation, or returns the one (or the refusal) a previous
     /// request with the same `request_id` got.
-    pub async fn purchase(&self, purchase: Purchase) -> Result<Activation, Error> {
+    pub async fn purchase(&self, purchase: Purchase) -> Result<Activation, Failure> {
         let activation = self.insert_creating(&purchase).await?;
         self.drive(activation).await
     }
@@ -49,7 +49,7 @@ impl Orders {
         previous_id: &str,
         max_price: (Option<i64>, String),
         request_id: &str,
-    ) -> Result<Activation, Error> {
+    ) -> Result<Activation, Failure> {
         let previous = self.get(account_id, previous_id).await?;
         let purchase = Purchase {
             account_id: account_id.to_owned(),
@@ -66,7 +66,7 @@ impl Orders {
         if retry.is_none() {
             let window = self.settings.reuse_window;
             let closed = |message: String| {
-                Err::<Activation, Error>(
+                Err::<Activation, Failure>(
                     Refusal::new(orders_reason::REUSE_WINDOW_CLOSED, message)
                         .with("reuse_window_seconds", window.as_secs())
                         .into(),
@@ -93,13 +93,13 @@ impl Orders {
     /// same id. The open-activation limit is checked under the account's
     /// lock, so concurrent purchases cannot pass it together; a refusal is
     /// recorded as a FAILED activation, so a retry gets it too.
-    async fn insert_creating(&self, purchase: &Purchase) -> Result<Activation, Error> {
+    async fn insert_creating(&self, purchase: &Purchase) -> Result<Activation, Failure> {
         let fingerprint = purchase.fingerprint();
         let existing = |a: Activation| {
             if a.fingerprint == fingerprint {
                 Ok(a)
             } else {
-                Err(Error::key_reused(&purchase.request_id))
+                Err(Failure::key_reused(&purchase.request_id))
             }
         };
         let now = self.clock.now();
@@ -163,14 +163,14 @@ impl Orders {
                 &purchase.request_id,
             )
             .await?
-            .ok_or_else(|| Error::corrupt("a taken request id has no activation"))?;
+            .ok_or_else(|| Failure::corrupt("a taken request id has no activation"))?;
             return existing(a);
         }
         Ok(activation)
     }
 
     /// Runs the saga from wherever the activation is; idempotent.
-    pub(crate) async fn drive(&self, activation: Activation) -> Result<Activation, Error> {
+    pub(crate) async fn drive(&self, activation: Activation) -> Result<Activation, Failure> {
         match activation.status {
             Status::Creating => {}
             Status::Failed => return Err(failure_of(&activation)),
@@ -182,13 +182,13 @@ impl Orders {
         let mut leased = activation.clone();
         match self.lease(&activation).await {
             Ok(lease) => take_lease(&mut leased, lease)?,
-            Err(Error::Failed(Failure::Refused(refusal))) => {
+            Err(Failure::Refused(refusal)) => {
                 return self.fail(&activation, refusal, Settle::Nothing).await;
             }
             // The catalog refused the request itself (a price limit in
             // another currency): recorded like a refusal, answered as the
             // client's mistake.
-            Err(Error::Failed(Failure::Invalid(violations))) => {
+            Err(Failure::Invalid(violations)) => {
                 let refusal = Refusal::invalid(&violations);
                 return self.fail(&activation, refusal, Settle::Nothing).await;
             }
@@ -197,7 +197,7 @@ impl Orders {
         self.crash_point(Step::AfterLease)?;
         let debit_id = match self.debit(&leased).await {
             Ok(id) => id,
-            Err(Error::Failed(Failure::Refused(refusal))) => {
+            Err(Failure::Refused(refusal)) => {
                 return self.fail(&leased, refusal, Settle::Release).await;
             }
             Err(error) => return Err(error),
@@ -222,7 +222,7 @@ impl Orders {
 
     /// Step 2: the catalog's lease for this activation (a replay when it
     /// was already made).
-    async fn lease(&self, a: &Activation) -> Result<catalog_pb::Lease, Error> {
+    async fn lease(&self, a: &Activation) -> Result<catalog_pb::Lease, Failure> {
         let request = catalog_pb::LeaseNumberRequest {
             kind: catalog_pb::LeaseKind::Activation as i32,
             account_id: a.account_id.clone(),
@@ -271,14 +271,14 @@ impl Orders {
                     "the number is no longer sold for this service",
                 )
                 .into()),
-                failure => Err(failure.into()),
+                failure => Err(failure),
             },
         }
     }
 
     /// Step 3: the wallet's debit for this activation (a replay when it was
     /// already made); the debit's id.
-    async fn debit(&self, a: &Activation) -> Result<String, Error> {
+    async fn debit(&self, a: &Activation) -> Result<String, Failure> {
         let request = wallet_pb::DebitRequest {
             account_id: a.account_id.clone(),
             amount: Some(Money {
@@ -299,7 +299,7 @@ impl Orders {
             .into_inner()
             .transaction
             .map(|t| t.id)
-            .ok_or_else(|| Error::corrupt("a debit without its transaction"))
+            .ok_or_else(|| Failure::corrupt("a debit without its transaction"))
     }
 
     /// Ends a purchase FAILED with `refusal`, releases what it holds, and
@@ -309,7 +309,7 @@ impl Orders {
         activation: &Activation,
         refusal: Refusal,
         settle: Settle,
-    ) -> Result<Activation, Error> {
+    ) -> Result<Activation, Failure> {
         let (a, _) = self
             .change(&activation.account_id, &activation.id, |a, now| {
                 if a.status != Status::Creating {
@@ -339,22 +339,22 @@ impl Orders {
     }
 
     /// Drives a purchase left CREATING (the recovery worker).
-    pub(crate) async fn recover(&self, id: &str) -> Result<(), Error> {
+    pub(crate) async fn recover(&self, id: &str) -> Result<(), Failure> {
         let Some(activation) = store::activation(self.db.writer(), id).await? else {
             return Ok(());
         };
         match self.drive(activation).await {
-            Ok(_) | Err(Error::Failed(Failure::Refused(_))) => Ok(()),
+            Ok(_) | Err(Failure::Refused(_)) => Ok(()),
             Err(error) => Err(error),
         }
     }
 }
 
 /// Puts the catalog's lease on the activation: its number and price.
-fn take_lease(a: &mut Activation, lease: catalog_pb::Lease) -> Result<(), Error> {
+fn take_lease(a: &mut Activation, lease: catalog_pb::Lease) -> Result<(), Failure> {
     let price = lease
         .price
-        .ok_or_else(|| Error::corrupt("a lease without a price"))?;
+        .ok_or_else(|| Failure::corrupt("a lease without a price"))?;
     a.lease_id = Some(lease.id);
     a.phone_number = lease.phone_number;
     a.operator = lease.operator;
@@ -380,9 +380,9 @@ pub fn saga_key(activation_id: &str) -> String {
 }
 
 /// The answer a FAILED activation gives every retry of its purchase.
-fn failure_of(a: &Activation) -> Error {
+fn failure_of(a: &Activation) -> Failure {
     if let Some(violations) = Refusal::violations(&a.failure_reason, &a.failure_message) {
-        return Error::Failed(Failure::Invalid(violations));
+        return Failure::Invalid(violations);
     }
     let reason = if a.failure_reason.is_empty() {
         reason::INTERNAL_ERROR.to_owned()

@@ -14,7 +14,7 @@ use numhub_runtime::event_log::{self, EventLog, Read};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row};
 
-use crate::error::Error;
+use crate::error::Failure;
 use crate::model::{Activation, Event, EventBody, Message, Settle, Status};
 
 const ACTIVATION_COLUMNS: &str = "id, account_id, request_id, fingerprint, service_code, \
@@ -25,7 +25,7 @@ const ACTIVATION_COLUMNS: &str = "id, account_id, request_id, fingerprint, servi
 const MESSAGE_COLUMNS: &str = "id, activation_id, account_id, inbound_id, phone_number, sender, \
     body, code, received_at";
 
-fn activation_from_row(row: &AnyRow) -> Result<Activation, Error> {
+fn activation_from_row(row: &AnyRow) -> Result<Activation, Failure> {
     let status: i64 = row.try_get("status")?;
     let settle: i64 = row.try_get("settle")?;
     Ok(Activation {
@@ -40,7 +40,7 @@ fn activation_from_row(row: &AnyRow) -> Result<Activation, Error> {
         max_price_currency: row.try_get("max_price_currency")?,
         reused_activation_id: row.try_get("reused_activation_id")?,
         status: Status::from_i64(status)
-            .ok_or_else(|| Error::corrupt(format!("activation status {status}")))?,
+            .ok_or_else(|| Failure::corrupt(format!("activation status {status}")))?,
         phone_number: row.try_get("phone_number")?,
         lease_id: row.try_get("lease_id")?,
         price: row.try_get("price")?,
@@ -55,7 +55,7 @@ fn activation_from_row(row: &AnyRow) -> Result<Activation, Error> {
         expires_at: timestamp(row, "expires_at")?,
         ended_at: optional_timestamp(row, "ended_at")?,
         settle: Settle::from_i64(settle)
-            .ok_or_else(|| Error::corrupt(format!("activation settle {settle}")))?,
+            .ok_or_else(|| Failure::corrupt(format!("activation settle {settle}")))?,
     })
 }
 
@@ -140,7 +140,7 @@ pub async fn insert_activation<'e>(
 pub async fn activation<'e>(
     db: impl Executor<'e, Database = Any>,
     id: &str,
-) -> Result<Option<Activation>, Error> {
+) -> Result<Option<Activation>, Failure> {
     let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT {ACTIVATION_COLUMNS} FROM activations WHERE id = $1"
     )))
@@ -154,7 +154,7 @@ pub async fn activation_by_request<'e>(
     db: impl Executor<'e, Database = Any>,
     account_id: &str,
     request_id: &str,
-) -> Result<Option<Activation>, Error> {
+) -> Result<Option<Activation>, Failure> {
     let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT {ACTIVATION_COLUMNS} FROM activations WHERE account_id = $1 AND request_id = $2"
     )))
@@ -279,7 +279,7 @@ pub async fn list<'e>(
     statuses: &[Status],
     before: Option<&str>,
     limit: u32,
-) -> Result<Vec<Activation>, Error> {
+) -> Result<Vec<Activation>, Failure> {
     let mut sql = format!("SELECT {ACTIVATION_COLUMNS} FROM activations WHERE account_id = $1");
     let mut next = 2;
     if before.is_some() {
@@ -366,7 +366,7 @@ pub async fn events_after<'e, E>(
     which: Read<'_>,
     after: i64,
     limit: i64,
-) -> Result<Vec<Event>, Error>
+) -> Result<Vec<Event>, Failure>
 where
     E: Executor<'e, Database = Any> + Copy,
 {
@@ -384,7 +384,7 @@ where
         async move {
             self::activation(db, &id)
                 .await?
-                .ok_or_else(|| Error::corrupt(format!("event of missing activation {id}")))
+                .ok_or_else(|| Failure::corrupt(format!("event of missing activation {id}")))
         }
         .boxed()
     };
@@ -394,7 +394,7 @@ where
             Some(activation) => {
                 let status = event.status.unwrap_or(0);
                 let status = Status::from_i64(status)
-                    .ok_or_else(|| Error::corrupt(format!("event status {status}")))?;
+                    .ok_or_else(|| Failure::corrupt(format!("event status {status}")))?;
                 EventBody::Status(status, Box::new(activation))
             }
         };

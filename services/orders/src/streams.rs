@@ -6,7 +6,7 @@ use numhub_runtime::account_streams::{self, Followed, Log, Settings};
 use numhub_runtime::event_log::Read;
 use numhub_runtime::streams;
 
-use crate::error::Error;
+use crate::error::Failure;
 use crate::model::Event;
 use crate::{Orders, store};
 
@@ -23,13 +23,13 @@ pub enum Watched {
 }
 
 /// A stream of events, boxed for tonic.
-pub type EventStream = streams::EventStream<Event, Error>;
+pub type EventStream = streams::EventStream<Event, Failure>;
 
 impl Log for Orders {
     type Event = Event;
-    type Error = Error;
+    type Error = Failure;
 
-    async fn has_ended(&self, id: &str) -> Result<bool, Error> {
+    async fn has_ended(&self, id: &str) -> Result<bool, Failure> {
         let activation = store::activation(self.db.reader(), id).await?;
         Ok(activation.is_none_or(|a| a.status.is_terminal()))
     }
@@ -40,7 +40,7 @@ impl Log for Orders {
         which: Read<'_>,
         cursor: i64,
         limit: i64,
-    ) -> Result<Vec<Event>, Error> {
+    ) -> Result<Vec<Event>, Failure> {
         store::events_after(self.db.reader(), account_id, which, cursor, limit).await
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use numhub_runtime::account_streams;
 use numhub_runtime::workers::Workers;
 
-use crate::error::Error;
+use crate::error::Failure;
 use crate::store::{self, Due};
 use crate::{NOTIFY_CHANNEL, Orders};
 
@@ -47,14 +47,14 @@ impl Orders {
                 if pass != Pass::default() {
                     tracing::debug!(?pass, "workers");
                 }
-                Ok::<_, Error>(())
+                Ok::<_, Failure>(())
             }
         });
     }
 
     /// One pass of every worker at the clock's current time: expire what is
     /// due, drive half-done purchases, pay unsettled ends.
-    pub async fn run_workers_once(&self) -> Result<Pass, Error> {
+    pub async fn run_workers_once(&self) -> Result<Pass, Failure> {
         let mut pass = Pass::default();
         let now = self.clock.now();
         for id in store::due(self.db.reader(), Due::Expired, now, PASS).await? {
@@ -93,7 +93,7 @@ impl Orders {
         Ok(pass)
     }
 
-    fn worker_failed(&self, pass: &mut Pass, work: &str, id: &str, error: &Error) {
+    fn worker_failed(&self, pass: &mut Pass, work: &str, id: &str, error: &Failure) {
         pass.failed += 1;
         tracing::warn!(
             work,

@@ -3,7 +3,7 @@
 use numhub_runtime::event_log::NewEvent;
 
 use crate::Rentals;
-use crate::error::{Error, Refusal, rentals_reason};
+use crate::error::{Failure, Refusal, in_progress, rentals_reason};
 use crate::model::{Delivery, Message, Status};
 use crate::store;
 
@@ -12,14 +12,14 @@ impl Rentals {
     /// Idempotent by the inbound id: a redelivery returns the stored
     /// message. Refused when the rental did not hold the number when the
     /// SMS arrived, or it is for one service and the SMS is from another.
-    pub async fn deliver(&self, delivery: Delivery) -> Result<Message, Error> {
+    pub async fn deliver(&self, delivery: Delivery) -> Result<Message, Failure> {
         if let Some(stored) = self.delivered(&delivery).await? {
             return Ok(stored);
         }
         // The account never changes, so it is read before taking its lock.
         let rental = store::rental(self.db.reader(), &delivery.holder_id)
             .await?
-            .ok_or_else(|| Error::not_found("rental", &delivery.holder_id))?;
+            .ok_or_else(|| Failure::not_found("rental", &delivery.holder_id))?;
         let account_id = rental.account_id;
         let extraction = numhub_otp::extract(
             &delivery.body,
@@ -32,9 +32,9 @@ impl Rentals {
         let seq = store::LOG.lock_account(&mut tx, &account_id, 1).await?;
         let mut r = store::rental(&mut *tx, &delivery.holder_id)
             .await?
-            .ok_or_else(|| Error::corrupt("a rental vanished"))?;
+            .ok_or_else(|| Failure::corrupt("a rental vanished"))?;
         if r.status == Status::Creating {
-            return Err(Error::in_progress());
+            return Err(in_progress());
         }
         // The SMS belongs to the rental only if it arrived while the rental
         // held the number: never one that came after a cancel or expiry.
@@ -80,7 +80,7 @@ impl Rentals {
             return self
                 .delivered(&delivery)
                 .await?
-                .ok_or_else(|| Error::corrupt("a stored inbound id has no message"));
+                .ok_or_else(|| Failure::corrupt("a stored inbound id has no message"));
         }
         r.sms_count += 1;
         store::update(&mut tx, &r, None).await?;
@@ -93,14 +93,14 @@ impl Rentals {
 
     /// The message already stored for this inbound id, if any; another
     /// rental's is a reused key.
-    async fn delivered(&self, delivery: &Delivery) -> Result<Option<Message>, Error> {
+    async fn delivered(&self, delivery: &Delivery) -> Result<Option<Message>, Failure> {
         let Some(stored) =
             store::message_by_inbound(self.db.writer(), &delivery.inbound_id).await?
         else {
             return Ok(None);
         };
         if stored.rental_id != delivery.holder_id {
-            return Err(Error::key_reused(&delivery.inbound_id));
+            return Err(Failure::key_reused(&delivery.inbound_id));
         }
         Ok(Some(stored))
     }

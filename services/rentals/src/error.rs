@@ -1,4 +1,4 @@
-//! Rentals' errors and their gRPC statuses.
+//! Rentals' own refusals; every error is a runtime [`Failure`].
 
 pub use numhub_runtime::error::{Failure, Refusal};
 
@@ -15,51 +15,7 @@ pub mod rentals_reason {
     pub const PRICE_ABOVE_MAX: &str = "PRICE_ABOVE_MAX";
 }
 
-#[cfg(feature = "fault-injection")]
-use crate::model::Step;
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// What the client is told, as it is.
-    #[error(transparent)]
-    Failed(#[from] Failure),
-    /// A fault injected by a test between two steps of a saga.
-    #[cfg(feature = "fault-injection")]
-    #[error("injected crash at {0:?}")]
-    Crashed(Step),
+/// The purchase, or a renewal, of the rental has not finished yet.
+pub fn in_progress() -> Failure {
+    Failure::InProgress("a purchase or renewal of the rental is in progress; retry shortly".into())
 }
-
-impl Error {
-    pub fn not_found(resource: &'static str, id: impl Into<String>) -> Self {
-        Failure::not_found(resource, id).into()
-    }
-
-    pub fn key_reused(request_id: &str) -> Self {
-        Failure::key_reused(request_id).into()
-    }
-
-    /// The purchase, or a renewal, of the rental has not finished yet.
-    pub fn in_progress() -> Self {
-        Failure::InProgress(
-            "a purchase or renewal of the rental is in progress; retry shortly".into(),
-        )
-        .into()
-    }
-
-    /// What the client is told.
-    pub fn kind(self) -> Failure {
-        match self {
-            Self::Failed(failure) => failure,
-            #[cfg(feature = "fault-injection")]
-            Self::Crashed(_) => Failure::interrupted(),
-        }
-    }
-}
-
-impl From<Refusal> for Error {
-    fn from(refusal: Refusal) -> Self {
-        Failure::Refused(refusal).into()
-    }
-}
-
-numhub_runtime::service_error!(Error);

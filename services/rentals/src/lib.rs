@@ -37,7 +37,7 @@ use numhub_runtime::streams::Hub;
 use numhub_runtime::tokens::PageTokens;
 
 pub use crate::config::RentalsSettings;
-use crate::error::Error;
+use crate::error::Failure;
 use crate::model::{Filter, Rental, Step};
 
 /// Rentals' schema, for both backends.
@@ -97,7 +97,7 @@ impl Rentals {
         clock: SharedClock,
         settings: RentalsSettings,
         deps: Dependencies,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, Failure> {
         let tokens = PageTokens::load(&db).await?;
         Ok(Self {
             db,
@@ -131,15 +131,15 @@ impl Rentals {
 
     /// Fails as if the process had died at `step`, when a test asked.
     #[cfg(feature = "fault-injection")]
-    fn crash_point(&self, step: Step) -> Result<(), Error> {
+    fn crash_point(&self, step: Step) -> Result<(), Failure> {
         if self.crash_at.load(Ordering::Relaxed) == step as u8 {
-            return Err(Error::Crashed(step));
+            return Err(Failure::interrupted());
         }
         Ok(())
     }
 
     #[cfg(not(feature = "fault-injection"))]
-    fn crash_point(&self, _step: Step) -> Result<(), Error> {
+    fn crash_point(&self, _step: Step) -> Result<(), Failure> {
         Ok(())
     }
 
@@ -157,9 +157,9 @@ impl Rentals {
         account_id: &str,
         id: &str,
         decide: F,
-    ) -> Result<(Rental, bool), Error>
+    ) -> Result<(Rental, bool), Failure>
     where
-        F: FnOnce(&mut Rental, Timestamp) -> Result<bool, Error>,
+        F: FnOnce(&mut Rental, Timestamp) -> Result<bool, Failure>,
     {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
@@ -167,7 +167,7 @@ impl Rentals {
         let mut rental = store::rental(&mut *tx, id)
             .await?
             .filter(|r| r.account_id == account_id)
-            .ok_or_else(|| Error::not_found("rental", id))?;
+            .ok_or_else(|| Failure::not_found("rental", id))?;
         if !decide(&mut rental, now)? {
             return Ok((rental, false));
         }
@@ -183,11 +183,11 @@ impl Rentals {
     }
 
     /// Reads a rental of the account; NOT_FOUND for another's.
-    pub async fn get(&self, account_id: &str, id: &str) -> Result<Rental, Error> {
+    pub async fn get(&self, account_id: &str, id: &str) -> Result<Rental, Failure> {
         store::rental(self.db.reader(), id)
             .await?
             .filter(|r| r.account_id == account_id)
-            .ok_or_else(|| Error::not_found("rental", id))
+            .ok_or_else(|| Failure::not_found("rental", id))
     }
 
     /// A rental of the account with its newest messages, newest first.
@@ -195,7 +195,7 @@ impl Rentals {
         &self,
         account_id: &str,
         id: &str,
-    ) -> Result<(Rental, Vec<model::Message>), Error> {
+    ) -> Result<(Rental, Vec<model::Message>), Failure> {
         let rental = self.get(account_id, id).await?;
         let messages = store::recent_messages(self.db.reader(), id, INBOX_SIZE).await?;
         Ok((rental, messages))
@@ -209,7 +209,7 @@ impl Rentals {
         filter: Filter,
         before: Option<&str>,
         page_size: u32,
-    ) -> Result<(Vec<Rental>, Option<String>), Error> {
+    ) -> Result<(Vec<Rental>, Option<String>), Failure> {
         let now = self.clock.now();
         let rows = store::list(
             self.db.reader(),
@@ -235,9 +235,9 @@ impl Rentals {
         phone_number: &str,
         after: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<model::Message>, Error> {
+    ) -> Result<Vec<model::Message>, Failure> {
         if !store::rented_number(self.db.reader(), account_id, phone_number).await? {
-            return Err(Error::not_found("rented number", phone_number));
+            return Err(Failure::not_found("rented number", phone_number));
         }
         Ok(store::messages_of_number(
             self.db.reader(),

@@ -13,7 +13,7 @@ use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_runtime::event_log::NewEvent;
 
 use crate::Rentals;
-use crate::error::{Error, Failure, Refusal, rentals_reason};
+use crate::error::{Failure, Refusal, in_progress, rentals_reason};
 use crate::model::{Rental, Settle, Status};
 use crate::store;
 
@@ -25,12 +25,12 @@ impl Rentals {
         account_id: &str,
         id: &str,
         on: bool,
-    ) -> Result<Rental, Error> {
+    ) -> Result<Rental, Failure> {
         let (rental, _) = self
             .change(account_id, id, |r, now| {
                 match r.status_at(now) {
                     Status::Active => {}
-                    Status::Creating => return Err(Error::in_progress()),
+                    Status::Creating => return Err(in_progress()),
                     _ => return Err(ended(r, now)),
                 }
                 if r.auto_renew == on && (!on || r.auto_renew_failed_at.is_none()) {
@@ -51,7 +51,7 @@ impl Rentals {
     /// everything charged refunded when the cancel is within the refund
     /// window after purchase and no SMS has arrived. A cancelled rental is
     /// returned as it is.
-    pub async fn cancel(&self, account_id: &str, id: &str) -> Result<Rental, Error> {
+    pub async fn cancel(&self, account_id: &str, id: &str) -> Result<Rental, Failure> {
         let window = self.settings.refund_window;
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
@@ -59,19 +59,19 @@ impl Rentals {
         let mut rental = store::rental(&mut *tx, id)
             .await?
             .filter(|r| r.account_id == account_id)
-            .ok_or_else(|| Error::not_found("rental", id))?;
+            .ok_or_else(|| Failure::not_found("rental", id))?;
         match rental.status_at(now) {
             Status::Cancelled => {
                 drop(tx);
                 return self.after_end(rental, false).await;
             }
             Status::Active => {}
-            Status::Creating => return Err(Error::in_progress()),
+            Status::Creating => return Err(in_progress()),
             _ => return Err(ended(&rental, now)),
         }
         // A renewal being charged would add to what a refund gives back.
         if store::renewal_in_flight(&mut *tx, id).await?.is_some() {
-            return Err(Error::in_progress());
+            return Err(in_progress());
         }
         let age = now.unix_micros() - rental.created_at.unix_micros();
         let refund = age <= window.as_micros() as i64 && rental.sms_count == 0;
@@ -95,7 +95,7 @@ impl Rentals {
     /// Ends an ACTIVE rental whose time is up: EXPIRED, its number
     /// released into quarantine. A renewal being charged is finished first
     /// (by the renewal recovery), as it may still move the expiry.
-    pub(crate) async fn expire(&self, id: &str) -> Result<bool, Error> {
+    pub(crate) async fn expire(&self, id: &str) -> Result<bool, Failure> {
         let Some(stored) = store::rental(self.db.reader(), id).await? else {
             return Ok(false);
         };
@@ -127,7 +127,7 @@ impl Rentals {
 
     /// After an end: settles at once (a failure is left to the worker) and
     /// answers the rental as it is then.
-    async fn after_end(&self, rental: Rental, changed: bool) -> Result<Rental, Error> {
+    async fn after_end(&self, rental: Rental, changed: bool) -> Result<Rental, Failure> {
         if changed || rental.settle != Settle::Nothing {
             self.settle_logged(&rental).await;
             return self.get(&rental.account_id, &rental.id).await;
@@ -149,7 +149,7 @@ impl Rentals {
     /// Pays what an ended rental owes: the refunds of its purchase and of
     /// every renewal, then the release of its number, each idempotent; then
     /// clears the debt.
-    pub(crate) async fn settle(&self, r: &Rental) -> Result<(), Error> {
+    pub(crate) async fn settle(&self, r: &Rental) -> Result<(), Failure> {
         if r.settle == Settle::Nothing {
             return Ok(());
         }
@@ -205,7 +205,7 @@ impl Rentals {
 }
 
 /// The refusal for a rental that has ended.
-fn ended(r: &Rental, now: numhub_runtime::clock::Timestamp) -> Error {
+fn ended(r: &Rental, now: numhub_runtime::clock::Timestamp) -> Failure {
     Refusal::new(
         rentals_reason::RENTAL_ENDED,
         format!("the rental has ended: {}", r.status_at(now).name()),

@@ -28,7 +28,7 @@ use numhub_runtime::event_log::NewEvent;
 use numhub_runtime::rental::RentalDuration;
 
 use crate::Rentals;
-use crate::error::{Error, Failure, Refusal, rentals_reason};
+use crate::error::{Failure, Refusal, in_progress, rentals_reason};
 use crate::model::{self, Renewal, RenewalState, Rental, Status};
 use crate::saga::{Charge, Step};
 use crate::store;
@@ -56,7 +56,7 @@ impl Rentals {
         duration: Option<RentalDuration>,
         max_price: Option<(i64, Option<String>)>,
         request_id: &str,
-    ) -> Result<(Rental, Renewal), Error> {
+    ) -> Result<(Rental, Renewal), Failure> {
         let rental = self.get(account_id, id).await?;
         let max_price = max_price.map(|(units, currency)| (units, currency.unwrap_or_default()));
         // What was asked, not what it resolved to: a retry of "the renewal
@@ -78,12 +78,12 @@ impl Rentals {
                     // A concurrent retry inserted it first.
                     None => store::renewal_by_key(self.db.writer(), id, &key)
                         .await?
-                        .ok_or_else(|| Error::corrupt("a taken renewal key vanished"))?,
+                        .ok_or_else(|| Failure::corrupt("a taken renewal key vanished"))?,
                 }
             }
         };
         if renewal.fingerprint != fingerprint {
-            return Err(Error::key_reused(request_id));
+            return Err(Failure::key_reused(request_id));
         }
         let renewal = self.drive_renewal(renewal).await?;
         let rental = self.get(account_id, id).await?;
@@ -91,7 +91,7 @@ impl Rentals {
     }
 
     /// One auto-renew attempt for a rental whose claim this worker holds.
-    pub(crate) async fn auto_renew(&self, id: &str) -> Result<AutoRenewal, Error> {
+    pub(crate) async fn auto_renew(&self, id: &str) -> Result<AutoRenewal, Failure> {
         let Some(rental) = store::rental(self.db.writer(), id).await? else {
             return Ok(AutoRenewal::Skipped);
         };
@@ -102,7 +102,7 @@ impl Rentals {
         let duration = rental.renewal_duration;
         let quote = match self.quote(&rental, duration).await {
             Ok(quote) => quote,
-            Err(Error::Failed(Failure::Refused(refusal))) => {
+            Err(Failure::Refused(refusal)) => {
                 self.record_auto_failure(&rental, &refusal).await?;
                 return Ok(AutoRenewal::Refused);
             }
@@ -117,7 +117,7 @@ impl Rentals {
         };
         match self.drive_renewal(renewal).await {
             Ok(r) if r.state == RenewalState::Applied => Ok(AutoRenewal::Renewed),
-            Ok(_) | Err(Error::Failed(Failure::Refused(_))) => Ok(AutoRenewal::Refused),
+            Ok(_) | Err(Failure::Refused(_)) => Ok(AutoRenewal::Refused),
             Err(error) => Err(error),
         }
     }
@@ -140,7 +140,7 @@ impl Rentals {
     }
 
     /// The current price of a package for the rental's number.
-    async fn quote(&self, r: &Rental, duration: RentalDuration) -> Result<(i64, String), Error> {
+    async fn quote(&self, r: &Rental, duration: RentalDuration) -> Result<(i64, String), Failure> {
         let request = catalog_pb::QuoteRentalRequest {
             country_code: r.country_code.clone(),
             number_type: r.number_type as i32,
@@ -157,9 +157,9 @@ impl Rentals {
             .into_inner();
         let price = plan
             .price
-            .ok_or_else(|| Error::corrupt("a rental plan without a price"))?;
+            .ok_or_else(|| Failure::corrupt("a rental plan without a price"))?;
         if price.currency_code != r.currency {
-            return Err(Error::corrupt(format!(
+            return Err(Failure::corrupt(format!(
                 "the catalog prices in {} but the rental was paid in {}",
                 price.currency_code, r.currency
             )));
@@ -178,7 +178,7 @@ impl Rentals {
         duration: RentalDuration,
         (price, currency): (i64, String),
         max_price: Option<i64>,
-    ) -> Result<Option<Renewal>, Error> {
+    ) -> Result<Option<Renewal>, Failure> {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
         store::LOG
@@ -186,7 +186,7 @@ impl Rentals {
             .await?;
         let current = store::rental(&mut *tx, &rental.id)
             .await?
-            .ok_or_else(|| Error::corrupt("a rental vanished"))?;
+            .ok_or_else(|| Failure::corrupt("a rental vanished"))?;
         if let Some(existing) = store::renewal_by_key(&mut *tx, &rental.id, key).await? {
             return Ok(Some(existing));
         }
@@ -201,7 +201,7 @@ impl Rentals {
             .await?
             .is_some()
         {
-            return Err(Error::in_progress());
+            return Err(in_progress());
         }
         let inserted = store::insert_renewal(&mut tx, &renewal, self.claim_until(now)).await?;
         tx.commit().await?;
@@ -217,7 +217,7 @@ impl Rentals {
         period: i64,
         duration: RentalDuration,
         quote: (i64, String),
-    ) -> Result<Option<Renewal>, Error> {
+    ) -> Result<Option<Renewal>, Failure> {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
         store::LOG
@@ -248,7 +248,7 @@ impl Rentals {
     }
 
     /// Drives a renewal from wherever it is to its end; idempotent.
-    pub(crate) async fn drive_renewal(&self, renewal: Renewal) -> Result<Renewal, Error> {
+    pub(crate) async fn drive_renewal(&self, renewal: Renewal) -> Result<Renewal, Failure> {
         match renewal.state {
             RenewalState::Charging => {}
             RenewalState::Applied => return Ok(renewal),
@@ -263,7 +263,7 @@ impl Rentals {
         }
         let rental = store::rental(self.db.writer(), &renewal.rental_id)
             .await?
-            .ok_or_else(|| Error::corrupt("a renewal of a missing rental"))?;
+            .ok_or_else(|| Failure::corrupt("a renewal of a missing rental"))?;
         // No time check here: a renewal begun in time may already be
         // charged (a crash after the debit), and only the replay of the
         // debit can tell. Charged too late, the Extend below fails and the
@@ -273,7 +273,7 @@ impl Rentals {
             .await
         {
             Ok(charge) => charge,
-            Err(Error::Failed(Failure::Refused(refusal))) => {
+            Err(Failure::Refused(refusal)) => {
                 self.end_renewal(
                     &renewal,
                     RenewalState::Charging,
@@ -289,7 +289,7 @@ impl Rentals {
         let lease_id = rental
             .lease_id
             .clone()
-            .ok_or_else(|| Error::corrupt("an active rental without a lease"))?;
+            .ok_or_else(|| Failure::corrupt("an active rental without a lease"))?;
         let extend = catalog_pb::ExtendRequest {
             lease_id,
             expire_time: Some(renewal.to_expiry.to_proto()),
@@ -298,7 +298,7 @@ impl Rentals {
             return match Failure::from_upstream("catalog", &status, &[]) {
                 // The lease ended meanwhile: the charge goes back.
                 Failure::Refused(_) => self.give_back(&renewal, &charge).await,
-                failure => Err(failure.into()),
+                failure => Err(failure),
             };
         }
         self.crash_point(Step::RenewalAfterExtend)?;
@@ -309,7 +309,7 @@ impl Rentals {
     /// transaction; gives the charge back instead when the rental ended
     /// meanwhile. Another driver may have ended the renewal first (a
     /// request and the recovery worker): its end stands.
-    async fn apply_renewal(&self, renewal: &Renewal, charge: &Charge) -> Result<Renewal, Error> {
+    async fn apply_renewal(&self, renewal: &Renewal, charge: &Charge) -> Result<Renewal, Failure> {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
         let seq = store::LOG
@@ -324,7 +324,7 @@ impl Rentals {
         }
         let mut rental = store::rental(&mut *tx, &renewal.rental_id)
             .await?
-            .ok_or_else(|| Error::corrupt("a renewal of a missing rental"))?;
+            .ok_or_else(|| Failure::corrupt("a renewal of a missing rental"))?;
         if rental.status != Status::Active || rental.expires_at != renewal.from_expiry {
             drop(tx);
             return self.give_back(renewal, charge).await;
@@ -373,7 +373,7 @@ impl Rentals {
     /// renewal becomes REFUNDING with its debit, if it is still CHARGING,
     /// and the charge is paid back. Answers NUMBER_EXPIRED. A crash after
     /// the mark leaves the refund to the recovery worker.
-    async fn give_back(&self, renewal: &Renewal, charge: &Charge) -> Result<Renewal, Error> {
+    async fn give_back(&self, renewal: &Renewal, charge: &Charge) -> Result<Renewal, Failure> {
         let refusal = expired_refusal();
         let owed = Renewal {
             debit_id: Some(charge.debit_id.clone()),
@@ -403,11 +403,11 @@ impl Rentals {
 
     /// Pays back a REFUNDING renewal's charge (idempotent by its key) and
     /// ends it REFUNDED; answers its refusal.
-    async fn pay_back(&self, owed: &Renewal) -> Result<Renewal, Error> {
+    async fn pay_back(&self, owed: &Renewal) -> Result<Renewal, Failure> {
         let debit = owed
             .debit_id
             .clone()
-            .ok_or_else(|| Error::corrupt("a refund owed without its debit"))?;
+            .ok_or_else(|| Failure::corrupt("a refund owed without its debit"))?;
         let request = wallet_pb::RefundRequest {
             debit_transaction_id: debit,
             amount: None,
@@ -440,7 +440,7 @@ impl Rentals {
         from: RenewalState,
         to: RenewalState,
         refusal: &Refusal,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Failure> {
         let ended = Renewal {
             failure_reason: refusal.reason.clone(),
             failure_message: refusal.message.clone(),
@@ -455,7 +455,7 @@ impl Rentals {
         if finished && renewal.key.starts_with("auto:") {
             let rental = store::rental(self.db.writer(), &renewal.rental_id)
                 .await?
-                .ok_or_else(|| Error::corrupt("a renewal of a missing rental"))?;
+                .ok_or_else(|| Failure::corrupt("a renewal of a missing rental"))?;
             self.record_auto_failure(&rental, refusal).await?;
         }
         Ok(())
@@ -463,7 +463,7 @@ impl Rentals {
 
     /// Records why auto-renew failed, and when, so the next attempt waits
     /// for the retry pause; the customer sees it on the rental.
-    async fn record_auto_failure(&self, rental: &Rental, refusal: &Refusal) -> Result<(), Error> {
+    async fn record_auto_failure(&self, rental: &Rental, refusal: &Refusal) -> Result<(), Failure> {
         let failure = refusal.reason.clone();
         self.change(&rental.account_id, &rental.id, |r, now| {
             if r.status != Status::Active {
@@ -478,10 +478,10 @@ impl Rentals {
         Ok(())
     }
 
-    async fn stored_renewal(&self, id: &str) -> Result<Renewal, Error> {
+    async fn stored_renewal(&self, id: &str) -> Result<Renewal, Failure> {
         let renewal = store::renewal(self.db.writer(), id)
             .await?
-            .ok_or_else(|| Error::corrupt("a renewal vanished"))?;
+            .ok_or_else(|| Failure::corrupt("a renewal vanished"))?;
         match renewal.state {
             RenewalState::Applied | RenewalState::Charging => Ok(renewal),
             _ => Err(Refusal::new(renewal.failure_reason, renewal.failure_message).into()),
@@ -490,22 +490,22 @@ impl Rentals {
 
     /// Drives a renewal left CHARGING, or pays back one left REFUNDING (the
     /// recovery worker).
-    pub(crate) async fn recover_renewal(&self, id: &str) -> Result<(), Error> {
+    pub(crate) async fn recover_renewal(&self, id: &str) -> Result<(), Failure> {
         let Some(renewal) = store::renewal(self.db.writer(), id).await? else {
             return Ok(());
         };
         match self.drive_renewal(renewal).await {
-            Ok(_) | Err(Error::Failed(Failure::Refused(_))) => Ok(()),
+            Ok(_) | Err(Failure::Refused(_)) => Ok(()),
             Err(error) => Err(error),
         }
     }
 }
 
 /// A renewal is possible only while the rental is ACTIVE and unexpired.
-fn ensure_renewable(r: &Rental, now: Timestamp) -> Result<(), Error> {
+fn ensure_renewable(r: &Rental, now: Timestamp) -> Result<(), Failure> {
     match r.status_at(now) {
         Status::Active => Ok(()),
-        Status::Creating => Err(Error::in_progress()),
+        Status::Creating => Err(in_progress()),
         _ => Err(expired_refusal().into()),
     }
 }
@@ -516,17 +516,17 @@ fn ensure_renewable(r: &Rental, now: Timestamp) -> Result<(), Error> {
 fn limit_in_currency_of(
     r: &Rental,
     max_price: Option<&(i64, String)>,
-) -> Result<Option<i64>, Error> {
+) -> Result<Option<i64>, Failure> {
     match max_price {
         None => Ok(None),
         Some((_, currency)) if !currency.is_empty() && *currency != r.currency => {
-            Err(Error::Failed(Failure::Invalid(vec![Violation::new(
+            Err(Failure::Invalid(vec![Violation::new(
                 "max_price",
                 format!(
                     "currency_code must be {}, the rental's currency",
                     r.currency
                 ),
-            )])))
+            )]))
         }
         Some((units, _)) => Ok(Some(*units)),
     }

@@ -18,7 +18,7 @@ use numhub_proto::common::v1::Money;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_runtime::error::reason;
 
-use crate::error::{Error, Failure, Refusal, rentals_reason};
+use crate::error::{Failure, Refusal, rentals_reason};
 use crate::model::{Purchase, Rental, Settle, Status};
 use crate::{Rentals, store};
 
@@ -40,14 +40,14 @@ pub(crate) struct Charge {
 impl Rentals {
     /// Rents a number, or returns the rental (or the refusal) a previous
     /// request with the same `request_id` got.
-    pub async fn purchase(&self, purchase: Purchase) -> Result<Rental, Error> {
+    pub async fn purchase(&self, purchase: Purchase) -> Result<Rental, Failure> {
         let rental = self.insert_creating(&purchase).await?;
         self.drive(rental).await
     }
 
     /// Step 1: the CREATING row, or the row of an earlier request with the
     /// same id.
-    async fn insert_creating(&self, purchase: &Purchase) -> Result<Rental, Error> {
+    async fn insert_creating(&self, purchase: &Purchase) -> Result<Rental, Failure> {
         let fingerprint = purchase.fingerprint();
         let now = self.clock.now();
         let rental = Rental {
@@ -92,15 +92,15 @@ impl Rentals {
         let existing =
             store::rental_by_request(self.db.writer(), &purchase.account_id, &purchase.request_id)
                 .await?
-                .ok_or_else(|| Error::corrupt("a taken request id has no rental"))?;
+                .ok_or_else(|| Failure::corrupt("a taken request id has no rental"))?;
         if existing.fingerprint != fingerprint {
-            return Err(Error::key_reused(&purchase.request_id));
+            return Err(Failure::key_reused(&purchase.request_id));
         }
         Ok(existing)
     }
 
     /// Runs the saga from wherever the rental is; idempotent.
-    pub(crate) async fn drive(&self, rental: Rental) -> Result<Rental, Error> {
+    pub(crate) async fn drive(&self, rental: Rental) -> Result<Rental, Failure> {
         match rental.status {
             Status::Creating => {}
             Status::Failed => return Err(failure_of(&rental)),
@@ -110,13 +110,13 @@ impl Rentals {
         let mut leased = rental.clone();
         match self.lease(&rental).await {
             Ok(lease) => take_lease(&mut leased, lease)?,
-            Err(Error::Failed(Failure::Refused(refusal))) => {
+            Err(Failure::Refused(refusal)) => {
                 return self.fail(&rental, refusal).await;
             }
             // The catalog refused the request itself (a price limit in
             // another currency): recorded like a refusal, so every retry
             // gets it, and answered as the client's mistake.
-            Err(Error::Failed(Failure::Invalid(violations))) => {
+            Err(Failure::Invalid(violations)) => {
                 return self.fail(&rental, Refusal::invalid(&violations)).await;
             }
             Err(error) => return Err(error),
@@ -127,7 +127,7 @@ impl Rentals {
             .await
         {
             Ok(charge) => charge,
-            Err(Error::Failed(Failure::Refused(refusal))) => {
+            Err(Failure::Refused(refusal)) => {
                 return self.fail(&leased, refusal).await;
             }
             Err(error) => return Err(error),
@@ -154,7 +154,7 @@ impl Rentals {
 
     /// Step 2: the catalog's lease for this rental (a replay when it was
     /// already made).
-    async fn lease(&self, r: &Rental) -> Result<catalog_pb::Lease, Error> {
+    async fn lease(&self, r: &Rental) -> Result<catalog_pb::Lease, Failure> {
         let request = catalog_pb::LeaseNumberRequest {
             kind: catalog_pb::LeaseKind::Rental as i32,
             account_id: r.account_id.clone(),
@@ -188,13 +188,18 @@ impl Rentals {
                 )
                 .into())
             }
-            Err(status) => Err(Failure::from_upstream("catalog", &status, CLIENT_FIELDS).into()),
+            Err(status) => Err(Failure::from_upstream("catalog", &status, CLIENT_FIELDS)),
         }
     }
 
     /// Charges `amount` of the rental's currency under the wallet's
     /// idempotency key `key` (a replay when it was already charged).
-    pub(crate) async fn charge(&self, r: &Rental, amount: i64, key: &str) -> Result<Charge, Error> {
+    pub(crate) async fn charge(
+        &self,
+        r: &Rental,
+        amount: i64,
+        key: &str,
+    ) -> Result<Charge, Failure> {
         let request = wallet_pb::DebitRequest {
             account_id: r.account_id.clone(),
             amount: Some(Money {
@@ -214,7 +219,7 @@ impl Rentals {
         let transaction = response
             .into_inner()
             .transaction
-            .ok_or_else(|| Error::corrupt("a debit without its transaction"))?;
+            .ok_or_else(|| Failure::corrupt("a debit without its transaction"))?;
         Ok(Charge {
             debit_id: transaction.id,
             balance_after: transaction.balance_after.map(|m| m.minor_units),
@@ -223,7 +228,7 @@ impl Rentals {
 
     /// Ends a purchase FAILED with `refusal`, releases any number it
     /// leased, and answers the refusal.
-    async fn fail(&self, rental: &Rental, refusal: Refusal) -> Result<Rental, Error> {
+    async fn fail(&self, rental: &Rental, refusal: Refusal) -> Result<Rental, Failure> {
         let (r, _) = self
             .change(&rental.account_id, &rental.id, |r, now| {
                 if r.status != Status::Creating {
@@ -253,22 +258,22 @@ impl Rentals {
     }
 
     /// Drives a purchase left CREATING (the recovery worker).
-    pub(crate) async fn recover(&self, id: &str) -> Result<(), Error> {
+    pub(crate) async fn recover(&self, id: &str) -> Result<(), Failure> {
         let Some(rental) = store::rental(self.db.writer(), id).await? else {
             return Ok(());
         };
         match self.drive(rental).await {
-            Ok(_) | Err(Error::Failed(Failure::Refused(_))) => Ok(()),
+            Ok(_) | Err(Failure::Refused(_)) => Ok(()),
             Err(error) => Err(error),
         }
     }
 }
 
 /// Puts the catalog's lease on the rental: its number and price.
-fn take_lease(r: &mut Rental, lease: catalog_pb::Lease) -> Result<(), Error> {
+fn take_lease(r: &mut Rental, lease: catalog_pb::Lease) -> Result<(), Failure> {
     let price = lease
         .price
-        .ok_or_else(|| Error::corrupt("a lease without a price"))?;
+        .ok_or_else(|| Failure::corrupt("a lease without a price"))?;
     r.lease_id = Some(lease.id);
     r.phone_number = lease.phone_number;
     r.price = price.minor_units;
@@ -292,9 +297,9 @@ pub fn saga_key(rental_id: &str) -> String {
 }
 
 /// The answer a FAILED rental gives every retry of its purchase.
-fn failure_of(r: &Rental) -> Error {
+fn failure_of(r: &Rental) -> Failure {
     if let Some(violations) = Refusal::violations(&r.failure_reason, &r.failure_message) {
-        return Error::Failed(Failure::Invalid(violations));
+        return Failure::Invalid(violations);
     }
     let reason = if r.failure_reason.is_empty() {
         reason::INTERNAL_ERROR.to_owned()

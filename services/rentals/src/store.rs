@@ -15,7 +15,7 @@ use numhub_runtime::rental::RentalDuration;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Executor, Row};
 
-use crate::error::Error;
+use crate::error::Failure;
 use crate::model::{
     Event, EventBody, Filter, Message, Renewal, RenewalState, Rental, Settle, Status,
 };
@@ -34,12 +34,12 @@ const RENEWAL_COLUMNS: &str = "id, rental_id, account_id, key, fingerprint, peri
 const MESSAGE_COLUMNS: &str = "id, rental_id, account_id, inbound_id, phone_number, sender, \
     body, code, service_code, received_at";
 
-fn duration(row: &AnyRow, column: &str) -> Result<RentalDuration, Error> {
+fn duration(row: &AnyRow, column: &str) -> Result<RentalDuration, Failure> {
     let value: i64 = row.try_get(column)?;
-    RentalDuration::from_i64(value).ok_or_else(|| Error::corrupt(format!("duration {value}")))
+    RentalDuration::from_i64(value).ok_or_else(|| Failure::corrupt(format!("duration {value}")))
 }
 
-fn rental_from_row(row: &AnyRow) -> Result<Rental, Error> {
+fn rental_from_row(row: &AnyRow) -> Result<Rental, Failure> {
     let status: i64 = row.try_get("status")?;
     let settle: i64 = row.try_get("settle")?;
     Ok(Rental {
@@ -54,7 +54,7 @@ fn rental_from_row(row: &AnyRow) -> Result<Rental, Error> {
         renewal_duration: duration(row, "renewal_duration")?,
         auto_renew: row.try_get::<i64, _>("auto_renew")? != 0,
         status: Status::from_i64(status)
-            .ok_or_else(|| Error::corrupt(format!("rental status {status}")))?,
+            .ok_or_else(|| Failure::corrupt(format!("rental status {status}")))?,
         phone_number: row.try_get("phone_number")?,
         lease_id: row.try_get("lease_id")?,
         price: row.try_get("price")?,
@@ -74,13 +74,13 @@ fn rental_from_row(row: &AnyRow) -> Result<Rental, Error> {
         expires_at: timestamp(row, "expires_at")?,
         ended_at: optional_timestamp(row, "ended_at")?,
         settle: Settle::from_i64(settle)
-            .ok_or_else(|| Error::corrupt(format!("rental settle {settle}")))?,
+            .ok_or_else(|| Failure::corrupt(format!("rental settle {settle}")))?,
         max_price: row.try_get("max_price")?,
         max_price_currency: row.try_get("max_price_currency")?,
     })
 }
 
-fn renewal_from_row(row: &AnyRow) -> Result<Renewal, Error> {
+fn renewal_from_row(row: &AnyRow) -> Result<Renewal, Failure> {
     let state: i64 = row.try_get("state")?;
     Ok(Renewal {
         id: row.try_get("id")?,
@@ -95,7 +95,7 @@ fn renewal_from_row(row: &AnyRow) -> Result<Renewal, Error> {
         from_expiry: timestamp(row, "from_expiry")?,
         to_expiry: timestamp(row, "to_expiry")?,
         state: RenewalState::from_i64(state)
-            .ok_or_else(|| Error::corrupt(format!("renewal state {state}")))?,
+            .ok_or_else(|| Failure::corrupt(format!("renewal state {state}")))?,
         debit_id: row.try_get("debit_id")?,
         balance_after: row.try_get("balance_after")?,
         failure_reason: row.try_get("failure_reason")?,
@@ -180,7 +180,7 @@ pub async fn insert_rental<'e>(
 pub async fn rental<'e>(
     db: impl Executor<'e, Database = Any>,
     id: &str,
-) -> Result<Option<Rental>, Error> {
+) -> Result<Option<Rental>, Failure> {
     let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT {RENTAL_COLUMNS} FROM rentals WHERE id = $1"
     )))
@@ -194,7 +194,7 @@ pub async fn rental_by_request<'e>(
     db: impl Executor<'e, Database = Any>,
     account_id: &str,
     request_id: &str,
-) -> Result<Option<Rental>, Error> {
+) -> Result<Option<Rental>, Failure> {
     let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT {RENTAL_COLUMNS} FROM rentals WHERE account_id = $1 AND request_id = $2"
     )))
@@ -412,7 +412,7 @@ pub async fn list<'e>(
     now: Timestamp,
     before: Option<&str>,
     limit: u32,
-) -> Result<Vec<Rental>, Error> {
+) -> Result<Vec<Rental>, Failure> {
     // $2 is now, $3 the end of "expiring soon"; each filter uses what it
     // needs. An ACTIVE row past its expiry counts as EXPIRED.
     let condition = match filter {
@@ -483,7 +483,7 @@ async fn one_renewal<'e>(
     db: impl Executor<'e, Database = Any>,
     condition: &str,
     binds: &[&str],
-) -> Result<Option<Renewal>, Error> {
+) -> Result<Option<Renewal>, Failure> {
     let sql = format!("SELECT {RENEWAL_COLUMNS} FROM renewals WHERE {condition}");
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for value in binds {
@@ -496,7 +496,7 @@ async fn one_renewal<'e>(
 pub async fn renewal<'e>(
     db: impl Executor<'e, Database = Any>,
     id: &str,
-) -> Result<Option<Renewal>, Error> {
+) -> Result<Option<Renewal>, Failure> {
     one_renewal(db, "id = $1", &[id]).await
 }
 
@@ -504,7 +504,7 @@ pub async fn renewal_by_key<'e>(
     db: impl Executor<'e, Database = Any>,
     rental_id: &str,
     key: &str,
-) -> Result<Option<Renewal>, Error> {
+) -> Result<Option<Renewal>, Failure> {
     one_renewal(db, "rental_id = $1 AND key = $2", &[rental_id, key]).await
 }
 
@@ -512,7 +512,7 @@ pub async fn renewal_by_key<'e>(
 pub async fn renewal_in_flight<'e>(
     db: impl Executor<'e, Database = Any>,
     rental_id: &str,
-) -> Result<Option<Renewal>, Error> {
+) -> Result<Option<Renewal>, Failure> {
     one_renewal(db, "rental_id = $1 AND state = 1", &[rental_id]).await
 }
 
@@ -520,7 +520,7 @@ pub async fn renewal_in_flight<'e>(
 pub async fn applied_renewals<'e>(
     db: impl Executor<'e, Database = Any>,
     rental_id: &str,
-) -> Result<Vec<Renewal>, Error> {
+) -> Result<Vec<Renewal>, Failure> {
     let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT {RENEWAL_COLUMNS} FROM renewals WHERE rental_id = $1 AND state = 2 ORDER BY id"
     )))
@@ -672,7 +672,7 @@ pub async fn events_after<'e, E>(
     which: Read<'_>,
     after: i64,
     limit: i64,
-) -> Result<Vec<Event>, Error>
+) -> Result<Vec<Event>, Failure>
 where
     E: Executor<'e, Database = Any> + Copy,
 {
@@ -690,7 +690,7 @@ where
         async move {
             self::rental(db, &id)
                 .await?
-                .ok_or_else(|| Error::corrupt(format!("event of missing rental {id}")))
+                .ok_or_else(|| Failure::corrupt(format!("event of missing rental {id}")))
         }
         .boxed()
     };
@@ -700,7 +700,7 @@ where
             Some(rental) => {
                 let status = event.status.unwrap_or(0);
                 let status = Status::from_i64(status)
-                    .ok_or_else(|| Error::corrupt(format!("event status {status}")))?;
+                    .ok_or_else(|| Failure::corrupt(format!("event status {status}")))?;
                 EventBody::Changed(status, Box::new(rental))
             }
         };

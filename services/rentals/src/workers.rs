@@ -10,7 +10,7 @@ use std::time::Duration;
 use numhub_runtime::account_streams;
 use numhub_runtime::workers::Workers;
 
-use crate::error::Error;
+use crate::error::Failure;
 use crate::renewal::AutoRenewal;
 use crate::store::{self, Due, Table};
 use crate::{NOTIFY_CHANNEL, Rentals};
@@ -52,13 +52,13 @@ impl Rentals {
                 if pass != Pass::default() {
                     tracing::debug!(?pass, "workers");
                 }
-                Ok::<_, Error>(())
+                Ok::<_, Failure>(())
             }
         });
     }
 
     /// One pass of every worker at the clock's current time.
-    pub async fn run_workers_once(&self) -> Result<Pass, Error> {
+    pub async fn run_workers_once(&self) -> Result<Pass, Failure> {
         let mut pass = Pass::default();
         // Half-done renewals first: they may move an expiry that is due.
         for id in self.claim_due(Due::Charging).await? {
@@ -119,7 +119,7 @@ impl Rentals {
     }
 
     /// The ids `due` finds now that this worker managed to claim.
-    async fn claim_due(&self, due: Due) -> Result<Vec<String>, Error> {
+    async fn claim_due(&self, due: Due) -> Result<Vec<String>, Failure> {
         let now = self.clock.now();
         let until = self.claim_until(now);
         let ids = store::due(self.db.reader(), due, now, self.renew_window(), PASS).await?;
@@ -131,7 +131,7 @@ impl Rentals {
         (self.settings.renew_before, self.settings.renew_retry)
     }
 
-    fn worker_failed(&self, pass: &mut Pass, work: &str, id: &str, error: &Error) {
+    fn worker_failed(&self, pass: &mut Pass, work: &str, id: &str, error: &Failure) {
         pass.failed += 1;
         tracing::warn!(
             work,
