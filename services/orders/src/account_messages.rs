@@ -13,9 +13,9 @@ use numhub_proto::rentals::v1 as rentals_pb;
 use numhub_runtime::streams::EventStream;
 
 use crate::Orders;
+use crate::Watched;
 use crate::error::Failure;
 use crate::model::{self, EventBody, MessagesCursor};
-use crate::streams::Watched;
 
 /// A message of the account, of either source.
 #[derive(Debug, Clone, PartialEq)]

@@ -24,7 +24,7 @@ impl Orders {
             return Ok(stored);
         }
         // The account never changes, so it is read before taking its lock.
-        let activation = store::activation(self.db.reader(), &delivery.holder_id)
+        let activation = store::activation(self.core.db.reader(), &delivery.holder_id)
             .await?
             .ok_or_else(|| Failure::not_found("activation", &delivery.holder_id))?;
         let account_id = activation.account_id;
@@ -32,9 +32,9 @@ impl Orders {
             &delivery.body,
             Some(delivery.sender.as_str()).filter(|s| !s.is_empty()),
         );
-        let now = self.clock.now();
+        let now = self.core.clock.now();
 
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.core.db.begin_write().await?;
         // A message and possibly a status change: two sequence numbers.
         let seq = store::LOG.lock_account(&mut tx, &account_id, 2).await?;
         let mut a = store::activation(&mut *tx, &delivery.holder_id)
@@ -77,13 +77,13 @@ impl Orders {
         if !message.code.is_empty() {
             a.code = message.code.clone();
         }
-        store::update(&mut tx, &a, now).await?;
+        store::update(&mut tx, &a, Some(now)).await?;
         let mut events = vec![NewEvent::message(&message.id)];
         if was != Status::Received {
             events.push(NewEvent::change(Status::Received as i64));
         }
         store::LOG
-            .commit(tx, &self.hub, &account_id, &a.id, seq, &events, now)
+            .commit(tx, self.core.hub(), &account_id, &a.id, seq, &events, now)
             .await?;
 
         if first {
@@ -103,7 +103,7 @@ impl Orders {
     /// activation's is a reused key.
     async fn delivered(&self, delivery: &Delivery) -> Result<Option<Message>, Failure> {
         let Some(stored) =
-            store::message_by_inbound(self.db.writer(), &delivery.inbound_id).await?
+            store::message_by_inbound(self.core.db.writer(), &delivery.inbound_id).await?
         else {
             return Ok(None);
         };

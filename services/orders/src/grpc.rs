@@ -10,10 +10,10 @@ use numhub_runtime::tokens::TokenScope;
 use tonic::{Request, Response, Status};
 
 use crate::Orders;
+use crate::Watched;
 use crate::lifecycle::Abandon;
 use crate::model::{EventBody, Reuse};
 use crate::proto::{self, activation_to_proto, message_to_proto};
-use crate::streams::Watched;
 
 const LIST_ACTIVATIONS: &str = "numhub.orders.v1.OrdersService/ListActivations";
 const WATCH_ACTIVATION: &str = "numhub.orders.v1.OrdersService/WatchActivation";
@@ -54,7 +54,7 @@ impl pb::orders_service_server::OrdersService for Orders {
         let r = request.into_inner();
         let scope = TokenScope::new(LIST_ACTIVATIONS, &caller.account_id)
             .filter("statuses", format!("{:?}", r.statuses));
-        let q = parse::request(proto::activation_query(&self.tokens, &scope, &r))?;
+        let q = parse::request(proto::activation_query(&self.core.tokens, &scope, &r))?;
         let (activations, next) = self
             .list(
                 &caller.account_id,
@@ -68,7 +68,7 @@ impl pb::orders_service_server::OrdersService for Orders {
                 .iter()
                 .map(|a| activation_to_proto(a, Vec::new()))
                 .collect(),
-            next_page_token: self.tokens.next_page(&scope, next),
+            next_page_token: self.core.tokens.next_page(&scope, next),
         }))
     }
 
@@ -140,15 +140,11 @@ impl pb::orders_service_server::OrdersService for Orders {
         let caller = Caller::of(&request)?;
         let r = request.into_inner();
         let scope = TokenScope::new(WATCH_ACTIVATION, &caller.account_id).filter("id", &r.id);
-        let watch = parse::request(parse::watch(&self.tokens, &scope, &r.id, &r.after))?;
+        let watch = parse::request(parse::watch(&self.core.tokens, &scope, &r.id, &r.after))?;
         // NOT_FOUND up front for another account's id, not an empty stream.
         self.get(&caller.account_id, &watch.id).await?;
-        let events = self.watch(
-            &caller.account_id,
-            Watched::Activation(watch.id),
-            watch.after,
-        );
-        let tokens = self.tokens.clone();
+        let events = self.watch(&caller.account_id, Watched::One(watch.id), watch.after);
+        let tokens = self.core.tokens.clone();
         Ok(Response::new(streams::respond(events, move |event| {
             let cursor = streams::encode_cursor(&tokens, &scope, event.seq);
             let event = match event.body {
@@ -177,14 +173,14 @@ impl pb::orders_service_server::OrdersService for Orders {
         let caller = Caller::of(&request)?;
         let scope = TokenScope::new(WATCH_MESSAGES, &caller.account_id);
         let after = parse::request(proto::messages_cursor(
-            &self.tokens,
+            &self.core.tokens,
             &scope,
             &request.get_ref().after,
         ))?;
         let messages = self
             .watch_account_messages(&caller.account_id, after)
             .await?;
-        let tokens = self.tokens.clone();
+        let tokens = self.core.tokens.clone();
         Ok(Response::new(streams::respond(
             messages,
             move |(cursor, message)| {

@@ -14,7 +14,7 @@ use numhub_proto::wallet::v1 as wallet_pb;
 
 use crate::error::{Failure, Refusal, in_progress, orders_reason};
 use crate::model::{Activation, Settle, Status};
-use crate::{Change, Orders, store};
+use crate::{Orders, store};
 
 /// How a customer ends an activation before any SMS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,9 +38,10 @@ impl Orders {
             Abandon::Skip => (Status::Skipped, Settle::RefundReleaseAndBan),
         };
         let (activation, changed) = self
+            .core
             .change(account_id, id, |a, now| {
                 if a.status == target {
-                    return Ok(Change::None);
+                    return Ok(false);
                 }
                 if a.sms_count > 0 && !a.status.is_terminal() {
                     return Err(Refusal::new(
@@ -70,7 +71,7 @@ impl Orders {
                 a.settle = settle;
                 // Owed from now on, and shown so: settlement pays it.
                 a.refunded = a.price;
-                Ok(Change::Status)
+                Ok(true)
             })
             .await?;
         self.after_end(activation, changed).await
@@ -80,9 +81,10 @@ impl Orders {
     /// kept, the number released.
     pub async fn complete(&self, account_id: &str, id: &str) -> Result<Activation, Failure> {
         let (activation, changed) = self
+            .core
             .change(account_id, id, |a, now| {
                 match a.status {
-                    Status::Finished => return Ok(Change::None),
+                    Status::Finished => return Ok(false),
                     Status::Waiting | Status::Received if a.sms_count > 0 => {}
                     Status::Waiting => {
                         return Err(Refusal::new(
@@ -97,7 +99,7 @@ impl Orders {
                 a.status = Status::Finished;
                 a.ended_at = Some(now);
                 a.settle = Settle::Release;
-                Ok(Change::Status)
+                Ok(true)
             })
             .await?;
         self.after_end(activation, changed).await
@@ -110,11 +112,12 @@ impl Orders {
         id: &str,
     ) -> Result<Activation, Failure> {
         let (activation, _) = self
+            .core
             .change(account_id, id, |a, _| match a.status {
-                Status::Waiting => Ok(Change::None),
+                Status::Waiting => Ok(false),
                 Status::Received => {
                     a.status = Status::Waiting;
-                    Ok(Change::Status)
+                    Ok(true)
                 }
                 Status::Creating => Err(in_progress()),
                 _ => Err(ended(a)),
@@ -127,9 +130,10 @@ impl Orders {
     /// no SMS arrived, FINISHED without one otherwise.
     pub(crate) async fn expire(&self, account_id: &str, id: &str) -> Result<(), Failure> {
         let (activation, changed) = self
+            .core
             .change(account_id, id, |a, now| {
                 if !matches!(a.status, Status::Waiting | Status::Received) || a.expires_at > now {
-                    return Ok(Change::None);
+                    return Ok(false);
                 }
                 if a.sms_count > 0 {
                     a.status = Status::Finished;
@@ -140,7 +144,7 @@ impl Orders {
                     a.refunded = a.price;
                 }
                 a.ended_at = Some(now);
-                Ok(Change::Status)
+                Ok(true)
             })
             .await?;
         if changed {
@@ -225,7 +229,7 @@ impl Orders {
                 .await
                 .map_err(|status| Failure::from_upstream("catalog", &status, &[]))?;
         }
-        store::mark_settled(self.db.writer(), &a.id, a.settle, refunded).await?;
+        store::mark_settled(self.core.db.writer(), &a.id, a.settle, refunded).await?;
         Ok(())
     }
 }

@@ -1,5 +1,7 @@
 //! Orders' domain types.
 
+use numhub_holding::purchase::{Bought, Charge};
+use numhub_proto::catalog::v1::{LeaseKind, LeaseNumberRequest};
 use numhub_runtime::clock::Timestamp;
 
 /// The points between saga steps where a test can make a purchase fail as
@@ -119,6 +121,24 @@ pub struct Activation {
     pub expires_at: Timestamp,
     pub ended_at: Option<Timestamp>,
     pub settle: Settle,
+}
+
+numhub_holding::held_row!(Activation, "activation", operator);
+
+impl Bought for Activation {
+    fn lease_terms(&self, request: &mut LeaseNumberRequest) {
+        request.kind = LeaseKind::Activation as i32;
+        request.country_code.clone_from(&self.country_code);
+        request.service_code.clone_from(&self.service_code);
+        request.operator.clone_from(&self.operator);
+        // A reuse asks for the number it had.
+        request.phone_number.clone_from(&self.phone_number);
+    }
+
+    fn bought(&mut self, charge: Charge) {
+        self.status = Status::Waiting;
+        self.debit_id = Some(charge.debit_id);
+    }
 }
 
 /// An SMS stored for an activation.

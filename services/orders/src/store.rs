@@ -7,12 +7,13 @@
 //! in sequence order.
 
 use futures_util::FutureExt as _;
+use numhub_holding::Store;
 use numhub_runtime::claims;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::db::{optional_timestamp, placeholder_list, timestamp};
 use numhub_runtime::event_log::{self, EventLog, Read};
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row};
+use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Executor, Row};
 
 use crate::error::Failure;
 use crate::model::{Activation, Event, EventBody, Message, Settle, Status};
@@ -76,11 +77,48 @@ fn message_from_row(row: &AnyRow, prefix: &str) -> Result<Message, sqlx::Error> 
 }
 
 /// The account's history: see [`numhub_runtime::event_log`].
-pub const LOG: EventLog = EventLog {
-    accounts: "order_accounts",
-    events: "events",
-    subject: "activation_id",
-};
+pub const LOG: EventLog = Activations::LOG;
+
+/// The `activations` table, as the shared core reads and writes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Activations;
+
+impl Store for Activations {
+    type Held = Activation;
+    type Event = Event;
+
+    const LOG: EventLog = EventLog {
+        accounts: "order_accounts",
+        events: "events",
+        subject: "activation_id",
+    };
+
+    async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<Activation>, Failure> {
+        activation(conn, id).await
+    }
+
+    async fn update(
+        conn: &mut AnyConnection,
+        row: &Activation,
+        claimed_until: Option<Timestamp>,
+    ) -> Result<(), sqlx::Error> {
+        update(conn, row, claimed_until).await
+    }
+
+    async fn events_after(
+        db: &AnyPool,
+        account_id: &str,
+        which: Read<'_>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>, Failure> {
+        events_after(db, account_id, which, after, limit).await
+    }
+
+    fn seq(event: &Event) -> i64 {
+        event.seq
+    }
+}
 
 /// Activations of the account that are not over: CREATING, WAITING or
 /// RECEIVED.
@@ -166,18 +204,20 @@ pub async fn activation_by_request<'e>(
 }
 
 /// Writes every field an activation's life changes: status, number,
-/// money, messages, its end and what it still owes. The caller holds the
-/// account's lock and read the row in the same transaction.
+/// money, messages, its end and what it still owes; and claims the row
+/// until `claimed_until` when given, keeping the claim as it is otherwise.
+/// The caller holds the account's lock and read the row in the same
+/// transaction.
 pub async fn update(
     conn: &mut AnyConnection,
     a: &Activation,
-    claimed_until: Timestamp,
+    claimed_until: Option<Timestamp>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE activations SET status = $1, phone_number = $2, operator = $3, lease_id = $4, \
          price = $5, currency = $6, debit_id = $7, refunded = $8, code = $9, sms_count = $10, \
          failure_reason = $11, failure_message = $12, expires_at = $13, ended_at = $14, \
-         settle = $15, claimed_until = $16 WHERE id = $17",
+         settle = $15, claimed_until = COALESCE($16, claimed_until) WHERE id = $17",
     )
     .bind(a.status as i64)
     .bind(&a.phone_number)
@@ -194,7 +234,7 @@ pub async fn update(
     .bind(a.expires_at.unix_micros())
     .bind(a.ended_at.map(Timestamp::unix_micros))
     .bind(a.settle as i64)
-    .bind(claimed_until.unix_micros())
+    .bind(claimed_until.map(Timestamp::unix_micros))
     .bind(&a.id)
     .execute(conn)
     .await?;

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use numhub_runtime::account_streams;
 use numhub_runtime::workers::Workers;
 
 use crate::error::Failure;
@@ -30,10 +29,9 @@ impl Orders {
     /// Starts the workers under `workers` and, on PostgreSQL, the listener
     /// for other processes' notifications (`database_url`).
     pub fn start_workers(&self, workers: &Workers, database_url: Option<String>) {
-        account_streams::listen_for_others(
+        self.core.listen_for_others(
             workers,
             "orders notifications",
-            &self.hub,
             database_url,
             NOTIFY_CHANNEL,
         );
@@ -42,7 +40,7 @@ impl Orders {
         workers.spawn_every("orders workers", interval, move || {
             let orders = orders.clone();
             async move {
-                orders.hub.prune();
+                orders.core.hub().prune();
                 let pass = orders.run_workers_once().await?;
                 if pass != Pass::default() {
                     tracing::debug!(?pass, "workers");
@@ -56,9 +54,9 @@ impl Orders {
     /// due, drive half-done purchases, pay unsettled ends.
     pub async fn run_workers_once(&self) -> Result<Pass, Failure> {
         let mut pass = Pass::default();
-        let now = self.clock.now();
-        for id in store::due(self.db.reader(), Due::Expired, now, PASS).await? {
-            let Some(a) = store::activation(self.db.reader(), &id).await? else {
+        let now = self.core.clock.now();
+        for id in store::due(self.core.db.reader(), Due::Expired, now, PASS).await? {
+            let Some(a) = store::activation(self.core.db.reader(), &id).await? else {
                 continue;
             };
             match self.expire(&a.account_id, &id).await {
@@ -67,9 +65,9 @@ impl Orders {
             }
         }
         // Recovery waits until the purchase's own request has had its time.
-        for id in store::due(self.db.reader(), Due::Creating, now, PASS).await? {
-            let until = self.claim_until(now);
-            if !store::claim(self.db.writer(), &id, Due::Creating, now, until).await? {
+        for id in store::due(self.core.db.reader(), Due::Creating, now, PASS).await? {
+            let until = self.core.claim_until(now);
+            if !store::claim(self.core.db.writer(), &id, Due::Creating, now, until).await? {
                 continue;
             }
             match self.recover(&id).await {
@@ -77,12 +75,12 @@ impl Orders {
                 Err(error) => self.worker_failed(&mut pass, "recover", &id, &error),
             }
         }
-        for id in store::due(self.db.reader(), Due::Unsettled, now, PASS).await? {
-            let until = self.claim_until(now);
-            if !store::claim(self.db.writer(), &id, Due::Unsettled, now, until).await? {
+        for id in store::due(self.core.db.reader(), Due::Unsettled, now, PASS).await? {
+            let until = self.core.claim_until(now);
+            if !store::claim(self.core.db.writer(), &id, Due::Unsettled, now, until).await? {
                 continue;
             }
-            let Some(a) = store::activation(self.db.writer(), &id).await? else {
+            let Some(a) = store::activation(self.core.db.writer(), &id).await? else {
                 continue;
             };
             match self.settle(&a).await {

@@ -17,7 +17,7 @@ impl Rentals {
             return Ok(stored);
         }
         // The account never changes, so it is read before taking its lock.
-        let rental = store::rental(self.db.reader(), &delivery.holder_id)
+        let rental = store::rental(self.core.db.reader(), &delivery.holder_id)
             .await?
             .ok_or_else(|| Failure::not_found("rental", &delivery.holder_id))?;
         let account_id = rental.account_id;
@@ -26,9 +26,9 @@ impl Rentals {
             Some(delivery.sender.as_str()).filter(|s| !s.is_empty()),
         );
         let brand = extraction.brand.map(|b| b.code).unwrap_or_default();
-        let now = self.clock.now();
+        let now = self.core.clock.now();
 
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.core.db.begin_write().await?;
         let seq = store::LOG.lock_account(&mut tx, &account_id, 1).await?;
         let mut r = store::rental(&mut *tx, &delivery.holder_id)
             .await?
@@ -86,7 +86,7 @@ impl Rentals {
         store::update(&mut tx, &r, None).await?;
         let events = [NewEvent::message(&message.id)];
         store::LOG
-            .commit(tx, &self.hub, &account_id, &r.id, seq, &events, now)
+            .commit(tx, self.core.hub(), &account_id, &r.id, seq, &events, now)
             .await?;
         Ok(message)
     }
@@ -95,7 +95,7 @@ impl Rentals {
     /// rental's is a reused key.
     async fn delivered(&self, delivery: &Delivery) -> Result<Option<Message>, Failure> {
         let Some(stored) =
-            store::message_by_inbound(self.db.writer(), &delivery.inbound_id).await?
+            store::message_by_inbound(self.core.db.writer(), &delivery.inbound_id).await?
         else {
             return Ok(None);
         };

@@ -9,7 +9,7 @@ pub mod rentals_reason {
     pub const NUMBER_EXPIRED: &str = "NUMBER_EXPIRED";
     pub const RENTAL_ENDED: &str = "RENTAL_ENDED";
     pub const OTHER_SERVICE: &str = "OTHER_SERVICE";
-    pub const PURCHASE_TIMED_OUT: &str = "PURCHASE_TIMED_OUT";
+    pub use numhub_holding::purchase::PURCHASE_TIMED_OUT;
     /// A renewal's price is above the customer's limit: the catalog's
     /// reason for a purchase, so both read alike.
     pub const PRICE_ABOVE_MAX: &str = "PRICE_ABOVE_MAX";

@@ -9,9 +9,9 @@ use numhub_runtime::{money, parse, streams};
 use tonic::{Request, Response, Status};
 
 use crate::Rentals;
+use crate::Watched;
 use crate::model::{Cancellation, EventBody, RenewalOrder, Settle};
 use crate::proto::{self, message_to_proto, rental_to_proto};
-use crate::streams::Watched;
 
 const LIST_RENTALS: &str = "numhub.rentals.v1.RentalsService/ListRentals";
 const LIST_MESSAGES: &str = "numhub.rentals.v1.RentalsService/ListMessages";
@@ -64,7 +64,7 @@ impl pb::rentals_service_server::RentalsService for Rentals {
         let r = request.into_inner();
         let scope = TokenScope::new(LIST_RENTALS, &caller.account_id)
             .filter("filter", r.filter.to_string());
-        let q = parse::request(proto::rental_query(&self.tokens, &scope, &r))?;
+        let q = parse::request(proto::rental_query(&self.core.tokens, &scope, &r))?;
         let (rentals, next) = self
             .list(
                 &caller.account_id,
@@ -79,7 +79,7 @@ impl pb::rentals_service_server::RentalsService for Rentals {
                 .iter()
                 .map(|r| rental_to_proto(r, Vec::new(), now))
                 .collect(),
-            next_page_token: self.tokens.next_page(&scope, next),
+            next_page_token: self.core.tokens.next_page(&scope, next),
         }))
     }
 
@@ -151,7 +151,7 @@ impl pb::rentals_service_server::RentalsService for Rentals {
         let r = request.into_inner();
         let scope = TokenScope::new(LIST_MESSAGES, &caller.account_id)
             .filter("phone_number", &r.phone_number);
-        let q = parse::request(proto::number_messages(&self.tokens, &scope, &r))?;
+        let q = parse::request(proto::number_messages(&self.core.tokens, &scope, &r))?;
         let messages = self
             .messages_of_number(
                 &caller.account_id,
@@ -164,7 +164,7 @@ impl pb::rentals_service_server::RentalsService for Rentals {
         let next = messages.last().map(|m| m.id.clone()).or(q.after);
         Ok(Response::new(pb::ListMessagesResponse {
             messages: messages.iter().map(message_to_proto).collect(),
-            next_page_token: self.tokens.encode(
+            next_page_token: self.core.tokens.encode(
                 &scope,
                 &next.unwrap_or_else(|| uuid::Uuid::nil().to_string()),
             ),
@@ -180,13 +180,13 @@ impl pb::rentals_service_server::RentalsService for Rentals {
         let caller = Caller::of(&request)?;
         let r = request.into_inner();
         let scope = TokenScope::new(WATCH_RENTAL, &caller.account_id).filter("id", &r.id);
-        let watch = parse::request(parse::watch(&self.tokens, &scope, &r.id, &r.after))?;
+        let watch = parse::request(parse::watch(&self.core.tokens, &scope, &r.id, &r.after))?;
         // NOT_FOUND up front for another account's id, not an empty stream.
         self.get(&caller.account_id, &watch.id).await?;
-        let events = self.watch(&caller.account_id, Watched::Rental(watch.id), watch.after);
+        let events = self.watch(&caller.account_id, Watched::One(watch.id), watch.after);
         let rentals = self.clone();
         Ok(Response::new(streams::respond(events, move |event| {
-            let cursor = streams::encode_cursor(&rentals.tokens, &scope, event.seq);
+            let cursor = streams::encode_cursor(&rentals.core.tokens, &scope, event.seq);
             let event = match event.body {
                 EventBody::Changed(status, rental) => {
                     let mut rental = rental_to_proto(&rental, Vec::new(), rentals.now());
@@ -224,9 +224,9 @@ impl pb::rentals_internal_service_server::RentalsInternalService for Rentals {
     ) -> Result<Response<Self::WatchAccountMessagesStream>, Status> {
         let r = request.into_inner();
         let scope = TokenScope::new(WATCH_ACCOUNT_MESSAGES, &r.account_id);
-        let q = parse::request(proto::account_messages(&self.tokens, &scope, &r))?;
+        let q = parse::request(proto::account_messages(&self.core.tokens, &scope, &r))?;
         let events = self.watch(&q.account_id, Watched::Messages, q.after);
-        let tokens = self.tokens.clone();
+        let tokens = self.core.tokens.clone();
         Ok(Response::new(streams::respond(
             events,
             move |event| match event.body {

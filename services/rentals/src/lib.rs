@@ -3,10 +3,10 @@
 //! and live streams of both.
 //!
 //! Layers: [`grpc`] (thin handlers) over [`Rentals`] (the rules, in
-//! [`saga`], [`renewal`], [`lifecycle`], [`delivery`], [`workers`] and
-//! [`streams`]) over [`store`] (SQL for PostgreSQL and SQLite alike). The
-//! wallet and the catalog are reached only through their internal gRPC
-//! services ([`Dependencies`]).
+//! [`saga`], [`renewal`], [`lifecycle`], [`delivery`] and [`workers`], on
+//! the shared [`numhub_holding::Core`]) over [`store`] (SQL for PostgreSQL
+//! and SQLite alike). The wallet and the catalog are reached only through
+//! their internal gRPC services ([`Dependencies`]).
 
 pub mod config;
 pub mod delivery;
@@ -19,26 +19,27 @@ pub mod renewal;
 pub mod saga;
 pub mod service;
 pub mod store;
-pub mod streams;
 pub mod workers;
 
 use std::sync::Arc;
-#[cfg(feature = "fault-injection")]
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use numhub_auth::ServiceCredentials;
+use numhub_holding::{Core, CoreSettings};
 use numhub_proto::catalog::v1::catalog_internal_service_client::CatalogInternalServiceClient;
 use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
 use numhub_runtime::channel::Channel;
 use numhub_runtime::clock::{SharedClock, Timestamp};
 use numhub_runtime::db::{Database, Migrations};
-use numhub_runtime::event_log::NewEvent;
-use numhub_runtime::streams::Hub;
-use numhub_runtime::tokens::PageTokens;
 
 pub use crate::config::RentalsSettings;
 use crate::error::Failure;
-use crate::model::{Filter, Rental, Step};
+#[cfg(feature = "fault-injection")]
+use crate::model::Step;
+use crate::model::{Filter, Rental};
+
+/// A stream of an account's rental events, boxed for tonic.
+pub type EventStream = numhub_holding::EventStream<model::Event>;
+pub use numhub_holding::Watched;
 
 /// Rentals' schema, for both backends.
 pub const MIGRATIONS: Migrations = numhub_runtime::migrations!();
@@ -74,19 +75,15 @@ impl Dependencies {
     }
 }
 
+/// The gauge of streams open in this process, by kind.
+pub const STREAMS_METRIC: &str = "numhub_rentals_open_streams";
+
 /// The rentals service.
 #[derive(Debug, Clone)]
 pub struct Rentals {
-    db: Database,
-    clock: SharedClock,
+    core: Core<store::RentalsTable>,
     settings: Arc<RentalsSettings>,
     deps: Dependencies,
-    hub: Arc<Hub>,
-    /// The step at which to fail as if the process died there; 0 for none.
-    /// Set by tests through [`Rentals::crash_at`].
-    #[cfg(feature = "fault-injection")]
-    crash_at: Arc<AtomicU8>,
-    tokens: PageTokens,
 }
 
 impl Rentals {
@@ -98,96 +95,49 @@ impl Rentals {
         settings: RentalsSettings,
         deps: Dependencies,
     ) -> Result<Self, Failure> {
-        let tokens = PageTokens::load(&db).await?;
+        let core = CoreSettings {
+            recovery_after: settings.recovery_after,
+            stream_recheck: settings.stream_recheck,
+            streams_gauge: STREAMS_METRIC,
+        };
         Ok(Self {
-            db,
-            clock,
+            core: Core::new(db, clock, core).await?,
             settings: Arc::new(settings),
             deps,
-            hub: Arc::new(Hub::default()),
-            #[cfg(feature = "fault-injection")]
-            crash_at: Arc::new(AtomicU8::new(0)),
-            tokens,
         })
     }
 
     /// Ends every stream with UNAVAILABLE (resume elsewhere with the
     /// cursor): call it when shutdown begins.
     pub fn close_streams(&self) {
-        self.hub.close();
+        self.core.close_streams();
     }
 
     pub fn settings(&self) -> &RentalsSettings {
         &self.settings
     }
 
+    /// The process's wake-ups, for tests and metrics.
+    pub fn hub(&self) -> &numhub_runtime::streams::Hub {
+        self.core.hub()
+    }
+
     /// Makes every purchase or renewal fail at `step` as if the process had
     /// died there, until called with `None`: for tests of the recovery.
     #[cfg(feature = "fault-injection")]
     pub fn crash_at(&self, step: Option<Step>) {
-        self.crash_at
-            .store(step.map_or(0, |s| s as u8), Ordering::SeqCst);
+        self.core.crash_at(step.map(|s| s as u8));
     }
 
-    /// Fails as if the process had died at `step`, when a test asked.
-    #[cfg(feature = "fault-injection")]
-    fn crash_point(&self, step: Step) -> Result<(), Failure> {
-        if self.crash_at.load(Ordering::Relaxed) == step as u8 {
-            return Err(Failure::interrupted());
-        }
-        Ok(())
-    }
-
-    #[cfg(not(feature = "fault-injection"))]
-    fn crash_point(&self, _step: Step) -> Result<(), Failure> {
-        Ok(())
-    }
-
-    /// How long a request or a worker owns a row it is working on.
-    fn claim_until(&self, now: Timestamp) -> Timestamp {
-        now.plus(self.settings.recovery_after)
-    }
-
-    /// Changes one rental of `account_id` under the account's lock:
-    /// `decide` sees the rental as stored and may change it, returning
-    /// whether it did. Nothing is written when it did not; otherwise the
-    /// row and a change event are, and streams are woken after commit.
-    pub(crate) async fn change<F>(
-        &self,
-        account_id: &str,
-        id: &str,
-        decide: F,
-    ) -> Result<(Rental, bool), Failure>
-    where
-        F: FnOnce(&mut Rental, Timestamp) -> Result<bool, Failure>,
-    {
-        let now = self.clock.now();
-        let mut tx = self.db.begin_write().await?;
-        let seq = store::LOG.lock_account(&mut tx, account_id, 1).await?;
-        let mut rental = store::rental(&mut *tx, id)
-            .await?
-            .filter(|r| r.account_id == account_id)
-            .ok_or_else(|| Failure::not_found("rental", id))?;
-        if !decide(&mut rental, now)? {
-            return Ok((rental, false));
-        }
-        // A rental that now owes something is the request's to settle
-        // first; the settlement worker waits for the claim to lapse.
-        let claim = (rental.settle != model::Settle::Nothing).then(|| self.claim_until(now));
-        store::update(&mut tx, &rental, claim).await?;
-        let event = [NewEvent::change(rental.status as i64)];
-        store::LOG
-            .commit(tx, &self.hub, account_id, id, seq, &event, now)
-            .await?;
-        Ok((rental, true))
+    /// The events of `watched` after `cursor` (0: from the start), then
+    /// live ones.
+    pub fn watch(&self, account_id: &str, watched: Watched, cursor: i64) -> EventStream {
+        self.core.watch(account_id, watched, cursor)
     }
 
     /// Reads a rental of the account; NOT_FOUND for another's.
     pub async fn get(&self, account_id: &str, id: &str) -> Result<Rental, Failure> {
-        store::rental(self.db.reader(), id)
-            .await?
-            .filter(|r| r.account_id == account_id)
-            .ok_or_else(|| Failure::not_found("rental", id))
+        self.core.get(account_id, id).await
     }
 
     /// A rental of the account with its newest messages, newest first.
@@ -197,7 +147,7 @@ impl Rentals {
         id: &str,
     ) -> Result<(Rental, Vec<model::Message>), Failure> {
         let rental = self.get(account_id, id).await?;
-        let messages = store::recent_messages(self.db.reader(), id, INBOX_SIZE).await?;
+        let messages = store::recent_messages(self.core.db.reader(), id, INBOX_SIZE).await?;
         Ok((rental, messages))
     }
 
@@ -210,9 +160,9 @@ impl Rentals {
         before: Option<&str>,
         page_size: u32,
     ) -> Result<(Vec<Rental>, Option<String>), Failure> {
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         let rows = store::list(
-            self.db.reader(),
+            self.core.db.reader(),
             account_id,
             filter,
             now,
@@ -236,11 +186,11 @@ impl Rentals {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<model::Message>, Failure> {
-        if !store::rented_number(self.db.reader(), account_id, phone_number).await? {
+        if !store::rented_number(self.core.db.reader(), account_id, phone_number).await? {
             return Err(Failure::not_found("rented number", phone_number));
         }
         Ok(store::messages_of_number(
-            self.db.reader(),
+            self.core.db.reader(),
             account_id,
             phone_number,
             after,
@@ -251,6 +201,6 @@ impl Rentals {
 
     /// The clock rentals reads: for handlers that show statuses as of now.
     pub fn now(&self) -> Timestamp {
-        self.clock.now()
+        self.core.clock.now()
     }
 }

@@ -27,6 +27,7 @@ impl Rentals {
         on: bool,
     ) -> Result<Rental, Failure> {
         let (rental, _) = self
+            .core
             .change(account_id, id, |r, now| {
                 match r.status_at(now) {
                     Status::Active => {}
@@ -53,8 +54,8 @@ impl Rentals {
     /// returned as it is.
     pub async fn cancel(&self, account_id: &str, id: &str) -> Result<Rental, Failure> {
         let window = self.settings.refund_window;
-        let now = self.clock.now();
-        let mut tx = self.db.begin_write().await?;
+        let now = self.core.clock.now();
+        let mut tx = self.core.db.begin_write().await?;
         let seq = store::LOG.lock_account(&mut tx, account_id, 1).await?;
         let mut rental = store::rental(&mut *tx, id)
             .await?
@@ -84,10 +85,10 @@ impl Rentals {
         } else {
             rental.settle = Settle::Release;
         }
-        store::update(&mut tx, &rental, Some(self.claim_until(now))).await?;
+        store::update(&mut tx, &rental, Some(self.core.claim_until(now))).await?;
         let event = [NewEvent::change(Status::Cancelled as i64)];
         store::LOG
-            .commit(tx, &self.hub, account_id, id, seq, &event, now)
+            .commit(tx, self.core.hub(), account_id, id, seq, &event, now)
             .await?;
         self.after_end(rental, true).await
     }
@@ -96,11 +97,11 @@ impl Rentals {
     /// released into quarantine. A renewal being charged is finished first
     /// (by the renewal recovery), as it may still move the expiry.
     pub(crate) async fn expire(&self, id: &str) -> Result<bool, Failure> {
-        let Some(stored) = store::rental(self.db.reader(), id).await? else {
+        let Some(stored) = store::rental(self.core.db.reader(), id).await? else {
             return Ok(false);
         };
-        let now = self.clock.now();
-        let mut tx = self.db.begin_write().await?;
+        let now = self.core.clock.now();
+        let mut tx = self.core.db.begin_write().await?;
         let seq = store::LOG
             .lock_account(&mut tx, &stored.account_id, 1)
             .await?;
@@ -116,10 +117,18 @@ impl Rentals {
         rental.status = Status::Expired;
         rental.ended_at = Some(rental.expires_at);
         rental.settle = Settle::Release;
-        store::update(&mut tx, &rental, Some(self.claim_until(now))).await?;
+        store::update(&mut tx, &rental, Some(self.core.claim_until(now))).await?;
         let event = [NewEvent::change(Status::Expired as i64)];
         store::LOG
-            .commit(tx, &self.hub, &rental.account_id, id, seq, &event, now)
+            .commit(
+                tx,
+                self.core.hub(),
+                &rental.account_id,
+                id,
+                seq,
+                &event,
+                now,
+            )
             .await?;
         self.settle(&rental).await?;
         Ok(true)
@@ -159,7 +168,7 @@ impl Rentals {
             if let Some(debit) = &r.debit_id {
                 debits.push((debit.clone(), format!("rental:{}:refund", r.id)));
             }
-            for renewal in store::applied_renewals(self.db.writer(), &r.id).await? {
+            for renewal in store::applied_renewals(self.core.db.writer(), &r.id).await? {
                 if let Some(debit) = &renewal.debit_id {
                     debits.push((debit.clone(), format!("{}:refund", renewal.charge_key())));
                 }
@@ -199,7 +208,7 @@ impl Rentals {
                 .await
                 .map_err(|status| Failure::from_upstream("catalog", &status, &[]))?;
         }
-        store::mark_settled(self.db.writer(), &r.id, r.settle, balance_after).await?;
+        store::mark_settled(self.core.db.writer(), &r.id, r.settle, balance_after).await?;
         Ok(())
     }
 }

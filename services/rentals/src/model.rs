@@ -1,5 +1,7 @@
 //! Rentals' domain types.
 
+use numhub_holding::purchase::{Bought, Charge};
+use numhub_proto::catalog::v1::{LeaseKind, LeaseNumberRequest};
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::rental::RentalDuration;
 
@@ -154,6 +156,25 @@ impl Rental {
             Some(ended) if ended < self.expires_at => ended,
             _ => self.expires_at,
         }
+    }
+}
+
+numhub_holding::held_row!(Rental, "rental");
+
+impl Bought for Rental {
+    fn lease_terms(&self, request: &mut LeaseNumberRequest) {
+        request.kind = LeaseKind::Rental as i32;
+        request.country_code.clone_from(&self.country_code);
+        request.service_code.clone_from(&self.service_code);
+        request.number_type = self.number_type as i32;
+        request.rental_duration = self.duration as i32;
+    }
+
+    fn bought(&mut self, charge: Charge) {
+        self.status = Status::Active;
+        self.debit_id = Some(charge.debit_id);
+        self.balance_after = charge.balance_after;
+        self.total_charged = self.price;
     }
 }
 

@@ -64,10 +64,10 @@ impl Rentals {
         let fingerprint = model::renewal_fingerprint(duration, max_price.as_ref());
         let duration = duration.unwrap_or(rental.renewal_duration);
         let key = format!("request:{request_id}");
-        let renewal = match store::renewal_by_key(self.db.writer(), id, &key).await? {
+        let renewal = match store::renewal_by_key(self.core.db.writer(), id, &key).await? {
             Some(existing) => existing,
             None => {
-                ensure_renewable(&rental, self.clock.now())?;
+                ensure_renewable(&rental, self.core.clock.now())?;
                 let limit = limit_in_currency_of(&rental, max_price.as_ref())?;
                 let quote = self.quote(&rental, duration).await?;
                 let started = self
@@ -76,7 +76,7 @@ impl Rentals {
                 match started {
                     Some(renewal) => renewal,
                     // A concurrent retry inserted it first.
-                    None => store::renewal_by_key(self.db.writer(), id, &key)
+                    None => store::renewal_by_key(self.core.db.writer(), id, &key)
                         .await?
                         .ok_or_else(|| Failure::corrupt("a taken renewal key vanished"))?,
                 }
@@ -92,10 +92,10 @@ impl Rentals {
 
     /// One auto-renew attempt for a rental whose claim this worker holds.
     pub(crate) async fn auto_renew(&self, id: &str) -> Result<AutoRenewal, Failure> {
-        let Some(rental) = store::rental(self.db.writer(), id).await? else {
+        let Some(rental) = store::rental(self.core.db.writer(), id).await? else {
             return Ok(AutoRenewal::Skipped);
         };
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         if !self.auto_renew_due(&rental, now) {
             return Ok(AutoRenewal::Skipped);
         }
@@ -179,8 +179,8 @@ impl Rentals {
         (price, currency): (i64, String),
         max_price: Option<i64>,
     ) -> Result<Option<Renewal>, Failure> {
-        let now = self.clock.now();
-        let mut tx = self.db.begin_write().await?;
+        let now = self.core.clock.now();
+        let mut tx = self.core.db.begin_write().await?;
         store::LOG
             .lock_account(&mut tx, &rental.account_id, 0)
             .await?;
@@ -203,7 +203,7 @@ impl Rentals {
         {
             return Err(in_progress());
         }
-        let inserted = store::insert_renewal(&mut tx, &renewal, self.claim_until(now)).await?;
+        let inserted = store::insert_renewal(&mut tx, &renewal, self.core.claim_until(now)).await?;
         tx.commit().await?;
         Ok(inserted.then_some(renewal))
     }
@@ -218,8 +218,8 @@ impl Rentals {
         duration: RentalDuration,
         quote: (i64, String),
     ) -> Result<Option<Renewal>, Failure> {
-        let now = self.clock.now();
-        let mut tx = self.db.begin_write().await?;
+        let now = self.core.clock.now();
+        let mut tx = self.core.db.begin_write().await?;
         store::LOG
             .lock_account(&mut tx, &rental.account_id, 0)
             .await?;
@@ -242,7 +242,7 @@ impl Rentals {
         let key = format!("auto:{period}:{attempt}");
         let fingerprint = (duration as i64).to_string();
         let renewal = new_renewal(&current, &key, &fingerprint, duration, quote, now);
-        let inserted = store::insert_renewal(&mut tx, &renewal, self.claim_until(now)).await?;
+        let inserted = store::insert_renewal(&mut tx, &renewal, self.core.claim_until(now)).await?;
         tx.commit().await?;
         Ok(inserted.then_some(renewal))
     }
@@ -261,7 +261,7 @@ impl Rentals {
                 .into());
             }
         }
-        let rental = store::rental(self.db.writer(), &renewal.rental_id)
+        let rental = store::rental(self.core.db.writer(), &renewal.rental_id)
             .await?
             .ok_or_else(|| Failure::corrupt("a renewal of a missing rental"))?;
         // No time check here: a renewal begun in time may already be
@@ -285,7 +285,7 @@ impl Rentals {
             }
             Err(error) => return Err(error),
         };
-        self.crash_point(Step::RenewalAfterCharge)?;
+        self.core.crash_point(Step::RenewalAfterCharge as u8)?;
         let lease_id = rental
             .lease_id
             .clone()
@@ -301,7 +301,7 @@ impl Rentals {
                 failure => Err(failure),
             };
         }
-        self.crash_point(Step::RenewalAfterExtend)?;
+        self.core.crash_point(Step::RenewalAfterExtend as u8)?;
         self.apply_renewal(&renewal, &charge).await
     }
 
@@ -310,8 +310,8 @@ impl Rentals {
     /// meanwhile. Another driver may have ended the renewal first (a
     /// request and the recovery worker): its end stands.
     async fn apply_renewal(&self, renewal: &Renewal, charge: &Charge) -> Result<Renewal, Failure> {
-        let now = self.clock.now();
-        let mut tx = self.db.begin_write().await?;
+        let now = self.core.clock.now();
+        let mut tx = self.core.db.begin_write().await?;
         let seq = store::LOG
             .lock_account(&mut tx, &renewal.account_id, 1)
             .await?;
@@ -358,7 +358,7 @@ impl Rentals {
         store::LOG
             .commit(
                 tx,
-                &self.hub,
+                self.core.hub(),
                 &rental.account_id,
                 &rental.id,
                 seq,
@@ -382,7 +382,7 @@ impl Rentals {
             failure_message: refusal.message.clone(),
             ..renewal.clone()
         };
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.core.db.begin_write().await?;
         store::LOG
             .lock_account(&mut tx, &renewal.account_id, 0)
             .await?;
@@ -446,14 +446,14 @@ impl Rentals {
             failure_message: refusal.message.clone(),
             ..renewal.clone()
         };
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.core.db.begin_write().await?;
         store::LOG
             .lock_account(&mut tx, &renewal.account_id, 0)
             .await?;
         let finished = store::finish_renewal(&mut tx, &ended, from, to).await?;
         tx.commit().await?;
         if finished && renewal.key.starts_with("auto:") {
-            let rental = store::rental(self.db.writer(), &renewal.rental_id)
+            let rental = store::rental(self.core.db.writer(), &renewal.rental_id)
                 .await?
                 .ok_or_else(|| Failure::corrupt("a renewal of a missing rental"))?;
             self.record_auto_failure(&rental, refusal).await?;
@@ -465,21 +465,22 @@ impl Rentals {
     /// for the retry pause; the customer sees it on the rental.
     async fn record_auto_failure(&self, rental: &Rental, refusal: &Refusal) -> Result<(), Failure> {
         let failure = refusal.reason.clone();
-        self.change(&rental.account_id, &rental.id, |r, now| {
-            if r.status != Status::Active {
-                return Ok(false);
-            }
-            r.auto_renew_failure = failure;
-            r.auto_renew_failed_at = Some(now);
-            Ok(true)
-        })
-        .await?;
+        self.core
+            .change(&rental.account_id, &rental.id, |r, now| {
+                if r.status != Status::Active {
+                    return Ok(false);
+                }
+                r.auto_renew_failure = failure;
+                r.auto_renew_failed_at = Some(now);
+                Ok(true)
+            })
+            .await?;
         tracing::info!(rental = %rental.id, reason = %refusal.reason, "auto-renew failed; will retry until the expiry");
         Ok(())
     }
 
     async fn stored_renewal(&self, id: &str) -> Result<Renewal, Failure> {
-        let renewal = store::renewal(self.db.writer(), id)
+        let renewal = store::renewal(self.core.db.writer(), id)
             .await?
             .ok_or_else(|| Failure::corrupt("a renewal vanished"))?;
         match renewal.state {
@@ -491,7 +492,7 @@ impl Rentals {
     /// Drives a renewal left CHARGING, or pays back one left REFUNDING (the
     /// recovery worker).
     pub(crate) async fn recover_renewal(&self, id: &str) -> Result<(), Failure> {
-        let Some(renewal) = store::renewal(self.db.writer(), id).await? else {
+        let Some(renewal) = store::renewal(self.core.db.writer(), id).await? else {
             return Ok(());
         };
         match self.drive_renewal(renewal).await {

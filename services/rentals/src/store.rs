@@ -7,6 +7,7 @@
 //! in sequence order.
 
 use futures_util::FutureExt as _;
+use numhub_holding::Store;
 use numhub_runtime::claims;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::db::{optional_timestamp, placeholder_list, timestamp};
@@ -121,11 +122,48 @@ fn message_from_row(row: &AnyRow, prefix: &str) -> Result<Message, sqlx::Error> 
 }
 
 /// The account's history: see [`numhub_runtime::event_log`].
-pub const LOG: EventLog = EventLog {
-    accounts: "rental_accounts",
-    events: "events",
-    subject: "rental_id",
-};
+pub const LOG: EventLog = RentalsTable::LOG;
+
+/// The `rentals` table, as the shared core reads and writes it.
+#[derive(Debug, Clone, Copy)]
+pub struct RentalsTable;
+
+impl Store for RentalsTable {
+    type Held = Rental;
+    type Event = Event;
+
+    const LOG: EventLog = EventLog {
+        accounts: "rental_accounts",
+        events: "events",
+        subject: "rental_id",
+    };
+
+    async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<Rental>, Failure> {
+        rental(conn, id).await
+    }
+
+    async fn update(
+        conn: &mut AnyConnection,
+        row: &Rental,
+        claimed_until: Option<Timestamp>,
+    ) -> Result<(), sqlx::Error> {
+        update(conn, row, claimed_until).await
+    }
+
+    async fn events_after(
+        db: &AnyPool,
+        account_id: &str,
+        which: Read<'_>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>, Failure> {
+        events_after(db, account_id, which, after, limit).await
+    }
+
+    fn seq(event: &Event) -> i64 {
+        event.seq
+    }
+}
 
 /// Inserts a new rental; false when the account already used its request
 /// id.

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use numhub_runtime::account_streams;
 use numhub_runtime::workers::Workers;
 
 use crate::error::Failure;
@@ -35,10 +34,9 @@ impl Rentals {
     /// Starts the workers under `workers` and, on PostgreSQL, the listener
     /// for other processes' notifications (`database_url`).
     pub fn start_workers(&self, workers: &Workers, database_url: Option<String>) {
-        account_streams::listen_for_others(
+        self.core.listen_for_others(
             workers,
             "rentals notifications",
-            &self.hub,
             database_url,
             NOTIFY_CHANNEL,
         );
@@ -47,7 +45,7 @@ impl Rentals {
         workers.spawn_every("rentals workers", interval, move || {
             let rentals = rentals.clone();
             async move {
-                rentals.hub.prune();
+                rentals.core.hub().prune();
                 let pass = rentals.run_workers_once().await?;
                 if pass != Pass::default() {
                     tracing::debug!(?pass, "workers");
@@ -81,11 +79,17 @@ impl Rentals {
             }
             // The attempt is over: the retry pause, or a customer turning
             // auto-renew back on, decides when the next one comes.
-            store::release(self.db.writer(), Table::Rentals, &id, self.clock.now()).await?;
+            store::release(
+                self.core.db.writer(),
+                Table::Rentals,
+                &id,
+                self.core.clock.now(),
+            )
+            .await?;
         }
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         for id in store::due(
-            self.db.reader(),
+            self.core.db.reader(),
             Due::Expired,
             now,
             self.renew_window(),
@@ -107,7 +111,7 @@ impl Rentals {
             }
         }
         for id in self.claim_due(Due::Unsettled).await? {
-            let Some(rental) = store::rental(self.db.writer(), &id).await? else {
+            let Some(rental) = store::rental(self.core.db.writer(), &id).await? else {
                 continue;
             };
             match self.settle(&rental).await {
@@ -120,10 +124,10 @@ impl Rentals {
 
     /// The ids `due` finds now that this worker managed to claim.
     async fn claim_due(&self, due: Due) -> Result<Vec<String>, Failure> {
-        let now = self.clock.now();
-        let until = self.claim_until(now);
-        let ids = store::due(self.db.reader(), due, now, self.renew_window(), PASS).await?;
-        Ok(store::claim_each(self.db.writer(), due, ids, now, until).await?)
+        let now = self.core.clock.now();
+        let until = self.core.claim_until(now);
+        let ids = store::due(self.core.db.reader(), due, now, self.renew_window(), PASS).await?;
+        Ok(store::claim_each(self.core.db.writer(), due, ids, now, until).await?)
     }
 
     /// How early auto-renew may look, and the pause after a failure.

@@ -1,0 +1,176 @@
+//! What every held row is: an activation, a rental.
+
+use numhub_proto::common::v1::Money;
+use numhub_runtime::clock::Timestamp;
+use numhub_runtime::error::Refusal;
+
+/// Where a row's purchase is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Stored, not yet bought: the saga goes on.
+    Creating,
+    /// Refused for good: every retry gets the refusal.
+    Failed,
+    /// Bought (and maybe ended since).
+    Bought,
+}
+
+/// A number the catalog leased to a row, at its price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub id: String,
+    pub phone_number: String,
+    /// The carrier, where the row keeps one.
+    pub operator: String,
+    pub price: i64,
+    pub currency: String,
+}
+
+/// A row an account holds. Written by [`held_row!`](crate::held_row) from
+/// the fields every such row has.
+pub trait Held: Clone + Send + Sync + 'static {
+    /// Its name in messages, idempotency keys (`activation:<id>`) and the
+    /// open-streams gauge: "activation", "rental".
+    const NOUN: &'static str;
+
+    fn id(&self) -> &str;
+
+    fn account_id(&self) -> &str;
+
+    /// Its status's stored number, which a change event carries.
+    fn status_number(&self) -> i64;
+
+    /// Whether it has ended for good: nothing more will happen to it.
+    fn is_terminal(&self) -> bool;
+
+    /// Whether it owes a refund or a release: a change that leaves it so
+    /// claims the row for the request that made it, which settles first
+    /// (the settlement worker waits for the claim to lapse).
+    fn owes(&self) -> bool;
+
+    fn stage(&self) -> Stage;
+
+    /// The request's fields but its id, to tell a retry from a reused key.
+    fn fingerprint(&self) -> &str;
+
+    /// When the row ends if nothing ends it sooner; the lease's end.
+    fn expires_at(&self) -> Timestamp;
+
+    /// The price limit, in the currency it was named in (empty for the
+    /// catalog's).
+    fn max_price(&self) -> Option<Money>;
+
+    /// The lease the row holds, if any.
+    fn lease(&self) -> Option<Lease>;
+
+    /// Records the lease on the row.
+    fn hold(&mut self, lease: Lease);
+
+    /// The row ends FAILED at `now` with `refusal`, owing the release of
+    /// any number it holds.
+    fn fail(&mut self, refusal: &Refusal, now: Timestamp);
+
+    /// Why it failed: the stored reason and message.
+    fn failure(&self) -> (&str, &str);
+}
+
+/// Implements [`Held`] for a row type named `$row` from its fields: `id`,
+/// `account_id`, `fingerprint`, `status` (a `Status` with `Creating` and
+/// `Failed` and `is_terminal()`), `settle` (a `Settle` with `Nothing` and
+/// `Release`), `expires_at`, `ended_at`, `max_price`,
+/// `max_price_currency`, `lease_id`, `phone_number`, `price`, `currency`,
+/// `failure_reason` and `failure_message`; `Status` and `Settle` are the
+/// types in scope where it is called. With `operator`, the row keeps the
+/// lease's carrier in its `operator` field.
+#[macro_export]
+macro_rules! held_row {
+    ($row:ty, $noun:literal $(, $operator:ident)?) => {
+        impl $crate::Held for $row {
+            const NOUN: &'static str = $noun;
+
+            fn id(&self) -> &str {
+                &self.id
+            }
+
+            fn account_id(&self) -> &str {
+                &self.account_id
+            }
+
+            fn status_number(&self) -> i64 {
+                self.status as i64
+            }
+
+            fn is_terminal(&self) -> bool {
+                self.status.is_terminal()
+            }
+
+            fn owes(&self) -> bool {
+                self.settle != Settle::Nothing
+            }
+
+            fn stage(&self) -> $crate::Stage {
+                match self.status {
+                    Status::Creating => $crate::Stage::Creating,
+                    Status::Failed => $crate::Stage::Failed,
+                    _ => $crate::Stage::Bought,
+                }
+            }
+
+            fn fingerprint(&self) -> &str {
+                &self.fingerprint
+            }
+
+            fn expires_at(&self) -> $crate::__private::Timestamp {
+                self.expires_at
+            }
+
+            fn max_price(&self) -> Option<$crate::__private::Money> {
+                self.max_price.map(|units| $crate::__private::Money {
+                    currency_code: self.max_price_currency.clone(),
+                    minor_units: units,
+                })
+            }
+
+            fn lease(&self) -> Option<$crate::Lease> {
+                #[allow(unused_mut)]
+                let mut operator = String::new();
+                $(operator.clone_from(&self.$operator);)?
+                Some($crate::Lease {
+                    id: self.lease_id.clone()?,
+                    phone_number: self.phone_number.clone(),
+                    operator,
+                    price: self.price,
+                    currency: self.currency.clone(),
+                })
+            }
+
+            fn hold(&mut self, lease: $crate::Lease) {
+                self.lease_id = Some(lease.id);
+                self.phone_number = lease.phone_number;
+                $(self.$operator = lease.operator;)?
+                self.price = lease.price;
+                self.currency = lease.currency;
+            }
+
+            fn fail(
+                &mut self,
+                refusal: &$crate::__private::Refusal,
+                now: $crate::__private::Timestamp,
+            ) {
+                self.status = Status::Failed;
+                self.failure_reason.clone_from(&refusal.reason);
+                self.failure_message.clone_from(&refusal.message);
+                self.ended_at = Some(now);
+                self.settle = if self.lease_id.is_some() {
+                    Settle::Release
+                } else {
+                    Settle::Nothing
+                };
+            }
+
+            fn failure(&self) -> (&str, &str) {
+                (&self.failure_reason, &self.failure_message)
+            }
+        }
+    };
+}

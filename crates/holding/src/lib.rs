@@ -1,0 +1,29 @@
+//! What orders and rentals share: a number an account holds for a while
+//! (an activation, a rental), stored as one row of the service's own
+//! table.
+//!
+//! - [`Held`] (written by [`held_row!`]) and [`Store`]: what every row is,
+//!   and how a service reads and writes its rows; it keeps its own SQL.
+//! - [`Core`]: every change of a row under its account's lock, with its
+//!   event appended and streams woken after commit; reads of one row; live
+//!   streams of the account's events; the fault-injection points of tests.
+//! - [`purchase`]: the saga that buys a row's number from the catalog and
+//!   charges it at the wallet, driven again from the start by any retry or
+//!   recovery.
+
+mod core;
+mod held;
+pub mod purchase;
+mod store;
+
+pub use crate::core::{Core, CoreSettings, EventStream, Watched};
+pub use crate::held::{Held, Lease, Stage};
+pub use crate::store::Store;
+
+/// What [`held_row!`] names, whatever the calling crate depends on.
+#[doc(hidden)]
+pub mod __private {
+    pub use numhub_proto::common::v1::Money;
+    pub use numhub_runtime::clock::Timestamp;
+    pub use numhub_runtime::error::Refusal;
+}
