@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 
 use numhub_runtime::clock::Timestamp;
+use numhub_runtime::error::RejectionKind as _;
 use sqlx::AnyConnection;
 
 use crate::error::{Error, Rejection, RejectionKind};
@@ -295,9 +296,7 @@ impl Catalog {
         let (kind, message) = recorded
             .rejection
             .ok_or_else(|| Error::corrupt("a request id has neither lease nor refusal"))?;
-        let kind = RejectionKind::parse(&kind)
-            .ok_or_else(|| Error::corrupt(format!("recorded refusal {kind}")))?;
-        Err(Rejection::new(kind, message).into())
+        Err(Rejection::stored(&kind, message)?.into())
     }
 
     async fn pick_and_take(

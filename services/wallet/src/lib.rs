@@ -23,7 +23,7 @@ use numhub_runtime::tokens::PageTokens;
 use numhub_runtime::workers::Workers;
 
 pub use crate::config::WalletSettings;
-use crate::error::{Error, Rejection};
+use crate::error::{Error, reject};
 use crate::ledger::{Ledger, LedgerSettings};
 use crate::model::{Balance, Command, Entry};
 
@@ -111,7 +111,7 @@ impl Wallet {
     pub async fn balance(&self, account_id: &str) -> Result<Balance, Error> {
         store::balance(self.db.reader(), account_id)
             .await?
-            .ok_or_else(|| Rejection::account_not_found(account_id).into())
+            .ok_or_else(|| reject::account_not_found(account_id).into())
     }
 
     /// The balance of an account, zero in the default currency if it was

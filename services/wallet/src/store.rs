@@ -9,10 +9,11 @@ use std::collections::HashMap;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::db::{Backend, Database, placeholder_rows_from};
 use numhub_runtime::db::{placeholder_list, placeholder_rows};
+use numhub_runtime::error::RejectionKind as _;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, AnyPool, Arguments, AssertSqlSafe, Encode, Row, Type};
 
-use crate::error::{Error, Rejection, RejectionKind};
+use crate::error::{Error, Rejection};
 use crate::model::{Balance, Entry, Kind};
 use crate::rules::{AccountState, DebitState};
 
@@ -91,10 +92,8 @@ fn stored_key(row: &AnyRow) -> Result<StoredKey, Error> {
     let outcome = match (entry_id, reject_kind) {
         (Some(entry_id), None) => Ok(entry_id),
         (None, Some(kind)) => {
-            let kind = RejectionKind::parse(&kind)
-                .ok_or_else(|| Error::corrupt(format!("unknown rejection {kind:?}")))?;
             let message: Option<String> = row.try_get("reject_message")?;
-            Err(Rejection::new(kind, message.unwrap_or_default()))
+            Err(Rejection::stored(&kind, message.unwrap_or_default())?)
         }
         _ => return Err(Error::corrupt("idempotency key without one outcome")),
     };

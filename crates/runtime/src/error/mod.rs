@@ -9,11 +9,13 @@
 mod failure;
 mod grpc;
 mod refusal;
+mod rejection;
 mod upstream;
 
 pub use failure::Failure;
 pub use grpc::{error_chain, internal, invalid_argument, not_found, status, status_with_metadata};
 pub use refusal::Refusal;
+pub use rejection::{Rejection, RejectionKind};
 pub use upstream::{UpstreamFault, client_violations};
 
 /// The glue of a service's error type, written once: `?` on a database
