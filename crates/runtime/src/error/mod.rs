@@ -74,6 +74,11 @@ impl Violation {
             description: description.into(),
         }
     }
+
+    /// The fields at fault, in the order they were found.
+    pub fn fields(violations: &[Violation]) -> Vec<&str> {
+        violations.iter().map(|v| v.field.as_str()).collect()
+    }
 }
 
 /// The most characters of a client's input an error message repeats.
