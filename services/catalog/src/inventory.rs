@@ -640,18 +640,11 @@ impl Catalog {
         Ok(())
     }
 
-    /// Forgets LeaseNumber idempotency keys older than `REQUEST_RETENTION`,
-    /// a chunk at a time; returns how many.
+    /// Forgets LeaseNumber idempotency keys older than `REQUEST_RETENTION`;
+    /// returns how many.
     pub async fn purge_requests(&self) -> Result<u64, Error> {
         let cutoff = self.clock.now().minus(REQUEST_RETENTION);
-        let mut total = 0;
-        loop {
-            let purged = store::purge_requests(self.db.writer(), cutoff, 10_000).await?;
-            total += purged;
-            if purged < 10_000 {
-                return Ok(total);
-            }
-        }
+        Ok(store::purge_requests(self.db.writer(), cutoff).await?)
     }
 
     /// Counts as free every number whose lease (or quarantine) ended by

@@ -92,16 +92,15 @@ impl Wallet {
         });
     }
 
-    /// Forgets idempotency keys past their retention, a chunk at a time so
-    /// no statement runs long. Any number of replicas may do this at once.
+    /// Forgets idempotency keys past their retention. Any number of
+    /// replicas may do this at once.
     async fn purge_keys(&self) -> Result<(), Error> {
         let cutoff = self.clock.now().minus(self.idempotency_retention);
-        loop {
-            match store::purge_keys(self.db.writer(), cutoff, 10_000).await? {
-                0 => return Ok(()),
-                purged => tracing::debug!(purged, "forgot idempotency keys past retention"),
-            }
+        let purged = store::purge_keys(self.db.writer(), cutoff).await?;
+        if purged > 0 {
+            tracing::debug!(purged, "forgot idempotency keys past retention");
         }
+        Ok(())
     }
 
     pub async fn execute(&self, command: Command) -> Result<Entry, Error> {
