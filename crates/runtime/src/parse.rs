@@ -141,15 +141,11 @@ pub fn check_page(
 mod tests {
     use super::*;
 
-    fn fields(violations: Vec<Violation>) -> Vec<String> {
-        violations.into_iter().map(|v| v.field).collect()
-    }
-
     #[test]
     fn a_handed_on_message_names_every_field_at_fault() {
         let error = handed_on("rental_id", "x", "", "\u{0}", " ", None).unwrap_err();
         assert_eq!(
-            fields(error),
+            Violation::fields(&error),
             [
                 "rental_id",
                 "inbound_message_id",
@@ -178,7 +174,7 @@ mod tests {
         let tokens = PageTokens::with_key([1; 32]);
         let scope = TokenScope::new("m", "a");
         assert_eq!(
-            fields(watch(&tokens, &scope, "", "forged").unwrap_err()),
+            Violation::fields(&watch(&tokens, &scope, "", "forged").unwrap_err()),
             ["id", "after"]
         );
         let id = "0192f0c1-7a2b-7c3d-8e4f-0123456789ab";
@@ -191,7 +187,7 @@ mod tests {
             })
         );
         assert_eq!(
-            fields(page(&tokens, &scope, (-1, "forged"), (50, 100)).unwrap_err()),
+            Violation::fields(&page(&tokens, &scope, (-1, "forged"), (50, 100)).unwrap_err()),
             ["page_size", "page_token"]
         );
         let first = page(&tokens, &scope, (0, ""), (50, 100));
@@ -206,7 +202,7 @@ mod tests {
         v.violation("statuses[0]", "is not an activation status");
         assert!(check_page(&mut v, &tokens, &scope, (101, ""), (50, 100)).is_none());
         assert_eq!(
-            fields(v.finish_with(|| Some(())).unwrap_err()),
+            Violation::fields(&v.finish_with(|| Some(())).unwrap_err()),
             ["statuses[0]", "page_size"]
         );
     }

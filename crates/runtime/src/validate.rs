@@ -227,13 +227,8 @@ mod tests {
         let a = v.check("a", request_id(""));
         let b = v.check("b", page_size(-1, 50, 100));
         v.violation("c", "is wrong");
-        let fields: Vec<_> = v
-            .finish_with(|| Some((a?, b?)))
-            .unwrap_err()
-            .into_iter()
-            .map(|v| v.field)
-            .collect();
-        assert_eq!(fields, ["a", "b", "c"]);
+        let violations = v.finish_with(|| Some((a?, b?))).unwrap_err();
+        assert_eq!(Violation::fields(&violations), ["a", "b", "c"]);
     }
 
     #[test]

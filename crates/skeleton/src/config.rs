@@ -71,4 +71,13 @@ impl<S: clap::Args> Binary<S> {
         }
         command
     }
+
+    /// `T`'s command line as its binary reads it from `args` (the flags
+    /// after the binary's name) and the `NUMHUB_*` variables, or clap's
+    /// error: how a test reads a service's settings, defaults included.
+    pub fn parse_args<T: Service<Settings = S>>(args: &[&str]) -> Result<Self, clap::Error> {
+        let args = std::iter::once(T::BINARY).chain(args.iter().copied());
+        let mut matches = Self::command_of::<T>().try_get_matches_from(args)?;
+        <Self as clap::FromArgMatches>::from_arg_matches_mut(&mut matches)
+    }
 }

@@ -4,10 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clap::Parser as _;
 use numhub_runtime::config::ServiceDefaults;
 use numhub_runtime::db::{Database, Migrations};
-use numhub_skeleton::{Binary, Context, GrpcServices, Host, Layout, Peer, Service};
+use numhub_skeleton::{Binary, Command, Context, GrpcServices, Host, Layout, Peer, Service};
 use sqlx::migrate::Migrator;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -120,7 +119,6 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for Unimplemented 
 
 fn config(data_dir: &std::path::Path, extra: &[&str]) -> Binary<JournalSettings> {
     let mut args = vec![
-        "numhub-journal",
         "--listen-addr",
         "127.0.0.1:0",
         "--metrics-addr",
@@ -133,7 +131,7 @@ fn config(data_dir: &std::path::Path, extra: &[&str]) -> Binary<JournalSettings>
         data_dir.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    let mut binary = Binary::<JournalSettings>::try_parse_from(args).unwrap();
+    let mut binary = Binary::parse_args::<Journal>(&args).unwrap();
     // The test's own environment never chooses the database.
     if !extra.contains(&"--database-url") {
         binary.common.database.database_url = None;
@@ -261,7 +259,34 @@ fn a_binary_shows_the_addresses_of_the_services_it_calls_only() {
         "{help}"
     );
     // Hidden is still accepted: one set of variables may serve every binary.
-    assert!(
-        Binary::<JournalSettings>::try_parse_from(["j", "--orders-addr", "http://o:1"]).is_ok()
+    assert!(Binary::parse_args::<Journal>(&["--orders-addr", "http://o:1"]).is_ok());
+}
+
+#[test]
+fn a_service_parses_its_own_settings_with_its_defaults() {
+    let binary = Binary::parse_args::<Journal>(&[]).unwrap();
+    assert_eq!(binary.settings.journal_level, 1);
+    assert!(binary.command.is_none());
+    let binary = Binary::parse_args::<Journal>(&["--journal-level", "3", "migrate"]).unwrap();
+    assert_eq!(binary.settings.journal_level, 3);
+    assert!(matches!(binary.command, Some(Command::Migrate)));
+    assert!(Binary::parse_args::<Journal>(&["--journal-level", "x"]).is_err());
+}
+
+#[test]
+fn a_service_keeps_its_sqlite_database_in_the_data_directory_under_its_name() {
+    let url = |args: &[&str]| {
+        let binary = Binary::parse_args::<Journal>(args).unwrap();
+        binary.common.database.url(&Journal::DEFAULTS)
+    };
+    assert_eq!(Journal::DEFAULTS.name, "journal");
+    assert_eq!(url(&[]), "sqlite://data/journal.db");
+    assert_eq!(
+        url(&["--data-dir", "/var/lib/numhub"]),
+        "sqlite:///var/lib/numhub/journal.db"
+    );
+    assert_eq!(
+        url(&["--database-url", "postgres://db/numhub"]),
+        "postgres://db/numhub"
     );
 }

@@ -63,19 +63,15 @@ impl AccountsSettings {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use clap::Parser;
-    use numhub_skeleton::Service as _;
+    use numhub_skeleton::{Binary, Service as _};
 
-    type AccountsConfig = numhub_skeleton::Binary<AccountsSettings>;
+    use crate::Accounts;
 
     #[test]
     fn defaults_run_on_one_box() {
-        let config = AccountsConfig::try_parse_from(["a"]).unwrap();
-        assert_eq!(
-            config.common.database.url(&crate::Accounts::DEFAULTS),
-            "sqlite://data/accounts.db"
-        );
+        let config = Binary::parse_args::<Accounts>(&[]).unwrap();
+        // Its SQLite database: data/accounts.db.
+        assert_eq!(Accounts::DEFAULTS.name, "accounts");
         assert_eq!(config.settings.rate_limit, 60);
         assert_eq!(config.settings.money_rate_limit, 10);
         assert!(config.settings.admin_key.is_none());
@@ -85,8 +81,7 @@ mod tests {
     fn secrets_never_show_in_debug_output() {
         let key = numhub_auth::api_key::generate(numhub_auth::Environment::Live).secret;
         let credential = "c".repeat(40);
-        let config = AccountsConfig::try_parse_from([
-            "a",
+        let config = Binary::parse_args::<Accounts>(&[
             "--admin-key",
             &key,
             "--service-credential",
@@ -101,8 +96,7 @@ mod tests {
     #[test]
     fn bad_service_credentials_are_refused_without_showing_them() {
         for bad in ["short", "a forty character secret with spaces in it"] {
-            let config =
-                AccountsConfig::try_parse_from(["a", "--service-credential", bad]).unwrap();
+            let config = Binary::parse_args::<Accounts>(&["--service-credential", bad]).unwrap();
             let error = config
                 .common
                 .auth
@@ -112,6 +106,6 @@ mod tests {
             assert!(error.contains("NUMHUB_SERVICE_CREDENTIAL"), "{error}");
             assert!(!error.contains(bad), "{error}");
         }
-        assert!(AccountsConfig::try_parse_from(["a", "--rate-limit", "0"]).is_err());
+        assert!(Binary::parse_args::<Accounts>(&["--rate-limit", "0"]).is_err());
     }
 }

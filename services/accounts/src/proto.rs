@@ -172,10 +172,6 @@ pub fn key_to_proto(key: ApiKey) -> pb::ApiKey {
 mod tests {
     use super::*;
 
-    fn fields(violations: Vec<Violation>) -> Vec<String> {
-        violations.into_iter().map(|v| v.field).collect()
-    }
-
     #[test]
     fn a_new_account_names_every_bad_field_at_once() {
         let bad = pb::CreateAccountRequest {
@@ -187,7 +183,10 @@ mod tests {
             request_id: String::new(),
         };
         let error = NewAccount::try_from(bad).unwrap_err();
-        assert_eq!(fields(error), ["display_name", "rate_limits", "request_id"]);
+        assert_eq!(
+            Violation::fields(&error),
+            ["display_name", "rate_limits", "request_id"]
+        );
         let good = pb::CreateAccountRequest {
             display_name: "Acme".into(),
             rate_limits: None,
@@ -206,12 +205,15 @@ mod tests {
             scopes: vec![Scope::Unspecified as i32],
         };
         let error = NewAccountApiKey::try_from(bad).unwrap_err();
-        assert_eq!(fields(error), ["account_id", "name", "scopes"]);
+        assert_eq!(Violation::fields(&error), ["account_id", "name", "scopes"]);
         let twice = pb::CreateApiKeyRequest {
             name: "ci".into(),
             scopes: vec![Scope::Read as i32, Scope::Read as i32],
         };
-        assert_eq!(fields(NewApiKey::try_from(twice).unwrap_err()), ["scopes"]);
+        assert_eq!(
+            Violation::fields(&NewApiKey::try_from(twice).unwrap_err()),
+            ["scopes"]
+        );
     }
 
     #[test]
@@ -220,7 +222,7 @@ mod tests {
         let id = "0192F0C1-7A2B-7C3D-8E4F-0123456789AB";
         assert_eq!(own_or_other_account(id), Ok(Some(id.to_lowercase())));
         assert_eq!(
-            fields(own_or_other_account("x").unwrap_err()),
+            Violation::fields(&own_or_other_account("x").unwrap_err()),
             ["account_id"]
         );
     }

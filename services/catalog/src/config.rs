@@ -42,19 +42,16 @@ impl Default for CatalogSettings {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use clap::Parser;
-    use numhub_skeleton::Service as _;
+    use numhub_skeleton::{Binary, Service as _};
 
-    type CatalogConfig = numhub_skeleton::Binary<CatalogSettings>;
+    use super::*;
+    use crate::Catalog;
 
     #[test]
     fn defaults_run_on_one_box() {
-        let config = CatalogConfig::try_parse_from(["c"]).unwrap();
-        assert_eq!(
-            config.common.database.url(&crate::Catalog::DEFAULTS),
-            "sqlite://data/catalog.db"
-        );
+        let config = Binary::parse_args::<Catalog>(&[]).unwrap();
+        // Its SQLite database: data/catalog.db.
+        assert_eq!(Catalog::DEFAULTS.name, "catalog");
         assert_eq!(config.settings.quarantine, Duration::from_secs(7 * 86400));
         assert!(config.settings.seed);
     }
@@ -62,9 +59,9 @@ mod tests {
     #[test]
     fn settings_parse() {
         let config =
-            CatalogConfig::try_parse_from(["c", "--quarantine", "2h", "--seed", "false"]).unwrap();
+            Binary::parse_args::<Catalog>(&["--quarantine", "2h", "--seed", "false"]).unwrap();
         assert_eq!(config.settings.quarantine, Duration::from_secs(7200));
         assert!(!config.settings.seed);
-        assert!(CatalogConfig::try_parse_from(["c", "--currency", "usd"]).is_err());
+        assert!(Binary::parse_args::<Catalog>(&["--currency", "usd"]).is_err());
     }
 }

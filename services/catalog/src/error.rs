@@ -4,7 +4,7 @@
 //! the request's idempotency key, so a retry gets the same answer. An
 //! [`Error`] is anything that can go wrong while answering.
 
-use numhub_runtime::error::{Failure, Refusal, reason};
+use numhub_runtime::error::{self as errors, Failure, Refusal, reason};
 
 /// Reasons of the catalog's own refusals (FAILED_PRECONDITION).
 pub mod catalog_reason {
@@ -15,6 +15,7 @@ pub mod catalog_reason {
     pub const ACTIVATE_ID_TAKEN: &str = "ACTIVATE_ID_TAKEN";
 }
 
+/// The kinds of LeaseNumber's refusals, stored by name with the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RejectionKind {
     /// The service or country is unknown or disabled (NOT_FOUND).
@@ -24,16 +25,16 @@ pub enum RejectionKind {
     PriceAboveMax,
 }
 
-impl RejectionKind {
-    const ALL: [RejectionKind; 4] = [
+impl errors::RejectionKind for RejectionKind {
+    const ALL: &'static [Self] = &[
         Self::NotFound,
         Self::NotOffered,
         Self::NoNumbersAvailable,
         Self::PriceAboveMax,
     ];
 
-    /// The name stored with a recorded outcome.
-    pub fn as_str(self) -> &'static str {
+    /// A kind's name is its reason (RESOURCE_NOT_FOUND for NotFound).
+    fn as_str(self) -> &'static str {
         match self {
             Self::NotFound => reason::RESOURCE_NOT_FOUND,
             Self::NotOffered => catalog_reason::NOT_OFFERED,
@@ -41,28 +42,10 @@ impl RejectionKind {
             Self::PriceAboveMax => catalog_reason::PRICE_ABOVE_MAX,
         }
     }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == text)
-    }
 }
 
 /// Why LeaseNumber gave no number.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct Rejection {
-    pub kind: RejectionKind,
-    pub message: String,
-}
-
-impl Rejection {
-    pub fn new(kind: RejectionKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
-    }
-}
+pub type Rejection = errors::Rejection<RejectionKind>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -101,10 +84,7 @@ impl Error {
     pub fn kind(self) -> Failure {
         match self {
             Self::Failed(failure) => failure,
-            // A kind's name is its reason (RESOURCE_NOT_FOUND for NotFound).
-            Self::Rejected(rejection) => {
-                Failure::Refused(Refusal::new(rejection.kind.as_str(), rejection.message))
-            }
+            Self::Rejected(rejection) => rejection.into(),
         }
     }
 }
@@ -117,11 +97,12 @@ mod tests {
     use tonic::Status;
 
     use super::*;
+    use errors::RejectionKind as _;
     use tonic_types::StatusExt;
 
     #[test]
     fn rejection_kinds_round_trip_through_storage() {
-        for kind in RejectionKind::ALL {
+        for &kind in RejectionKind::ALL {
             assert_eq!(RejectionKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(RejectionKind::parse("nope"), None);

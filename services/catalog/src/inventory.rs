@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 
 use numhub_runtime::clock::Timestamp;
+use numhub_runtime::error::RejectionKind as _;
 use sqlx::AnyConnection;
 
 use crate::error::{Error, Rejection, RejectionKind};
@@ -295,9 +296,7 @@ impl Catalog {
         let (kind, message) = recorded
             .rejection
             .ok_or_else(|| Error::corrupt("a request id has neither lease nor refusal"))?;
-        let kind = RejectionKind::parse(&kind)
-            .ok_or_else(|| Error::corrupt(format!("recorded refusal {kind}")))?;
-        Err(Rejection::new(kind, message).into())
+        Err(Rejection::stored(&kind, message)?.into())
     }
 
     async fn pick_and_take(
@@ -641,18 +640,11 @@ impl Catalog {
         Ok(())
     }
 
-    /// Forgets LeaseNumber idempotency keys older than `REQUEST_RETENTION`,
-    /// a chunk at a time; returns how many.
+    /// Forgets LeaseNumber idempotency keys older than `REQUEST_RETENTION`;
+    /// returns how many.
     pub async fn purge_requests(&self) -> Result<u64, Error> {
         let cutoff = self.clock.now().minus(REQUEST_RETENTION);
-        let mut total = 0;
-        loop {
-            let purged = store::purge_requests(self.db.writer(), cutoff, 10_000).await?;
-            total += purged;
-            if purged < 10_000 {
-                return Ok(total);
-            }
-        }
+        Ok(store::purge_requests(self.db.writer(), cutoff).await?)
     }
 
     /// Counts as free every number whose lease (or quarantine) ended by

@@ -801,17 +801,7 @@ pub fn import_report_to_proto(report: ImportReport) -> pb::ImportNumbersResponse
 
 #[cfg(test)]
 mod tests {
-    use numhub_proto::common::v1::Money;
-
     use super::*;
-
-    fn fields(violations: Vec<Violation>) -> Vec<String> {
-        violations.into_iter().map(|v| v.field).collect()
-    }
-
-    fn usd(units: i64) -> Option<Money> {
-        money::to_proto("USD", units)
-    }
 
     #[test]
     fn a_lease_names_every_bad_field_at_once() {
@@ -825,7 +815,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            fields(lease_spec(bad, "USD").unwrap_err()),
+            Violation::fields(&lease_spec(bad, "USD").unwrap_err()),
             [
                 "account_id",
                 "holder_id",
@@ -840,7 +830,7 @@ mod tests {
         );
         let unspecified = pb::LeaseNumberRequest::default();
         assert_eq!(
-            fields(lease_spec(unspecified, "USD").unwrap_err())[0],
+            Violation::fields(&lease_spec(unspecified, "USD").unwrap_err())[0],
             "kind"
         );
     }
@@ -879,11 +869,11 @@ mod tests {
             number_type: 0,
             service_code: "?".into(),
             duration: 99,
-            price: usd(500),
-            original_price: usd(400),
+            price: money::to_proto("USD", 500),
+            original_price: money::to_proto("USD", 400),
         };
         assert_eq!(
-            fields(NewRentalPlan::try_from(bad).unwrap_err()),
+            Violation::fields(&NewRentalPlan::try_from(bad).unwrap_err()),
             [
                 "country_code",
                 "number_type",
@@ -901,7 +891,7 @@ mod tests {
             expire_time: None,
         };
         assert_eq!(
-            fields(Extension::try_from(bad).unwrap_err()),
+            Violation::fields(&Extension::try_from(bad).unwrap_err()),
             ["lease_id", "expire_time"]
         );
     }

@@ -100,24 +100,20 @@ fn secret(value: &str) -> Result<Secret, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use clap::Parser;
-    use numhub_skeleton::Service as _;
+    use numhub_skeleton::{Binary, Service as _};
 
-    type InboundConfig = numhub_skeleton::Binary<InboundSettings>;
+    use super::*;
+    use crate::Inbound;
 
     #[test]
     fn defaults_run_on_one_box() {
-        let config = InboundConfig::try_parse_from(["i"]).unwrap();
-        assert_eq!(
-            config.common.database.url(&crate::Inbound::DEFAULTS),
-            "sqlite://data/inbound.db"
-        );
+        let config = Binary::parse_args::<Inbound>(&[]).unwrap();
+        // Its SQLite database: data/inbound.db.
+        assert_eq!(Inbound::DEFAULTS.name, "inbound");
         assert_eq!(config.settings.max_backoff, Duration::from_secs(300));
-        assert!(InboundConfig::try_parse_from(["i", "--max-backoff", "soon"]).is_err());
+        assert!(Binary::parse_args::<Inbound>(&["--max-backoff", "soon"]).is_err());
         assert!(config.settings.twilio_auth_token.is_none());
-        let config = InboundConfig::try_parse_from([
-            "i",
+        let config = Binary::parse_args::<Inbound>(&[
             "--twilio-auth-token",
             "secret-token",
             "--webhook-addr",
@@ -130,15 +126,14 @@ mod tests {
 
     #[test]
     fn webhook_limits_have_defaults_and_flags() {
-        let config = InboundConfig::try_parse_from(["i"]).unwrap();
+        let config = Binary::parse_args::<Inbound>(&[]).unwrap();
         let limits = config.settings.webhook_limits();
         assert_eq!(limits.header_timeout, Duration::from_secs(10));
         assert_eq!(limits.body_timeout, Duration::from_secs(10));
         assert_eq!(limits.max_connections, 512);
         assert_eq!(limits.max_body_bytes, 64 * 1024);
         assert_eq!(InboundSettings::default().webhook_limits(), limits);
-        let config = InboundConfig::try_parse_from([
-            "i",
+        let config = Binary::parse_args::<Inbound>(&[
             "--webhook-header-timeout",
             "2s",
             "--webhook-body-timeout",
@@ -151,6 +146,6 @@ mod tests {
         assert_eq!(limits.header_timeout, Duration::from_secs(2));
         assert_eq!(limits.body_timeout, Duration::from_millis(500));
         assert_eq!(limits.max_connections, 8);
-        assert!(InboundConfig::try_parse_from(["i", "--webhook-max-connections", "0"]).is_err());
+        assert!(Binary::parse_args::<Inbound>(&["--webhook-max-connections", "0"]).is_err());
     }
 }

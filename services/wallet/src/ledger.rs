@@ -24,7 +24,7 @@ use numhub_runtime::db::Database;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::error::{Error, Rejection};
+use crate::error::{Error, Rejection, reject};
 use crate::model::{Command, Entry, Movement};
 use crate::rules::{self, AccountState};
 use crate::store::{self, BalanceUpdate, BatchWrite, KeyId, NewKey};
@@ -115,7 +115,7 @@ impl Ledger {
             }
             Movement::Refund { debit_id, .. } => store::debit_account(self.db.reader(), debit_id)
                 .await?
-                .ok_or_else(|| Rejection::debit_not_found(debit_id))?,
+                .ok_or_else(|| reject::debit_not_found(debit_id))?,
         };
         let fingerprint = command.fingerprint();
         let request_id = command.request_id.clone();

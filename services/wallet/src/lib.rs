@@ -23,7 +23,7 @@ use numhub_runtime::tokens::PageTokens;
 use numhub_runtime::workers::Workers;
 
 pub use crate::config::WalletSettings;
-use crate::error::{Error, Rejection};
+use crate::error::{Error, reject};
 use crate::ledger::{Ledger, LedgerSettings};
 use crate::model::{Balance, Command, Entry};
 
@@ -92,16 +92,15 @@ impl Wallet {
         });
     }
 
-    /// Forgets idempotency keys past their retention, a chunk at a time so
-    /// no statement runs long. Any number of replicas may do this at once.
+    /// Forgets idempotency keys past their retention. Any number of
+    /// replicas may do this at once.
     async fn purge_keys(&self) -> Result<(), Error> {
         let cutoff = self.clock.now().minus(self.idempotency_retention);
-        loop {
-            match store::purge_keys(self.db.writer(), cutoff, 10_000).await? {
-                0 => return Ok(()),
-                purged => tracing::debug!(purged, "forgot idempotency keys past retention"),
-            }
+        let purged = store::purge_keys(self.db.writer(), cutoff).await?;
+        if purged > 0 {
+            tracing::debug!(purged, "forgot idempotency keys past retention");
         }
+        Ok(())
     }
 
     pub async fn execute(&self, command: Command) -> Result<Entry, Error> {
@@ -111,7 +110,7 @@ impl Wallet {
     pub async fn balance(&self, account_id: &str) -> Result<Balance, Error> {
         store::balance(self.db.reader(), account_id)
             .await?
-            .ok_or_else(|| Rejection::account_not_found(account_id).into())
+            .ok_or_else(|| reject::account_not_found(account_id).into())
     }
 
     /// The balance of an account, zero in the default currency if it was

@@ -166,25 +166,17 @@ pub fn entry_to_proto(entry: Entry) -> pb::Transaction {
 mod tests {
     use super::*;
 
-    fn fields(violations: Vec<Violation>) -> Vec<String> {
-        violations.into_iter().map(|v| v.field).collect()
-    }
-
-    fn usd(units: i64) -> Option<Money> {
-        money::to_proto("USD", units)
-    }
-
     #[test]
     fn a_debit_names_every_bad_field_at_once() {
         let bad = pb::DebitRequest {
             account_id: "has space".into(),
-            amount: usd(-5),
+            amount: money::to_proto("USD", -5),
             request_id: String::new(),
             reference: "a\u{0}b".into(),
         };
         let error = Command::try_from(bad).unwrap_err();
         assert_eq!(
-            fields(error),
+            Violation::fields(&error),
             ["account_id", "amount", "request_id", "reference"]
         );
     }
@@ -193,13 +185,13 @@ mod tests {
     fn a_refund_names_every_bad_field_at_once() {
         let bad = pb::RefundRequest {
             debit_transaction_id: "42".into(),
-            amount: usd(-1),
+            amount: money::to_proto("USD", -1),
             request_id: " ".into(),
             reason: "\u{202E}".into(),
         };
         let error = Command::try_from(bad).unwrap_err();
         assert_eq!(
-            fields(error),
+            Violation::fields(&error),
             ["debit_transaction_id", "amount", "request_id", "reason"]
         );
     }
@@ -209,7 +201,7 @@ mod tests {
         let id = "0192F0C1-7A2B-7C3D-8E4F-0123456789AB";
         let credit = pb::CreditRequest {
             account_id: id.into(),
-            amount: usd(500),
+            amount: money::to_proto("USD", 500),
             request_id: "r-1".into(),
             reason: "top-up".into(),
         };

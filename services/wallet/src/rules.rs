@@ -3,7 +3,7 @@
 
 use numhub_runtime::clock::Timestamp;
 
-use crate::error::Rejection;
+use crate::error::{Rejection, reject};
 use crate::model::{Entry, Kind, Movement};
 
 /// An account as read at the start of a batch.
@@ -40,7 +40,7 @@ pub fn apply(
     ctx: Context<'_>,
 ) -> Result<Entry, Rejection> {
     let Some(account) = account else {
-        return Err(Rejection::account_not_found(movement_account(movement)));
+        return Err(reject::account_not_found(movement_account(movement)));
     };
     check_currency(account, movement_currency(movement))?;
     let (account_id, kind, delta, reference, refund_of) = match movement {
@@ -57,7 +57,7 @@ pub fn apply(
             ..
         } => {
             if account.balance < *amount {
-                return Err(Rejection::insufficient_balance(account.balance, *amount));
+                return Err(reject::insufficient_balance(account.balance, *amount));
             }
             (account_id.clone(), Kind::Debit, -*amount, reference, None)
         }
@@ -68,12 +68,12 @@ pub fn apply(
             ..
         } => {
             let Some(debit) = debit.as_deref() else {
-                return Err(Rejection::debit_not_found(debit_id));
+                return Err(reject::debit_not_found(debit_id));
             };
             let remaining = debit.amount - debit.refunded;
             let requested = amount.unwrap_or(remaining);
             if requested <= 0 || requested > remaining {
-                return Err(Rejection::refund_exceeds_debit(remaining, requested));
+                return Err(reject::refund_exceeds_debit(remaining, requested));
             }
             let account_id = debit.account_id.clone();
             (
@@ -88,7 +88,7 @@ pub fn apply(
     let balance_after = account
         .balance
         .checked_add(delta)
-        .ok_or_else(Rejection::balance_limit_exceeded)?;
+        .ok_or_else(reject::balance_limit_exceeded)?;
     debug_assert!(
         balance_after >= 0,
         "a debit larger than the balance was let through"
@@ -115,7 +115,7 @@ pub fn apply(
 fn check_currency(account: &AccountState, currency: &Option<String>) -> Result<(), Rejection> {
     match currency {
         Some(given) if *given != account.currency => {
-            Err(Rejection::currency_mismatch(&account.currency, given))
+            Err(reject::currency_mismatch(&account.currency, given))
         }
         _ => Ok(()),
     }

@@ -9,10 +9,12 @@ use std::collections::HashMap;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::db::{Backend, Database, placeholder_rows_from};
 use numhub_runtime::db::{placeholder_list, placeholder_rows};
+use numhub_runtime::error::RejectionKind as _;
+use numhub_runtime::idempotency;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, AnyPool, Arguments, AssertSqlSafe, Encode, Row, Type};
 
-use crate::error::{Error, Rejection, RejectionKind};
+use crate::error::{Error, Rejection};
 use crate::model::{Balance, Entry, Kind};
 use crate::rules::{AccountState, DebitState};
 
@@ -91,10 +93,8 @@ fn stored_key(row: &AnyRow) -> Result<StoredKey, Error> {
     let outcome = match (entry_id, reject_kind) {
         (Some(entry_id), None) => Ok(entry_id),
         (None, Some(kind)) => {
-            let kind = RejectionKind::parse(&kind)
-                .ok_or_else(|| Error::corrupt(format!("unknown rejection {kind:?}")))?;
             let message: Option<String> = row.try_get("reject_message")?;
-            Err(Rejection::new(kind, message.unwrap_or_default()))
+            Err(Rejection::stored(&kind, message.unwrap_or_default())?)
         }
         _ => return Err(Error::corrupt("idempotency key without one outcome")),
     };
@@ -456,17 +456,9 @@ pub async fn balance(pool: &AnyPool, account_id: &str) -> Result<Option<Balance>
     .transpose()
 }
 
-/// Forgets up to `limit` idempotency keys recorded before `cutoff`.
-pub async fn purge_keys(pool: &AnyPool, cutoff: Timestamp, limit: u32) -> Result<u64, Error> {
-    let result = sqlx::query(
-        "DELETE FROM idempotency_keys WHERE (account_id, request_id) IN \
-         (SELECT account_id, request_id FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
-    )
-    .bind(cutoff.unix_micros())
-    .bind(i64::from(limit))
-    .execute(pool)
-    .await?;
-    Ok(result.rows_affected())
+/// Forgets the idempotency keys recorded before `cutoff`; returns how many.
+pub async fn purge_keys(pool: &AnyPool, cutoff: Timestamp) -> Result<u64, Error> {
+    Ok(idempotency::purge(pool, "idempotency_keys", cutoff).await?)
 }
 
 fn entry(row: &AnyRow) -> Result<Entry, Error> {

@@ -402,11 +402,11 @@ backend_tests! {
         credit(&mut h.client, "acc", 100, "c1").await;
         let store_pool = h.db.db.writer();
         let day = Duration::from_secs(24 * 3600);
-        let purged = numhub_wallet::store::purge_keys(store_pool, h.clock.now().minus(day), 100).await.unwrap();
+        let purged = numhub_wallet::store::purge_keys(store_pool, h.clock.now().minus(day)).await.unwrap();
         assert_eq!(purged, 0, "a fresh key was forgotten");
         h.clock.advance(day * 31);
         let retention = WalletSettings::default().idempotency_retention;
-        let purged = numhub_wallet::store::purge_keys(store_pool, h.clock.now().minus(retention), 100).await.unwrap();
+        let purged = numhub_wallet::store::purge_keys(store_pool, h.clock.now().minus(retention)).await.unwrap();
         assert_eq!(purged, 1);
     }
 

@@ -9,11 +9,13 @@
 mod failure;
 mod grpc;
 mod refusal;
+mod rejection;
 mod upstream;
 
 pub use failure::Failure;
 pub use grpc::{error_chain, internal, invalid_argument, not_found, status, status_with_metadata};
 pub use refusal::Refusal;
+pub use rejection::{Rejection, RejectionKind};
 pub use upstream::{UpstreamFault, client_violations};
 
 /// The glue of a service's error type, written once: `?` on a database
@@ -71,6 +73,11 @@ impl Violation {
             field: field.into(),
             description: description.into(),
         }
+    }
+
+    /// The fields at fault, in the order they were found.
+    pub fn fields(violations: &[Violation]) -> Vec<&str> {
+        violations.iter().map(|v| v.field.as_str()).collect()
     }
 }
 

@@ -2,8 +2,9 @@
 
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::db::{Backend, placeholder_list, placeholder_rows};
+use numhub_runtime::idempotency;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row};
+use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Executor, Row};
 
 use super::{number_type, opt_ts, ts};
 use crate::error::Error;
@@ -602,20 +603,8 @@ pub async fn add_skip<'e>(
     Ok(())
 }
 
-/// Deletes up to `limit` idempotency records made before `cutoff`; the
-/// leases themselves stay, as the history Resolve reads.
-pub async fn purge_requests<'e>(
-    db: impl Executor<'e, Database = Any>,
-    cutoff: Timestamp,
-    limit: u32,
-) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "DELETE FROM lease_requests WHERE (account_id, request_id) IN \
-         (SELECT account_id, request_id FROM lease_requests WHERE created_at < $1 LIMIT $2)",
-    )
-    .bind(cutoff.unix_micros())
-    .bind(i64::from(limit))
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected())
+/// Forgets the LeaseNumber request ids recorded before `cutoff`; returns
+/// how many. The leases themselves stay, as the history Resolve reads.
+pub async fn purge_requests(db: &AnyPool, cutoff: Timestamp) -> Result<u64, sqlx::Error> {
+    idempotency::purge(db, "lease_requests", cutoff).await
 }
