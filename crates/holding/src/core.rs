@@ -8,7 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
+use numhub_auth::ServiceCredentials;
+use numhub_auth::internal::{CatalogClient, WalletClient};
+use numhub_proto::catalog::v1::catalog_internal_service_client::CatalogInternalServiceClient;
+use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
 use numhub_runtime::account_streams::{self, Followed, Log};
+use numhub_runtime::channel::Channel;
 use numhub_runtime::clock::{SharedClock, Timestamp};
 use numhub_runtime::db::Database;
 use numhub_runtime::error::Failure;
@@ -43,12 +48,35 @@ pub enum Watched {
     Messages,
 }
 
-/// The database, clock and stream hub of a service of [`Held`] rows in
-/// `S`. Cheap to clone.
+/// The services every holder calls, with the service credential.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub wallet: WalletClient,
+    pub catalog: CatalogClient,
+}
+
+impl Upstream {
+    pub fn new(wallet: Channel, catalog: Channel, credentials: &ServiceCredentials) -> Self {
+        Self {
+            wallet: WalletInternalServiceClient::with_interceptor(
+                wallet,
+                credentials.interceptor(),
+            ),
+            catalog: CatalogInternalServiceClient::with_interceptor(
+                catalog,
+                credentials.interceptor(),
+            ),
+        }
+    }
+}
+
+/// The database, clock, stream hub and dependencies of a service of
+/// [`Held`] rows in `S`. Cheap to clone.
 pub struct Core<S> {
     pub db: Database,
     pub clock: SharedClock,
     pub tokens: PageTokens,
+    pub upstream: Upstream,
     hub: Arc<Hub>,
     settings: CoreSettings,
     /// The saga step at which to fail as if the process died there; 0 for
@@ -64,6 +92,7 @@ impl<S> Clone for Core<S> {
             db: self.db.clone(),
             clock: self.clock.clone(),
             tokens: self.tokens.clone(),
+            upstream: self.upstream.clone(),
             hub: self.hub.clone(),
             settings: self.settings,
             #[cfg(feature = "fault-injection")]
@@ -87,12 +116,14 @@ impl<S: Store> Core<S> {
         db: Database,
         clock: SharedClock,
         settings: CoreSettings,
+        upstream: Upstream,
     ) -> Result<Self, Failure> {
         let tokens = PageTokens::load(&db).await?;
         Ok(Self {
             db,
             clock,
             tokens,
+            upstream,
             hub: Arc::new(Hub::default()),
             settings,
             #[cfg(feature = "fault-injection")]

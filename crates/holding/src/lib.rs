@@ -13,11 +13,13 @@
 
 mod core;
 mod held;
+mod holder;
 pub mod purchase;
 mod store;
 
-pub use crate::core::{Core, CoreSettings, EventStream, Watched};
+pub use crate::core::{Core, CoreSettings, EventStream, Upstream, Watched};
 pub use crate::held::{Held, Lease, Stage};
+pub use crate::holder::{Holder, Row};
 pub use crate::store::Store;
 
 /// What [`held_row!`] names, whatever the calling crate depends on.

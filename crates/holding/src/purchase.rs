@@ -13,14 +13,14 @@
 //! releases any number; nothing is ever charged without a recorded lease,
 //! because the debit comes only after it.
 
-use numhub_auth::internal::{CatalogClient, WalletClient};
+use numhub_auth::internal::WalletClient;
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::common::v1::Money;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_runtime::error::{Failure, Refusal, reason};
 
-use crate::core::Core;
 use crate::held::{Held, Lease, Stage};
+use crate::holder::{Holder, Row};
 use crate::store::Store;
 
 /// The reason a purchase ends FAILED when it could not lease a number
@@ -33,7 +33,7 @@ pub const PURCHASE_TIMED_OUT: &str = "PURCHASE_TIMED_OUT";
 const CLIENT_FIELDS: &[&str] = &["max_price"];
 
 /// The points between the saga's steps where a test can make it fail as if
-/// the process had died there ([`Core::crash_at`]).
+/// the process had died there ([`crate::Core::crash_at`]).
 pub mod step {
     /// The row is stored as CREATING; nothing leased yet.
     pub const AFTER_INSERT: u8 = 1;
@@ -60,29 +60,6 @@ pub trait Bought: Held {
     fn bought(&mut self, charge: Charge);
 }
 
-/// The service that buys rows of its store.
-pub trait Buyer: Send + Sync {
-    type Store: Store<Held: Bought>;
-
-    fn core(&self) -> &Core<Self::Store>;
-
-    fn catalog(&self) -> CatalogClient;
-
-    fn wallet(&self) -> WalletClient;
-
-    /// Releases what a failed purchase holds; a failure is logged and left
-    /// to the settlement worker.
-    fn settle_logged(&self, row: &Row<Self>) -> impl Future<Output = ()> + Send;
-
-    /// A catalog refusal of a lease as this service tells it.
-    fn lease_refused(&self, _row: &Row<Self>, failure: Failure) -> Failure {
-        failure
-    }
-}
-
-/// The row a buyer buys.
-pub type Row<B> = <<B as Buyer>::Store as Store>::Held;
-
 /// The idempotency key of a row's lease and debit: `<noun>:<id>`.
 pub fn saga_key<H: Held>(id: &str) -> String {
     format!("{}:{id}", H::NOUN)
@@ -99,25 +76,25 @@ pub fn replay<H: Held>(existing: H, fingerprint: &str, request_id: &str) -> Resu
 }
 
 /// Runs the saga from wherever the row is; idempotent.
-pub async fn drive<B: Buyer + ?Sized>(buyer: &B, row: Row<B>) -> Result<Row<B>, Failure> {
+pub async fn drive<B: Holder>(holder: &B, row: Row<B>) -> Result<Row<B>, Failure> {
     match row.stage() {
         Stage::Creating => {}
         Stage::Failed => return Err(failure_of(&row)),
         Stage::Bought => return Ok(row),
     }
-    let core = buyer.core();
+    let core = holder.core();
     core.crash_point(step::AFTER_INSERT)?;
     // The lease is kept in memory only: a retry or the recovery asks the
     // catalog again with the same key and gets the same lease back.
     let mut leased = row.clone();
-    match lease(buyer, &row).await {
+    match lease(holder, &row).await {
         Ok(lease) => leased.hold(lease),
-        Err(Failure::Refused(refusal)) => return fail(buyer, &row, refusal).await,
+        Err(Failure::Refused(refusal)) => return fail(holder, &row, refusal).await,
         // The catalog refused the request itself (a price limit in another
         // currency): recorded like a refusal, so every retry gets it, and
         // answered as the client's mistake.
         Err(Failure::Invalid(violations)) => {
-            return fail(buyer, &row, Refusal::invalid(&violations)).await;
+            return fail(holder, &row, Refusal::invalid(&violations)).await;
         }
         Err(failure) => return Err(failure),
     }
@@ -130,9 +107,9 @@ pub async fn drive<B: Buyer + ?Sized>(buyer: &B, row: Row<B>) -> Result<Row<B>, 
         minor_units: bought.price,
     };
     let key = saga_key::<Row<B>>(leased.id());
-    let charge = match debit(&buyer.wallet(), &leased, price, &key).await {
+    let charge = match debit(&holder.core().upstream.wallet, &leased, price, &key).await {
         Ok(charge) => charge,
-        Err(Failure::Refused(refusal)) => return fail(buyer, &leased, refusal).await,
+        Err(Failure::Refused(refusal)) => return fail(holder, &leased, refusal).await,
         Err(failure) => return Err(failure),
     };
     core.crash_point(step::AFTER_DEBIT)?;
@@ -154,14 +131,14 @@ pub async fn drive<B: Buyer + ?Sized>(buyer: &B, row: Row<B>) -> Result<Row<B>, 
 
 /// Drives a purchase left CREATING (the recovery worker); a refusal is its
 /// end, not a failure of the worker.
-pub async fn recover<B: Buyer + ?Sized>(buyer: &B, id: &str) -> Result<(), Failure> {
-    let mut conn = buyer.core().db.writer().acquire().await?;
+pub async fn recover<B: Holder>(holder: &B, id: &str) -> Result<(), Failure> {
+    let mut conn = holder.core().db.writer().acquire().await?;
     let row = <B::Store as Store>::load(&mut conn, id).await?;
     drop(conn);
     let Some(row) = row else {
         return Ok(());
     };
-    match drive(buyer, row).await {
+    match drive(holder, row).await {
         Ok(_) | Err(Failure::Refused(_)) => Ok(()),
         Err(failure) => Err(failure),
     }
@@ -169,7 +146,7 @@ pub async fn recover<B: Buyer + ?Sized>(buyer: &B, id: &str) -> Result<(), Failu
 
 /// Step 2: the catalog's lease for this row (a replay when it was already
 /// made).
-async fn lease<B: Buyer + ?Sized>(buyer: &B, row: &Row<B>) -> Result<Lease, Failure> {
+async fn lease<B: Holder>(holder: &B, row: &Row<B>) -> Result<Lease, Failure> {
     let mut request = catalog_pb::LeaseNumberRequest {
         account_id: row.account_id().to_owned(),
         holder_id: row.id().to_owned(),
@@ -180,7 +157,14 @@ async fn lease<B: Buyer + ?Sized>(buyer: &B, row: &Row<B>) -> Result<Lease, Fail
         ..Default::default()
     };
     row.lease_terms(&mut request);
-    match buyer.catalog().lease_number(request).await {
+    match holder
+        .core()
+        .upstream
+        .catalog
+        .clone()
+        .lease_number(request)
+        .await
+    {
         Ok(lease) => {
             let lease = lease.into_inner();
             let price = lease
@@ -199,7 +183,7 @@ async fn lease<B: Buyer + ?Sized>(buyer: &B, row: &Row<B>) -> Result<Lease, Fail
         // recovery long after the request meets this.
         Err(status)
             if status.code() == tonic::Code::InvalidArgument
-                && row.expires_at() <= buyer.core().now() =>
+                && row.expires_at() <= holder.core().now() =>
         {
             Err(Refusal::new(
                 PURCHASE_TIMED_OUT,
@@ -210,7 +194,7 @@ async fn lease<B: Buyer + ?Sized>(buyer: &B, row: &Row<B>) -> Result<Lease, Fail
             )
             .into())
         }
-        Err(status) => Err(buyer.lease_refused(
+        Err(status) => Err(holder.lease_refused(
             row,
             Failure::from_upstream("catalog", &status, CLIENT_FIELDS),
         )),
@@ -248,12 +232,8 @@ pub async fn debit<H: Held>(
 
 /// Ends a purchase FAILED with `refusal`, releases any number it leased,
 /// and answers the refusal.
-async fn fail<B: Buyer + ?Sized>(
-    buyer: &B,
-    row: &Row<B>,
-    refusal: Refusal,
-) -> Result<Row<B>, Failure> {
-    let (ended, _) = buyer
+async fn fail<B: Holder>(holder: &B, row: &Row<B>, refusal: Refusal) -> Result<Row<B>, Failure> {
+    let (ended, _) = holder
         .core()
         .change(row.account_id(), row.id(), |stored, now| {
             if stored.stage() != Stage::Creating {
@@ -265,7 +245,7 @@ async fn fail<B: Buyer + ?Sized>(
         })
         .await?;
     if ended.owes() {
-        buyer.settle_logged(&ended).await;
+        holder.settle_logged(&ended).await;
     }
     match ended.stage() {
         Stage::Failed => Err(failure_of(&ended)),

@@ -25,6 +25,7 @@
 //!    every stream live in this process, so the figure per stream is an
 //!    upper bound of the server's share.
 
+use numhub_orders::Holder as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

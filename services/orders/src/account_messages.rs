@@ -9,6 +9,7 @@
 //! stream ends with [`Ended::RentalsFailed`], to be resumed.
 
 use futures_util::StreamExt as _;
+use numhub_holding::Holder as _;
 use numhub_proto::rentals::v1 as rentals_pb;
 use numhub_runtime::streams::EventStream;
 
@@ -63,7 +64,7 @@ impl Orders {
                     Err(error) => Some(Err(Ended::Orders(error))),
                 })
             });
-        let items: EventStream<Item, Ended> = match self.deps.rentals.clone() {
+        let items: EventStream<Item, Ended> = match self.rentals.clone() {
             None => Box::pin(activations),
             Some(mut rentals) => {
                 let request = rentals_pb::WatchAccountMessagesRequest {

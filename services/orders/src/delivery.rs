@@ -123,7 +123,7 @@ impl Orders {
             country_code: country.to_owned(),
             arrival_time: prost_types::Duration::try_from(arrival).ok(),
         };
-        let mut catalog = self.deps.catalog.clone();
+        let mut catalog = self.core.upstream.catalog.clone();
         // A plain task, not a worker: three bounded attempts, touching no
         // database here; a report cut short by shutdown is one lost sample.
         tokio::spawn(async move {

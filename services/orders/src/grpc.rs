@@ -3,6 +3,7 @@
 //! rule lives here.
 
 use numhub_auth::Caller;
+use numhub_holding::Holder as _;
 use numhub_proto::orders::v1 as pb;
 use numhub_runtime::parse;
 use numhub_runtime::streams;

@@ -23,10 +23,8 @@ pub mod workers;
 use std::sync::Arc;
 
 use numhub_auth::ServiceCredentials;
-use numhub_holding::{Core, CoreSettings};
-use numhub_proto::catalog::v1::catalog_internal_service_client::CatalogInternalServiceClient;
+use numhub_holding::{Core, CoreSettings, Upstream};
 use numhub_proto::rentals::v1::rentals_internal_service_client::RentalsInternalServiceClient;
-use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
 use numhub_runtime::channel::Channel;
 use numhub_runtime::clock::SharedClock;
 use numhub_runtime::db::{Database, Migrations};
@@ -39,7 +37,7 @@ use crate::model::{Activation, Status};
 
 /// A stream of an account's events, boxed for tonic.
 pub type EventStream = numhub_holding::EventStream<model::Event>;
-pub use numhub_holding::Watched;
+pub use numhub_holding::{Holder, Watched};
 
 /// Orders' schema, for both backends.
 pub const MIGRATIONS: Migrations = numhub_runtime::migrations!();
@@ -48,13 +46,13 @@ pub const MIGRATIONS: Migrations = numhub_runtime::migrations!();
 /// trigger on `events`).
 pub const NOTIFY_CHANNEL: &str = "numhub_orders";
 
-pub use numhub_auth::internal::{CatalogClient, RentalsClient, WalletClient};
+pub use numhub_auth::internal::RentalsClient;
 
 /// The services orders calls, with the service credential.
 #[derive(Debug, Clone)]
 pub struct Dependencies {
-    pub wallet: WalletClient,
-    pub catalog: CatalogClient,
+    /// The wallet and the catalog.
+    pub upstream: Upstream,
     /// Where WatchMessages finds the account's rental messages; without
     /// it, WatchMessages carries activations' messages only.
     pub rentals: Option<RentalsClient>,
@@ -63,14 +61,7 @@ pub struct Dependencies {
 impl Dependencies {
     pub fn new(wallet: Channel, catalog: Channel, credentials: &ServiceCredentials) -> Self {
         Self {
-            wallet: WalletInternalServiceClient::with_interceptor(
-                wallet,
-                credentials.interceptor(),
-            ),
-            catalog: CatalogInternalServiceClient::with_interceptor(
-                catalog,
-                credentials.interceptor(),
-            ),
+            upstream: Upstream::new(wallet, catalog, credentials),
             rentals: None,
         }
     }
@@ -93,7 +84,7 @@ pub const STREAMS_METRIC: &str = "numhub_orders_open_streams";
 pub struct Orders {
     core: Core<store::Activations>,
     settings: Arc<OrdersSettings>,
-    deps: Dependencies,
+    rentals: Option<RentalsClient>,
 }
 
 impl Orders {
@@ -111,26 +102,14 @@ impl Orders {
             streams_gauge: STREAMS_METRIC,
         };
         Ok(Self {
-            core: Core::new(db, clock, core).await?,
+            core: Core::new(db, clock, core, deps.upstream).await?,
             settings: Arc::new(settings),
-            deps,
+            rentals: deps.rentals,
         })
-    }
-
-    /// Ends every stream with UNAVAILABLE (resume elsewhere with the
-    /// cursor): call it when shutdown begins, so open streams do not hold
-    /// the server until its grace runs out.
-    pub fn close_streams(&self) {
-        self.core.close_streams();
     }
 
     pub fn settings(&self) -> &OrdersSettings {
         &self.settings
-    }
-
-    /// The process's wake-ups, for tests and metrics.
-    pub fn hub(&self) -> &numhub_runtime::streams::Hub {
-        self.core.hub()
     }
 
     /// Makes every purchase fail at `step` as if the process had died
@@ -138,12 +117,6 @@ impl Orders {
     #[cfg(feature = "fault-injection")]
     pub fn crash_at(&self, step: Option<Step>) {
         self.core.crash_at(step.map(|s| s as u8));
-    }
-
-    /// The events of `watched` after `cursor` (0: from the start), then
-    /// live ones.
-    pub fn watch(&self, account_id: &str, watched: Watched, cursor: i64) -> EventStream {
-        self.core.watch(account_id, watched, cursor)
     }
 
     /// An activation of the account with its messages, oldest first.
@@ -179,10 +152,5 @@ impl Orders {
             page_size,
             |a| a.id.clone(),
         ))
-    }
-
-    /// Reads an activation of the account; NOT_FOUND for another's.
-    pub async fn get(&self, account_id: &str, id: &str) -> Result<Activation, Failure> {
-        self.core.get(account_id, id).await
     }
 }

@@ -9,8 +9,8 @@
 //! it: every activation's number is released and its money refunded or
 //! kept exactly once.
 
+use numhub_holding::{Core, Holder};
 use numhub_proto::catalog::v1 as catalog_pb;
-use numhub_proto::wallet::v1 as wallet_pb;
 
 use crate::error::{Failure, Refusal, in_progress, orders_reason};
 use crate::model::{Activation, Settle, Status};
@@ -152,35 +152,18 @@ impl Orders {
         }
         Ok(())
     }
+}
 
-    /// After an end: settles at once (a failure is left to the worker) and
-    /// answers the activation as it is then.
-    async fn after_end(
-        &self,
-        activation: Activation,
-        changed: bool,
-    ) -> Result<Activation, Failure> {
-        if changed || activation.settle != Settle::Nothing {
-            self.settle_logged(&activation).await;
-            return self.get(&activation.account_id, &activation.id).await;
-        }
-        Ok(activation)
-    }
+impl Holder for Orders {
+    type Store = store::Activations;
 
-    /// Settles, logging a failure: the settlement worker will try again.
-    pub(crate) async fn settle_logged(&self, activation: &Activation) {
-        if let Err(error) = self.settle(activation).await {
-            tracing::warn!(
-                activation = %activation.id,
-                error = %numhub_runtime::error::error_chain(&error),
-                "cannot settle the activation yet; the settlement worker will"
-            );
-        }
+    fn core(&self) -> &Core<store::Activations> {
+        &self.core
     }
 
     /// Pays what an ended activation owes: the refund, the ban, the
     /// release, each idempotent, then clears the debt.
-    pub(crate) async fn settle(&self, a: &Activation) -> Result<(), Failure> {
+    async fn settle(&self, a: &Activation) -> Result<(), Failure> {
         if a.settle == Settle::Nothing {
             return Ok(());
         }
@@ -188,28 +171,18 @@ impl Orders {
         if a.settle.refunds()
             && let Some(debit_id) = &a.debit_id
         {
-            let request = wallet_pb::RefundRequest {
-                debit_transaction_id: debit_id.clone(),
-                amount: None,
-                request_id: format!("activation:{}:refund", a.id),
-                reason: format!("activation {} {}", a.id, a.status.name().to_lowercase()),
-            };
-            match self.deps.wallet.clone().refund(request).await {
-                Ok(response) => {
-                    refunded = response
-                        .into_inner()
-                        .transaction
-                        .map_or(a.price, |t| t.amount.map_or(a.price, |m| m.minor_units));
-                }
-                Err(status) => return Err(Failure::from_upstream("wallet", &status, &[])),
-            }
+            let key = format!("activation:{}:refund", a.id);
+            let reason = format!("activation {} {}", a.id, a.status.name().to_lowercase());
+            let refund = self.refund(debit_id, key, reason).await?;
+            refunded = refund.map_or(a.price, |t| t.amount.map_or(a.price, |m| m.minor_units));
         }
         if a.settle == Settle::RefundReleaseAndBan {
             let request = catalog_pb::MarkSkippedRequest {
                 account_id: a.account_id.clone(),
                 phone_number: a.phone_number.clone(),
             };
-            self.deps
+            self.core
+                .upstream
                 .catalog
                 .clone()
                 .mark_skipped(request)
@@ -217,20 +190,15 @@ impl Orders {
                 .map_err(|status| Failure::from_upstream("catalog", &status, &[]))?;
         }
         if let Some(lease_id) = &a.lease_id {
-            let request = catalog_pb::ReleaseRequest {
-                lease_id: lease_id.clone(),
-                // A failed purchase was never paid for nor shown.
-                unused: a.status == Status::Failed,
-            };
-            self.deps
-                .catalog
-                .clone()
-                .release(request)
-                .await
-                .map_err(|status| Failure::from_upstream("catalog", &status, &[]))?;
+            // A failed purchase was never paid for nor shown.
+            self.release(lease_id, a.status == Status::Failed).await?;
         }
         store::mark_settled(self.core.db.writer(), &a.id, a.settle, refunded).await?;
         Ok(())
+    }
+
+    fn lease_refused(&self, activation: &Activation, failure: Failure) -> Failure {
+        crate::saga::lease_refused(activation, failure)
     }
 }
 

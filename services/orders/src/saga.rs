@@ -3,12 +3,12 @@
 //! `activation:<id>`. Orders adds the reuse of a finished activation's
 //! number and the limit of open activations per account.
 
-use numhub_holding::Core;
-use numhub_holding::purchase::{self, Buyer};
+use numhub_holding::Holder as _;
+use numhub_holding::purchase;
 
 use crate::error::{Failure, Refusal, orders_reason};
 use crate::model::{Activation, Purchase, Settle, Status};
-use crate::{CatalogClient, Orders, WalletClient, store};
+use crate::{Orders, store};
 
 pub use crate::model::Step;
 
@@ -155,44 +155,24 @@ impl Orders {
     }
 }
 
-impl Buyer for Orders {
-    type Store = store::Activations;
-
-    fn core(&self) -> &Core<store::Activations> {
-        &self.core
+/// For a reuse, "that number is not available" means the number is
+/// gone.
+pub(crate) fn lease_refused(activation: &Activation, failure: Failure) -> Failure {
+    if activation.reused_activation_id.is_none() {
+        return failure;
     }
-
-    fn catalog(&self) -> CatalogClient {
-        self.deps.catalog.clone()
-    }
-
-    fn wallet(&self) -> WalletClient {
-        self.deps.wallet.clone()
-    }
-
-    async fn settle_logged(&self, activation: &Activation) {
-        Orders::settle_logged(self, activation).await;
-    }
-
-    /// For a reuse, "that number is not available" means the number is
-    /// gone.
-    fn lease_refused(&self, activation: &Activation, failure: Failure) -> Failure {
-        if activation.reused_activation_id.is_none() {
-            return failure;
-        }
-        match failure {
-            Failure::Refused(r) if r.reason == "NO_NUMBERS_AVAILABLE" => Refusal::new(
-                orders_reason::NUMBER_OFFLINE,
-                "the number is no longer available",
-            )
-            .into(),
-            Failure::Refused(r) if r.reason == "NOT_OFFERED" => Refusal::new(
-                orders_reason::NUMBER_OFFLINE,
-                "the number is no longer sold for this service",
-            )
-            .into(),
-            failure => failure,
-        }
+    match failure {
+        Failure::Refused(r) if r.reason == "NO_NUMBERS_AVAILABLE" => Refusal::new(
+            orders_reason::NUMBER_OFFLINE,
+            "the number is no longer available",
+        )
+        .into(),
+        Failure::Refused(r) if r.reason == "NOT_OFFERED" => Refusal::new(
+            orders_reason::NUMBER_OFFLINE,
+            "the number is no longer sold for this service",
+        )
+        .into(),
+        failure => failure,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Orders in the service skeleton.
 
+use numhub_holding::Holder as _;
 use numhub_proto::orders::v1::orders_internal_service_server::OrdersInternalServiceServer;
 use numhub_proto::orders::v1::orders_service_server::OrdersServiceServer;
 use numhub_runtime::config::ServiceDefaults;

@@ -4,6 +4,7 @@
 //! guarded by the row's state under its account's lock, so any number of
 //! replicas may run them on one database.
 
+use numhub_holding::Holder as _;
 use std::time::Duration;
 
 use numhub_runtime::workers::Workers;

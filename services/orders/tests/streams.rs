@@ -4,6 +4,7 @@
 
 mod common;
 
+use numhub_orders::Holder as _;
 use std::time::Duration;
 
 use common::*;

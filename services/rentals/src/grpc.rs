@@ -3,6 +3,7 @@
 //! rule lives here.
 
 use numhub_auth::Caller;
+use numhub_holding::Holder as _;
 use numhub_proto::rentals::v1 as pb;
 use numhub_runtime::tokens::TokenScope;
 use numhub_runtime::{money, parse, streams};

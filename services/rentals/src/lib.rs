@@ -23,11 +23,7 @@ pub mod workers;
 
 use std::sync::Arc;
 
-use numhub_auth::ServiceCredentials;
-use numhub_holding::{Core, CoreSettings};
-use numhub_proto::catalog::v1::catalog_internal_service_client::CatalogInternalServiceClient;
-use numhub_proto::wallet::v1::wallet_internal_service_client::WalletInternalServiceClient;
-use numhub_runtime::channel::Channel;
+use numhub_holding::{Core, CoreSettings, Upstream};
 use numhub_runtime::clock::{SharedClock, Timestamp};
 use numhub_runtime::db::{Database, Migrations};
 
@@ -39,7 +35,7 @@ use crate::model::{Filter, Rental};
 
 /// A stream of an account's rental events, boxed for tonic.
 pub type EventStream = numhub_holding::EventStream<model::Event>;
-pub use numhub_holding::Watched;
+pub use numhub_holding::{Holder, Watched};
 
 /// Rentals' schema, for both backends.
 pub const MIGRATIONS: Migrations = numhub_runtime::migrations!();
@@ -51,29 +47,8 @@ pub const NOTIFY_CHANNEL: &str = "numhub_rentals";
 /// How many of its newest messages GetRental shows.
 pub const INBOX_SIZE: i64 = 100;
 
-pub use numhub_auth::internal::{CatalogClient, WalletClient};
-
 /// The services rentals calls, with the service credential.
-#[derive(Debug, Clone)]
-pub struct Dependencies {
-    pub wallet: WalletClient,
-    pub catalog: CatalogClient,
-}
-
-impl Dependencies {
-    pub fn new(wallet: Channel, catalog: Channel, credentials: &ServiceCredentials) -> Self {
-        Self {
-            wallet: WalletInternalServiceClient::with_interceptor(
-                wallet,
-                credentials.interceptor(),
-            ),
-            catalog: CatalogInternalServiceClient::with_interceptor(
-                catalog,
-                credentials.interceptor(),
-            ),
-        }
-    }
-}
+pub type Dependencies = Upstream;
 
 /// The gauge of streams open in this process, by kind.
 pub const STREAMS_METRIC: &str = "numhub_rentals_open_streams";
@@ -83,7 +58,6 @@ pub const STREAMS_METRIC: &str = "numhub_rentals_open_streams";
 pub struct Rentals {
     core: Core<store::RentalsTable>,
     settings: Arc<RentalsSettings>,
-    deps: Dependencies,
 }
 
 impl Rentals {
@@ -101,25 +75,13 @@ impl Rentals {
             streams_gauge: STREAMS_METRIC,
         };
         Ok(Self {
-            core: Core::new(db, clock, core).await?,
+            core: Core::new(db, clock, core, deps).await?,
             settings: Arc::new(settings),
-            deps,
         })
-    }
-
-    /// Ends every stream with UNAVAILABLE (resume elsewhere with the
-    /// cursor): call it when shutdown begins.
-    pub fn close_streams(&self) {
-        self.core.close_streams();
     }
 
     pub fn settings(&self) -> &RentalsSettings {
         &self.settings
-    }
-
-    /// The process's wake-ups, for tests and metrics.
-    pub fn hub(&self) -> &numhub_runtime::streams::Hub {
-        self.core.hub()
     }
 
     /// Makes every purchase or renewal fail at `step` as if the process had
@@ -127,17 +89,6 @@ impl Rentals {
     #[cfg(feature = "fault-injection")]
     pub fn crash_at(&self, step: Option<Step>) {
         self.core.crash_at(step.map(|s| s as u8));
-    }
-
-    /// The events of `watched` after `cursor` (0: from the start), then
-    /// live ones.
-    pub fn watch(&self, account_id: &str, watched: Watched, cursor: i64) -> EventStream {
-        self.core.watch(account_id, watched, cursor)
-    }
-
-    /// Reads a rental of the account; NOT_FOUND for another's.
-    pub async fn get(&self, account_id: &str, id: &str) -> Result<Rental, Failure> {
-        self.core.get(account_id, id).await
     }
 
     /// A rental of the account with its newest messages, newest first.

@@ -8,8 +8,7 @@
 //! id, and the debt is cleared. A crash in between leaves the debt recorded,
 //! and the settlement worker pays it.
 
-use numhub_proto::catalog::v1 as catalog_pb;
-use numhub_proto::wallet::v1 as wallet_pb;
+use numhub_holding::{Core, Holder};
 use numhub_runtime::event_log::NewEvent;
 
 use crate::Rentals;
@@ -133,32 +132,19 @@ impl Rentals {
         self.settle(&rental).await?;
         Ok(true)
     }
+}
 
-    /// After an end: settles at once (a failure is left to the worker) and
-    /// answers the rental as it is then.
-    async fn after_end(&self, rental: Rental, changed: bool) -> Result<Rental, Failure> {
-        if changed || rental.settle != Settle::Nothing {
-            self.settle_logged(&rental).await;
-            return self.get(&rental.account_id, &rental.id).await;
-        }
-        Ok(rental)
-    }
+impl Holder for Rentals {
+    type Store = store::RentalsTable;
 
-    /// Settles, logging a failure: the settlement worker will try again.
-    pub(crate) async fn settle_logged(&self, rental: &Rental) {
-        if let Err(error) = self.settle(rental).await {
-            tracing::warn!(
-                rental = %rental.id,
-                error = %numhub_runtime::error::error_chain(&error),
-                "cannot settle the rental yet; the settlement worker will"
-            );
-        }
+    fn core(&self) -> &Core<store::RentalsTable> {
+        &self.core
     }
 
     /// Pays what an ended rental owes: the refunds of its purchase and of
     /// every renewal, then the release of its number, each idempotent; then
     /// clears the debt.
-    pub(crate) async fn settle(&self, r: &Rental) -> Result<(), Failure> {
+    async fn settle(&self, r: &Rental) -> Result<(), Failure> {
         if r.settle == Settle::Nothing {
             return Ok(());
         }
@@ -174,39 +160,17 @@ impl Rentals {
                 }
             }
             for (debit, key) in debits {
-                let request = wallet_pb::RefundRequest {
-                    debit_transaction_id: debit,
-                    amount: None,
-                    request_id: key,
-                    reason: format!("rental {} cancelled within the refund window", r.id),
-                };
-                let response = self
-                    .deps
-                    .wallet
-                    .clone()
-                    .refund(request)
-                    .await
-                    .map_err(|status| Failure::from_upstream("wallet", &status, &[]))?;
-                balance_after = response
-                    .into_inner()
-                    .transaction
+                let reason = format!("rental {} cancelled within the refund window", r.id);
+                let refund = self.refund(&debit, key, reason).await?;
+                balance_after = refund
                     .and_then(|t| t.balance_after)
                     .map(|m| m.minor_units)
                     .or(balance_after);
             }
         }
         if let Some(lease_id) = &r.lease_id {
-            let request = catalog_pb::ReleaseRequest {
-                lease_id: lease_id.clone(),
-                // A failed purchase never received an SMS: no quarantine.
-                unused: r.status == Status::Failed,
-            };
-            self.deps
-                .catalog
-                .clone()
-                .release(request)
-                .await
-                .map_err(|status| Failure::from_upstream("catalog", &status, &[]))?;
+            // A failed purchase never received an SMS: no quarantine.
+            self.release(lease_id, r.status == Status::Failed).await?;
         }
         store::mark_settled(self.core.db.writer(), &r.id, r.settle, balance_after).await?;
         Ok(())

@@ -20,8 +20,8 @@
 //! one is over, and only while the rental's expiry has not moved, so each
 //! period is charged at most once however many replicas race.
 
+use numhub_holding::Holder as _;
 use numhub_proto::catalog::v1 as catalog_pb;
-use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::error::Violation;
 use numhub_runtime::event_log::NewEvent;
@@ -148,7 +148,8 @@ impl Rentals {
             duration: duration as i32,
         };
         let plan = self
-            .deps
+            .core
+            .upstream
             .catalog
             .clone()
             .quote_rental(request)
@@ -294,7 +295,7 @@ impl Rentals {
             lease_id,
             expire_time: Some(renewal.to_expiry.to_proto()),
         };
-        if let Err(status) = self.deps.catalog.clone().extend(extend).await {
+        if let Err(status) = self.core.upstream.catalog.clone().extend(extend).await {
             return match Failure::from_upstream("catalog", &status, &[]) {
                 // The lease ended meanwhile: the charge goes back.
                 Failure::Refused(_) => self.give_back(&renewal, &charge).await,
@@ -408,18 +409,9 @@ impl Rentals {
             .debit_id
             .clone()
             .ok_or_else(|| Failure::corrupt("a refund owed without its debit"))?;
-        let request = wallet_pb::RefundRequest {
-            debit_transaction_id: debit,
-            amount: None,
-            request_id: format!("{}:refund", owed.charge_key()),
-            reason: format!("renewal of rental {} could not be applied", owed.rental_id),
-        };
-        self.deps
-            .wallet
-            .clone()
-            .refund(request)
-            .await
-            .map_err(|status| Failure::from_upstream("wallet", &status, &[]))?;
+        let key = format!("{}:refund", owed.charge_key());
+        let reason = format!("renewal of rental {} could not be applied", owed.rental_id);
+        self.refund(&debit, key, reason).await?;
         let refusal = Refusal::new(owed.failure_reason.clone(), owed.failure_message.clone());
         self.end_renewal(
             owed,

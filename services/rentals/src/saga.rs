@@ -2,13 +2,12 @@
 //! ([`numhub_holding::purchase`]) over the catalog and the wallet, keyed
 //! `rental:<id>`.
 
-use numhub_holding::Core;
-use numhub_holding::purchase::{self, Buyer};
+use numhub_holding::purchase;
 use numhub_proto::common::v1::Money;
 
 use crate::error::Failure;
 use crate::model::{Purchase, Rental, Settle, Status};
-use crate::{CatalogClient, Rentals, WalletClient, store};
+use crate::{Rentals, store};
 
 pub use crate::model::Step;
 
@@ -93,32 +92,12 @@ impl Rentals {
             currency_code: r.currency.clone(),
             minor_units: amount,
         };
-        purchase::debit(&self.deps.wallet, r, amount, key).await
+        purchase::debit(&self.core.upstream.wallet, r, amount, key).await
     }
 
     /// Drives a purchase left CREATING (the recovery worker).
     pub(crate) async fn recover(&self, id: &str) -> Result<(), Failure> {
         purchase::recover(self, id).await
-    }
-}
-
-impl Buyer for Rentals {
-    type Store = store::RentalsTable;
-
-    fn core(&self) -> &Core<store::RentalsTable> {
-        &self.core
-    }
-
-    fn catalog(&self) -> CatalogClient {
-        self.deps.catalog.clone()
-    }
-
-    fn wallet(&self) -> WalletClient {
-        self.deps.wallet.clone()
-    }
-
-    async fn settle_logged(&self, rental: &Rental) {
-        Rentals::settle_logged(self, rental).await;
     }
 }
 

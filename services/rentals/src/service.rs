@@ -1,5 +1,6 @@
 //! Rentals in the service skeleton.
 
+use numhub_holding::Holder as _;
 use numhub_proto::rentals::v1::rentals_internal_service_server::RentalsInternalServiceServer;
 use numhub_proto::rentals::v1::rentals_service_server::RentalsServiceServer;
 use numhub_runtime::config::ServiceDefaults;

@@ -3,6 +3,7 @@
 
 mod common;
 
+use numhub_rentals::Holder as _;
 use std::collections::BTreeSet;
 use std::time::Duration;
 

@@ -1,0 +1,139 @@
+//! A service of held rows (orders, rentals): what it gives, and what it
+//! gets for it.
+
+use numhub_proto::catalog::v1 as catalog_pb;
+use numhub_proto::wallet::v1 as wallet_pb;
+use numhub_runtime::error::{Failure, error_chain};
+use numhub_runtime::streams::Hub;
+
+use crate::core::{Core, EventStream, Watched};
+use crate::held::Held;
+use crate::purchase::Bought;
+use crate::store::Store;
+
+/// The row a holder holds.
+pub type Row<H> = <<H as Holder>::Store as Store>::Held;
+
+/// A service of held rows. It gives its core, how it settles an ended row
+/// and how it reads a lease refusal; it gets the purchase saga ([`crate::purchase`]), reads, streams and settlement
+/// around them.
+pub trait Holder: Send + Sync {
+    type Store: Store<Held: Bought>;
+
+    fn core(&self) -> &Core<Self::Store>;
+
+    /// Pays what an ended row owes (refunds, the release of its number),
+    /// each step idempotent, then clears the debt.
+    fn settle(&self, row: &Row<Self>) -> impl Future<Output = Result<(), Failure>> + Send;
+
+    /// A catalog refusal of a lease as this service tells it.
+    fn lease_refused(&self, _row: &Row<Self>, failure: Failure) -> Failure {
+        failure
+    }
+
+    /// Settles, logging a failure: the settlement worker will try again.
+    fn settle_logged(&self, row: &Row<Self>) -> impl Future<Output = ()> + Send {
+        async move {
+            if let Err(error) = self.settle(row).await {
+                tracing::warn!(
+                    id = %row.id(),
+                    kind = Row::<Self>::NOUN,
+                    error = %error_chain(&error),
+                    "cannot settle yet; the settlement worker will"
+                );
+            }
+        }
+    }
+
+    /// After an end (`changed`, or found owing): settles at once, a failure
+    /// left to the worker, and answers the row as it is then.
+    fn after_end(
+        &self,
+        row: Row<Self>,
+        changed: bool,
+    ) -> impl Future<Output = Result<Row<Self>, Failure>> + Send {
+        async move {
+            if changed || row.owes() {
+                self.settle_logged(&row).await;
+                return self.get(row.account_id(), row.id()).await;
+            }
+            Ok(row)
+        }
+    }
+
+    /// Reads a row of the account; NOT_FOUND for another's.
+    fn get(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Row<Self>, Failure>> + Send {
+        self.core().get(account_id, id)
+    }
+
+    /// The events of `watched` after `cursor` (0: from the start), then
+    /// live ones.
+    fn watch(
+        &self,
+        account_id: &str,
+        watched: Watched,
+        cursor: i64,
+    ) -> EventStream<<Self::Store as Store>::Event> {
+        self.core().watch(account_id, watched, cursor)
+    }
+
+    /// Ends every stream with UNAVAILABLE (resume elsewhere with the
+    /// cursor): called when shutdown begins.
+    fn close_streams(&self) {
+        self.core().close_streams();
+    }
+
+    /// The process's wake-ups, for tests and metrics.
+    fn hub(&self) -> &Hub {
+        self.core().hub()
+    }
+
+    /// Refunds the debit `debit_id` in whole under the wallet's key `key`
+    /// (a replay when it was already refunded); the refund's ledger entry.
+    fn refund(
+        &self,
+        debit_id: &str,
+        key: String,
+        reason: String,
+    ) -> impl Future<Output = Result<Option<wallet_pb::Transaction>, Failure>> + Send {
+        let request = wallet_pb::RefundRequest {
+            debit_transaction_id: debit_id.to_owned(),
+            amount: None,
+            request_id: key,
+            reason,
+        };
+        let mut wallet = self.core().upstream.wallet.clone();
+        async move {
+            let response = wallet
+                .refund(request)
+                .await
+                .map_err(|status| Failure::from_upstream("wallet", &status, &[]))?;
+            Ok(response.into_inner().transaction)
+        }
+    }
+
+    /// Gives a leased number back to the catalog (idempotent); `unused`
+    /// when it was never paid for nor shown, so it skips quarantine.
+    fn release(
+        &self,
+        lease_id: &str,
+        unused: bool,
+    ) -> impl Future<Output = Result<(), Failure>> + Send {
+        let request = catalog_pb::ReleaseRequest {
+            lease_id: lease_id.to_owned(),
+            unused,
+        };
+        let mut catalog = self.core().upstream.catalog.clone();
+        async move {
+            catalog
+                .release(request)
+                .await
+                .map_err(|status| Failure::from_upstream("catalog", &status, &[]))?;
+            Ok(())
+        }
+    }
+}
