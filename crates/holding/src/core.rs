@@ -22,6 +22,7 @@ use numhub_runtime::streams::{self, Hub};
 use numhub_runtime::tokens::PageTokens;
 use numhub_runtime::workers::Workers;
 
+use crate::events::{self, Event};
 use crate::held::Held;
 use crate::store::Store;
 
@@ -36,8 +37,8 @@ pub struct CoreSettings {
     pub streams_gauge: &'static str,
 }
 
-/// A stream of events, boxed for tonic.
-pub type EventStream<E> = streams::EventStream<E, Failure>;
+/// A stream of an account's events, boxed for tonic.
+pub type EventStream<H> = streams::EventStream<Event<H>, Failure>;
 
 /// What a stream follows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,7 +209,7 @@ impl<S: Store> Core<S> {
 
     /// The events of `watched` after `cursor` (0: from the start), then
     /// live ones.
-    pub fn watch(&self, account_id: &str, watched: Watched, cursor: i64) -> EventStream<S::Event> {
+    pub fn watch(&self, account_id: &str, watched: Watched, cursor: i64) -> EventStream<S::Held> {
         let followed = match watched {
             Watched::One(id) => Followed::Subject {
                 kind: S::Held::NOUN,
@@ -253,7 +254,7 @@ impl<S: Store> Core<S> {
 }
 
 impl<S: Store> Log for Core<S> {
-    type Event = S::Event;
+    type Event = Event<S::Held>;
     type Error = Failure;
 
     async fn has_ended(&self, id: &str) -> Result<bool, Failure> {
@@ -268,11 +269,11 @@ impl<S: Store> Log for Core<S> {
         which: Read<'_>,
         cursor: i64,
         limit: i64,
-    ) -> Result<Vec<S::Event>, Failure> {
-        S::events_after(self.db.reader(), account_id, which, cursor, limit).await
+    ) -> Result<Vec<Event<S::Held>>, Failure> {
+        events::read::<S>(self.db.reader(), account_id, which, cursor, limit).await
     }
 
-    fn seq(event: &S::Event) -> i64 {
-        S::seq(event)
+    fn seq(event: &Event<S::Held>) -> i64 {
+        event.seq
     }
 }

@@ -33,6 +33,12 @@ pub trait Held: Clone + Send + Sync + 'static {
     /// open-streams gauge: "activation", "rental".
     const NOUN: &'static str;
 
+    /// Where a row is in its life.
+    type Status: Copy + std::fmt::Debug + PartialEq + Eq + Send + Sync + 'static;
+
+    /// The status stored as `number`, if it is one.
+    fn status_from(number: i64) -> Option<Self::Status>;
+
     fn id(&self) -> &str;
 
     fn account_id(&self) -> &str;
@@ -76,7 +82,7 @@ pub trait Held: Clone + Send + Sync + 'static {
 
 /// Implements [`Held`] for a row type named `$row` from its fields: `id`,
 /// `account_id`, `fingerprint`, `status` (a `Status` with `Creating` and
-/// `Failed` and `is_terminal()`), `settle` (a `Settle` with `Nothing` and
+/// `Failed`, `is_terminal()` and `from_i64`), `settle` (a `Settle` with `Nothing` and
 /// `Release`), `expires_at`, `ended_at`, `max_price`,
 /// `max_price_currency`, `lease_id`, `phone_number`, `price`, `currency`,
 /// `failure_reason` and `failure_message`; `Status` and `Settle` are the
@@ -87,6 +93,12 @@ macro_rules! held_row {
     ($row:ty, $noun:literal $(, $operator:ident)?) => {
         impl $crate::Held for $row {
             const NOUN: &'static str = $noun;
+
+            type Status = Status;
+
+            fn status_from(number: i64) -> Option<Status> {
+                Status::from_i64(number)
+            }
 
             fn id(&self) -> &str {
                 &self.id

@@ -8,6 +8,7 @@ use numhub_runtime::streams::Hub;
 
 use crate::core::{Core, EventStream, Watched};
 use crate::held::Held;
+use crate::messages::Message;
 use crate::purchase::Bought;
 use crate::store::Store;
 
@@ -72,13 +73,30 @@ pub trait Holder: Send + Sync {
 
     /// The events of `watched` after `cursor` (0: from the start), then
     /// live ones.
-    fn watch(
-        &self,
-        account_id: &str,
-        watched: Watched,
-        cursor: i64,
-    ) -> EventStream<<Self::Store as Store>::Event> {
+    fn watch(&self, account_id: &str, watched: Watched, cursor: i64) -> EventStream<Row<Self>> {
         self.core().watch(account_id, watched, cursor)
+    }
+
+    /// The message already stored for `inbound_id`, if any; one stored
+    /// for another row than `holder_id` is a reused key.
+    fn delivered(
+        &self,
+        inbound_id: &str,
+        holder_id: &str,
+    ) -> impl Future<Output = Result<Option<Message>, Failure>> + Send {
+        async move {
+            let messages = <Self::Store as Store>::MESSAGES;
+            let Some(stored) = messages
+                .by_inbound(self.core().db.writer(), inbound_id)
+                .await?
+            else {
+                return Ok(None);
+            };
+            if stored.holder_id != holder_id {
+                return Err(Failure::key_reused(inbound_id));
+            }
+            Ok(Some(stored))
+        }
     }
 
     /// Ends every stream with UNAVAILABLE (resume elsewhere with the

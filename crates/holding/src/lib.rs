@@ -12,14 +12,18 @@
 //!   recovery.
 
 mod core;
+mod events;
 mod held;
 mod holder;
+mod messages;
 pub mod purchase;
 mod store;
 
 pub use crate::core::{Core, CoreSettings, EventStream, Upstream, Watched};
+pub use crate::events::{Event, EventBody};
 pub use crate::held::{Held, Lease, Stage};
 pub use crate::holder::{Holder, Row};
+pub use crate::messages::{Message, MessageTable};
 pub use crate::store::Store;
 
 /// What [`held_row!`] names, whatever the calling crate depends on.

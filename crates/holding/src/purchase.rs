@@ -293,6 +293,12 @@ mod tests {
         fn is_terminal(self) -> bool {
             self == Self::Failed
         }
+
+        fn from_i64(number: i64) -> Option<Self> {
+            [Self::Creating, Self::Active, Self::Failed]
+                .into_iter()
+                .find(|s| *s as i64 == number)
+        }
     }
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]

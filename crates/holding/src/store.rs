@@ -2,19 +2,21 @@
 
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::error::Failure;
-use numhub_runtime::event_log::{EventLog, Read};
-use sqlx::{AnyConnection, AnyPool};
+use numhub_runtime::event_log::EventLog;
+use sqlx::AnyConnection;
 
 use crate::held::Held;
+use crate::messages::MessageTable;
 
 /// A service's table of [`Held`] rows and its account event log.
 pub trait Store: Send + Sync + 'static {
     type Held: Held;
-    /// One entry of an account's history, as streams read it.
-    type Event: Send + 'static;
 
     /// The account history every change is appended to.
     const LOG: EventLog;
+
+    /// The SMS stored for the rows.
+    const MESSAGES: MessageTable;
 
     /// The row `id`, if any.
     fn load(
@@ -31,17 +33,4 @@ pub trait Store: Send + Sync + 'static {
         row: &Self::Held,
         claimed_until: Option<Timestamp>,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-
-    /// Up to `limit` of the account's events after `after` that `which`
-    /// wants, in order.
-    fn events_after(
-        db: &AnyPool,
-        account_id: &str,
-        which: Read<'_>,
-        after: i64,
-        limit: i64,
-    ) -> impl Future<Output = Result<Vec<Self::Event>, Failure>> + Send;
-
-    /// An event's sequence number: the cursor after it.
-    fn seq(event: &Self::Event) -> i64;
 }

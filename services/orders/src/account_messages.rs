@@ -57,9 +57,9 @@ impl Orders {
                 std::future::ready(match item {
                     Ok(event) => match event.body {
                         EventBody::Message(message) => {
-                            Some(Ok(Item::Activation(event.seq, message)))
+                            Some(Ok(Item::Activation(event.seq, *message)))
                         }
-                        EventBody::Status(..) => None,
+                        EventBody::Changed(..) => None,
                     },
                     Err(error) => Some(Err(Ended::Orders(error))),
                 })

@@ -8,7 +8,9 @@ use numhub_runtime::event_log::NewEvent;
 use crate::Orders;
 use crate::error::{Failure, Refusal, in_progress, orders_reason};
 use crate::model::{Delivery, Message, Status};
-use crate::store;
+use numhub_holding::{Holder as _, Store as _};
+
+use crate::store::{self, Activations};
 
 /// The longest arrival time the catalog's statistics take.
 const MAX_ARRIVAL: Duration = Duration::from_secs(24 * 3600);
@@ -20,7 +22,10 @@ impl Orders {
     /// its streams. Idempotent by the inbound id: a redelivery returns the
     /// stored message.
     pub async fn deliver(&self, delivery: Delivery) -> Result<Message, Failure> {
-        if let Some(stored) = self.delivered(&delivery).await? {
+        if let Some(stored) = self
+            .delivered(&delivery.inbound_id, &delivery.holder_id)
+            .await?
+        {
             return Ok(stored);
         }
         // The account never changes, so it is read before taking its lock.
@@ -53,20 +58,21 @@ impl Orders {
         }
         let message = Message {
             id: uuid::Uuid::now_v7().to_string(),
-            activation_id: a.id.clone(),
+            holder_id: a.id.clone(),
             account_id: account_id.clone(),
             inbound_id: delivery.inbound_id.clone(),
             phone_number: a.phone_number.clone(),
             sender: delivery.sender.clone(),
             body: delivery.body.clone(),
             code: extraction.code.unwrap_or_default(),
+            service_code: String::new(),
             received_at: delivery.received_at,
         };
-        if !store::insert_message(&mut tx, &message, now).await? {
+        if !Activations::MESSAGES.insert(&mut tx, &message, now).await? {
             // A concurrent redelivery stored it first.
             drop(tx);
             return self
-                .delivered(&delivery)
+                .delivered(&delivery.inbound_id, &delivery.holder_id)
                 .await?
                 .ok_or_else(|| Failure::corrupt("a stored inbound id has no message"));
         }
@@ -97,20 +103,6 @@ impl Orders {
             );
         }
         Ok(message)
-    }
-
-    /// The message already stored for this inbound id, if any; another
-    /// activation's is a reused key.
-    async fn delivered(&self, delivery: &Delivery) -> Result<Option<Message>, Failure> {
-        let Some(stored) =
-            store::message_by_inbound(self.core.db.writer(), &delivery.inbound_id).await?
-        else {
-            return Ok(None);
-        };
-        if stored.activation_id != delivery.holder_id {
-            return Err(Failure::key_reused(&delivery.inbound_id));
-        }
-        Ok(Some(stored))
     }
 
     /// Feeds the catalog's average arrival time, off the delivery's path:

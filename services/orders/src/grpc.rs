@@ -149,7 +149,7 @@ impl pb::orders_service_server::OrdersService for Orders {
         Ok(Response::new(streams::respond(events, move |event| {
             let cursor = streams::encode_cursor(&tokens, &scope, event.seq);
             let event = match event.body {
-                EventBody::Status(status, activation) => {
+                EventBody::Changed(status, activation) => {
                     let mut activation = activation_to_proto(&activation, Vec::new());
                     activation.status = status as i32;
                     pb::activation_event::Event::StatusChanged(activation)

@@ -141,34 +141,14 @@ impl Bought for Activation {
     }
 }
 
-/// An SMS stored for an activation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    pub id: String,
-    pub activation_id: String,
-    pub account_id: String,
-    pub inbound_id: String,
-    pub phone_number: String,
-    pub sender: String,
-    pub body: String,
-    pub code: String,
-    pub received_at: Timestamp,
-}
+/// An SMS stored for an activation: `holder_id` is its activation_id.
+pub use numhub_holding::Message;
 
 /// One entry of an account's history, as streams read it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    pub seq: i64,
-    pub activation_id: String,
-    pub body: EventBody,
-}
+pub type Event = numhub_holding::Event<Activation>;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EventBody {
-    /// The activation entered `status`; the activation as it is now.
-    Status(Status, Box<Activation>),
-    Message(Message),
-}
+/// A status change (with the activation as it is now) or a message.
+pub type EventBody = numhub_holding::EventBody<Activation>;
 
 /// What a purchase asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -211,7 +211,7 @@ pub fn activation_to_proto(a: &Activation, messages: Vec<model::Message>) -> pb:
 pub fn message_to_proto(m: &model::Message) -> pb::Message {
     pb::Message {
         id: m.id.clone(),
-        activation_id: m.activation_id.clone(),
+        activation_id: m.holder_id.clone(),
         phone_number: m.phone_number.clone(),
         sender: m.sender.clone(),
         body: m.body.clone(),

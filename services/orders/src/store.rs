@@ -6,25 +6,21 @@
 //! without a concurrent change in between, and the events it appends commit
 //! in sequence order.
 
-use futures_util::FutureExt as _;
-use numhub_holding::Store;
+use numhub_holding::{MessageTable, Store};
 use numhub_runtime::claims;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::db::{optional_timestamp, placeholder_list, timestamp};
-use numhub_runtime::event_log::{self, EventLog, Read};
+use numhub_runtime::event_log::EventLog;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Executor, Row};
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row};
 
 use crate::error::Failure;
-use crate::model::{Activation, Event, EventBody, Message, Settle, Status};
+use crate::model::{Activation, Message, Settle, Status};
 
 const ACTIVATION_COLUMNS: &str = "id, account_id, request_id, fingerprint, service_code, \
     country_code, operator, max_price, max_price_currency, reused_activation_id, status, phone_number, lease_id, \
     price, currency, debit_id, refunded, code, sms_count, failure_reason, failure_message, \
     created_at, expires_at, ended_at, settle";
-
-const MESSAGE_COLUMNS: &str = "id, activation_id, account_id, inbound_id, phone_number, sender, \
-    body, code, received_at";
 
 fn activation_from_row(row: &AnyRow) -> Result<Activation, Failure> {
     let status: i64 = row.try_get("status")?;
@@ -60,22 +56,6 @@ fn activation_from_row(row: &AnyRow) -> Result<Activation, Failure> {
     })
 }
 
-/// A message from `row`, whose columns carry `prefix` (empty for none).
-fn message_from_row(row: &AnyRow, prefix: &str) -> Result<Message, sqlx::Error> {
-    let column = |name: &str| format!("{prefix}{name}");
-    Ok(Message {
-        id: row.try_get(column("id").as_str())?,
-        activation_id: row.try_get(column("activation_id").as_str())?,
-        account_id: row.try_get(column("account_id").as_str())?,
-        inbound_id: row.try_get(column("inbound_id").as_str())?,
-        phone_number: row.try_get(column("phone_number").as_str())?,
-        sender: row.try_get(column("sender").as_str())?,
-        body: row.try_get(column("body").as_str())?,
-        code: row.try_get(column("code").as_str())?,
-        received_at: timestamp(row, &column("received_at"))?,
-    })
-}
-
 /// The account's history: see [`numhub_runtime::event_log`].
 pub const LOG: EventLog = Activations::LOG;
 
@@ -85,12 +65,16 @@ pub struct Activations;
 
 impl Store for Activations {
     type Held = Activation;
-    type Event = Event;
 
     const LOG: EventLog = EventLog {
         accounts: "order_accounts",
         events: "events",
         subject: "activation_id",
+    };
+
+    const MESSAGES: MessageTable = MessageTable {
+        holder_column: "activation_id",
+        service_code: false,
     };
 
     async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<Activation>, Failure> {
@@ -103,20 +87,6 @@ impl Store for Activations {
         claimed_until: Option<Timestamp>,
     ) -> Result<(), sqlx::Error> {
         update(conn, row, claimed_until).await
-    }
-
-    async fn events_after(
-        db: &AnyPool,
-        account_id: &str,
-        which: Read<'_>,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<Event>, Failure> {
-        events_after(db, account_id, which, after, limit).await
-    }
-
-    fn seq(event: &Event) -> i64 {
-        event.seq
     }
 }
 
@@ -345,104 +315,12 @@ pub async fn list<'e>(
     rows.iter().map(activation_from_row).collect()
 }
 
-/// Stores a message; false when its inbound id is already stored.
-pub async fn insert_message(
-    conn: &mut AnyConnection,
-    m: &Message,
-    now: Timestamp,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO messages ({MESSAGE_COLUMNS}, stored_at) VALUES ({}) \
-         ON CONFLICT (inbound_id) DO NOTHING",
-        placeholder_list(10, 1)
-    )))
-    .bind(&m.id)
-    .bind(&m.activation_id)
-    .bind(&m.account_id)
-    .bind(&m.inbound_id)
-    .bind(&m.phone_number)
-    .bind(&m.sender)
-    .bind(&m.body)
-    .bind(&m.code)
-    .bind(m.received_at.unix_micros())
-    .bind(now.unix_micros())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-pub async fn message_by_inbound<'e>(
-    db: impl Executor<'e, Database = Any>,
-    inbound_id: &str,
-) -> Result<Option<Message>, sqlx::Error> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE inbound_id = $1"
-    )))
-    .bind(inbound_id)
-    .fetch_optional(db)
-    .await?;
-    row.as_ref().map(|r| message_from_row(r, "")).transpose()
-}
-
 /// An activation's messages, oldest first.
 pub async fn messages_of<'e>(
     db: impl Executor<'e, Database = Any>,
     activation_id: &str,
 ) -> Result<Vec<Message>, sqlx::Error> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE activation_id = $1 ORDER BY id"
-    )))
-    .bind(activation_id)
-    .fetch_all(db)
-    .await?;
-    rows.iter().map(|r| message_from_row(r, "")).collect()
-}
-
-/// Up to `limit` of the account's events after `after`, in order; a
-/// status change carries the activation as it is now.
-pub async fn events_after<'e, E>(
-    db: E,
-    account_id: &str,
-    which: Read<'_>,
-    after: i64,
-    limit: i64,
-) -> Result<Vec<Event>, Failure>
-where
-    E: Executor<'e, Database = Any> + Copy,
-{
-    let stored = LOG
-        .read(
-            db,
-            ("messages", MESSAGE_COLUMNS),
-            account_id,
-            which,
-            after,
-            limit,
-        )
-        .await?;
-    let load = |id: String| {
-        async move {
-            self::activation(db, &id)
-                .await?
-                .ok_or_else(|| Failure::corrupt(format!("event of missing activation {id}")))
-        }
-        .boxed()
-    };
-    event_log::decode(stored, load, |event, activation| {
-        let body = match activation {
-            None => EventBody::Message(message_from_row(&event.row, "m_")?),
-            Some(activation) => {
-                let status = event.status.unwrap_or(0);
-                let status = Status::from_i64(status)
-                    .ok_or_else(|| Failure::corrupt(format!("event status {status}")))?;
-                EventBody::Status(status, Box::new(activation))
-            }
-        };
-        Ok(Event {
-            seq: event.seq,
-            activation_id: event.subject,
-            body,
-        })
-    })
-    .await
+    let messages = Activations::MESSAGES;
+    let rest = "WHERE activation_id = $1 ORDER BY id";
+    messages.fetch(db, rest, &[activation_id], None).await
 }

@@ -5,7 +5,9 @@ use numhub_runtime::event_log::NewEvent;
 use crate::Rentals;
 use crate::error::{Failure, Refusal, in_progress, rentals_reason};
 use crate::model::{Delivery, Message, Status};
-use crate::store;
+use numhub_holding::{Holder as _, Store as _};
+
+use crate::store::{self, RentalsTable};
 
 impl Rentals {
     /// Stores the SMS with its code and wakes the rental's streams.
@@ -13,7 +15,10 @@ impl Rentals {
     /// message. Refused when the rental did not hold the number when the
     /// SMS arrived, or it is for one service and the SMS is from another.
     pub async fn deliver(&self, delivery: Delivery) -> Result<Message, Failure> {
-        if let Some(stored) = self.delivered(&delivery).await? {
+        if let Some(stored) = self
+            .delivered(&delivery.inbound_id, &delivery.holder_id)
+            .await?
+        {
             return Ok(stored);
         }
         // The account never changes, so it is read before taking its lock.
@@ -64,7 +69,7 @@ impl Rentals {
         }
         let message = Message {
             id: uuid::Uuid::now_v7().to_string(),
-            rental_id: r.id.clone(),
+            holder_id: r.id.clone(),
             account_id: account_id.clone(),
             inbound_id: delivery.inbound_id.clone(),
             phone_number: r.phone_number.clone(),
@@ -74,11 +79,14 @@ impl Rentals {
             service_code: brand.to_owned(),
             received_at: delivery.received_at,
         };
-        if !store::insert_message(&mut tx, &message, now).await? {
+        if !RentalsTable::MESSAGES
+            .insert(&mut tx, &message, now)
+            .await?
+        {
             // A concurrent redelivery stored it first.
             drop(tx);
             return self
-                .delivered(&delivery)
+                .delivered(&delivery.inbound_id, &delivery.holder_id)
                 .await?
                 .ok_or_else(|| Failure::corrupt("a stored inbound id has no message"));
         }
@@ -89,19 +97,5 @@ impl Rentals {
             .commit(tx, self.core.hub(), &account_id, &r.id, seq, &events, now)
             .await?;
         Ok(message)
-    }
-
-    /// The message already stored for this inbound id, if any; another
-    /// rental's is a reused key.
-    async fn delivered(&self, delivery: &Delivery) -> Result<Option<Message>, Failure> {
-        let Some(stored) =
-            store::message_by_inbound(self.core.db.writer(), &delivery.inbound_id).await?
-        else {
-            return Ok(None);
-        };
-        if stored.rental_id != delivery.holder_id {
-            return Err(Failure::key_reused(&delivery.inbound_id));
-        }
-        Ok(Some(stored))
     }
 }

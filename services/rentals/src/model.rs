@@ -294,20 +294,8 @@ impl Renewal {
     }
 }
 
-/// An SMS stored for a rental.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    pub id: String,
-    pub rental_id: String,
-    pub account_id: String,
-    pub inbound_id: String,
-    pub phone_number: String,
-    pub sender: String,
-    pub body: String,
-    pub code: String,
-    pub service_code: String,
-    pub received_at: Timestamp,
-}
+/// An SMS stored for a rental: `holder_id` is its rental_id.
+pub use numhub_holding::Message;
 
 /// An SMS handed over for a rental: `holder_id` is its rental_id.
 pub type Delivery = numhub_runtime::parse::HandedOn;
@@ -356,19 +344,10 @@ pub struct AccountMessages {
 }
 
 /// One entry of an account's history, as streams read it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    pub seq: i64,
-    pub rental_id: String,
-    pub body: EventBody,
-}
+pub type Event = numhub_holding::Event<Rental>;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EventBody {
-    /// The rental changed and was then in `status`; the rental as it is now.
-    Changed(Status, Box<Rental>),
-    Message(Box<Message>),
-}
+/// A change (with the rental as it is now) or a message.
+pub type EventBody = numhub_holding::EventBody<Rental>;
 
 #[cfg(test)]
 mod tests {

@@ -236,7 +236,7 @@ pub fn rental_to_proto(r: &Rental, messages: Vec<model::Message>, now: Timestamp
 pub fn message_to_proto(m: &model::Message) -> pb::Message {
     pb::Message {
         id: m.id.clone(),
-        rental_id: m.rental_id.clone(),
+        rental_id: m.holder_id.clone(),
         phone_number: m.phone_number.clone(),
         sender: m.sender.clone(),
         body: m.body.clone(),

@@ -6,20 +6,17 @@
 //! without a concurrent change in between, and the events it appends commit
 //! in sequence order.
 
-use futures_util::FutureExt as _;
-use numhub_holding::Store;
+use numhub_holding::{MessageTable, Store};
 use numhub_runtime::claims;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::db::{optional_timestamp, placeholder_list, timestamp};
-use numhub_runtime::event_log::{self, EventLog, Read};
+use numhub_runtime::event_log::EventLog;
 use numhub_runtime::rental::RentalDuration;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Executor, Row};
 
 use crate::error::Failure;
-use crate::model::{
-    Event, EventBody, Filter, Message, Renewal, RenewalState, Rental, Settle, Status,
-};
+use crate::model::{Filter, Message, Renewal, RenewalState, Rental, Settle, Status};
 
 const RENTAL_COLUMNS: &str = "id, account_id, request_id, fingerprint, country_code, \
     number_type, service_code, duration, renewal_duration, auto_renew, status, phone_number, \
@@ -31,9 +28,6 @@ const RENTAL_COLUMNS: &str = "id, account_id, request_id, fingerprint, country_c
 const RENEWAL_COLUMNS: &str = "id, rental_id, account_id, key, fingerprint, period, duration, \
     price, currency, from_expiry, to_expiry, state, debit_id, balance_after, failure_reason, \
     failure_message, created_at";
-
-const MESSAGE_COLUMNS: &str = "id, rental_id, account_id, inbound_id, phone_number, sender, \
-    body, code, service_code, received_at";
 
 fn duration(row: &AnyRow, column: &str) -> Result<RentalDuration, Failure> {
     let value: i64 = row.try_get(column)?;
@@ -105,22 +99,6 @@ fn renewal_from_row(row: &AnyRow) -> Result<Renewal, Failure> {
     })
 }
 
-fn message_from_row(row: &AnyRow, prefix: &str) -> Result<Message, sqlx::Error> {
-    let column = |name: &str| format!("{prefix}{name}");
-    Ok(Message {
-        id: row.try_get(column("id").as_str())?,
-        rental_id: row.try_get(column("rental_id").as_str())?,
-        account_id: row.try_get(column("account_id").as_str())?,
-        inbound_id: row.try_get(column("inbound_id").as_str())?,
-        phone_number: row.try_get(column("phone_number").as_str())?,
-        sender: row.try_get(column("sender").as_str())?,
-        body: row.try_get(column("body").as_str())?,
-        code: row.try_get(column("code").as_str())?,
-        service_code: row.try_get(column("service_code").as_str())?,
-        received_at: timestamp(row, &column("received_at"))?,
-    })
-}
-
 /// The account's history: see [`numhub_runtime::event_log`].
 pub const LOG: EventLog = RentalsTable::LOG;
 
@@ -130,12 +108,16 @@ pub struct RentalsTable;
 
 impl Store for RentalsTable {
     type Held = Rental;
-    type Event = Event;
 
     const LOG: EventLog = EventLog {
         accounts: "rental_accounts",
         events: "events",
         subject: "rental_id",
+    };
+
+    const MESSAGES: MessageTable = MessageTable {
+        holder_column: "rental_id",
+        service_code: true,
     };
 
     async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<Rental>, Failure> {
@@ -148,20 +130,6 @@ impl Store for RentalsTable {
         claimed_until: Option<Timestamp>,
     ) -> Result<(), sqlx::Error> {
         update(conn, row, claimed_until).await
-    }
-
-    async fn events_after(
-        db: &AnyPool,
-        account_id: &str,
-        which: Read<'_>,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<Event>, Failure> {
-        events_after(db, account_id, which, after, limit).await
-    }
-
-    fn seq(event: &Event) -> i64 {
-        event.seq
     }
 }
 
@@ -607,60 +575,16 @@ pub async fn finish_renewal(
     Ok(done.rows_affected() == 1)
 }
 
-/// Stores a message; false when its inbound id is already stored.
-pub async fn insert_message(
-    conn: &mut AnyConnection,
-    m: &Message,
-    now: Timestamp,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO messages ({MESSAGE_COLUMNS}, stored_at) VALUES ({}) \
-         ON CONFLICT (inbound_id) DO NOTHING",
-        placeholder_list(11, 1)
-    )))
-    .bind(&m.id)
-    .bind(&m.rental_id)
-    .bind(&m.account_id)
-    .bind(&m.inbound_id)
-    .bind(&m.phone_number)
-    .bind(&m.sender)
-    .bind(&m.body)
-    .bind(&m.code)
-    .bind(&m.service_code)
-    .bind(m.received_at.unix_micros())
-    .bind(now.unix_micros())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-pub async fn message_by_inbound<'e>(
-    db: impl Executor<'e, Database = Any>,
-    inbound_id: &str,
-) -> Result<Option<Message>, sqlx::Error> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE inbound_id = $1"
-    )))
-    .bind(inbound_id)
-    .fetch_optional(db)
-    .await?;
-    row.as_ref().map(|r| message_from_row(r, "")).transpose()
-}
-
 /// A rental's newest messages, newest first.
 pub async fn recent_messages<'e>(
     db: impl Executor<'e, Database = Any>,
     rental_id: &str,
     limit: i64,
 ) -> Result<Vec<Message>, sqlx::Error> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE rental_id = $1 ORDER BY id DESC LIMIT $2"
-    )))
-    .bind(rental_id)
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
-    rows.iter().map(|r| message_from_row(r, "")).collect()
+    let rest = "WHERE rental_id = $1 ORDER BY id DESC LIMIT $2";
+    RentalsTable::MESSAGES
+        .fetch(db, rest, &[rental_id], Some(limit))
+        .await
 }
 
 /// Messages of the account's rentals of a number after the id `after`,
@@ -672,17 +596,11 @@ pub async fn messages_of_number<'e>(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Message>, sqlx::Error> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE account_id = $1 AND phone_number = $2 \
-         AND id > $3 ORDER BY id LIMIT $4"
-    )))
-    .bind(account_id)
-    .bind(phone_number)
-    .bind(after.unwrap_or_default())
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
-    rows.iter().map(|r| message_from_row(r, "")).collect()
+    let rest = "WHERE account_id = $1 AND phone_number = $2 AND id > $3 ORDER BY id LIMIT $4";
+    let after = after.unwrap_or_default();
+    RentalsTable::MESSAGES
+        .fetch(db, rest, &[account_id, phone_number, after], Some(limit))
+        .await
 }
 
 /// Whether the account ever held a rental of the number.
@@ -700,53 +618,4 @@ pub async fn rented_number<'e>(
     .fetch_one(db)
     .await?;
     Ok(row.try_get::<i64, _>("n")? > 0)
-}
-
-/// Up to `limit` of the account's events after `after`, in order; a
-/// change carries the rental as it is now.
-pub async fn events_after<'e, E>(
-    db: E,
-    account_id: &str,
-    which: Read<'_>,
-    after: i64,
-    limit: i64,
-) -> Result<Vec<Event>, Failure>
-where
-    E: Executor<'e, Database = Any> + Copy,
-{
-    let stored = LOG
-        .read(
-            db,
-            ("messages", MESSAGE_COLUMNS),
-            account_id,
-            which,
-            after,
-            limit,
-        )
-        .await?;
-    let load = |id: String| {
-        async move {
-            self::rental(db, &id)
-                .await?
-                .ok_or_else(|| Failure::corrupt(format!("event of missing rental {id}")))
-        }
-        .boxed()
-    };
-    event_log::decode(stored, load, |event, rental| {
-        let body = match rental {
-            None => EventBody::Message(Box::new(message_from_row(&event.row, "m_")?)),
-            Some(rental) => {
-                let status = event.status.unwrap_or(0);
-                let status = Status::from_i64(status)
-                    .ok_or_else(|| Failure::corrupt(format!("event status {status}")))?;
-                EventBody::Changed(status, Box::new(rental))
-            }
-        };
-        Ok(Event {
-            seq: event.seq,
-            rental_id: event.subject,
-            body,
-        })
-    })
-    .await
 }
