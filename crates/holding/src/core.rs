@@ -168,8 +168,7 @@ impl<S: Store> Core<S> {
 
     /// Reads a row of the account; NOT_FOUND for another's.
     pub async fn get(&self, account_id: &str, id: &str) -> Result<S::Held, Failure> {
-        let mut conn = self.db.reader().acquire().await?;
-        S::load(&mut conn, id)
+        S::load(self.db.reader(), id)
             .await?
             .filter(|row| row.account_id() == account_id)
             .ok_or_else(|| Failure::not_found(S::Held::NOUN, id))
@@ -191,7 +190,7 @@ impl<S: Store> Core<S> {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
         let seq = S::LOG.lock_account(&mut tx, account_id, 1).await?;
-        let mut row = S::load(&mut tx, id)
+        let mut row = S::load(&mut *tx, id)
             .await?
             .filter(|row| row.account_id() == account_id)
             .ok_or_else(|| Failure::not_found(S::Held::NOUN, id))?;
@@ -258,8 +257,7 @@ impl<S: Store> Log for Core<S> {
     type Error = Failure;
 
     async fn has_ended(&self, id: &str) -> Result<bool, Failure> {
-        let mut conn = self.db.reader().acquire().await?;
-        let row = S::load(&mut conn, id).await?;
+        let row = S::load(self.db.reader(), id).await?;
         Ok(row.is_none_or(|row| row.is_terminal()))
     }
 

@@ -49,8 +49,7 @@ pub async fn read<S: Store>(
         .await?;
     let load = |id: String| {
         async move {
-            let mut conn = db.acquire().await?;
-            S::load(&mut conn, &id)
+            S::load(db, &id)
                 .await?
                 .ok_or_else(|| Failure::corrupt(format!("event of missing {} {id}", S::Held::NOUN)))
         }

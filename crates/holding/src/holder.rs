@@ -4,9 +4,12 @@
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_runtime::error::{Failure, error_chain};
-use numhub_runtime::streams::Hub;
+use numhub_runtime::parse;
+use numhub_runtime::streams::{self, Hub, ResponseStream};
+use numhub_runtime::tokens::TokenScope;
 
 use crate::core::{Core, EventStream, Watched};
+use crate::events::EventBody;
 use crate::held::Held;
 use crate::messages::Message;
 use crate::purchase::Bought;
@@ -75,6 +78,32 @@ pub trait Holder: Send + Sync {
     /// live ones.
     fn watch(&self, account_id: &str, watched: Watched, cursor: i64) -> EventStream<Row<Self>> {
         self.core().watch(account_id, watched, cursor)
+    }
+
+    /// A Watch RPC of the caller's row `id` from the cursor `after` (issued
+    /// for `method` and that row): NOT_FOUND up front for another
+    /// account's id rather than an empty stream, then each event as
+    /// `to_proto` makes it of its cursor and body.
+    fn watch_one<P: Send + 'static>(
+        &self,
+        account_id: &str,
+        method: &str,
+        (id, after): (&str, &str),
+        to_proto: impl Fn(String, EventBody<Row<Self>>) -> P + Send + 'static,
+    ) -> impl Future<Output = Result<ResponseStream<P>, Failure>> + Send {
+        let scope = TokenScope::new(method, account_id).filter("id", id);
+        let tokens = self.core().tokens.clone();
+        let watch = parse::watch(&tokens, &scope, id, after).map_err(Failure::Invalid);
+        let account_id = account_id.to_owned();
+        async move {
+            let watch = watch?;
+            self.get(&account_id, &watch.id).await?;
+            let events = self.watch(&account_id, Watched::One(watch.id), watch.after);
+            Ok(streams::respond(events, move |event| {
+                let cursor = streams::encode_cursor(&tokens, &scope, event.seq);
+                Some(to_proto(cursor, event.body))
+            }))
+        }
     }
 
     /// The message already stored for `inbound_id`, if any; one stored

@@ -132,9 +132,7 @@ pub async fn drive<B: Holder>(holder: &B, row: Row<B>) -> Result<Row<B>, Failure
 /// Drives a purchase left CREATING (the recovery worker); a refusal is its
 /// end, not a failure of the worker.
 pub async fn recover<B: Holder>(holder: &B, id: &str) -> Result<(), Failure> {
-    let mut conn = holder.core().db.writer().acquire().await?;
-    let row = <B::Store as Store>::load(&mut conn, id).await?;
-    drop(conn);
+    let row = <B::Store as Store>::load(holder.core().db.writer(), id).await?;
     let Some(row) = row else {
         return Ok(());
     };

@@ -1,9 +1,11 @@
 //! How a service reads and writes the rows it holds.
 
+use futures_util::future::BoxFuture;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::error::Failure;
 use numhub_runtime::event_log::EventLog;
-use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor};
 
 use crate::held::Held;
 use crate::messages::MessageTable;
@@ -12,17 +14,58 @@ use crate::messages::MessageTable;
 pub trait Store: Send + Sync + 'static {
     type Held: Held;
 
+    /// The table of the rows, and the columns [`Store::from_row`] reads.
+    const TABLE: &'static str;
+    const COLUMNS: &'static str;
+
     /// The account history every change is appended to.
     const LOG: EventLog;
 
     /// The SMS stored for the rows.
     const MESSAGES: MessageTable;
 
+    /// A row from its [`Store::COLUMNS`].
+    fn from_row(row: &AnyRow) -> Result<Self::Held, Failure>;
+
     /// The row `id`, if any.
-    fn load(
-        conn: &mut AnyConnection,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<Self::Held>, Failure>> + Send;
+    fn load<'a>(
+        db: impl Executor<'a, Database = Any> + 'a,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Self::Held>, Failure>> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE id = $1",
+            Self::COLUMNS,
+            Self::TABLE
+        );
+        Box::pin(async move {
+            let row = sqlx::query(AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(db)
+                .await?;
+            row.as_ref().map(Self::from_row).transpose()
+        })
+    }
+
+    /// The row the account bought under `request_id`, if any.
+    fn by_request<'a>(
+        db: impl Executor<'a, Database = Any> + 'a,
+        account_id: &'a str,
+        request_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Self::Held>, Failure>> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE account_id = $1 AND request_id = $2",
+            Self::COLUMNS,
+            Self::TABLE
+        );
+        Box::pin(async move {
+            let row = sqlx::query(AssertSqlSafe(sql))
+                .bind(account_id)
+                .bind(request_id)
+                .fetch_optional(db)
+                .await?;
+            row.as_ref().map(Self::from_row).transpose()
+        })
+    }
 
     /// Writes every field a row's life changes, and claims it until
     /// `claimed_until` when given, keeping the claim as it is otherwise.

@@ -29,7 +29,7 @@ impl Orders {
             return Ok(stored);
         }
         // The account never changes, so it is read before taking its lock.
-        let activation = store::activation(self.core.db.reader(), &delivery.holder_id)
+        let activation = Activations::load(self.core.db.reader(), &delivery.holder_id)
             .await?
             .ok_or_else(|| Failure::not_found("activation", &delivery.holder_id))?;
         let account_id = activation.account_id;
@@ -42,7 +42,7 @@ impl Orders {
         let mut tx = self.core.db.begin_write().await?;
         // A message and possibly a status change: two sequence numbers.
         let seq = store::LOG.lock_account(&mut tx, &account_id, 2).await?;
-        let mut a = store::activation(&mut *tx, &delivery.holder_id)
+        let mut a = Activations::load(&mut *tx, &delivery.holder_id)
             .await?
             .ok_or_else(|| Failure::corrupt("an activation vanished"))?;
         match a.status {
@@ -83,7 +83,7 @@ impl Orders {
         if !message.code.is_empty() {
             a.code = message.code.clone();
         }
-        store::update(&mut tx, &a, Some(now)).await?;
+        Activations::update(&mut tx, &a, Some(now)).await?;
         let mut events = vec![NewEvent::message(&message.id)];
         if was != Status::Received {
             events.push(NewEvent::change(Status::Received as i64));

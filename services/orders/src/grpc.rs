@@ -11,7 +11,6 @@ use numhub_runtime::tokens::TokenScope;
 use tonic::{Request, Response, Status};
 
 use crate::Orders;
-use crate::Watched;
 use crate::lifecycle::Abandon;
 use crate::model::{EventBody, Reuse};
 use crate::proto::{self, activation_to_proto, message_to_proto};
@@ -140,29 +139,29 @@ impl pb::orders_service_server::OrdersService for Orders {
     ) -> Result<Response<Self::WatchActivationStream>, Status> {
         let caller = Caller::of(&request)?;
         let r = request.into_inner();
-        let scope = TokenScope::new(WATCH_ACTIVATION, &caller.account_id).filter("id", &r.id);
-        let watch = parse::request(parse::watch(&self.core.tokens, &scope, &r.id, &r.after))?;
-        // NOT_FOUND up front for another account's id, not an empty stream.
-        self.get(&caller.account_id, &watch.id).await?;
-        let events = self.watch(&caller.account_id, Watched::One(watch.id), watch.after);
-        let tokens = self.core.tokens.clone();
-        Ok(Response::new(streams::respond(events, move |event| {
-            let cursor = streams::encode_cursor(&tokens, &scope, event.seq);
-            let event = match event.body {
-                EventBody::Changed(status, activation) => {
-                    let mut activation = activation_to_proto(&activation, Vec::new());
-                    activation.status = status as i32;
-                    pb::activation_event::Event::StatusChanged(activation)
+        let target = (r.id.as_str(), r.after.as_str());
+        let events = self.watch_one(
+            &caller.account_id,
+            WATCH_ACTIVATION,
+            target,
+            |cursor, body| {
+                let event = match body {
+                    EventBody::Changed(status, activation) => {
+                        let mut activation = activation_to_proto(&activation, Vec::new());
+                        activation.status = status as i32;
+                        pb::activation_event::Event::StatusChanged(activation)
+                    }
+                    EventBody::Message(message) => {
+                        pb::activation_event::Event::Message(message_to_proto(&message))
+                    }
+                };
+                pb::ActivationEvent {
+                    cursor,
+                    event: Some(event),
                 }
-                EventBody::Message(message) => {
-                    pb::activation_event::Event::Message(message_to_proto(&message))
-                }
-            };
-            Some(pb::ActivationEvent {
-                cursor,
-                event: Some(event),
-            })
-        })))
+            },
+        );
+        Ok(Response::new(events.await?))
     }
 
     type WatchMessagesStream = Stream<pb::MessageEvent>;

@@ -3,12 +3,13 @@
 //! `activation:<id>`. Orders adds the reuse of a finished activation's
 //! number and the limit of open activations per account.
 
-use numhub_holding::Holder as _;
 use numhub_holding::purchase;
+use numhub_holding::{Holder as _, Store as _};
 
+use crate::Orders;
 use crate::error::{Failure, Refusal, orders_reason};
 use crate::model::{Activation, Purchase, Settle, Status};
-use crate::{Orders, store};
+use crate::store::{self, Activations};
 
 pub use crate::model::Step;
 
@@ -43,8 +44,7 @@ impl Orders {
             reuse: Some((previous.id.clone(), previous.phone_number.clone())),
         };
         // A retry replays whatever the window says now.
-        let retry =
-            store::activation_by_request(self.core.db.reader(), account_id, request_id).await?;
+        let retry = Activations::by_request(self.core.db.reader(), account_id, request_id).await?;
         if retry.is_none() {
             let window = self.settings.reuse_window;
             let closed = |message: String| {
@@ -132,7 +132,7 @@ impl Orders {
             inserted
         };
         if !inserted {
-            let a = store::activation_by_request(
+            let a = Activations::by_request(
                 self.core.db.writer(),
                 &purchase.account_id,
                 &purchase.request_id,

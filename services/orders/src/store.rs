@@ -22,40 +22,6 @@ const ACTIVATION_COLUMNS: &str = "id, account_id, request_id, fingerprint, servi
     price, currency, debit_id, refunded, code, sms_count, failure_reason, failure_message, \
     created_at, expires_at, ended_at, settle";
 
-fn activation_from_row(row: &AnyRow) -> Result<Activation, Failure> {
-    let status: i64 = row.try_get("status")?;
-    let settle: i64 = row.try_get("settle")?;
-    Ok(Activation {
-        id: row.try_get("id")?,
-        account_id: row.try_get("account_id")?,
-        request_id: row.try_get("request_id")?,
-        fingerprint: row.try_get("fingerprint")?,
-        service_code: row.try_get("service_code")?,
-        country_code: row.try_get("country_code")?,
-        operator: row.try_get("operator")?,
-        max_price: row.try_get("max_price")?,
-        max_price_currency: row.try_get("max_price_currency")?,
-        reused_activation_id: row.try_get("reused_activation_id")?,
-        status: Status::from_i64(status)
-            .ok_or_else(|| Failure::corrupt(format!("activation status {status}")))?,
-        phone_number: row.try_get("phone_number")?,
-        lease_id: row.try_get("lease_id")?,
-        price: row.try_get("price")?,
-        currency: row.try_get("currency")?,
-        debit_id: row.try_get("debit_id")?,
-        refunded: row.try_get("refunded")?,
-        code: row.try_get("code")?,
-        sms_count: row.try_get("sms_count")?,
-        failure_reason: row.try_get("failure_reason")?,
-        failure_message: row.try_get("failure_message")?,
-        created_at: timestamp(row, "created_at")?,
-        expires_at: timestamp(row, "expires_at")?,
-        ended_at: optional_timestamp(row, "ended_at")?,
-        settle: Settle::from_i64(settle)
-            .ok_or_else(|| Failure::corrupt(format!("activation settle {settle}")))?,
-    })
-}
-
 /// The account's history: see [`numhub_runtime::event_log`].
 pub const LOG: EventLog = Activations::LOG;
 
@@ -77,16 +43,79 @@ impl Store for Activations {
         service_code: false,
     };
 
-    async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<Activation>, Failure> {
-        activation(conn, id).await
+    const TABLE: &'static str = "activations";
+    const COLUMNS: &'static str = ACTIVATION_COLUMNS;
+
+    fn from_row(row: &AnyRow) -> Result<Activation, Failure> {
+        let status: i64 = row.try_get("status")?;
+        let settle: i64 = row.try_get("settle")?;
+        Ok(Activation {
+            id: row.try_get("id")?,
+            account_id: row.try_get("account_id")?,
+            request_id: row.try_get("request_id")?,
+            fingerprint: row.try_get("fingerprint")?,
+            service_code: row.try_get("service_code")?,
+            country_code: row.try_get("country_code")?,
+            operator: row.try_get("operator")?,
+            max_price: row.try_get("max_price")?,
+            max_price_currency: row.try_get("max_price_currency")?,
+            reused_activation_id: row.try_get("reused_activation_id")?,
+            status: Status::from_i64(status)
+                .ok_or_else(|| Failure::corrupt(format!("activation status {status}")))?,
+            phone_number: row.try_get("phone_number")?,
+            lease_id: row.try_get("lease_id")?,
+            price: row.try_get("price")?,
+            currency: row.try_get("currency")?,
+            debit_id: row.try_get("debit_id")?,
+            refunded: row.try_get("refunded")?,
+            code: row.try_get("code")?,
+            sms_count: row.try_get("sms_count")?,
+            failure_reason: row.try_get("failure_reason")?,
+            failure_message: row.try_get("failure_message")?,
+            created_at: timestamp(row, "created_at")?,
+            expires_at: timestamp(row, "expires_at")?,
+            ended_at: optional_timestamp(row, "ended_at")?,
+            settle: Settle::from_i64(settle)
+                .ok_or_else(|| Failure::corrupt(format!("activation settle {settle}")))?,
+        })
     }
 
+    /// Writes every field an activation's life changes: status, number,
+    /// money, messages, its end and what it still owes; and claims the row
+    /// until `claimed_until` when given, keeping the claim as it is otherwise.
+    /// The caller holds the account's lock and read the row in the same
+    /// transaction.
     async fn update(
         conn: &mut AnyConnection,
-        row: &Activation,
+        a: &Activation,
         claimed_until: Option<Timestamp>,
     ) -> Result<(), sqlx::Error> {
-        update(conn, row, claimed_until).await
+        sqlx::query(
+            "UPDATE activations SET status = $1, phone_number = $2, operator = $3, lease_id = $4, \
+             price = $5, currency = $6, debit_id = $7, refunded = $8, code = $9, sms_count = $10, \
+             failure_reason = $11, failure_message = $12, expires_at = $13, ended_at = $14, \
+             settle = $15, claimed_until = COALESCE($16, claimed_until) WHERE id = $17",
+        )
+        .bind(a.status as i64)
+        .bind(&a.phone_number)
+        .bind(&a.operator)
+        .bind(a.lease_id.as_deref())
+        .bind(a.price)
+        .bind(&a.currency)
+        .bind(a.debit_id.as_deref())
+        .bind(a.refunded)
+        .bind(&a.code)
+        .bind(a.sms_count)
+        .bind(&a.failure_reason)
+        .bind(&a.failure_message)
+        .bind(a.expires_at.unix_micros())
+        .bind(a.ended_at.map(Timestamp::unix_micros))
+        .bind(a.settle as i64)
+        .bind(claimed_until.map(Timestamp::unix_micros))
+        .bind(&a.id)
+        .execute(conn)
+        .await?;
+        Ok(())
     }
 }
 
@@ -143,72 +172,6 @@ pub async fn insert_activation<'e>(
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
-}
-
-pub async fn activation<'e>(
-    db: impl Executor<'e, Database = Any>,
-    id: &str,
-) -> Result<Option<Activation>, Failure> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {ACTIVATION_COLUMNS} FROM activations WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
-    row.as_ref().map(activation_from_row).transpose()
-}
-
-pub async fn activation_by_request<'e>(
-    db: impl Executor<'e, Database = Any>,
-    account_id: &str,
-    request_id: &str,
-) -> Result<Option<Activation>, Failure> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {ACTIVATION_COLUMNS} FROM activations WHERE account_id = $1 AND request_id = $2"
-    )))
-    .bind(account_id)
-    .bind(request_id)
-    .fetch_optional(db)
-    .await?;
-    row.as_ref().map(activation_from_row).transpose()
-}
-
-/// Writes every field an activation's life changes: status, number,
-/// money, messages, its end and what it still owes; and claims the row
-/// until `claimed_until` when given, keeping the claim as it is otherwise.
-/// The caller holds the account's lock and read the row in the same
-/// transaction.
-pub async fn update(
-    conn: &mut AnyConnection,
-    a: &Activation,
-    claimed_until: Option<Timestamp>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE activations SET status = $1, phone_number = $2, operator = $3, lease_id = $4, \
-         price = $5, currency = $6, debit_id = $7, refunded = $8, code = $9, sms_count = $10, \
-         failure_reason = $11, failure_message = $12, expires_at = $13, ended_at = $14, \
-         settle = $15, claimed_until = COALESCE($16, claimed_until) WHERE id = $17",
-    )
-    .bind(a.status as i64)
-    .bind(&a.phone_number)
-    .bind(&a.operator)
-    .bind(a.lease_id.as_deref())
-    .bind(a.price)
-    .bind(&a.currency)
-    .bind(a.debit_id.as_deref())
-    .bind(a.refunded)
-    .bind(&a.code)
-    .bind(a.sms_count)
-    .bind(&a.failure_reason)
-    .bind(&a.failure_message)
-    .bind(a.expires_at.unix_micros())
-    .bind(a.ended_at.map(Timestamp::unix_micros))
-    .bind(a.settle as i64)
-    .bind(claimed_until.map(Timestamp::unix_micros))
-    .bind(&a.id)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// Marks an activation settled (nothing more owed), with what was refunded,
@@ -312,7 +275,7 @@ pub async fn list<'e>(
         query = query.bind(*status as i64);
     }
     let rows = query.bind(i64::from(limit)).fetch_all(db).await?;
-    rows.iter().map(activation_from_row).collect()
+    rows.iter().map(Activations::from_row).collect()
 }
 
 /// An activation's messages, oldest first.

@@ -4,13 +4,13 @@
 //! guarded by the row's state under its account's lock, so any number of
 //! replicas may run them on one database.
 
-use numhub_holding::Holder as _;
+use numhub_holding::{Holder as _, Store as _};
 use std::time::Duration;
 
 use numhub_runtime::workers::Workers;
 
 use crate::error::Failure;
-use crate::store::{self, Due};
+use crate::store::{self, Activations, Due};
 use crate::{NOTIFY_CHANNEL, Orders};
 
 /// Rows a worker takes per pass.
@@ -57,7 +57,7 @@ impl Orders {
         let mut pass = Pass::default();
         let now = self.core.clock.now();
         for id in store::due(self.core.db.reader(), Due::Expired, now, PASS).await? {
-            let Some(a) = store::activation(self.core.db.reader(), &id).await? else {
+            let Some(a) = Activations::load(self.core.db.reader(), &id).await? else {
                 continue;
             };
             match self.expire(&a.account_id, &id).await {
@@ -81,7 +81,7 @@ impl Orders {
             if !store::claim(self.core.db.writer(), &id, Due::Unsettled, now, until).await? {
                 continue;
             }
-            let Some(a) = store::activation(self.core.db.writer(), &id).await? else {
+            let Some(a) = Activations::load(self.core.db.writer(), &id).await? else {
                 continue;
             };
             match self.settle(&a).await {

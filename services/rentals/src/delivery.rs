@@ -22,7 +22,7 @@ impl Rentals {
             return Ok(stored);
         }
         // The account never changes, so it is read before taking its lock.
-        let rental = store::rental(self.core.db.reader(), &delivery.holder_id)
+        let rental = RentalsTable::load(self.core.db.reader(), &delivery.holder_id)
             .await?
             .ok_or_else(|| Failure::not_found("rental", &delivery.holder_id))?;
         let account_id = rental.account_id;
@@ -35,7 +35,7 @@ impl Rentals {
 
         let mut tx = self.core.db.begin_write().await?;
         let seq = store::LOG.lock_account(&mut tx, &account_id, 1).await?;
-        let mut r = store::rental(&mut *tx, &delivery.holder_id)
+        let mut r = RentalsTable::load(&mut *tx, &delivery.holder_id)
             .await?
             .ok_or_else(|| Failure::corrupt("a rental vanished"))?;
         if r.status == Status::Creating {
@@ -91,7 +91,7 @@ impl Rentals {
                 .ok_or_else(|| Failure::corrupt("a stored inbound id has no message"));
         }
         r.sms_count += 1;
-        store::update(&mut tx, &r, None).await?;
+        RentalsTable::update(&mut tx, &r, None).await?;
         let events = [NewEvent::message(&message.id)];
         store::LOG
             .commit(tx, self.core.hub(), &account_id, &r.id, seq, &events, now)

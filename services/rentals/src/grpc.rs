@@ -180,29 +180,30 @@ impl pb::rentals_service_server::RentalsService for Rentals {
     ) -> Result<Response<Self::WatchRentalStream>, Status> {
         let caller = Caller::of(&request)?;
         let r = request.into_inner();
-        let scope = TokenScope::new(WATCH_RENTAL, &caller.account_id).filter("id", &r.id);
-        let watch = parse::request(parse::watch(&self.core.tokens, &scope, &r.id, &r.after))?;
-        // NOT_FOUND up front for another account's id, not an empty stream.
-        self.get(&caller.account_id, &watch.id).await?;
-        let events = self.watch(&caller.account_id, Watched::One(watch.id), watch.after);
+        let target = (r.id.as_str(), r.after.as_str());
         let rentals = self.clone();
-        Ok(Response::new(streams::respond(events, move |event| {
-            let cursor = streams::encode_cursor(&rentals.core.tokens, &scope, event.seq);
-            let event = match event.body {
-                EventBody::Changed(status, rental) => {
-                    let mut rental = rental_to_proto(&rental, Vec::new(), rentals.now());
-                    rental.status = status as i32;
-                    pb::rental_event::Event::Changed(rental)
+        let events = self.watch_one(
+            &caller.account_id,
+            WATCH_RENTAL,
+            target,
+            move |cursor, body| {
+                let event = match body {
+                    EventBody::Changed(status, rental) => {
+                        let mut rental = rental_to_proto(&rental, Vec::new(), rentals.now());
+                        rental.status = status as i32;
+                        pb::rental_event::Event::Changed(rental)
+                    }
+                    EventBody::Message(message) => {
+                        pb::rental_event::Event::Message(message_to_proto(&message))
+                    }
+                };
+                pb::RentalEvent {
+                    cursor,
+                    event: Some(event),
                 }
-                EventBody::Message(message) => {
-                    pb::rental_event::Event::Message(message_to_proto(&message))
-                }
-            };
-            Some(pb::RentalEvent {
-                cursor,
-                event: Some(event),
-            })
-        })))
+            },
+        );
+        Ok(Response::new(events.await?))
     }
 }
 

@@ -8,7 +8,9 @@
 //! id, and the debt is cleared. A crash in between leaves the debt recorded,
 //! and the settlement worker pays it.
 
-use numhub_holding::{Core, Holder};
+use numhub_holding::{Core, Holder, Store as _};
+
+use crate::store::RentalsTable;
 use numhub_runtime::event_log::NewEvent;
 
 use crate::Rentals;
@@ -56,7 +58,7 @@ impl Rentals {
         let now = self.core.clock.now();
         let mut tx = self.core.db.begin_write().await?;
         let seq = store::LOG.lock_account(&mut tx, account_id, 1).await?;
-        let mut rental = store::rental(&mut *tx, id)
+        let mut rental = RentalsTable::load(&mut *tx, id)
             .await?
             .filter(|r| r.account_id == account_id)
             .ok_or_else(|| Failure::not_found("rental", id))?;
@@ -84,7 +86,7 @@ impl Rentals {
         } else {
             rental.settle = Settle::Release;
         }
-        store::update(&mut tx, &rental, Some(self.core.claim_until(now))).await?;
+        RentalsTable::update(&mut tx, &rental, Some(self.core.claim_until(now))).await?;
         let event = [NewEvent::change(Status::Cancelled as i64)];
         store::LOG
             .commit(tx, self.core.hub(), account_id, id, seq, &event, now)
@@ -96,7 +98,7 @@ impl Rentals {
     /// released into quarantine. A renewal being charged is finished first
     /// (by the renewal recovery), as it may still move the expiry.
     pub(crate) async fn expire(&self, id: &str) -> Result<bool, Failure> {
-        let Some(stored) = store::rental(self.core.db.reader(), id).await? else {
+        let Some(stored) = RentalsTable::load(self.core.db.reader(), id).await? else {
             return Ok(false);
         };
         let now = self.core.clock.now();
@@ -104,7 +106,7 @@ impl Rentals {
         let seq = store::LOG
             .lock_account(&mut tx, &stored.account_id, 1)
             .await?;
-        let Some(mut rental) = store::rental(&mut *tx, id).await? else {
+        let Some(mut rental) = RentalsTable::load(&mut *tx, id).await? else {
             return Ok(false);
         };
         if rental.status != Status::Active
@@ -116,7 +118,7 @@ impl Rentals {
         rental.status = Status::Expired;
         rental.ended_at = Some(rental.expires_at);
         rental.settle = Settle::Release;
-        store::update(&mut tx, &rental, Some(self.core.claim_until(now))).await?;
+        RentalsTable::update(&mut tx, &rental, Some(self.core.claim_until(now))).await?;
         let event = [NewEvent::change(Status::Expired as i64)];
         store::LOG
             .commit(

@@ -20,7 +20,7 @@
 //! one is over, and only while the rental's expiry has not moved, so each
 //! period is charged at most once however many replicas race.
 
-use numhub_holding::Holder as _;
+use numhub_holding::{Holder as _, Store as _};
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::error::Violation;
@@ -31,7 +31,7 @@ use crate::Rentals;
 use crate::error::{Failure, Refusal, in_progress, rentals_reason};
 use crate::model::{self, Renewal, RenewalState, Rental, Status};
 use crate::saga::{Charge, Step};
-use crate::store;
+use crate::store::{self, RentalsTable};
 
 /// What one auto-renew attempt came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +92,7 @@ impl Rentals {
 
     /// One auto-renew attempt for a rental whose claim this worker holds.
     pub(crate) async fn auto_renew(&self, id: &str) -> Result<AutoRenewal, Failure> {
-        let Some(rental) = store::rental(self.core.db.writer(), id).await? else {
+        let Some(rental) = RentalsTable::load(self.core.db.writer(), id).await? else {
             return Ok(AutoRenewal::Skipped);
         };
         let now = self.core.clock.now();
@@ -185,7 +185,7 @@ impl Rentals {
         store::LOG
             .lock_account(&mut tx, &rental.account_id, 0)
             .await?;
-        let current = store::rental(&mut *tx, &rental.id)
+        let current = RentalsTable::load(&mut *tx, &rental.id)
             .await?
             .ok_or_else(|| Failure::corrupt("a rental vanished"))?;
         if let Some(existing) = store::renewal_by_key(&mut *tx, &rental.id, key).await? {
@@ -224,7 +224,7 @@ impl Rentals {
         store::LOG
             .lock_account(&mut tx, &rental.account_id, 0)
             .await?;
-        let Some(current) = store::rental(&mut *tx, &rental.id).await? else {
+        let Some(current) = RentalsTable::load(&mut *tx, &rental.id).await? else {
             return Ok(None);
         };
         // Anything that moved since the quote (a renewal, a new package, a
@@ -262,7 +262,7 @@ impl Rentals {
                 .into());
             }
         }
-        let rental = store::rental(self.core.db.writer(), &renewal.rental_id)
+        let rental = RentalsTable::load(self.core.db.writer(), &renewal.rental_id)
             .await?
             .ok_or_else(|| Failure::corrupt("a renewal of a missing rental"))?;
         // No time check here: a renewal begun in time may already be
@@ -323,7 +323,7 @@ impl Rentals {
             drop(tx);
             return self.stored_renewal(&renewal.id).await;
         }
-        let mut rental = store::rental(&mut *tx, &renewal.rental_id)
+        let mut rental = RentalsTable::load(&mut *tx, &renewal.rental_id)
             .await?
             .ok_or_else(|| Failure::corrupt("a renewal of a missing rental"))?;
         if rental.status != Status::Active || rental.expires_at != renewal.from_expiry {
@@ -354,7 +354,7 @@ impl Rentals {
         rental.total_charged += renewal.price;
         rental.auto_renew_failure.clear();
         rental.auto_renew_failed_at = None;
-        store::update(&mut tx, &rental, None).await?;
+        RentalsTable::update(&mut tx, &rental, None).await?;
         let event = [NewEvent::change(rental.status as i64)];
         store::LOG
             .commit(
@@ -445,7 +445,7 @@ impl Rentals {
         let finished = store::finish_renewal(&mut tx, &ended, from, to).await?;
         tx.commit().await?;
         if finished && renewal.key.starts_with("auto:") {
-            let rental = store::rental(self.core.db.writer(), &renewal.rental_id)
+            let rental = RentalsTable::load(self.core.db.writer(), &renewal.rental_id)
                 .await?
                 .ok_or_else(|| Failure::corrupt("a renewal of a missing rental"))?;
             self.record_auto_failure(&rental, refusal).await?;

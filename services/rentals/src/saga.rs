@@ -2,12 +2,14 @@
 //! ([`numhub_holding::purchase`]) over the catalog and the wallet, keyed
 //! `rental:<id>`.
 
+use numhub_holding::Store as _;
 use numhub_holding::purchase;
 use numhub_proto::common::v1::Money;
 
+use crate::Rentals;
 use crate::error::Failure;
 use crate::model::{Purchase, Rental, Settle, Status};
-use crate::{Rentals, store};
+use crate::store::{self, RentalsTable};
 
 pub use crate::model::Step;
 
@@ -65,7 +67,7 @@ impl Rentals {
         if store::insert_rental(self.core.db.writer(), &rental, self.core.claim_until(now)).await? {
             return Ok(rental);
         }
-        let existing = store::rental_by_request(
+        let existing = RentalsTable::by_request(
             self.core.db.writer(),
             &purchase.account_id,
             &purchase.request_id,

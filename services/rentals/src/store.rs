@@ -34,47 +34,6 @@ fn duration(row: &AnyRow, column: &str) -> Result<RentalDuration, Failure> {
     RentalDuration::from_i64(value).ok_or_else(|| Failure::corrupt(format!("duration {value}")))
 }
 
-fn rental_from_row(row: &AnyRow) -> Result<Rental, Failure> {
-    let status: i64 = row.try_get("status")?;
-    let settle: i64 = row.try_get("settle")?;
-    Ok(Rental {
-        id: row.try_get("id")?,
-        account_id: row.try_get("account_id")?,
-        request_id: row.try_get("request_id")?,
-        fingerprint: row.try_get("fingerprint")?,
-        country_code: row.try_get("country_code")?,
-        number_type: row.try_get("number_type")?,
-        service_code: row.try_get("service_code")?,
-        duration: duration(row, "duration")?,
-        renewal_duration: duration(row, "renewal_duration")?,
-        auto_renew: row.try_get::<i64, _>("auto_renew")? != 0,
-        status: Status::from_i64(status)
-            .ok_or_else(|| Failure::corrupt(format!("rental status {status}")))?,
-        phone_number: row.try_get("phone_number")?,
-        lease_id: row.try_get("lease_id")?,
-        price: row.try_get("price")?,
-        currency: row.try_get("currency")?,
-        debit_id: row.try_get("debit_id")?,
-        balance_after: row.try_get("balance_after")?,
-        total_charged: row.try_get("total_charged")?,
-        refunded: row.try_get("refunded")?,
-        refund_balance_after: row.try_get("refund_balance_after")?,
-        sms_count: row.try_get("sms_count")?,
-        renewals: row.try_get("renewals")?,
-        auto_renew_failure: row.try_get("auto_renew_failure")?,
-        auto_renew_failed_at: optional_timestamp(row, "auto_renew_failed_at")?,
-        failure_reason: row.try_get("failure_reason")?,
-        failure_message: row.try_get("failure_message")?,
-        created_at: timestamp(row, "created_at")?,
-        expires_at: timestamp(row, "expires_at")?,
-        ended_at: optional_timestamp(row, "ended_at")?,
-        settle: Settle::from_i64(settle)
-            .ok_or_else(|| Failure::corrupt(format!("rental settle {settle}")))?,
-        max_price: row.try_get("max_price")?,
-        max_price_currency: row.try_get("max_price_currency")?,
-    })
-}
-
 fn renewal_from_row(row: &AnyRow) -> Result<Renewal, Failure> {
     let state: i64 = row.try_get("state")?;
     Ok(Renewal {
@@ -120,16 +79,92 @@ impl Store for RentalsTable {
         service_code: true,
     };
 
-    async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<Rental>, Failure> {
-        rental(conn, id).await
+    const TABLE: &'static str = "rentals";
+    const COLUMNS: &'static str = RENTAL_COLUMNS;
+
+    fn from_row(row: &AnyRow) -> Result<Rental, Failure> {
+        let status: i64 = row.try_get("status")?;
+        let settle: i64 = row.try_get("settle")?;
+        Ok(Rental {
+            id: row.try_get("id")?,
+            account_id: row.try_get("account_id")?,
+            request_id: row.try_get("request_id")?,
+            fingerprint: row.try_get("fingerprint")?,
+            country_code: row.try_get("country_code")?,
+            number_type: row.try_get("number_type")?,
+            service_code: row.try_get("service_code")?,
+            duration: duration(row, "duration")?,
+            renewal_duration: duration(row, "renewal_duration")?,
+            auto_renew: row.try_get::<i64, _>("auto_renew")? != 0,
+            status: Status::from_i64(status)
+                .ok_or_else(|| Failure::corrupt(format!("rental status {status}")))?,
+            phone_number: row.try_get("phone_number")?,
+            lease_id: row.try_get("lease_id")?,
+            price: row.try_get("price")?,
+            currency: row.try_get("currency")?,
+            debit_id: row.try_get("debit_id")?,
+            balance_after: row.try_get("balance_after")?,
+            total_charged: row.try_get("total_charged")?,
+            refunded: row.try_get("refunded")?,
+            refund_balance_after: row.try_get("refund_balance_after")?,
+            sms_count: row.try_get("sms_count")?,
+            renewals: row.try_get("renewals")?,
+            auto_renew_failure: row.try_get("auto_renew_failure")?,
+            auto_renew_failed_at: optional_timestamp(row, "auto_renew_failed_at")?,
+            failure_reason: row.try_get("failure_reason")?,
+            failure_message: row.try_get("failure_message")?,
+            created_at: timestamp(row, "created_at")?,
+            expires_at: timestamp(row, "expires_at")?,
+            ended_at: optional_timestamp(row, "ended_at")?,
+            settle: Settle::from_i64(settle)
+                .ok_or_else(|| Failure::corrupt(format!("rental settle {settle}")))?,
+            max_price: row.try_get("max_price")?,
+            max_price_currency: row.try_get("max_price_currency")?,
+        })
     }
 
+    /// Writes every field a rental's life changes, and claims the row until
+    /// `claimed_until` when given (a request settling what the rental owes),
+    /// keeping the claim as it is otherwise. The caller holds the account's
+    /// lock and read the row in the same transaction.
     async fn update(
         conn: &mut AnyConnection,
-        row: &Rental,
+        r: &Rental,
         claimed_until: Option<Timestamp>,
     ) -> Result<(), sqlx::Error> {
-        update(conn, row, claimed_until).await
+        sqlx::query(
+            "UPDATE rentals SET renewal_duration = $1, auto_renew = $2, status = $3, \
+             phone_number = $4, lease_id = $5, price = $6, currency = $7, debit_id = $8, \
+             balance_after = $9, total_charged = $10, refunded = $11, sms_count = $12, \
+             renewals = $13, auto_renew_failure = $14, auto_renew_failed_at = $15, \
+             failure_reason = $16, failure_message = $17, expires_at = $18, ended_at = $19, \
+             settle = $20, claimed_until = COALESCE($21, claimed_until) WHERE id = $22",
+        )
+        .bind(r.renewal_duration as i64)
+        .bind(i64::from(r.auto_renew))
+        .bind(r.status as i64)
+        .bind(&r.phone_number)
+        .bind(r.lease_id.as_deref())
+        .bind(r.price)
+        .bind(&r.currency)
+        .bind(r.debit_id.as_deref())
+        .bind(r.balance_after)
+        .bind(r.total_charged)
+        .bind(r.refunded)
+        .bind(r.sms_count)
+        .bind(r.renewals)
+        .bind(&r.auto_renew_failure)
+        .bind(r.auto_renew_failed_at.map(Timestamp::unix_micros))
+        .bind(&r.failure_reason)
+        .bind(&r.failure_message)
+        .bind(r.expires_at.unix_micros())
+        .bind(r.ended_at.map(Timestamp::unix_micros))
+        .bind(r.settle as i64)
+        .bind(claimed_until.map(Timestamp::unix_micros))
+        .bind(&r.id)
+        .execute(conn)
+        .await?;
+        Ok(())
     }
 }
 
@@ -181,78 +216,6 @@ pub async fn insert_rental<'e>(
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
-}
-
-pub async fn rental<'e>(
-    db: impl Executor<'e, Database = Any>,
-    id: &str,
-) -> Result<Option<Rental>, Failure> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {RENTAL_COLUMNS} FROM rentals WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
-    row.as_ref().map(rental_from_row).transpose()
-}
-
-pub async fn rental_by_request<'e>(
-    db: impl Executor<'e, Database = Any>,
-    account_id: &str,
-    request_id: &str,
-) -> Result<Option<Rental>, Failure> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {RENTAL_COLUMNS} FROM rentals WHERE account_id = $1 AND request_id = $2"
-    )))
-    .bind(account_id)
-    .bind(request_id)
-    .fetch_optional(db)
-    .await?;
-    row.as_ref().map(rental_from_row).transpose()
-}
-
-/// Writes every field a rental's life changes, and claims the row until
-/// `claimed_until` when given (a request settling what the rental owes),
-/// keeping the claim as it is otherwise. The caller holds the account's
-/// lock and read the row in the same transaction.
-pub async fn update(
-    conn: &mut AnyConnection,
-    r: &Rental,
-    claimed_until: Option<Timestamp>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE rentals SET renewal_duration = $1, auto_renew = $2, status = $3, \
-         phone_number = $4, lease_id = $5, price = $6, currency = $7, debit_id = $8, \
-         balance_after = $9, total_charged = $10, refunded = $11, sms_count = $12, \
-         renewals = $13, auto_renew_failure = $14, auto_renew_failed_at = $15, \
-         failure_reason = $16, failure_message = $17, expires_at = $18, ended_at = $19, \
-         settle = $20, claimed_until = COALESCE($21, claimed_until) WHERE id = $22",
-    )
-    .bind(r.renewal_duration as i64)
-    .bind(i64::from(r.auto_renew))
-    .bind(r.status as i64)
-    .bind(&r.phone_number)
-    .bind(r.lease_id.as_deref())
-    .bind(r.price)
-    .bind(&r.currency)
-    .bind(r.debit_id.as_deref())
-    .bind(r.balance_after)
-    .bind(r.total_charged)
-    .bind(r.refunded)
-    .bind(r.sms_count)
-    .bind(r.renewals)
-    .bind(&r.auto_renew_failure)
-    .bind(r.auto_renew_failed_at.map(Timestamp::unix_micros))
-    .bind(&r.failure_reason)
-    .bind(&r.failure_message)
-    .bind(r.expires_at.unix_micros())
-    .bind(r.ended_at.map(Timestamp::unix_micros))
-    .bind(r.settle as i64)
-    .bind(claimed_until.map(Timestamp::unix_micros))
-    .bind(&r.id)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// Marks a rental settled (nothing more owed), with the balance after its
@@ -445,7 +408,7 @@ pub async fn list<'e>(
         query = query.bind(before);
     }
     let rows = query.fetch_all(db).await?;
-    rows.iter().map(rental_from_row).collect()
+    rows.iter().map(RentalsTable::from_row).collect()
 }
 
 /// Inserts a renewal; false when the rental already has one with its key.

@@ -5,14 +5,14 @@
 //! its account's lock, so any number of replicas may run them on one
 //! database.
 
-use numhub_holding::Holder as _;
+use numhub_holding::{Holder as _, Store as _};
 use std::time::Duration;
 
 use numhub_runtime::workers::Workers;
 
 use crate::error::Failure;
 use crate::renewal::AutoRenewal;
-use crate::store::{self, Due, Table};
+use crate::store::{self, Due, RentalsTable, Table};
 use crate::{NOTIFY_CHANNEL, Rentals};
 
 /// Rows a worker takes per pass.
@@ -112,7 +112,7 @@ impl Rentals {
             }
         }
         for id in self.claim_due(Due::Unsettled).await? {
-            let Some(rental) = store::rental(self.core.db.writer(), &id).await? else {
+            let Some(rental) = RentalsTable::load(self.core.db.writer(), &id).await? else {
                 continue;
             };
             match self.settle(&rental).await {
