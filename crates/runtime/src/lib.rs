@@ -22,6 +22,7 @@ pub mod rental;
 pub mod rpc_telemetry;
 pub mod server;
 pub mod sms;
+pub mod stored;
 pub mod streams;
 pub mod telemetry;
 pub mod tokens;

@@ -4,37 +4,23 @@
 
 use crate::clock::Timestamp;
 
-/// How long a rental lasts; stored as its proto number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RentalDuration {
-    OneDay = 1,
-    ThreeDays = 2,
-    SevenDays = 3,
-    FourteenDays = 4,
-    ThirtyDays = 5,
-    OneMonth = 6,
-    ThreeMonths = 7,
-    SixMonths = 8,
-    OneYear = 9,
+crate::stored_enum! {
+    /// How long a rental lasts; stored as its proto number.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum RentalDuration {
+        OneDay = 1,
+        ThreeDays = 2,
+        SevenDays = 3,
+        FourteenDays = 4,
+        ThirtyDays = 5,
+        OneMonth = 6,
+        ThreeMonths = 7,
+        SixMonths = 8,
+        OneYear = 9,
+    }
 }
 
 impl RentalDuration {
-    pub const ALL: [RentalDuration; 9] = [
-        Self::OneDay,
-        Self::ThreeDays,
-        Self::SevenDays,
-        Self::FourteenDays,
-        Self::ThirtyDays,
-        Self::OneMonth,
-        Self::ThreeMonths,
-        Self::SixMonths,
-        Self::OneYear,
-    ];
-
-    pub fn from_i64(value: i64) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| *d as i64 == value)
-    }
-
     /// When a rental of this duration that starts at `start` ends: days are
     /// 24 hours, months are calendar months.
     pub fn end(self, start: Timestamp) -> Timestamp {

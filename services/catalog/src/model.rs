@@ -30,18 +30,12 @@ pub struct Operator {
     pub disabled: bool,
 }
 
-/// The kind of line behind a number; stored as its proto number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum NumberType {
-    Voip = 1,
-    NonVoip = 2,
-}
-
-impl NumberType {
-    pub const ALL: [NumberType; 2] = [Self::Voip, Self::NonVoip];
-
-    pub fn from_i64(value: i64) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| *t as i64 == value)
+numhub_runtime::stored_enum! {
+    /// The kind of line behind a number; stored as its proto number.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum NumberType {
+        Voip = 1,
+        NonVoip = 2,
     }
 }
 
@@ -161,18 +155,12 @@ impl PhoneNumber {
     }
 }
 
-/// Who holds a lease; stored as its proto number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LeaseKind {
-    Activation = 1,
-    Rental = 2,
-}
-
-impl LeaseKind {
-    pub fn from_i64(value: i64) -> Option<Self> {
-        [Self::Activation, Self::Rental]
-            .into_iter()
-            .find(|k| *k as i64 == value)
+numhub_runtime::stored_enum! {
+    /// Who holds a lease; stored as its proto number.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum LeaseKind {
+        Activation = 1,
+        Rental = 2,
     }
 }
 

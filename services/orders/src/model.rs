@@ -16,77 +16,42 @@ pub enum Step {
     AfterDebit = 3,
 }
 
-/// Where an activation is in its life; stored as its proto number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Status {
-    Creating = 1,
-    Waiting = 2,
-    Received = 3,
-    Finished = 4,
-    Cancelled = 5,
-    Expired = 6,
-    Skipped = 7,
-    Failed = 8,
+numhub_runtime::stored_enum! {
+    /// Where an activation is in its life; stored as its proto number.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Status {
+        Creating = 1 => "CREATING",
+        Waiting = 2 => "WAITING",
+        Received = 3 => "RECEIVED",
+        Finished = 4 => "FINISHED",
+        Cancelled = 5 => "CANCELLED",
+        Expired = 6 => "EXPIRED",
+        Skipped = 7 => "SKIPPED",
+        Failed = 8 => "FAILED",
+    }
 }
 
 impl Status {
-    pub const ALL: [Status; 8] = [
-        Self::Creating,
-        Self::Waiting,
-        Self::Received,
-        Self::Finished,
-        Self::Cancelled,
-        Self::Expired,
-        Self::Skipped,
-        Self::Failed,
-    ];
-
-    pub fn from_i64(value: i64) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| *s as i64 == value)
-    }
-
     /// Whether the activation has ended for good.
     pub fn is_terminal(self) -> bool {
         !matches!(self, Self::Creating | Self::Waiting | Self::Received)
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Creating => "CREATING",
-            Self::Waiting => "WAITING",
-            Self::Received => "RECEIVED",
-            Self::Finished => "FINISHED",
-            Self::Cancelled => "CANCELLED",
-            Self::Expired => "EXPIRED",
-            Self::Skipped => "SKIPPED",
-            Self::Failed => "FAILED",
-        }
-    }
 }
 
-/// What an activation still owes the outside world after its status
-/// changed; stored as a number. Settling is idempotent, so a crash
-/// half-way is finished by the settlement worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Settle {
-    Nothing = 0,
-    Release = 1,
-    RefundAndRelease = 2,
-    RefundReleaseAndBan = 3,
+numhub_runtime::stored_enum! {
+    /// What an activation still owes the outside world after its status
+    /// changed; stored as a number. Settling is idempotent, so a crash
+    /// half-way is finished by the settlement worker.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Settle {
+        Nothing = 0,
+        Release = 1,
+        RefundAndRelease = 2,
+        RefundReleaseAndBan = 3,
+    }
 }
 
 impl Settle {
-    pub fn from_i64(value: i64) -> Option<Self> {
-        [
-            Self::Nothing,
-            Self::Release,
-            Self::RefundAndRelease,
-            Self::RefundReleaseAndBan,
-        ]
-        .into_iter()
-        .find(|s| *s as i64 == value)
-    }
-
     pub fn refunds(self) -> bool {
         matches!(self, Self::RefundAndRelease | Self::RefundReleaseAndBan)
     }

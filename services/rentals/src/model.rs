@@ -24,42 +24,22 @@ pub enum Step {
 /// How long a rental counts as expiring soon before its expiry.
 pub const EXPIRING_SOON: std::time::Duration = std::time::Duration::from_secs(10 * 24 * 3600);
 
-/// Where a rental is in its life; stored as its proto number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    Creating = 1,
-    Active = 2,
-    Expired = 3,
-    Cancelled = 4,
-    Failed = 5,
+numhub_runtime::stored_enum! {
+    /// Where a rental is in its life; stored as its proto number.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Status {
+        Creating = 1 => "CREATING",
+        Active = 2 => "ACTIVE",
+        Expired = 3 => "EXPIRED",
+        Cancelled = 4 => "CANCELLED",
+        Failed = 5 => "FAILED",
+    }
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
-        Self::Creating,
-        Self::Active,
-        Self::Expired,
-        Self::Cancelled,
-        Self::Failed,
-    ];
-
-    pub fn from_i64(value: i64) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| *s as i64 == value)
-    }
-
     /// Whether the rental has ended for good.
     pub fn is_terminal(self) -> bool {
         !matches!(self, Self::Creating | Self::Active)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Creating => "CREATING",
-            Self::Active => "ACTIVE",
-            Self::Expired => "EXPIRED",
-            Self::Cancelled => "CANCELLED",
-            Self::Failed => "FAILED",
-        }
     }
 }
 
@@ -74,21 +54,15 @@ pub enum Filter {
     Cancelled,
 }
 
-/// What a rental still owes the outside world after its status changed;
-/// stored as a number. Settling is idempotent, so a crash half-way is
-/// finished by the settlement worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Settle {
-    Nothing = 0,
-    Release = 1,
-    RefundAndRelease = 2,
-}
-
-impl Settle {
-    pub fn from_i64(value: i64) -> Option<Self> {
-        [Self::Nothing, Self::Release, Self::RefundAndRelease]
-            .into_iter()
-            .find(|s| *s as i64 == value)
+numhub_runtime::stored_enum! {
+    /// What a rental still owes the outside world after its status changed;
+    /// stored as a number. Settling is idempotent, so a crash half-way is
+    /// finished by the settlement worker.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Settle {
+        Nothing = 0,
+        Release = 1,
+        RefundAndRelease = 2,
     }
 }
 
@@ -232,33 +206,21 @@ pub fn renewal_fingerprint(
     }
 }
 
-/// Where a renewal is; stored as a number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RenewalState {
-    /// Being charged and applied; at most one per rental.
-    Charging = 1,
-    /// Charged, and the expiry moved.
-    Applied = 2,
-    /// The wallet (or the catalog) refused; nothing was charged.
-    Refused = 3,
-    /// Charged, but the rental could not be extended: given back.
-    Refunded = 4,
-    /// Charged, the rental could not be extended, and the charge is being
-    /// given back.
-    Refunding = 5,
-}
-
-impl RenewalState {
-    pub fn from_i64(value: i64) -> Option<Self> {
-        [
-            Self::Charging,
-            Self::Applied,
-            Self::Refused,
-            Self::Refunded,
-            Self::Refunding,
-        ]
-        .into_iter()
-        .find(|s| *s as i64 == value)
+numhub_runtime::stored_enum! {
+    /// Where a renewal is; stored as a number.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum RenewalState {
+        /// Being charged and applied; at most one per rental.
+        Charging = 1,
+        /// Charged, and the expiry moved.
+        Applied = 2,
+        /// The wallet (or the catalog) refused; nothing was charged.
+        Refused = 3,
+        /// Charged, but the rental could not be extended: given back.
+        Refunded = 4,
+        /// Charged, the rental could not be extended, and the charge is being
+        /// given back.
+        Refunding = 5,
     }
 }
 
