@@ -19,8 +19,8 @@ use crate::store::Store;
 pub type Row<H> = <<H as Holder>::Store as Store>::Held;
 
 /// A service of held rows. It gives its core, how it settles an ended row
-/// and how it reads a lease refusal; it gets the purchase saga ([`crate::purchase`]), reads, streams and settlement
-/// around them.
+/// and how it reads a lease refusal; it gets the purchase saga
+/// ([`crate::purchase`]), reads, streams and settlement around them.
 pub trait Holder: Send + Sync {
     type Store: Store<Held: Bought>;
 

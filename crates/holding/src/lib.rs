@@ -7,9 +7,14 @@
 //! - [`Core`]: every change of a row under its account's lock, with its
 //!   event appended and streams woken after commit; reads of one row; live
 //!   streams of the account's events; the fault-injection points of tests.
+//! - [`Holder`]: the service over its core; it says how it settles an
+//!   ended row and gets reads, streams (one row's Watch RPC included), the
+//!   settlement calls and redelivery checks.
 //! - [`purchase`]: the saga that buys a row's number from the catalog and
 //!   charges it at the wallet, driven again from the start by any retry or
 //!   recovery.
+//! - [`Message`] and [`MessageTable`], [`Event`]: the SMS stored for the
+//!   rows, and the account's history as streams read it.
 
 mod core;
 mod events;

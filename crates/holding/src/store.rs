@@ -27,7 +27,8 @@ pub trait Store: Send + Sync + 'static {
     /// A row from its [`Store::COLUMNS`].
     fn from_row(row: &AnyRow) -> Result<Self::Held, Failure>;
 
-    /// The row `id`, if any.
+    /// The row `id`, if any. (Boxed: an unboxed future generic over the
+    /// executor is not provably `Send` to the handlers that await it.)
     fn load<'a>(
         db: impl Executor<'a, Database = Any> + 'a,
         id: &'a str,

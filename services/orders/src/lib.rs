@@ -35,8 +35,6 @@ use crate::error::Failure;
 use crate::model::Step;
 use crate::model::{Activation, Status};
 
-/// A stream of an account's events, boxed for tonic.
-pub type EventStream = numhub_holding::EventStream<model::Event>;
 pub use numhub_holding::{Holder, Watched};
 
 /// Orders' schema, for both backends.

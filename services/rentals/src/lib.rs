@@ -33,8 +33,6 @@ use crate::error::Failure;
 use crate::model::Step;
 use crate::model::{Filter, Rental};
 
-/// A stream of an account's rental events, boxed for tonic.
-pub type EventStream = numhub_holding::EventStream<model::Event>;
 pub use numhub_holding::{Holder, Watched};
 
 /// Rentals' schema, for both backends.
