@@ -43,6 +43,9 @@ pub trait Held: Clone + Send + Sync + 'static {
 
     fn account_id(&self) -> &str;
 
+    /// The number it holds; empty before its lease.
+    fn phone_number(&self) -> &str;
+
     /// Its status's stored number, which a change event carries.
     fn status_number(&self) -> i64;
 
@@ -106,6 +109,10 @@ macro_rules! held_row {
 
             fn account_id(&self) -> &str {
                 &self.account_id
+            }
+
+            fn phone_number(&self) -> &str {
+                &self.phone_number
             }
 
             fn status_number(&self) -> i64 {

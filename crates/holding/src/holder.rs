@@ -1,10 +1,12 @@
 //! A service of held rows (orders, rentals): what it gives, and what it
 //! gets for it.
 
+use numhub_otp::Extraction;
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_runtime::error::{Failure, error_chain};
-use numhub_runtime::parse;
+use numhub_runtime::event_log::NewEvent;
+use numhub_runtime::parse::{self, HandedOn};
 use numhub_runtime::streams::{self, Hub, ResponseStream};
 use numhub_runtime::tokens::TokenScope;
 
@@ -125,6 +127,83 @@ pub trait Holder: Send + Sync {
                 return Err(Failure::key_reused(inbound_id));
             }
             Ok(Some(stored))
+        }
+    }
+
+    /// Stores an SMS handed on for one of the rows and wakes the row's
+    /// streams. Idempotent by the inbound id: a redelivery, even a
+    /// concurrent one, gets the stored message (and no row). Under the
+    /// account's lock, `accept` sees the row, the SMS and what it says
+    /// (its code, its brand), and refuses it, or takes it: it counts it on
+    /// the row and says whether the row's status changed.
+    fn store_delivery<F>(
+        &self,
+        delivery: &HandedOn,
+        accept: F,
+    ) -> impl Future<Output = Result<(Message, Option<Row<Self>>), Failure>> + Send
+    where
+        F: FnOnce(&mut Row<Self>, &HandedOn, &Extraction) -> Result<bool, Failure> + Send,
+    {
+        async move {
+            let (inbound_id, holder_id) = (&delivery.inbound_id, &delivery.holder_id);
+            if let Some(stored) = self.delivered(inbound_id, holder_id).await? {
+                return Ok((stored, None));
+            }
+            let core = self.core();
+            // The account never changes, so it is read before taking its lock.
+            let account_id = <Self::Store as Store>::load(core.db.reader(), holder_id)
+                .await?
+                .ok_or_else(|| Failure::not_found(Row::<Self>::NOUN, holder_id))?
+                .account_id()
+                .to_owned();
+            let sender = Some(delivery.sender.as_str()).filter(|s| !s.is_empty());
+            let extraction = numhub_otp::extract(&delivery.body, sender);
+            let now = core.now();
+
+            let mut tx = core.db.begin_write().await?;
+            // A message and maybe a status change: two sequence numbers.
+            let seq = <Self::Store as Store>::LOG
+                .lock_account(&mut tx, &account_id, 2)
+                .await?;
+            let mut row = <Self::Store as Store>::load(&mut *tx, holder_id)
+                .await?
+                .ok_or_else(|| Failure::corrupt(format!("a {} vanished", Row::<Self>::NOUN)))?;
+            let changed = accept(&mut row, delivery, &extraction)?;
+            let messages = <Self::Store as Store>::MESSAGES;
+            let brand = extraction.brand.as_ref().map(|b| b.code);
+            let message = Message {
+                id: uuid::Uuid::now_v7().to_string(),
+                holder_id: holder_id.clone(),
+                account_id: account_id.clone(),
+                inbound_id: inbound_id.clone(),
+                phone_number: row.phone_number().to_owned(),
+                sender: delivery.sender.clone(),
+                body: delivery.body.clone(),
+                code: extraction.code.clone().unwrap_or_default(),
+                service_code: brand
+                    .filter(|_| messages.service_code)
+                    .unwrap_or_default()
+                    .to_owned(),
+                received_at: delivery.received_at,
+            };
+            if !messages.insert(&mut tx, &message, now).await? {
+                // A concurrent redelivery stored it first.
+                drop(tx);
+                let stored = self.delivered(inbound_id, holder_id).await?;
+                let stored =
+                    stored.ok_or_else(|| Failure::corrupt("a stored inbound id has no message"))?;
+                return Ok((stored, None));
+            }
+            let claim = row.owes().then(|| core.claim_until(now));
+            <Self::Store as Store>::update(&mut tx, &row, claim).await?;
+            let mut events = vec![NewEvent::message(&message.id)];
+            if changed {
+                events.push(NewEvent::change(row.status_number()));
+            }
+            <Self::Store as Store>::LOG
+                .commit(tx, core.hub(), &account_id, holder_id, seq, &events, now)
+                .await?;
+            Ok((message, Some(row)))
         }
     }
 
