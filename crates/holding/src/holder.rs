@@ -1,6 +1,8 @@
 //! A service of held rows (orders, rentals): what it gives, and what it
 //! gets for it.
 
+use std::time::Duration;
+
 use numhub_otp::Extraction;
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::wallet::v1 as wallet_pb;
@@ -9,6 +11,7 @@ use numhub_runtime::event_log::NewEvent;
 use numhub_runtime::parse::{self, HandedOn};
 use numhub_runtime::streams::{self, Hub, ResponseStream};
 use numhub_runtime::tokens::TokenScope;
+use numhub_runtime::workers::Workers;
 
 use crate::core::{Core, EventStream, Watched};
 use crate::events::EventBody;
@@ -205,6 +208,42 @@ pub trait Holder: Send + Sync {
                 .await?;
             Ok((message, Some(row)))
         }
+    }
+
+    /// Starts the service's worker `pass` under `workers` every `interval`
+    /// (10 ms at the least), pruning the stream hub before each, and, on
+    /// PostgreSQL (`database_url`), the listener for other processes'
+    /// notifications on `channel`. `names`: the listener's and the
+    /// workers'.
+    fn start_workers_every<P, Fut, Done>(
+        &self,
+        workers: &Workers,
+        database_url: Option<String>,
+        (channel, names): (&'static str, [&'static str; 2]),
+        interval: Duration,
+        pass: P,
+    ) where
+        Self: Clone + 'static,
+        P: Fn(Self) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<Done, Failure>> + Send + 'static,
+        Done: std::fmt::Debug + Default + PartialEq,
+    {
+        let [listener, worker] = names;
+        self.core()
+            .listen_for_others(workers, listener, database_url, channel);
+        let holder = self.clone();
+        let interval = interval.max(Duration::from_millis(10));
+        workers.spawn_every(worker, interval, move || {
+            let (holder, pass) = (holder.clone(), pass.clone());
+            async move {
+                holder.core().hub().prune();
+                let done = pass(holder).await?;
+                if done != Done::default() {
+                    tracing::debug!(pass = ?done, "workers");
+                }
+                Ok::<_, Failure>(())
+            }
+        });
     }
 
     /// Ends every stream with UNAVAILABLE (resume elsewhere with the

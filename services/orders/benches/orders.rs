@@ -25,7 +25,6 @@
 //!    every stream live in this process, so the figure per stream is an
 //!    upper bound of the server's share.
 
-use numhub_orders::Holder as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,6 +32,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use numhub_auth::RateLimits;
 use numhub_catalog::{Catalog, CatalogSettings};
+use numhub_orders::Holder as _;
 use numhub_orders::{Dependencies, Orders, OrdersSettings};
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::catalog::v1::catalog_admin_service_client::CatalogAdminServiceClient;

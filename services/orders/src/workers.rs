@@ -5,8 +5,6 @@
 //! replicas may run them on one database.
 
 use numhub_holding::{Holder as _, Store as _};
-use std::time::Duration;
-
 use numhub_runtime::workers::Workers;
 
 use crate::error::Failure;
@@ -30,25 +28,16 @@ impl Orders {
     /// Starts the workers under `workers` and, on PostgreSQL, the listener
     /// for other processes' notifications (`database_url`).
     pub fn start_workers(&self, workers: &Workers, database_url: Option<String>) {
-        self.core.listen_for_others(
+        let names = ["orders notifications", "orders workers"];
+        let interval = self.settings.worker_interval;
+        let pass = |orders: Orders| async move { orders.run_workers_once().await };
+        self.start_workers_every(
             workers,
-            "orders notifications",
             database_url,
-            NOTIFY_CHANNEL,
+            (NOTIFY_CHANNEL, names),
+            interval,
+            pass,
         );
-        let orders = self.clone();
-        let interval = self.settings.worker_interval.max(Duration::from_millis(10));
-        workers.spawn_every("orders workers", interval, move || {
-            let orders = orders.clone();
-            async move {
-                orders.core.hub().prune();
-                let pass = orders.run_workers_once().await?;
-                if pass != Pass::default() {
-                    tracing::debug!(?pass, "workers");
-                }
-                Ok::<_, Failure>(())
-            }
-        });
     }
 
     /// One pass of every worker at the clock's current time: expire what is

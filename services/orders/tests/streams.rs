@@ -4,10 +4,10 @@
 
 mod common;
 
-use numhub_orders::Holder as _;
 use std::time::Duration;
 
 use common::*;
+use numhub_orders::Holder as _;
 use numhub_orders::{Dependencies, Orders};
 use numhub_proto::orders::v1 as pb;
 use numhub_proto::orders::v1::ActivationStatus as S;

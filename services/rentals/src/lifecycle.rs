@@ -9,14 +9,12 @@
 //! and the settlement worker pays it.
 
 use numhub_holding::{Core, Holder, Store as _};
-
-use crate::store::RentalsTable;
 use numhub_runtime::event_log::NewEvent;
 
 use crate::Rentals;
 use crate::error::{Failure, Refusal, in_progress, rentals_reason};
 use crate::model::{Rental, Settle, Status};
-use crate::store;
+use crate::store::{self, RentalsTable};
 
 impl Rentals {
     /// Turns auto-renew on or off. Turning it on clears the last failure,

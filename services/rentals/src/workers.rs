@@ -5,9 +5,9 @@
 //! its account's lock, so any number of replicas may run them on one
 //! database.
 
-use numhub_holding::{Holder as _, Store as _};
 use std::time::Duration;
 
+use numhub_holding::{Holder as _, Store as _};
 use numhub_runtime::workers::Workers;
 
 use crate::error::Failure;
@@ -35,25 +35,16 @@ impl Rentals {
     /// Starts the workers under `workers` and, on PostgreSQL, the listener
     /// for other processes' notifications (`database_url`).
     pub fn start_workers(&self, workers: &Workers, database_url: Option<String>) {
-        self.core.listen_for_others(
+        let names = ["rentals notifications", "rentals workers"];
+        let interval = self.settings.worker_interval;
+        let pass = |rentals: Rentals| async move { rentals.run_workers_once().await };
+        self.start_workers_every(
             workers,
-            "rentals notifications",
             database_url,
-            NOTIFY_CHANNEL,
+            (NOTIFY_CHANNEL, names),
+            interval,
+            pass,
         );
-        let rentals = self.clone();
-        let interval = self.settings.worker_interval.max(Duration::from_millis(10));
-        workers.spawn_every("rentals workers", interval, move || {
-            let rentals = rentals.clone();
-            async move {
-                rentals.core.hub().prune();
-                let pass = rentals.run_workers_once().await?;
-                if pass != Pass::default() {
-                    tracing::debug!(?pass, "workers");
-                }
-                Ok::<_, Failure>(())
-            }
-        });
     }
 
     /// One pass of every worker at the clock's current time.
