@@ -27,24 +27,12 @@ pub trait Store: Send + Sync + 'static {
     /// A row from its [`Store::COLUMNS`].
     fn from_row(row: &AnyRow) -> Result<Self::Held, Failure>;
 
-    /// The row `id`, if any. (Boxed: an unboxed future generic over the
-    /// executor is not provably `Send` to the handlers that await it.)
+    /// The row `id`, if any.
     fn load<'a>(
         db: impl Executor<'a, Database = Any> + 'a,
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Self::Held>, Failure>> {
-        let sql = format!(
-            "SELECT {} FROM {} WHERE id = $1",
-            Self::COLUMNS,
-            Self::TABLE
-        );
-        Box::pin(async move {
-            let row = sqlx::query(AssertSqlSafe(sql))
-                .bind(id)
-                .fetch_optional(db)
-                .await?;
-            row.as_ref().map(Self::from_row).transpose()
-        })
+        one_row::<Self>(db, "id = $1", vec![id])
     }
 
     /// The row the account bought under `request_id`, if any.
@@ -53,19 +41,11 @@ pub trait Store: Send + Sync + 'static {
         account_id: &'a str,
         request_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Self::Held>, Failure>> {
-        let sql = format!(
-            "SELECT {} FROM {} WHERE account_id = $1 AND request_id = $2",
-            Self::COLUMNS,
-            Self::TABLE
-        );
-        Box::pin(async move {
-            let row = sqlx::query(AssertSqlSafe(sql))
-                .bind(account_id)
-                .bind(request_id)
-                .fetch_optional(db)
-                .await?;
-            row.as_ref().map(Self::from_row).transpose()
-        })
+        one_row::<Self>(
+            db,
+            "account_id = $1 AND request_id = $2",
+            vec![account_id, request_id],
+        )
     }
 
     /// Writes every field a row's life changes, and claims it until
@@ -77,4 +57,23 @@ pub trait Store: Send + Sync + 'static {
         row: &Self::Held,
         claimed_until: Option<Timestamp>,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+/// The one row of `S` that `condition` (over `binds`) names, if any.
+/// Boxed: an unboxed future generic over the executor is not provably
+/// `Send` to the handlers that await it.
+fn one_row<'a, S: Store + ?Sized>(
+    db: impl Executor<'a, Database = Any> + 'a,
+    condition: &str,
+    binds: Vec<&'a str>,
+) -> BoxFuture<'a, Result<Option<S::Held>, Failure>> {
+    let sql = format!("SELECT {} FROM {} WHERE {condition}", S::COLUMNS, S::TABLE);
+    Box::pin(async move {
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for value in binds {
+            query = query.bind(value);
+        }
+        let row = query.fetch_optional(db).await?;
+        row.as_ref().map(S::from_row).transpose()
+    })
 }

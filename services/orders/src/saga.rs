@@ -175,8 +175,3 @@ pub(crate) fn lease_refused(activation: &Activation, failure: Failure) -> Failur
         failure => failure,
     }
 }
-
-/// The idempotency key of an activation's lease and debit.
-pub fn saga_key(activation_id: &str) -> String {
-    purchase::saga_key::<Activation>(activation_id)
-}

@@ -102,8 +102,3 @@ impl Rentals {
         purchase::recover(self, id).await
     }
 }
-
-/// The idempotency key of a rental's lease and purchase debit.
-pub fn saga_key(rental_id: &str) -> String {
-    purchase::saga_key::<Rental>(rental_id)
-}
