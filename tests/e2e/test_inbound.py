@@ -7,6 +7,7 @@ through real processes:
 
   * numhubd (SQLite) - `numhubd` alone on a fresh temporary data directory,
     configured only with NUMHUB_LISTEN_ADDR, NUMHUB_METRICS_ADDR=off,
+    NUMHUB_GATEWAY_HTTP_ADDR,
     NUMHUB_DATA_DIR, NUMHUB_SERVICE_CREDENTIAL and short simulator delays
     (NUMHUB_SIMULATOR_MIN_DELAY / _MAX_DELAY). The demo customer's key is
     read from its standard error; the `numhub` CLI buys a WhatsApp number and
@@ -1298,11 +1299,12 @@ def scenario_numhubd(runner: Runner):
     if not any(runner.wanted(n) for n in all_names):
         return
     wd = runner.workdir("numhubd")
-    (port,) = free_ports(1)
+    (port, http_port) = free_ports(2)
     credential = service_credential()
     env = {
         "NUMHUB_LISTEN_ADDR": f"127.0.0.1:{port}",
         "NUMHUB_METRICS_ADDR": "off",
+        "NUMHUB_GATEWAY_HTTP_ADDR": f"127.0.0.1:{http_port}",
         "NUMHUB_DATA_DIR": os.path.join(wd, "data"),
         "NUMHUB_SERVICE_CREDENTIAL": credential,
         "NUMHUB_SIMULATOR_MIN_DELAY": SIM_MIN_DELAY,

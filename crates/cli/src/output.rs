@@ -9,47 +9,25 @@ use numhub_proto::catalog::v1::{
     ActivationPrice, CountryOffer, NumberType, RentalDuration, Service,
 };
 use numhub_proto::common::v1::{Money, Scope};
+use numhub_proto::decimal::to_decimal;
+pub use numhub_proto::decimal::{exponent, parse_decimal};
 use numhub_proto::orders::v1::{Activation, ActivationStatus, Message};
 use numhub_proto::rentals::v1 as rentals_pb;
 use numhub_proto::rentals::v1::{Rental, RentalStatus};
 use numhub_proto::wallet::v1::Balance;
 use serde_json::{Value, json};
 
-/// The number of decimals of a currency's minor unit (ISO 4217).
-pub fn exponent(currency: &str) -> u32 {
-    match currency {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
-        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-        "CLF" | "UYW" => 4,
-        _ => 2,
-    }
-}
-
 /// "USD 0.45", "USD -1.20", "JPY 120"; "-" for no amount.
 pub fn money_text(money: Option<&Money>) -> String {
     let Some(money) = money else {
         return "-".into();
     };
-    let places = exponent(&money.currency_code);
-    let sign = if money.minor_units < 0 { "-" } else { "" };
-    let units = money.minor_units.unsigned_abs();
-    let amount = if places == 0 {
-        units.to_string()
-    } else {
-        let scale = 10u64.pow(places);
-        format!(
-            "{}.{:0width$}",
-            units / scale,
-            units % scale,
-            width = places as usize
-        )
-    };
+    let amount = to_decimal(money.minor_units, exponent(&money.currency_code));
     let currency = clean(&money.currency_code);
     if currency.is_empty() {
-        format!("{sign}{amount}")
+        amount
     } else {
-        format!("{currency} {sign}{amount}")
+        format!("{currency} {amount}")
     }
 }
 
@@ -62,30 +40,6 @@ pub fn money_json(money: Option<&Money>) -> Value {
         }),
         None => Value::Null,
     }
-}
-
-/// A decimal amount ("0.50") in minor units of a currency with `places`
-/// decimals; None when it is not one (or has too many decimals).
-pub fn parse_decimal(amount: &str, places: u32) -> Option<i64> {
-    let (whole, fraction) = amount.split_once('.').unwrap_or((amount, ""));
-    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
-    if whole.is_empty() || !digits(whole) || !digits(fraction) {
-        return None;
-    }
-    if fraction.len() > places as usize || (amount.contains('.') && fraction.is_empty()) {
-        return None;
-    }
-    let scale = 10i64.checked_pow(places)?;
-    let fraction_units = if fraction.is_empty() {
-        0
-    } else {
-        fraction.parse::<i64>().ok()? * 10i64.pow(places - fraction.len() as u32)
-    };
-    whole
-        .parse::<i64>()
-        .ok()?
-        .checked_mul(scale)?
-        .checked_add(fraction_units)
 }
 
 fn system_time(time: Option<&prost_types::Timestamp>) -> Option<SystemTime> {
@@ -809,18 +763,6 @@ mod tests {
             money_json(Some(&m("USD", 45))),
             json!({"minor_units": 45, "currency": "USD"})
         );
-    }
-
-    #[test]
-    fn decimals_parse_to_minor_units() {
-        assert_eq!(parse_decimal("0.45", 2), Some(45));
-        assert_eq!(parse_decimal("12", 2), Some(1200));
-        assert_eq!(parse_decimal("1.5", 2), Some(150));
-        assert_eq!(parse_decimal("1.", 2), None);
-        assert_eq!(parse_decimal(".5", 2), None);
-        assert_eq!(parse_decimal("1.234", 2), None);
-        assert_eq!(parse_decimal("-1", 2), None);
-        assert_eq!(parse_decimal("99999999999999999999", 2), None);
     }
 
     #[test]

@@ -225,6 +225,8 @@ impl Numhub {
             "127.0.0.1:0",
             "--metrics-addr",
             "off",
+            "--gateway-http-addr",
+            "127.0.0.1:0",
             "--data-dir",
             data.path().to_str().unwrap(),
             "--admin-key",

@@ -4,6 +4,8 @@
 //! [`numhub::wallet::v1`]. [`FILE_DESCRIPTOR_SET`] feeds server reflection,
 //! and [`ACCESS_RULES`] says who may call each RPC.
 
+pub mod decimal;
+
 /// The encoded `FileDescriptorSet` of every numhub contract, for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/numhub_descriptor.bin"));

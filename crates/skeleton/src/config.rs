@@ -52,7 +52,8 @@ pub enum Command {
 impl<S: clap::Args> Binary<S> {
     /// The command line of `T`'s binary: its name and description, the
     /// address settings of the services it calls (the others hidden), and
-    /// the call settings only if it calls any.
+    /// the call settings only if it calls any, the database settings only if
+    /// it keeps data.
     pub fn command_of<T: Service<Settings = S>>() -> clap::Command {
         let mut command = <Self as clap::CommandFactory>::command()
             .name(T::BINARY)
@@ -62,6 +63,11 @@ impl<S: clap::Args> Binary<S> {
         for peer in Peer::ALL {
             if !T::CALLS.contains(&peer) {
                 command = command.mut_arg(peer.arg_id(), |arg| arg.hide(true));
+            }
+        }
+        if T::MIGRATIONS.is_none() {
+            for id in ["database_url", "data_dir", "db_max_connections"] {
+                command = command.mut_arg(id, |arg| arg.hide(true));
             }
         }
         if T::CALLS.is_empty() {

@@ -114,15 +114,24 @@ impl Host {
         })
     }
 
-    /// Opens and migrates `S`'s database, builds `S` (its workers start),
-    /// and adds its routes to the process. Answers the service, for what
-    /// the process does with it besides serving (numhubd's demo data).
+    /// Opens and migrates `S`'s database (unless it keeps no data), builds
+    /// `S` (its workers start), and adds its routes to the process. Answers
+    /// the service, for what the process does with it besides serving
+    /// (numhubd's demo data).
     pub async fn add<S: Service>(&mut self, settings: &S::Settings) -> anyhow::Result<S> {
-        let (db, url) = storage::open(&self.common.database, self.storage, &S::DEFAULTS).await?;
-        self.databases.push(db.clone());
-        S::migrate(&db, settings).await?;
+        let (db, listen_url) = match S::MIGRATIONS {
+            Some(_) => {
+                let (db, url) =
+                    storage::open(&self.common.database, self.storage, &S::DEFAULTS).await?;
+                self.databases.push(db.clone());
+                S::migrate(&db, settings).await?;
+                let listen_url = (db.backend() == Backend::Postgres).then_some(url);
+                (Some(db), listen_url)
+            }
+            None => (None, None),
+        };
         let context = Context {
-            listen_url: (db.backend() == Backend::Postgres).then_some(url),
+            listen_url,
             db,
             clock: self.clock.clone(),
             credentials: self.credentials.clone(),

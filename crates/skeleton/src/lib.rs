@@ -57,6 +57,10 @@ async fn run<S: Service>(binary: Binary<S::Settings>) -> anyhow::Result<()> {
             println!("{}", key.secret);
             Ok(())
         }
+        Command::Migrate if S::MIGRATIONS.is_none() => {
+            tracing::info!("{} keeps no data: nothing to migrate", S::BINARY);
+            Ok(())
+        }
         Command::Migrate => {
             let (db, _) =
                 storage::open(&binary.common.database, storage::Storage::Own, &S::DEFAULTS).await?;

@@ -26,8 +26,9 @@ pub trait Service: Clone + Send + Sync + Sized + 'static {
     const ABOUT: &'static str;
     /// The services it calls; the binary offers their address settings.
     const CALLS: &'static [Peer];
-    /// Its schema, for both backends.
-    const MIGRATIONS: Migrations;
+    /// Its schema, for both backends; `None` for a service that keeps no
+    /// data (the HTTP gateway): no database is opened for it.
+    const MIGRATIONS: Option<Migrations>;
 
     /// Its own settings, from flags and `NUMHUB_*` variables.
     type Settings: clap::Args + clap::FromArgMatches + Clone + Send + Sync + 'static;
@@ -66,20 +67,26 @@ pub trait Service: Clone + Send + Sync + Sized + 'static {
     }
 
     /// What `migrate` does: the schema, and whatever else a fresh database
-    /// needs before the service serves.
+    /// needs before the service serves. Called only when the service has
+    /// [`Service::MIGRATIONS`].
     fn migrate(
         db: &Database,
         _settings: &Self::Settings,
     ) -> impl Future<Output = anyhow::Result<()>> + Send {
-        async move { Ok(db.migrate(&Self::MIGRATIONS).await?) }
+        async move {
+            match &Self::MIGRATIONS {
+                Some(migrations) => Ok(db.migrate(migrations).await?),
+                None => Ok(()),
+            }
+        }
     }
 }
 
 /// What the skeleton gives a service to build it with.
 #[derive(Debug, Clone)]
 pub struct Context {
-    /// Its own database, migrated.
-    pub db: Database,
+    /// Its own database, migrated: see [`Context::db`].
+    pub(crate) db: Option<Database>,
     /// The URL of its database when it is PostgreSQL, for a LISTEN
     /// connection that hears what other replicas write.
     pub listen_url: Option<String>,
@@ -95,6 +102,14 @@ pub struct Context {
 }
 
 impl Context {
+    /// Its own database, migrated; an error for a service that keeps no
+    /// data ([`Service::MIGRATIONS`] is `None`).
+    pub fn db(&self) -> anyhow::Result<Database> {
+        self.db
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("this service keeps no data: it has no database"))
+    }
+
     /// A channel to `peer`, with the process's connect timeout, deadline
     /// and keepalive.
     pub fn channel(&self, peer: Peer) -> anyhow::Result<Channel> {

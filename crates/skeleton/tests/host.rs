@@ -48,14 +48,14 @@ impl Service for Journal {
     const BINARY: &'static str = "numhub-journal";
     const ABOUT: &'static str = "a service of the skeleton's tests";
     const CALLS: &'static [Peer] = &[Peer::Wallet];
-    const MIGRATIONS: Migrations = Migrations {
+    const MIGRATIONS: Option<Migrations> = Some(Migrations {
         postgres: &POSTGRES,
         sqlite: &SQLITE,
-    };
+    });
     type Settings = JournalSettings;
 
     async fn build(context: &Context, _: &JournalSettings) -> anyhow::Result<Self> {
-        let db = context.db.clone();
+        let db = context.db()?;
         context.workers.spawn("journal worker", move |stop| {
             let db = db.clone();
             async move {
@@ -65,7 +65,7 @@ impl Service for Journal {
             }
         });
         Ok(Journal {
-            db: context.db.clone(),
+            db: context.db()?,
             context: context.clone(),
             seen: Arc::default(),
         })

@@ -18,14 +18,14 @@ impl Service for Accounts {
     const BINARY: &'static str = "numhub-accounts";
     const ABOUT: &'static str = "numhub's accounts and API keys service";
     const CALLS: &'static [Peer] = &[];
-    const MIGRATIONS: Migrations = MIGRATIONS;
+    const MIGRATIONS: Option<Migrations> = Some(MIGRATIONS);
     type Settings = AccountsSettings;
 
     /// Accounts, with the operator's admin key in place: the configured
     /// one, or one generated at first start and printed once.
     async fn build(context: &Context, settings: &AccountsSettings) -> anyhow::Result<Self> {
         let accounts = Accounts::new(
-            context.db.clone(),
+            context.db()?,
             context.clock.clone(),
             settings.clone(),
             context.api_key_environment,

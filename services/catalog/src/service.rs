@@ -16,12 +16,11 @@ impl Service for Catalog {
     const ABOUT: &'static str =
         "numhub's catalog: services, countries, prices and the number inventory";
     const CALLS: &'static [Peer] = &[Peer::Accounts];
-    const MIGRATIONS: Migrations = MIGRATIONS;
+    const MIGRATIONS: Option<Migrations> = Some(MIGRATIONS);
     type Settings = CatalogSettings;
 
     async fn build(context: &Context, settings: &CatalogSettings) -> anyhow::Result<Self> {
-        let catalog =
-            Catalog::new(context.db.clone(), context.clock.clone(), settings.clone()).await?;
+        let catalog = Catalog::new(context.db()?, context.clock.clone(), settings.clone()).await?;
         catalog.start_workers(&context.workers);
         Ok(catalog)
     }

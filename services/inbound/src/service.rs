@@ -14,7 +14,7 @@ impl Service for Inbound {
     const BINARY: &'static str = "numhub-inbound";
     const ABOUT: &'static str = "numhub's inbound SMS: durable intake and routing to holders";
     const CALLS: &'static [Peer] = &[Peer::Accounts, Peer::Catalog, Peer::Orders, Peer::Rentals];
-    const MIGRATIONS: Migrations = MIGRATIONS;
+    const MIGRATIONS: Option<Migrations> = Some(MIGRATIONS);
     type Settings = InboundSettings;
 
     async fn build(context: &Context, settings: &InboundSettings) -> anyhow::Result<Self> {
@@ -25,7 +25,7 @@ impl Service for Inbound {
             &context.credentials,
         );
         let inbound = Inbound::new(
-            context.db.clone(),
+            context.db()?,
             context.clock.clone(),
             settings.clone(),
             dependencies,

@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 
 use numhub_accounts::{Accounts, AccountsSettings};
 use numhub_catalog::{Catalog, CatalogSettings};
+use numhub_gateway::{Gateway, GatewaySettings};
 use numhub_inbound::simulator::{Simulator, SimulatorSettings};
 use numhub_inbound::{Inbound, InboundSettings};
 use numhub_orders::{Orders, OrdersSettings};
@@ -52,6 +53,8 @@ pub struct Config {
     #[command(flatten)]
     pub inbound: InboundSettings,
     #[command(flatten)]
+    pub gateway: GatewaySettings,
+    #[command(flatten)]
     pub simulator: SimulatorSettings,
     /// Whether the first start loads the demo: numbers in three countries,
     /// prices, and a demo customer with money and a key, printed once.
@@ -80,6 +83,7 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
     host.add::<Orders>(&config.orders).await?;
     host.add::<Rentals>(&config.rentals).await?;
     host.add::<Inbound>(&config.inbound).await?;
+    let gateway: Gateway = host.add(&config.gateway).await?;
     if config.simulator.enabled {
         Simulator::new(
             host.channel(Peer::Catalog)?,
@@ -96,6 +100,10 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
         demo::print_key(&secret);
     }
     Ok(Numhubd {
+        http_addr: gateway
+            .http_addr()
+            .await
+            .expect("the gateway serves once built"),
         running: host.serve().await?,
     })
 }
@@ -104,6 +112,7 @@ pub async fn start(config: Config) -> anyhow::Result<Numhubd> {
 #[derive(Debug)]
 pub struct Numhubd {
     running: Running,
+    http_addr: SocketAddr,
 }
 
 impl Numhubd {
@@ -111,6 +120,11 @@ impl Numhubd {
     /// config asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.running.local_addr()
+    }
+
+    /// The address the HTTP gateway is bound to.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
     }
 
     /// Ends the live streams and the webhook, reports NOT_SERVING, lets

@@ -68,6 +68,7 @@ fn numhubd(data: &std::path::Path, port: u16) -> Command {
         .env("NUMHUB_DATA_DIR", data)
         .env("NUMHUB_LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("NUMHUB_METRICS_ADDR", "off")
+        .env("NUMHUB_GATEWAY_HTTP_ADDR", "127.0.0.1:0")
         .env("NUMHUB_SERVICE_CREDENTIAL", CREDENTIAL)
         .env("NUMHUB_LOG", "warn")
         .stdin(Stdio::null())

@@ -14,7 +14,7 @@ impl Service for Orders {
     const BINARY: &'static str = "numhub-orders";
     const ABOUT: &'static str = "numhub's orders: activations, the buy saga and live SMS streams";
     const CALLS: &'static [Peer] = &[Peer::Accounts, Peer::Wallet, Peer::Catalog, Peer::Rentals];
-    const MIGRATIONS: Migrations = MIGRATIONS;
+    const MIGRATIONS: Option<Migrations> = Some(MIGRATIONS);
     type Settings = OrdersSettings;
 
     async fn build(context: &Context, settings: &OrdersSettings) -> anyhow::Result<Self> {
@@ -26,7 +26,7 @@ impl Service for Orders {
         )
         .with_rentals(context.channel(Peer::Rentals)?, credentials);
         let orders = Orders::new(
-            context.db.clone(),
+            context.db()?,
             context.clock.clone(),
             settings.clone(),
             dependencies,

@@ -15,7 +15,7 @@ impl Service for Rentals {
     const ABOUT: &'static str =
         "numhub's rentals: numbers kept for days to a year, renewals and their inbox";
     const CALLS: &'static [Peer] = &[Peer::Accounts, Peer::Wallet, Peer::Catalog];
-    const MIGRATIONS: Migrations = MIGRATIONS;
+    const MIGRATIONS: Option<Migrations> = Some(MIGRATIONS);
     type Settings = RentalsSettings;
 
     async fn build(context: &Context, settings: &RentalsSettings) -> anyhow::Result<Self> {
@@ -25,7 +25,7 @@ impl Service for Rentals {
             &context.credentials,
         );
         let rentals = Rentals::new(
-            context.db.clone(),
+            context.db()?,
             context.clock.clone(),
             settings.clone(),
             dependencies,

@@ -14,11 +14,11 @@ impl Service for Wallet {
     const BINARY: &'static str = "numhub-wallet";
     const ABOUT: &'static str = "numhub's prepaid wallet service";
     const CALLS: &'static [Peer] = &[Peer::Accounts];
-    const MIGRATIONS: Migrations = MIGRATIONS;
+    const MIGRATIONS: Option<Migrations> = Some(MIGRATIONS);
     type Settings = WalletSettings;
 
     async fn build(context: &Context, settings: &WalletSettings) -> anyhow::Result<Self> {
-        let wallet = Wallet::start(context.db.clone(), context.clock.clone(), settings).await?;
+        let wallet = Wallet::start(context.db()?, context.clock.clone(), settings).await?;
         wallet.start_workers(&context.workers);
         Ok(wallet)
     }

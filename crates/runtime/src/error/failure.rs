@@ -122,17 +122,33 @@ impl Failure {
 
     /// The HTTP status code the client sees (see the table on [`Failure`]).
     pub fn http_status(&self) -> StatusCode {
-        match self.code() {
-            Code::NotFound => StatusCode::NOT_FOUND,
-            Code::InvalidArgument => StatusCode::BAD_REQUEST,
-            Code::PermissionDenied => StatusCode::FORBIDDEN,
-            Code::FailedPrecondition if matches!(self, Self::Refused(_)) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            Code::FailedPrecondition | Code::Aborted => StatusCode::CONFLICT,
-            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        let reason = match self {
+            Self::KeyReused(_) => Some(reason::IDEMPOTENCY_KEY_REUSED),
+            _ => None,
+        };
+        http_status(self.code(), reason)
+    }
+}
+
+/// The HTTP status code of a gRPC status with its `ErrorInfo` reason, as
+/// every numhub HTTP edge answers it: the table on [`Failure`], plus the
+/// codes only the auth layer and the transport give (UNAUTHENTICATED 401,
+/// RESOURCE_EXHAUSTED 429, DEADLINE_EXCEEDED 504).
+pub fn http_status(code: Code, reason: Option<&str>) -> StatusCode {
+    match code {
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::InvalidArgument | Code::OutOfRange => StatusCode::BAD_REQUEST,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::FailedPrecondition if reason == Some(reason::IDEMPOTENCY_KEY_REUSED) => {
+            StatusCode::CONFLICT
         }
+        Code::FailedPrecondition => StatusCode::UNPROCESSABLE_ENTITY,
+        Code::Aborted | Code::AlreadyExists => StatusCode::CONFLICT,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -12,7 +12,7 @@ mod refusal;
 mod rejection;
 mod upstream;
 
-pub use failure::Failure;
+pub use failure::{Failure, http_status};
 pub use grpc::{error_chain, internal, invalid_argument, not_found, status, status_with_metadata};
 pub use refusal::Refusal;
 pub use rejection::{Rejection, RejectionKind};

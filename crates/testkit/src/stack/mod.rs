@@ -19,8 +19,9 @@ use crate::{Backend, TestDb};
 /// A fresh database of `backend` with `S`'s schema.
 pub async fn database<S: Service>(backend: Backend) -> TestDb {
     let db = TestDb::new(backend).await;
+    let migrations = S::MIGRATIONS.unwrap_or_else(|| panic!("{} keeps no data", S::DEFAULTS.name));
     db.db
-        .migrate(&S::MIGRATIONS)
+        .migrate(&migrations)
         .await
         .unwrap_or_else(|error| panic!("migrate {}: {error:#}", S::DEFAULTS.name));
     db

@@ -1,0 +1,89 @@
+//! The REST API under `/v1`, in the shapes of seeds 000 and 004: each
+//! module is one resource, its handlers thin: read the request, call a
+//! service as the caller, write the envelope.
+
+pub mod account;
+pub mod catalog;
+
+use axum::Router;
+use axum::routing::get;
+use serde::Deserialize;
+use tonic::Status;
+use utoipa::IntoParams;
+
+use crate::Gateway;
+use crate::reply::{ApiError, Quota};
+
+/// Every REST route.
+pub fn routes() -> Router<Gateway> {
+    Router::new()
+        .route("/v1/account", get(account::get_account))
+        .route("/v1/services", get(catalog::list_services))
+        .route("/v1/countries", get(catalog::list_countries))
+        .route(
+            "/v1/services/{service}/countries",
+            get(catalog::list_service_countries),
+        )
+}
+
+/// A service's answer with the caller's quota, or what its refusal means
+/// to the HTTP client (fields named as [`rest_field`] names them, or as
+/// `rename` does).
+pub trait Answer<T> {
+    fn answer(self) -> Result<(T, Quota), ApiError>;
+    fn answer_with(self, rename: impl Fn(&str) -> String) -> Result<(T, Quota), ApiError>;
+}
+
+impl<T> Answer<T> for Result<tonic::Response<T>, Status> {
+    fn answer(self) -> Result<(T, Quota), ApiError> {
+        self.answer_with(rest_field)
+    }
+
+    fn answer_with(self, rename: impl Fn(&str) -> String) -> Result<(T, Quota), ApiError> {
+        let response = self.map_err(|status| ApiError::from_status(&status, rename))?;
+        let quota = Quota::of(response.metadata());
+        Ok((response.into_inner(), quota))
+    }
+}
+
+/// The page a client asks for: `?limit=` (1 to 100, default 50) and the
+/// `cursor` of a previous page's `meta.nextCursor`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1 to 100 (default 50).
+    pub limit: Option<u32>,
+    /// The opaque cursor from a previous page's `meta.nextCursor`.
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    const DEFAULT: u32 = 50;
+    const MAX: u32 = 100;
+
+    /// The page size and token for a service's list call.
+    pub fn page(&self) -> Result<(i32, String), ApiError> {
+        let size = self.limit.unwrap_or(Self::DEFAULT);
+        if !(1..=Self::MAX).contains(&size) {
+            return Err(ApiError::invalid(
+                "limit",
+                format!("must be 1 to {}", Self::MAX),
+            ));
+        }
+        Ok((size as i32, self.cursor.clone().unwrap_or_default()))
+    }
+}
+
+/// A service's `next_page_token` as a cursor: `None` on the last page.
+pub fn cursor(next_page_token: String) -> Option<String> {
+    (!next_page_token.is_empty()).then_some(next_page_token)
+}
+
+/// The services' field names as the REST API names them.
+pub fn rest_field(field: &str) -> String {
+    match field {
+        "page_token" => "cursor".into(),
+        "page_size" => "limit".into(),
+        other => other.to_owned(),
+    }
+}

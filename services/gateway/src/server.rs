@@ -1,0 +1,98 @@
+//! The HTTP server: every route behind one stack of layers, on the
+//! runtime's HTTP server (slow clients cut off, bodies bounded, a drain at
+//! shutdown).
+
+use std::time::Duration;
+
+use axum::Router;
+use http::{HeaderName, Request, StatusCode};
+use numhub_runtime::http_server::{self, HttpLimits};
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::Gateway;
+use crate::reply::ApiError;
+
+impl Gateway {
+    /// Every route of the HTTP API, with its layers.
+    pub fn router(&self) -> Router {
+        let settings = &self.settings;
+        crate::rest::routes()
+            .merge(crate::openapi::routes())
+            .fallback(|| async {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+            })
+            .method_not_allowed_fallback(|| async {
+                ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "this route does not take that method",
+                )
+            })
+            .with_state(self.clone())
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::GATEWAY_TIMEOUT,
+                settings.gateway_request_timeout,
+            ))
+            // Live event streams are never compressed (the default
+            // predicate leaves text/event-stream alone): each event must
+            // leave at once.
+            .layer(CompressionLayer::new())
+            // Keys travel in headers, never in cookies: any origin may
+            // call, and a browser sends nothing on its own.
+            .layer(
+                CorsLayer::new()
+                    .allow_origin(Any)
+                    .allow_methods(Any)
+                    .allow_headers(Any)
+                    .expose_headers([
+                        HeaderName::from_static("x-ratelimit-limit"),
+                        HeaderName::from_static("x-ratelimit-remaining"),
+                        http::header::RETRY_AFTER,
+                    ]),
+            )
+            .layer(TraceLayer::new_for_http().make_span_with(span))
+    }
+
+    /// Binds the HTTP address and serves the API in the background.
+    pub(crate) async fn start_http(&self) -> anyhow::Result<()> {
+        let settings = &self.settings;
+        let listener = numhub_runtime::server::bind(settings.gateway_http_addr).await?;
+        let limits = HttpLimits {
+            header_timeout: settings.gateway_client_timeout,
+            body_timeout: settings.gateway_client_timeout,
+            max_body_bytes: settings.gateway_max_body_bytes,
+            max_connections: settings.gateway_max_connections,
+            shutdown_grace: Duration::from_secs(10),
+        };
+        let running = http_server::serve("gateway", listener, self.router(), limits)?;
+        tracing::info!(addr = %running.local_addr(), "gateway serving HTTP");
+        *self.http.lock().await = Some(running);
+        Ok(())
+    }
+
+    /// Stops taking requests and lets those in flight end.
+    pub(crate) async fn stop_http(&self) {
+        if let Some(running) = self.http.lock().await.take() {
+            running.shutdown().await;
+        }
+    }
+}
+
+/// A request's span, continuing the caller's trace (W3C `traceparent`),
+/// which every call to a service then passes on.
+fn span<B>(request: &Request<B>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "http",
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    // A span that is not recorded has no parent to set.
+    let _ = span.set_parent(numhub_runtime::telemetry::extract_context(
+        request.headers(),
+    ));
+    span
+}

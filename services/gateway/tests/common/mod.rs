@@ -1,0 +1,204 @@
+//! numhub as an HTTP client meets it: numhubd in process (every service and
+//! the gateway, on a fresh SQLite directory or PostgreSQL database, with
+//! its demo catalog), customers made through the operator's gRPC calls,
+//! and a plain HTTP/1.1 client.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use clap::Parser as _;
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use numhub_auth::{Environment, api_key};
+use numhub_proto::accounts::v1 as accounts_pb;
+use numhub_proto::accounts::v1::accounts_admin_service_client::AccountsAdminServiceClient;
+use numhub_proto::common::v1::{Money, Scope};
+use numhub_proto::wallet::v1 as wallet_pb;
+use numhub_proto::wallet::v1::wallet_admin_service_client::WalletAdminServiceClient;
+use numhub_testkit::{Backend, BearerKey, TestDb};
+use serde_json::Value;
+use tonic::transport::Channel;
+
+/// numhubd serving, and what it was started on.
+pub struct Stack {
+    numhubd: Option<numhubd::Numhubd>,
+    pub http: SocketAddr,
+    pub grpc: Channel,
+    pub admin_key: String,
+    _data: tempfile::TempDir,
+    _db: Option<TestDb>,
+}
+
+impl Stack {
+    pub async fn start(backend: Backend) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let admin_key = api_key::generate(Environment::Live).secret;
+        let db = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(TestDb::new(Backend::Postgres).await),
+        };
+        let mut args = vec![
+            "numhubd".to_owned(),
+            "--listen-addr=127.0.0.1:0".into(),
+            "--metrics-addr=off".into(),
+            "--gateway-http-addr=127.0.0.1:0".into(),
+            format!("--data-dir={}", data.path().display()),
+            format!("--admin-key={admin_key}"),
+            "--db-max-connections=2".into(),
+            "--simulator=false".into(),
+            "--shutdown-grace=1s".into(),
+        ];
+        if let Some(db) = &db {
+            args.push(format!("--database-url={}", db.url));
+        }
+        let config = numhubd::Config::try_parse_from(args).expect("numhubd's flags");
+        let numhubd = numhubd::start(config).await.expect("numhubd starts");
+        let grpc = Channel::from_shared(format!("http://{}", numhubd.local_addr()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        Stack {
+            http: numhubd.http_addr(),
+            numhubd: Some(numhubd),
+            grpc,
+            admin_key,
+            _data: data,
+            _db: db,
+        }
+    }
+
+    /// A new customer with `cents` US cents and a read-write key.
+    pub async fn customer(&self, cents: i64) -> String {
+        let admin = BearerKey(self.admin_key.clone());
+        let mut accounts =
+            AccountsAdminServiceClient::with_interceptor(self.grpc.clone(), admin.clone());
+        let request_id = uuid::Uuid::now_v7().to_string();
+        let account = accounts
+            .create_account(accounts_pb::CreateAccountRequest {
+                display_name: "HTTP customer".into(),
+                rate_limits: None,
+                request_id: request_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let key = accounts
+            .create_account_api_key(accounts_pb::CreateAccountApiKeyRequest {
+                account_id: account.id.clone(),
+                name: "http".into(),
+                scopes: vec![Scope::Read as i32, Scope::Write as i32],
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if cents > 0 {
+            WalletAdminServiceClient::with_interceptor(self.grpc.clone(), admin)
+                .credit(wallet_pb::CreditRequest {
+                    account_id: account.id,
+                    amount: Some(Money {
+                        currency_code: "USD".into(),
+                        minor_units: cents,
+                    }),
+                    request_id,
+                    reason: "test".into(),
+                })
+                .await
+                .unwrap();
+        }
+        key.secret
+    }
+
+    /// An HTTP client of the gateway.
+    pub fn client(&self) -> Client {
+        Client { addr: self.http }
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(numhubd) = self.numhubd.take() {
+            numhubd.shutdown().await.unwrap();
+        }
+    }
+}
+
+/// A plain HTTP/1.1 client, one connection a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    pub addr: SocketAddr,
+}
+
+/// An answer: its status, headers and body (JSON when it is).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Client {
+    pub async fn get(&self, path: &str, key: &str) -> Answer {
+        self.send(
+            Method::GET,
+            path,
+            &[("authorization", &format!("Bearer {key}"))],
+            "",
+        )
+        .await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &str) -> Answer {
+        self.send(
+            Method::POST,
+            path,
+            &[("x-api-key", key), ("content-type", "application/json")],
+            body,
+        )
+        .await
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Answer {
+        let stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.addr.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            headers,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The REST API's account and catalog routes through real HTTP, against
+//! numhubd's real services on both backends: seed 000's conventions (the
+//! envelope, the three key headers, the quota headers, exact money) and
+//! their refusals.
+
+mod common;
+
+use common::Stack;
+use http::{Method, StatusCode};
+use numhub_testkit::backend_tests;
+
+backend_tests! {
+    async fn the_account_shows_the_balance_beside_success_and_under_data(backend: Backend) {
+        let stack = Stack::start(backend).await;
+        let key = stack.customer(12_450).await;
+        let client = stack.client();
+
+        let answer = client.get("/v1/account", &key).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        // Exact decimal text with the currency's two digits, as seed 000's
+        // example shows it.
+        assert_eq!(
+            answer.text,
+            r#"{"success":true,"balance":124.50,"currency":"USD","data":{"balance":124.50,"currency":"USD"}}"#
+        );
+        assert_eq!(answer.header("content-type"), Some("application/json"));
+        assert_eq!(answer.header("x-ratelimit-limit"), Some("60"));
+        assert!(answer.header("x-ratelimit-remaining").is_some());
+
+        // The other two headers the seeds use carry the key too.
+        for header in ["x-api-key", "api-key"] {
+            let answer = client.send(Method::GET, "/v1/account", &[(header, &key)], "").await;
+            assert_eq!(answer.status, StatusCode::OK, "{header}");
+            assert_eq!(answer.json()["balance"], 124.5);
+        }
+        stack.shutdown().await;
+    }
+
+    async fn a_missing_or_unknown_key_is_401_in_the_envelope(backend: Backend) {
+        let stack = Stack::start(backend).await;
+        let client = stack.client();
+        let missing = client.send(Method::GET, "/v1/account", &[], "").await;
+        assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(missing.json()["success"], false);
+        assert_eq!(missing.json()["code"], "unauthorized");
+
+        let unknown = client.get("/v1/account", "nh_live_notakeyatall").await;
+        assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(unknown.json()["code"], "unauthorized");
+        assert!(!unknown.text.contains("nh_live_notakeyatall"), "{}", unknown.text);
+        stack.shutdown().await;
+    }
+
+    async fn the_catalog_pages_with_next_cursor_and_has_more(backend: Backend) {
+        let stack = Stack::start(backend).await;
+        let key = stack.customer(0).await;
+        let client = stack.client();
+
+        let first = client.get("/v1/services/wa/countries?limit=2", &key).await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+        let first = first.json();
+        assert_eq!(first["meta"]["count"], 2);
+        assert_eq!(first["meta"]["hasMore"], true);
+        let cursor = first["meta"]["nextCursor"].as_str().unwrap().to_owned();
+        let offer = &first["data"][0];
+        for field in ["iso", "name", "dialPrefix", "activateId", "price", "currency", "stock"] {
+            assert!(!offer[field].is_null(), "{field} in {offer}");
+        }
+
+        let second = client
+            .get(&format!("/v1/services/wa/countries?limit=2&cursor={cursor}"), &key)
+            .await
+            .json();
+        // The demo sells in three countries: the last page has one, and
+        // no cursor.
+        assert_eq!(second["meta"]["count"], 1);
+        assert_eq!(second["meta"]["hasMore"], false);
+        assert!(second["meta"]["nextCursor"].is_null());
+        let isos: Vec<_> = first["data"].as_array().unwrap().iter()
+            .chain(second["data"].as_array().unwrap())
+            .map(|c| c["iso"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(isos, ["DE", "GB", "US"]);
+
+        // Every service, page by page, each once.
+        let mut codes = Vec::new();
+        let mut path = "/v1/services?limit=100".to_owned();
+        loop {
+            let page = client.get(&path, &key).await.json();
+            codes.extend(page["data"].as_array().unwrap().iter().map(|s| s["code"].as_str().unwrap().to_owned()));
+            match page["meta"]["nextCursor"].as_str() {
+                Some(cursor) => path = format!("/v1/services?limit=100&cursor={cursor}"),
+                None => break,
+            }
+        }
+        assert!(codes.contains(&"wa".to_owned()), "{codes:?}");
+        let mut unique = codes.clone();
+        unique.dedup();
+        assert_eq!(unique, codes);
+        let countries = client.get("/v1/countries?limit=100", &key).await.json();
+        assert!(countries["data"].as_array().unwrap().iter().any(|c| c["iso"] == "DE" && c["activateId"] == 43));
+        stack.shutdown().await;
+    }
+
+    async fn bad_parameters_are_400_naming_the_parameter(backend: Backend) {
+        let stack = Stack::start(backend).await;
+        let key = stack.customer(0).await;
+        let client = stack.client();
+        for (path, field) in [
+            ("/v1/services?limit=0", "limit"),
+            ("/v1/services?limit=101", "limit"),
+            ("/v1/services?limit=abc", "limit"),
+            ("/v1/services?cursor=not-a-cursor", "cursor"),
+            ("/v1/services/WA/countries", "service"),
+        ] {
+            let answer = client.get(path, &key).await;
+            assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{path}: {}", answer.text);
+            let body = answer.json();
+            assert_eq!(body["success"], false, "{path}");
+            assert_eq!(body["code"], "invalid_field", "{path}");
+            assert_eq!(body["errors"][0]["field"], field, "{path}: {body}");
+        }
+        let long = "a".repeat(5_000);
+        let answer = client.get(&format!("/v1/services?limit={long}"), &key).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(!answer.text.contains(&long), "the input is echoed whole");
+
+        let unknown = client.get("/v1/nothing-here", &key).await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+        assert_eq!(unknown.json()["code"], "not_found");
+        let wrong_method = client.post("/v1/account", &key, "{}").await;
+        assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(wrong_method.json()["success"], false);
+        stack.shutdown().await;
+    }
+
+    async fn the_openapi_document_describes_every_route(backend: Backend) {
+        let stack = Stack::start(backend).await;
+        let answer = stack.client().send(Method::GET, "/v1/openapi.json", &[], "").await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let document = answer.json();
+        assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+        for path in ["/v1/account", "/v1/services", "/v1/countries", "/v1/services/{service}/countries"] {
+            assert!(document["paths"][path].is_object(), "{path} missing");
+        }
+        stack.shutdown().await;
+    }
+}
