@@ -3,10 +3,13 @@
 //! service as the caller, write the envelope.
 
 pub mod account;
+pub mod activations;
 pub mod catalog;
+pub mod events;
+pub mod wallet;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 use tonic::Status;
 use utoipa::IntoParams;
@@ -24,6 +27,24 @@ pub fn routes() -> Router<Gateway> {
             "/v1/services/{service}/countries",
             get(catalog::list_service_countries),
         )
+        .route(
+            "/v1/activations",
+            post(activations::create).get(activations::list),
+        )
+        .route(
+            "/v1/activations/{id}",
+            get(activations::get).delete(activations::cancel),
+        )
+        .route("/v1/activations/{id}/complete", post(activations::complete))
+        .route(
+            "/v1/activations/{id}/resend",
+            post(activations::request_another_sms),
+        )
+        .route("/v1/activations/{id}/skip", post(activations::skip))
+        .route("/v1/activations/{id}/reuse", post(activations::reuse))
+        .route("/v1/activations/{id}/events", get(events::activation))
+        .route("/v1/messages/events", get(events::messages))
+        .route("/v1/transactions", get(wallet::list_transactions))
 }
 
 /// A service's answer with the caller's quota, or what its refusal means
@@ -52,6 +73,7 @@ impl<T> Answer<T> for Result<tonic::Response<T>, Status> {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The opaque cursor from a previous page's `meta.nextCursor`.
     pub cursor: Option<String>,

@@ -15,11 +15,17 @@ use numhub_auth::{Environment, api_key};
 use numhub_proto::accounts::v1 as accounts_pb;
 use numhub_proto::accounts::v1::accounts_admin_service_client::AccountsAdminServiceClient;
 use numhub_proto::common::v1::{Money, Scope};
+use numhub_proto::inbound::v1 as inbound_pb;
+use numhub_proto::inbound::v1::inbound_internal_service_client::InboundInternalServiceClient;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_proto::wallet::v1::wallet_admin_service_client::WalletAdminServiceClient;
 use numhub_testkit::{Backend, BearerKey, TestDb};
 use serde_json::Value;
 use tonic::transport::Channel;
+
+/// The service credential numhubd is started with, for the internal calls
+/// a carrier or SIM bank makes (inbound's Deliver).
+pub const CREDENTIAL: &str = "numhub-gateway-test-credential-0123456789";
 
 /// numhubd serving, and what it was started on.
 pub struct Stack {
@@ -46,6 +52,7 @@ impl Stack {
             "--gateway-http-addr=127.0.0.1:0".into(),
             format!("--data-dir={}", data.path().display()),
             format!("--admin-key={admin_key}"),
+            format!("--service-credential={CREDENTIAL}"),
             "--db-max-connections=2".into(),
             "--simulator=false".into(),
             "--shutdown-grace=1s".into(),
@@ -109,6 +116,25 @@ impl Stack {
                 .unwrap();
         }
         key.secret
+    }
+
+    /// An SMS from `sender` to `to`, handed to inbound as a SIM bank would;
+    /// inbound routes it to whoever holds the number.
+    pub async fn deliver(&self, to: &str, body: &str) {
+        InboundInternalServiceClient::with_interceptor(
+            self.grpc.clone(),
+            BearerKey(CREDENTIAL.into()),
+        )
+        .deliver(inbound_pb::DeliverRequest {
+            upstream: "test-sim-bank".into(),
+            upstream_message_id: uuid::Uuid::now_v7().to_string(),
+            to: to.into(),
+            sender: "WhatsApp".into(),
+            body: body.into(),
+            receive_time: Some(std::time::SystemTime::now().into()),
+        })
+        .await
+        .unwrap();
     }
 
     /// An HTTP client of the gateway.
@@ -199,6 +225,104 @@ impl Client {
             status,
             headers,
             text: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+}
+
+/// A Server-Sent Event as a client reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    pub id: String,
+    pub event: String,
+    pub data: String,
+}
+
+impl SseEvent {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap()
+    }
+}
+
+/// An open event stream.
+pub struct Sse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    body: hyper::body::Incoming,
+    buffer: String,
+}
+
+impl Client {
+    /// Opens `path` as an event stream, resuming after `last_event_id`.
+    pub async fn sse(&self, path: &str, key: &str, last_event_id: Option<&str>) -> Sse {
+        let stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        let mut request = http::Request::builder()
+            .uri(path)
+            .header("host", self.addr.to_string())
+            .header("accept", "text/event-stream")
+            .header("authorization", format!("Bearer {key}"));
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = sender
+            .send_request(request.body(Full::new(Bytes::new())).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        Sse {
+            status,
+            headers,
+            body: response.into_body(),
+            buffer: String::new(),
+        }
+    }
+}
+
+impl Sse {
+    /// The next event (heartbeat comments skipped), or `None` when the
+    /// stream ended; panics after `within` with nothing.
+    pub async fn next(&mut self, within: std::time::Duration) -> Option<SseEvent> {
+        tokio::time::timeout(within, self.next_event())
+            .await
+            .expect("no event in time")
+    }
+
+    async fn next_event(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent {
+                    id: String::new(),
+                    event: String::new(),
+                    data: String::new(),
+                };
+                let mut fields = 0;
+                for line in block.lines() {
+                    if let Some((name, value)) = line.split_once(':') {
+                        let value = value.strip_prefix(' ').unwrap_or(value);
+                        match name {
+                            "id" => event.id = value.into(),
+                            "event" => event.event = value.into(),
+                            "data" => event.data.push_str(value),
+                            _ => continue,
+                        }
+                        fields += 1;
+                    }
+                }
+                if fields > 0 {
+                    return Some(event);
+                }
+                continue;
+            }
+            let frame = self.body.frame().await?.ok()?;
+            if let Ok(data) = frame.into_data() {
+                self.buffer.push_str(&String::from_utf8_lossy(&data));
+            }
         }
     }
 }
