@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod catalog;
+pub mod pricing;
 
 use axum::Router;
 use axum::routing::get;
@@ -24,7 +25,15 @@ pub fn routes() -> Router<Gateway> {
             "/v1/services/{service}/countries",
             get(catalog::list_service_countries),
         )
+        .route("/v1/pricing", get(pricing::list_pricing))
+        .route("/v1/pricing/{countryCode}", get(pricing::get_pricing))
+        .route("/v1/inventory", get(pricing::check_inventory))
 }
+
+/// The most pages of countries a route reads from the catalog for one
+/// answer, at its largest page (300): codes are two letters, so there are
+/// at most 676 countries, three pages.
+pub const MAX_COUNTRY_PAGES: usize = 10;
 
 /// A service's answer with the caller's quota, or what its refusal means
 /// to the HTTP client (fields named as [`rest_field`] names them, or as

@@ -15,11 +15,17 @@ use numhub_auth::{Environment, api_key};
 use numhub_proto::accounts::v1 as accounts_pb;
 use numhub_proto::accounts::v1::accounts_admin_service_client::AccountsAdminServiceClient;
 use numhub_proto::common::v1::{Money, Scope};
+use numhub_proto::inbound::v1 as inbound_pb;
+use numhub_proto::inbound::v1::inbound_internal_service_client::InboundInternalServiceClient;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_proto::wallet::v1::wallet_admin_service_client::WalletAdminServiceClient;
 use numhub_testkit::{Backend, BearerKey, TestDb};
 use serde_json::Value;
 use tonic::transport::Channel;
+
+/// The credential numhub's services present to each other, so that a test
+/// can hand inbound an SMS as a SIM bank's gateway does.
+const SERVICE_CREDENTIAL: &str = "numhub-gateway-test-service-credential-0123456789";
 
 /// numhubd serving, and what it was started on.
 pub struct Stack {
@@ -33,6 +39,12 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, &[]).await
+    }
+
+    /// numhubd with `flags` besides the tests' own (e.g. a shorter refund
+    /// window).
+    pub async fn start_with(backend: Backend, flags: &[&str]) -> Self {
         let data = tempfile::tempdir().unwrap();
         let admin_key = api_key::generate(Environment::Live).secret;
         let db = match backend {
@@ -49,7 +61,9 @@ impl Stack {
             "--db-max-connections=2".into(),
             "--simulator=false".into(),
             "--shutdown-grace=1s".into(),
+            format!("--service-credential={SERVICE_CREDENTIAL}"),
         ];
+        args.extend(flags.iter().map(|f| (*f).to_owned()));
         if let Some(db) = &db {
             args.push(format!("--database-url={}", db.url));
         }
@@ -111,6 +125,25 @@ impl Stack {
         key.secret
     }
 
+    /// An SMS reaching `to` now, handed to inbound as a SIM bank's gateway
+    /// does: inbound stores it and routes it to whoever holds the number.
+    pub async fn sms(&self, to: &str, sender: &str, body: &str) {
+        InboundInternalServiceClient::with_interceptor(
+            self.grpc.clone(),
+            BearerKey(SERVICE_CREDENTIAL.into()),
+        )
+        .deliver(inbound_pb::DeliverRequest {
+            upstream: "gateway-test".into(),
+            upstream_message_id: uuid::Uuid::now_v7().to_string(),
+            to: to.into(),
+            sender: sender.into(),
+            body: body.into(),
+            receive_time: Some(std::time::SystemTime::now().into()),
+        })
+        .await
+        .unwrap();
+    }
+
     /// An HTTP client of the gateway.
     pub fn client(&self) -> Client {
         Client { addr: self.http }
@@ -166,6 +199,26 @@ impl Client {
             body,
         )
         .await
+    }
+
+    /// A state-changing call as seed 000 makes it: bearer key, JSON body,
+    /// and an `Idempotency-Key` when given.
+    pub async fn call(
+        &self,
+        path: &str,
+        key: &str,
+        idempotency_key: Option<&str>,
+        body: &str,
+    ) -> Answer {
+        let bearer = format!("Bearer {key}");
+        let mut headers = vec![
+            ("authorization", bearer.as_str()),
+            ("content-type", "application/json"),
+        ];
+        if let Some(idempotency_key) = idempotency_key {
+            headers.push(("idempotency-key", idempotency_key));
+        }
+        self.send(Method::POST, path, &headers, body).await
     }
 
     pub async fn send(
