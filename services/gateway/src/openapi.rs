@@ -8,7 +8,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::Gateway;
-use crate::rest;
+use crate::{reply, rest};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,7 +24,16 @@ use crate::rest;
         rest::pricing::list_pricing,
         rest::pricing::get_pricing,
         rest::pricing::check_inventory,
+        rest::numbers::buy,
+        rest::numbers::renew,
+        rest::numbers::cancel,
+        rest::numbers::list,
+        rest::numbers::sms,
+        rest::numbers::receive_sms,
     ),
+    // The envelope's default `meta` types, which the generic envelopes
+    // name but do not bring along.
+    components(schemas(reply::Page, reply::NoMeta)),
     modifiers(&Security),
     security(("bearer" = []), ("x_api_key" = []), ("api_key" = [])),
 )]

@@ -151,7 +151,7 @@ pub struct Many<T: Serialize, M: Serialize = Page> {
 impl<T: Serialize> Many<T> {
     /// `items`, with the cursor of the next page (`None` on the last).
     pub fn new(items: Vec<T>, next_cursor: Option<String>, page_size: u32) -> Self {
-        let meta = Page::of(items.len(), next_cursor, page_size, NoMeta {});
+        let meta = Page::of(items.len(), next_cursor, page_size);
         Self::with_meta(items, meta)
     }
 }
@@ -181,11 +181,10 @@ pub struct Count {
 }
 
 /// Where a collection's page stands: pass `nextCursor` back as `cursor`
-/// for the next one. `E` adds what a route echoes of its request (the
-/// filter it applied).
+/// for the next one.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Page<E: Serialize = NoMeta> {
+pub struct Page {
     /// The items on this page.
     pub count: usize,
     /// The most items a page holds.
@@ -194,20 +193,17 @@ pub struct Page<E: Serialize = NoMeta> {
     pub has_more: bool,
     /// The opaque cursor of the next page; null on the last.
     pub next_cursor: Option<String>,
-    #[serde(flatten)]
-    pub extra: E,
 }
 
-impl<E: Serialize> Page<E> {
+impl Page {
     /// A page of `count` items, with the cursor of the next (`None` on the
     /// last).
-    pub fn of(count: usize, next_cursor: Option<String>, page_size: u32, extra: E) -> Self {
+    pub fn of(count: usize, next_cursor: Option<String>, page_size: u32) -> Self {
         Page {
             count,
             page_size,
             has_more: next_cursor.is_some(),
             next_cursor,
-            extra,
         }
     }
 }

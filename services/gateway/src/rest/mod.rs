@@ -4,10 +4,11 @@
 
 pub mod account;
 pub mod catalog;
+pub mod numbers;
 pub mod pricing;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 use tonic::Status;
 use utoipa::IntoParams;
@@ -28,6 +29,12 @@ pub fn routes() -> Router<Gateway> {
         .route("/v1/pricing", get(pricing::list_pricing))
         .route("/v1/pricing/{countryCode}", get(pricing::get_pricing))
         .route("/v1/inventory", get(pricing::check_inventory))
+        .route("/v1/numbers", get(numbers::list))
+        .route("/v1/numbers/buy", post(numbers::buy))
+        .route("/v1/numbers/{id}/renew", post(numbers::renew))
+        .route("/v1/numbers/{id}/cancel", post(numbers::cancel))
+        .route("/v1/numbers/{id}/sms", get(numbers::sms))
+        .route("/v1/receive-sms", get(numbers::receive_sms))
 }
 
 /// The most pages of countries a route reads from the catalog for one
