@@ -101,6 +101,8 @@ pub fn parse_form<T: DeserializeOwned>(form: &[u8]) -> Result<T, ApiError> {
 /// The field a deserializer's path names, or `whole` for the input itself;
 /// a missing field is named in the message (`missing field `x``).
 fn field_of(path: &str, whole: &str) -> String {
+    // `?` is the deserializer's name for a place it could not tell, e.g.
+    // the end of a cut-off body.
     if path.is_empty() || path == "." || path == "?" {
         whole.to_owned()
     } else {

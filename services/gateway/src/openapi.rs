@@ -8,7 +8,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::Gateway;
-use crate::rest;
+use crate::{reply, rest};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,8 +32,19 @@ use crate::rest;
         rest::events::activation,
         rest::events::messages,
         rest::wallet::list_transactions,
+        rest::pricing::list_pricing,
+        rest::pricing::get_pricing,
+        rest::pricing::check_inventory,
+        rest::numbers::buy,
+        rest::numbers::renew,
+        rest::numbers::cancel,
+        rest::numbers::list,
+        rest::numbers::sms,
+        rest::numbers::receive_sms,
     ),
-    components(schemas(crate::reply::NoMeta, crate::reply::ErrorBody)),
+    // The envelope's default `meta` types, which the generic envelopes
+    // name but do not bring along, and every error's body.
+    components(schemas(reply::Page, reply::NoMeta, reply::ErrorBody)),
     modifiers(&Security, &CommonErrors),
     security(("bearer" = []), ("x_api_key" = []), ("api_key" = [])),
 )]

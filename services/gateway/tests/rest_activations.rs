@@ -77,7 +77,7 @@ backend_tests! {
         assert_eq!(cents(&client, &key).await, 1_000 - price, "charged once");
 
         // 2) Poll until the code arrives.
-        stack.deliver(&phone, "Telegram code: 48213").await;
+        stack.sms(&phone, "WhatsApp", "Telegram code: 48213").await;
         let received = wait_until(&client, &key, id, |a| a["status"] == "RECEIVED").await;
         assert_eq!(received["smsCode"], "48213");
         assert_eq!(received["smsText"], "Telegram code: 48213");
@@ -271,7 +271,7 @@ backend_tests! {
         assert_eq!(waiting.json()["status"], "WAITING");
         assert_eq!(waiting.json()["id"], id);
 
-        stack.deliver(&phone, "Your WhatsApp code 111-222").await;
+        stack.sms(&phone, "WhatsApp", "Your WhatsApp code 111-222").await;
         let received = events.next(WAIT).await.unwrap();
         let message = events.next(WAIT).await.unwrap();
         let mut seen = [received.clone(), message.clone()];
@@ -285,7 +285,7 @@ backend_tests! {
         // While disconnected: another SMS, then completion.
         let resend = client.post(&format!("/v1/activations/{id}/resend"), &key, "").await;
         assert_eq!(resend.status, StatusCode::OK, "{}", resend.text);
-        stack.deliver(&phone, "Your WhatsApp code 333-444").await;
+        stack.sms(&phone, "WhatsApp", "Your WhatsApp code 333-444").await;
         wait_until(&client, &key, id, |a| a["smsCode"] == "333444").await;
         client.post(&format!("/v1/activations/{id}/complete"), &key, "").await;
 

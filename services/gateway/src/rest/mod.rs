@@ -6,6 +6,8 @@ pub mod account;
 pub mod activations;
 pub mod catalog;
 pub mod events;
+pub mod numbers;
+pub mod pricing;
 pub mod wallet;
 
 use axum::Router;
@@ -45,7 +47,21 @@ pub fn routes() -> Router<Gateway> {
         .route("/v1/activations/{id}/events", get(events::activation))
         .route("/v1/messages/events", get(events::messages))
         .route("/v1/transactions", get(wallet::list_transactions))
+        .route("/v1/pricing", get(pricing::list_pricing))
+        .route("/v1/pricing/{countryCode}", get(pricing::get_pricing))
+        .route("/v1/inventory", get(pricing::check_inventory))
+        .route("/v1/numbers", get(numbers::list))
+        .route("/v1/numbers/buy", post(numbers::buy))
+        .route("/v1/numbers/{id}/renew", post(numbers::renew))
+        .route("/v1/numbers/{id}/cancel", post(numbers::cancel))
+        .route("/v1/numbers/{id}/sms", get(numbers::sms))
+        .route("/v1/receive-sms", get(numbers::receive_sms))
 }
+
+/// The most pages of countries a route reads from the catalog for one
+/// answer, at its largest page (300): codes are two letters, so there are
+/// at most 676 countries, three pages.
+pub const MAX_COUNTRY_PAGES: usize = 10;
 
 /// A service's answer with the caller's quota, or what its refusal means
 /// to the HTTP client (fields named as [`rest_field`] names them, or as

@@ -39,6 +39,12 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, &[]).await
+    }
+
+    /// numhubd with `flags` besides the tests' own (e.g. a shorter refund
+    /// window).
+    pub async fn start_with(backend: Backend, flags: &[&str]) -> Self {
         let data = tempfile::tempdir().unwrap();
         let admin_key = api_key::generate(Environment::Live).secret;
         let db = match backend {
@@ -57,6 +63,7 @@ impl Stack {
             "--simulator=false".into(),
             "--shutdown-grace=1s".into(),
         ];
+        args.extend(flags.iter().map(|f| (*f).to_owned()));
         if let Some(db) = &db {
             args.push(format!("--database-url={}", db.url));
         }
@@ -118,18 +125,18 @@ impl Stack {
         key.secret
     }
 
-    /// An SMS from `sender` to `to`, handed to inbound as a SIM bank would;
-    /// inbound routes it to whoever holds the number.
-    pub async fn deliver(&self, to: &str, body: &str) {
+    /// An SMS reaching `to` now, handed to inbound as a SIM bank's gateway
+    /// does: inbound stores it and routes it to whoever holds the number.
+    pub async fn sms(&self, to: &str, sender: &str, body: &str) {
         InboundInternalServiceClient::with_interceptor(
             self.grpc.clone(),
             BearerKey(CREDENTIAL.into()),
         )
         .deliver(inbound_pb::DeliverRequest {
-            upstream: "test-sim-bank".into(),
+            upstream: "gateway-test".into(),
             upstream_message_id: uuid::Uuid::now_v7().to_string(),
             to: to.into(),
-            sender: "WhatsApp".into(),
+            sender: sender.into(),
             body: body.into(),
             receive_time: Some(std::time::SystemTime::now().into()),
         })
@@ -192,6 +199,26 @@ impl Client {
             body,
         )
         .await
+    }
+
+    /// A state-changing call as seed 000 makes it: bearer key, JSON body,
+    /// and an `Idempotency-Key` when given.
+    pub async fn call(
+        &self,
+        path: &str,
+        key: &str,
+        idempotency_key: Option<&str>,
+        body: &str,
+    ) -> Answer {
+        let bearer = format!("Bearer {key}");
+        let mut headers = vec![
+            ("authorization", bearer.as_str()),
+            ("content-type", "application/json"),
+        ];
+        if let Some(idempotency_key) = idempotency_key {
+            headers.push(("idempotency-key", idempotency_key));
+        }
+        self.send(Method::POST, path, &headers, body).await
     }
 
     pub async fn send(
