@@ -52,6 +52,9 @@
 #                             suite moves forward: no setting makes a fresh
 #                             rental due), SIGTERM with streams open and
 #                             restart, health, reflection and access rules
+#   tests/e2e/test_openapi.py the HTTP gateway's OpenAPI document fuzzed by
+#                             schemathesis against numhubd (no 5xx, every
+#                             answer as documented), SQLite and PostgreSQL
 #   tests/e2e/test_hostile.py every RPC of every contract, each string field in
 #                             turn set to 100 KiB: refused with a clear error that
 #                             does not echo the input (six binaries on SQLite)
@@ -121,7 +124,7 @@ total_failed=0
 status=0
 SECONDS=0
 for suite in test_auth.py test_wallet.py test_catalog.py test_orders.py test_inbound.py test_rentals.py \
-  test_hostile.py; do
+  test_hostile.py test_openapi.py; do
   echo
   echo "== e2e: tests/e2e/$suite"
   set +e

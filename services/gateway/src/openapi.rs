@@ -58,7 +58,7 @@ struct CommonErrors;
 
 impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder, path::Operation};
+        use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
         let error = |description: &str| {
             RefOr::T(
                 ResponseBuilder::new()
@@ -76,6 +76,10 @@ impl Modify for CommonErrors {
             ("400", "A field at fault, named in `errors`."),
             ("401", "No API key, or one numhub does not know."),
             ("403", "The key lacks the scope this route needs."),
+            (
+                "404",
+                "An id, service, country or package numhub does not know, or another account's id.",
+            ),
             ("429", "The key's rate limit: wait `Retry-After` seconds."),
             (
                 "503",
@@ -83,19 +87,24 @@ impl Modify for CommonErrors {
             ),
             ("504", "numhub did not answer in time: retry."),
         ];
+        // A change may also clash with another call under the same
+        // Idempotency-Key, or with the row's own state.
+        let changes = [(
+            "409",
+            "The Idempotency-Key was used with another body, or its first call is still running: retry.",
+        )];
         for item in openapi.paths.paths.values_mut() {
-            let operations: [&mut Option<Operation>; 4] = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.put,
-            ];
-            for operation in operations.into_iter().flatten() {
-                for (status, description) in common {
+            let reads = item.get.iter_mut().map(|o| (o, &[][..]));
+            let writes = [&mut item.post, &mut item.delete, &mut item.put]
+                .into_iter()
+                .flatten()
+                .map(|o| (o, &changes[..]));
+            for (operation, extra) in reads.chain(writes) {
+                for (status, description) in common.iter().chain(extra) {
                     operation
                         .responses
                         .responses
-                        .entry(status.to_owned())
+                        .entry((*status).to_owned())
                         .or_insert_with(|| error(description));
                 }
             }

@@ -16,7 +16,7 @@ use numhub_proto::orders::v1 as pb;
 use numhub_runtime::channel::open_ended;
 use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt as _;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use super::Answer as _;
 use super::activations::{Activation, ActivationId, Sms};
@@ -24,6 +24,21 @@ use crate::Gateway;
 use crate::caller::ApiKey;
 use crate::input::Params;
 use crate::reply::{ApiError, ErrorBody};
+
+/// One Server-Sent Event, as the OpenAPI document describes the stream's
+/// items.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamEvent {
+    /// The stream's cursor: send it back as `Last-Event-ID` to resume
+    /// right after this event.
+    pub id: String,
+    /// `status` (the activation as it became) or `message` (an SMS).
+    #[schema(pattern = "^(status|message)$")]
+    pub event: String,
+    /// The event's JSON: an `Activation` for `status`, an `Sms` for
+    /// `message`.
+    pub data: String,
+}
 
 /// Where to resume.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -58,7 +73,7 @@ impl ResumeParams {
         ResumeParams,
     ),
     responses(
-        (status = 200, description = "`text/event-stream`: `status` events carry an Activation, `message` events an Sms", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`text/event-stream`: `status` events carry an Activation, `message` events an Sms", content_type = "text/event-stream", body = StreamEvent),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
     )
 )]
@@ -101,7 +116,7 @@ pub async fn activation(
         ResumeParams,
     ),
     responses(
-        (status = 200, description = "`text/event-stream` of `message` events, each an Sms", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`text/event-stream` of `message` events, each an Sms", content_type = "text/event-stream", body = StreamEvent),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
     )
 )]
