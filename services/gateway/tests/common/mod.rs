@@ -158,6 +158,20 @@ impl Client {
         .await
     }
 
+    /// The SMS-Activate protocol: GET `/stubs/handler_api.php?{query}`.
+    pub async fn handler(&self, query: &str) -> Answer {
+        let path = format!("/stubs/handler_api.php?{query}");
+        self.send(Method::GET, &path, &[], "").await
+    }
+
+    /// The SMS-Activate protocol: POST `form` as a form body, with `query`
+    /// in the query string.
+    pub async fn handler_form(&self, query: &str, form: &str) -> Answer {
+        let path = format!("/stubs/handler_api.php?{query}");
+        let headers = [("content-type", "application/x-www-form-urlencoded")];
+        self.send(Method::POST, &path, &headers, form).await
+    }
+
     pub async fn post(&self, path: &str, key: &str, body: &str) -> Answer {
         self.send(
             Method::POST,
