@@ -11,6 +11,7 @@
 
 pub mod caller;
 pub mod config;
+pub mod idempotency;
 pub mod input;
 pub mod openapi;
 pub mod reply;
