@@ -23,7 +23,7 @@ use numhub_runtime::tokens::PageTokens;
 use numhub_runtime::workers::Workers;
 
 use crate::events::{self, Event};
-use crate::held::Held;
+use crate::held::{Held, HeldId};
 use crate::store::Store;
 
 /// How a service's core claims rows and follows streams.
@@ -166,22 +166,24 @@ impl<S: Store> Core<S> {
         account_streams::listen_for_others(workers, name, &self.hub, database_url, channel);
     }
 
-    /// Reads a row of the account; NOT_FOUND for another's.
-    pub async fn get(&self, account_id: &str, id: &str) -> Result<S::Held, Failure> {
-        S::load(self.db.reader(), id)
+    /// Reads a row of the account, by either of its ids; NOT_FOUND for
+    /// another's.
+    pub async fn get(&self, account_id: &str, id: &HeldId) -> Result<S::Held, Failure> {
+        S::find(self.db.reader(), id)
             .await?
             .filter(|row| row.account_id() == account_id)
-            .ok_or_else(|| Failure::not_found(S::Held::NOUN, id))
+            .ok_or_else(|| Failure::not_found(S::Held::NOUN, id.to_string()))
     }
 
-    /// Changes one row of `account_id` under the account's lock: `decide`
-    /// sees the row as stored, may change it, and says whether it did.
-    /// Nothing is written when it did not; otherwise the row and a change
-    /// event are, and streams are woken after commit.
+    /// Changes one row of `account_id`, named by either of its ids, under
+    /// the account's lock: `decide` sees the row as stored, may change it,
+    /// and says whether it did. Nothing is written when it did not;
+    /// otherwise the row and a change event are, and streams are woken
+    /// after commit.
     pub async fn change<F>(
         &self,
         account_id: &str,
-        id: &str,
+        id: &HeldId,
         decide: F,
     ) -> Result<(S::Held, bool), Failure>
     where
@@ -190,10 +192,10 @@ impl<S: Store> Core<S> {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
         let seq = S::LOG.lock_account(&mut tx, account_id, 1).await?;
-        let mut row = S::load(&mut *tx, id)
+        let mut row = S::find(&mut *tx, id)
             .await?
             .filter(|row| row.account_id() == account_id)
-            .ok_or_else(|| Failure::not_found(S::Held::NOUN, id))?;
+            .ok_or_else(|| Failure::not_found(S::Held::NOUN, id.to_string()))?;
         if !decide(&mut row, now)? {
             return Ok((row, false));
         }
@@ -201,7 +203,7 @@ impl<S: Store> Core<S> {
         S::update(&mut tx, &row, claim).await?;
         let event = [NewEvent::change(row.status_number())];
         S::LOG
-            .commit(tx, &self.hub, account_id, id, seq, &event, now)
+            .commit(tx, &self.hub, account_id, row.id(), seq, &event, now)
             .await?;
         Ok((row, true))
     }

@@ -1,8 +1,65 @@
 //! What every held row is: an activation, a rental.
 
+use std::fmt;
+
 use numhub_proto::common::v1::Money;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::error::Refusal;
+use numhub_runtime::validate;
+
+/// How a request names a row: by its UUID, which numhub uses throughout,
+/// or by its numeric id, an alias for clients whose ids are integers (the
+/// HTTP gateway, the SMS-Activate protocol). Assigned once when the row is
+/// inserted, unique in its table, never changed nor reused.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HeldId {
+    /// A UUID, lower-case.
+    Uuid(String),
+    /// A numeric id: positive.
+    Numeric(i64),
+}
+
+impl HeldId {
+    /// The id of a row numhub stored: its UUID.
+    pub fn of<H: Held>(row: &H) -> Self {
+        Self::Uuid(row.id().to_owned())
+    }
+
+    /// A request's id field: a UUID in its hyphenated form, or a numeric
+    /// id in decimal ("1482", without sign or leading zeros, so each id has
+    /// one spelling, as a UUID does).
+    pub fn parse(value: &str) -> Result<Self, String> {
+        const EXPECTED: &str = "must be a UUID or a positive decimal number";
+        if value.is_empty() {
+            return Err("is required".into());
+        }
+        let digits = value.strip_prefix('-').unwrap_or(value);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            if digits != value || digits.bytes().all(|b| b == b'0') {
+                return Err("must be positive".into());
+            }
+            if digits.starts_with('0') {
+                return Err(format!("{EXPECTED} without leading zeros"));
+            }
+            return digits
+                .parse()
+                .map(Self::Numeric)
+                .map_err(|_| format!("must be at most {}", i64::MAX));
+        }
+        validate::uuid(value)
+            .map(|id| Self::Uuid(id.to_string()))
+            .map_err(|_| EXPECTED.into())
+    }
+}
+
+impl fmt::Display for HeldId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Uuid(id) => f.write_str(id),
+            Self::Numeric(n) => write!(f, "{n}"),
+        }
+    }
+}
 
 /// Where a row's purchase is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,4 +249,55 @@ macro_rules! held_row {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_a_uuid_or_a_positive_number_in_one_spelling() {
+        let uuid = "0192F0C1-7A2B-7C3D-8E4F-0123456789AB";
+        assert_eq!(HeldId::parse(uuid), Ok(HeldId::Uuid(uuid.to_lowercase())));
+        assert_eq!(HeldId::parse("1482"), Ok(HeldId::Numeric(1482)));
+        assert_eq!(HeldId::parse("1"), Ok(HeldId::Numeric(1)));
+        let max = i64::MAX.to_string();
+        assert_eq!(HeldId::parse(&max), Ok(HeldId::Numeric(i64::MAX)));
+        assert_eq!(HeldId::Numeric(1482).to_string(), "1482");
+
+        let refused = |value: &str| HeldId::parse(value).unwrap_err();
+        assert_eq!(refused(""), "is required");
+        for zero in ["0", "00", "-0"] {
+            assert_eq!(refused(zero), "must be positive", "{zero}");
+        }
+        assert_eq!(refused("-7"), "must be positive");
+        assert_eq!(
+            refused("9223372036854775808"),
+            format!("must be at most {}", i64::MAX)
+        );
+        assert_eq!(
+            refused(&"9".repeat(100_000)),
+            format!("must be at most {}", i64::MAX)
+        );
+        assert_eq!(
+            refused("01482"),
+            "must be a UUID or a positive decimal number without leading zeros"
+        );
+        for other in [
+            "+1482",
+            "14 82",
+            "1482 ",
+            "1e3",
+            "0x10",
+            "١٤٨٢",
+            "x",
+            "{0192f0c1-7a2b-7c3d-8e4f-0123456789ab}",
+        ] {
+            assert_eq!(
+                refused(other),
+                "must be a UUID or a positive decimal number",
+                "{other}"
+            );
+        }
+    }
 }

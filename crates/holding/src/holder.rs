@@ -8,14 +8,15 @@ use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_runtime::error::{Failure, error_chain};
 use numhub_runtime::event_log::NewEvent;
-use numhub_runtime::parse::{self, HandedOn};
+use numhub_runtime::parse::HandedOn;
 use numhub_runtime::streams::{self, Hub, ResponseStream};
 use numhub_runtime::tokens::TokenScope;
+use numhub_runtime::validate::Validator;
 use numhub_runtime::workers::Workers;
 
 use crate::core::{Core, EventStream, Watched};
 use crate::events::EventBody;
-use crate::held::Held;
+use crate::held::{Held, HeldId};
 use crate::messages::Message;
 use crate::purchase::Bought;
 use crate::store::Store;
@@ -64,17 +65,18 @@ pub trait Holder: Send + Sync {
         async move {
             if changed || row.owes() {
                 self.settle_logged(&row).await;
-                return self.get(row.account_id(), row.id()).await;
+                return self.get(row.account_id(), &HeldId::of(&row)).await;
             }
             Ok(row)
         }
     }
 
-    /// Reads a row of the account; NOT_FOUND for another's.
+    /// Reads a row of the account, by either of its ids; NOT_FOUND for
+    /// another's.
     fn get(
         &self,
         account_id: &str,
-        id: &str,
+        id: &HeldId,
     ) -> impl Future<Output = Result<Row<Self>, Failure>> + Send {
         self.core().get(account_id, id)
     }
@@ -85,10 +87,11 @@ pub trait Holder: Send + Sync {
         self.core().watch(account_id, watched, cursor)
     }
 
-    /// A Watch RPC of the caller's row `id` from the cursor `after` (issued
-    /// for `method` and that row): NOT_FOUND up front for another
-    /// account's id rather than an empty stream, then each event as
-    /// `to_proto` makes it of its cursor and body.
+    /// A Watch RPC of the caller's row `id` (either of its ids: field
+    /// `id`) from the cursor `after` (issued for `method` and that `id` as
+    /// spelled, so it is checked before the row is read): NOT_FOUND up
+    /// front for another account's id rather than an empty stream, then
+    /// each event as `to_proto` makes it of its cursor and body.
     fn watch_one<P: Send + 'static>(
         &self,
         account_id: &str,
@@ -98,12 +101,17 @@ pub trait Holder: Send + Sync {
     ) -> impl Future<Output = Result<ResponseStream<P>, Failure>> + Send {
         let scope = TokenScope::new(method, account_id).filter("id", id);
         let tokens = self.core().tokens.clone();
-        let watch = parse::watch(&tokens, &scope, id, after).map_err(Failure::Invalid);
+        let mut v = Validator::new();
+        let id = v.check("id", HeldId::parse(id));
+        let after = v.check("after", streams::parse_cursor(&tokens, &scope, after));
+        let watch = v
+            .finish_with(|| Some((id?, after?)))
+            .map_err(Failure::Invalid);
         let account_id = account_id.to_owned();
         async move {
-            let watch = watch?;
-            self.get(&account_id, &watch.id).await?;
-            let events = self.watch(&account_id, Watched::One(watch.id), watch.after);
+            let (id, after) = watch?;
+            let row = self.get(&account_id, &id).await?;
+            let events = self.watch(&account_id, Watched::One(row.id().to_owned()), after);
             Ok(streams::respond(events, move |event| {
                 let cursor = streams::encode_cursor(&tokens, &scope, event.seq);
                 Some(to_proto(cursor, event.body))

@@ -4,6 +4,8 @@
 //!
 //! - [`Held`] (written by [`held_row!`]) and [`Store`]: what every row is,
 //!   and how a service reads and writes its rows; it keeps its own SQL.
+//!   [`HeldId`]: a row as a request names it, by its UUID or its numeric
+//!   id.
 //! - [`Core`]: every change of a row under its account's lock, with its
 //!   event appended and streams woken after commit; reads of one row; live
 //!   streams of the account's events; the fault-injection points of tests.
@@ -26,7 +28,7 @@ mod store;
 
 pub use crate::core::{Core, CoreSettings, EventStream, Upstream, Watched};
 pub use crate::events::{Event, EventBody};
-pub use crate::held::{Held, Lease, Stage};
+pub use crate::held::{Held, HeldId, Lease, Stage};
 pub use crate::holder::{Holder, Row};
 pub use crate::messages::{Message, MessageTable};
 pub use crate::store::Store;

@@ -19,7 +19,7 @@ use numhub_proto::common::v1::Money;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_runtime::error::{Failure, Refusal, reason};
 
-use crate::held::{Held, Lease, Stage};
+use crate::held::{Held, HeldId, Lease, Stage};
 use crate::holder::{Holder, Row};
 use crate::store::Store;
 
@@ -114,7 +114,7 @@ pub async fn drive<B: Holder>(holder: &B, row: Row<B>) -> Result<Row<B>, Failure
     };
     core.crash_point(step::AFTER_DEBIT)?;
     let (row, _) = core
-        .change(leased.account_id(), leased.id(), |row, _| {
+        .change(leased.account_id(), &HeldId::of(&leased), |row, _| {
             if row.stage() != Stage::Creating {
                 return Ok(false);
             }
@@ -233,7 +233,7 @@ pub async fn debit<H: Held>(
 async fn fail<B: Holder>(holder: &B, row: &Row<B>, refusal: Refusal) -> Result<Row<B>, Failure> {
     let (ended, _) = holder
         .core()
-        .change(row.account_id(), row.id(), |stored, now| {
+        .change(row.account_id(), &HeldId::of(row), |stored, now| {
             if stored.stage() != Stage::Creating {
                 return Ok(false);
             }

@@ -7,9 +7,9 @@ use tonic::Status;
 
 use crate::clock::Timestamp;
 use crate::error::{Violation, invalid_argument};
+use crate::sms;
 use crate::tokens::{PageTokens, TokenScope};
 use crate::validate::{self, Validator};
-use crate::{sms, streams};
 
 /// A request parsed into its domain form, or INVALID_ARGUMENT naming every
 /// field at fault.
@@ -68,33 +68,6 @@ pub fn handed_on(
             sender: sender?,
             body: body?,
             received_at: received_at?,
-        })
-    })
-}
-
-/// What a stream of one resource's events watches: the resource, from the
-/// event after `after` (0: from the start).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Watch {
-    pub id: String,
-    pub after: i64,
-}
-
-/// A Watch request's id (field `id`) and its cursor (field `after`), issued
-/// for `scope`.
-pub fn watch(
-    tokens: &PageTokens,
-    scope: &TokenScope,
-    id_value: &str,
-    after: &str,
-) -> Result<Watch, Vec<Violation>> {
-    let mut v = Validator::new();
-    let id = v.check("id", id(id_value));
-    let after = v.check("after", streams::parse_cursor(tokens, scope, after));
-    v.finish_with(|| {
-        Some(Watch {
-            id: id?,
-            after: after?,
         })
     })
 }
@@ -170,22 +143,9 @@ mod tests {
     }
 
     #[test]
-    fn watches_and_pages_report_their_fields_together() {
+    fn pages_report_their_fields_together() {
         let tokens = PageTokens::with_key([1; 32]);
         let scope = TokenScope::new("m", "a");
-        assert_eq!(
-            Violation::fields(&watch(&tokens, &scope, "", "forged").unwrap_err()),
-            ["id", "after"]
-        );
-        let id = "0192f0c1-7a2b-7c3d-8e4f-0123456789ab";
-        let after = streams::encode_cursor(&tokens, &scope, 7);
-        assert_eq!(
-            watch(&tokens, &scope, id, &after),
-            Ok(Watch {
-                id: id.into(),
-                after: 7
-            })
-        );
         assert_eq!(
             Violation::fields(&page(&tokens, &scope, (-1, "forged"), (50, 100)).unwrap_err()),
             ["page_size", "page_token"]

@@ -35,7 +35,7 @@ use crate::error::Failure;
 use crate::model::Step;
 use crate::model::{Activation, Status};
 
-pub use numhub_holding::{Holder, Watched};
+pub use numhub_holding::{HeldId, Holder, Watched};
 
 /// Orders' schema, for both backends.
 pub const MIGRATIONS: Migrations = numhub_runtime::migrations!();
@@ -121,10 +121,10 @@ impl Orders {
     pub async fn get_with_messages(
         &self,
         account_id: &str,
-        id: &str,
+        id: &HeldId,
     ) -> Result<(Activation, Vec<model::Message>), Failure> {
         let activation = self.get(account_id, id).await?;
-        let messages = store::messages_of(self.core.db.reader(), id).await?;
+        let messages = store::messages_of(self.core.db.reader(), &activation.id).await?;
         Ok((activation, messages))
     }
 

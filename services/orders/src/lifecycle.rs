@@ -9,7 +9,7 @@
 //! it: every activation's number is released and its money refunded or
 //! kept exactly once.
 
-use numhub_holding::{Core, Holder};
+use numhub_holding::{Core, HeldId, Holder};
 use numhub_proto::catalog::v1 as catalog_pb;
 
 use crate::error::{Failure, Refusal, in_progress, orders_reason};
@@ -29,7 +29,7 @@ impl Orders {
     pub async fn abandon(
         &self,
         account_id: &str,
-        id: &str,
+        id: &HeldId,
         how: Abandon,
     ) -> Result<Activation, Failure> {
         let min_age = self.settings.min_cancel_age;
@@ -79,7 +79,7 @@ impl Orders {
 
     /// Completes an activation that received an SMS: FINISHED, the price
     /// kept, the number released.
-    pub async fn complete(&self, account_id: &str, id: &str) -> Result<Activation, Failure> {
+    pub async fn complete(&self, account_id: &str, id: &HeldId) -> Result<Activation, Failure> {
         let (activation, changed) = self
             .core
             .change(account_id, id, |a, now| {
@@ -109,7 +109,7 @@ impl Orders {
     pub async fn request_another_sms(
         &self,
         account_id: &str,
-        id: &str,
+        id: &HeldId,
     ) -> Result<Activation, Failure> {
         let (activation, _) = self
             .core
@@ -129,9 +129,10 @@ impl Orders {
     /// Ends an open activation whose time is up: EXPIRED with a refund when
     /// no SMS arrived, FINISHED without one otherwise.
     pub(crate) async fn expire(&self, account_id: &str, id: &str) -> Result<(), Failure> {
+        let id = HeldId::Uuid(id.to_owned());
         let (activation, changed) = self
             .core
-            .change(account_id, id, |a, now| {
+            .change(account_id, &id, |a, now| {
                 if !matches!(a.status, Status::Waiting | Status::Received) || a.expires_at > now {
                     return Ok(false);
                 }

@@ -1,5 +1,6 @@
 //! Orders' domain types.
 
+use numhub_holding::HeldId;
 use numhub_holding::purchase::{Bought, Charge};
 use numhub_proto::catalog::v1::{LeaseKind, LeaseNumberRequest};
 use numhub_runtime::clock::Timestamp;
@@ -61,6 +62,8 @@ impl Settle {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Activation {
     pub id: String,
+    /// Its numeric id (see [`numhub_holding::HeldId`]); 0 until inserted.
+    pub numeric_id: i64,
     pub account_id: String,
     pub request_id: String,
     pub fingerprint: String,
@@ -162,7 +165,7 @@ pub struct ActivationQuery {
 /// ReuseNumber: a new activation on a finished activation's number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reuse {
-    pub previous_id: String,
+    pub previous_id: HeldId,
     /// A price limit, and the currency it was named in (empty for the
     /// catalog's).
     pub max_price: (Option<i64>, String),

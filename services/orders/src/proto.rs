@@ -2,6 +2,7 @@
 //! form (every field at fault at once, or checked values only), and
 //! activations, messages and stream endings into responses.
 
+use numhub_holding::HeldId;
 use numhub_proto::orders::v1 as pb;
 use numhub_proto::rentals::v1 as rentals_pb;
 use numhub_runtime::clock::Timestamp;
@@ -49,7 +50,7 @@ impl TryFrom<pb::ReuseNumberRequest> for Reuse {
 
     fn try_from(r: pb::ReuseNumberRequest) -> Result<Self, Self::Error> {
         let mut v = Validator::new();
-        let previous = v.check("activation_id", parse::id(&r.activation_id));
+        let previous = v.check("activation_id", HeldId::parse(&r.activation_id));
         let max_price = v.check("max_price", money::price_limit(r.max_price.as_ref()));
         let request_id = v.check("request_id", validate::request_id(&r.request_id));
         v.finish_with(|| {
@@ -93,9 +94,10 @@ pub fn activation_query(
     })
 }
 
-/// The activation a request names in its field `id`.
-pub fn activation_id(value: &str) -> Result<String, Vec<Violation>> {
-    parse::field("id", parse::id(value))
+/// The activation a request names in its field `id`: its UUID or its
+/// numeric id.
+pub fn activation_id(value: &str) -> Result<HeldId, Vec<Violation>> {
+    parse::field("id", HeldId::parse(value))
 }
 
 /// DeliverMessage: the SMS inbound hands on, with every field checked.
@@ -186,6 +188,7 @@ impl From<Ended> for Status {
 pub fn activation_to_proto(a: &Activation, messages: Vec<model::Message>) -> pb::Activation {
     pb::Activation {
         id: a.id.clone(),
+        numeric_id: a.numeric_id,
         // A number is the customer's only once it is paid for.
         phone_number: if a.lease_id.is_some() && a.status != model::Status::Creating {
             a.phone_number.clone()
@@ -277,7 +280,7 @@ mod tests {
     #[test]
     fn a_reuse_names_every_bad_field_at_once() {
         let bad = pb::ReuseNumberRequest {
-            activation_id: "1".into(),
+            activation_id: "x".into(),
             max_price: money::to_proto("usd", 5),
             request_id: String::new(),
         };

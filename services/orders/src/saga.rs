@@ -4,7 +4,7 @@
 //! number and the limit of open activations per account.
 
 use numhub_holding::purchase;
-use numhub_holding::{Holder as _, Store as _};
+use numhub_holding::{HeldId, Holder as _, Store as _};
 
 use crate::Orders;
 use crate::error::{Failure, Refusal, orders_reason};
@@ -28,7 +28,7 @@ impl Orders {
     pub async fn reuse(
         &self,
         account_id: &str,
-        previous_id: &str,
+        previous_id: &HeldId,
         max_price: (Option<i64>, String),
         request_id: &str,
     ) -> Result<Activation, Failure> {
@@ -81,6 +81,7 @@ impl Orders {
         let lifetime = self.settings.lifetime_of(&purchase.service_code);
         let mut activation = Activation {
             id: uuid::Uuid::now_v7().to_string(),
+            numeric_id: 0,
             account_id: purchase.account_id.clone(),
             request_id: purchase.request_id.clone(),
             fingerprint: fingerprint.clone(),
@@ -112,9 +113,10 @@ impl Orders {
         };
         let claim = self.core.claim_until(now);
         let max_open = i64::from(self.settings.max_open);
+        let backend = self.core.db.backend();
         let inserted = if max_open == 0 {
             // No limit to keep: one statement, which also finds a retry.
-            store::insert_activation(self.core.db.writer(), &activation, claim).await?
+            store::insert_activation(self.core.db.writer(), backend, &activation, claim).await?
         } else {
             let mut tx = self.core.db.begin_write().await?;
             store::LOG
@@ -127,11 +129,11 @@ impl Orders {
                     format!("the account already has {max_open} open activations");
                 activation.ended_at = Some(now);
             }
-            let inserted = store::insert_activation(&mut *tx, &activation, claim).await?;
+            let inserted = store::insert_activation(&mut *tx, backend, &activation, claim).await?;
             tx.commit().await?;
             inserted
         };
-        if !inserted {
+        let Some(numeric_id) = inserted else {
             let a = Activations::by_request(
                 self.core.db.writer(),
                 &purchase.account_id,
@@ -140,7 +142,8 @@ impl Orders {
             .await?
             .ok_or_else(|| Failure::corrupt("a taken request id has no activation"))?;
             return purchase::replay(a, &fingerprint, &purchase.request_id);
-        }
+        };
+        activation.numeric_id = numeric_id;
         Ok(activation)
     }
 

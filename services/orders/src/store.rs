@@ -9,7 +9,7 @@
 use numhub_holding::{MessageTable, Store};
 use numhub_runtime::claims;
 use numhub_runtime::clock::Timestamp;
-use numhub_runtime::db::{optional_timestamp, placeholder_list, timestamp};
+use numhub_runtime::db::{Backend, optional_timestamp, placeholder_list, timestamp};
 use numhub_runtime::event_log::EventLog;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row};
@@ -17,7 +17,8 @@ use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row};
 use crate::error::Failure;
 use crate::model::{Activation, Message, Settle, Status};
 
-const ACTIVATION_COLUMNS: &str = "id, account_id, request_id, fingerprint, service_code, \
+/// `numeric_id` first: an INSERT gives it [`Store::next_numeric_id`].
+const ACTIVATION_COLUMNS: &str = "numeric_id, id, account_id, request_id, fingerprint, service_code, \
     country_code, operator, max_price, max_price_currency, reused_activation_id, status, phone_number, lease_id, \
     price, currency, debit_id, refunded, code, sms_count, failure_reason, failure_message, \
     created_at, expires_at, ended_at, settle";
@@ -51,6 +52,7 @@ impl Store for Activations {
         let settle: i64 = row.try_get("settle")?;
         Ok(Activation {
             id: row.try_get("id")?,
+            numeric_id: row.try_get("numeric_id")?,
             account_id: row.try_get("account_id")?,
             request_id: row.try_get("request_id")?,
             fingerprint: row.try_get("fingerprint")?,
@@ -131,16 +133,18 @@ pub async fn count_open(conn: &mut AnyConnection, account_id: &str) -> Result<i6
     row.try_get("n")
 }
 
-/// Inserts a new activation; false when the account already used its
-/// request id.
+/// Inserts a new activation (its `numeric_id` is assigned here); its
+/// numeric id, or `None` when the account already used its request id.
 pub async fn insert_activation<'e>(
     db: impl Executor<'e, Database = Any>,
+    backend: Backend,
     a: &Activation,
     claimed_until: Timestamp,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO activations ({ACTIVATION_COLUMNS}, claimed_until) VALUES ({}) \
-         ON CONFLICT (account_id, request_id) DO NOTHING",
+) -> Result<Option<i64>, sqlx::Error> {
+    let inserted = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO activations ({ACTIVATION_COLUMNS}, claimed_until) VALUES ({}, {}) \
+         ON CONFLICT (account_id, request_id) DO NOTHING RETURNING numeric_id",
+        Activations::next_numeric_id(backend),
         placeholder_list(26, 1)
     )))
     .bind(&a.id)
@@ -169,9 +173,9 @@ pub async fn insert_activation<'e>(
     .bind(a.ended_at.map(Timestamp::unix_micros))
     .bind(a.settle as i64)
     .bind(claimed_until.unix_micros())
-    .execute(db)
+    .fetch_optional(db)
     .await?;
-    Ok(done.rows_affected() == 1)
+    inserted.map(|row| row.try_get("numeric_id")).transpose()
 }
 
 /// Marks an activation settled (nothing more owed), with what was refunded,

@@ -33,7 +33,7 @@ use crate::error::Failure;
 use crate::model::Step;
 use crate::model::{Filter, Rental};
 
-pub use numhub_holding::{Holder, Watched};
+pub use numhub_holding::{HeldId, Holder, Watched};
 
 /// Rentals' schema, for both backends.
 pub const MIGRATIONS: Migrations = numhub_runtime::migrations!();
@@ -93,10 +93,11 @@ impl Rentals {
     pub async fn get_with_messages(
         &self,
         account_id: &str,
-        id: &str,
+        id: &HeldId,
     ) -> Result<(Rental, Vec<model::Message>), Failure> {
         let rental = self.get(account_id, id).await?;
-        let messages = store::recent_messages(self.core.db.reader(), id, INBOX_SIZE).await?;
+        let messages =
+            store::recent_messages(self.core.db.reader(), &rental.id, INBOX_SIZE).await?;
         Ok((rental, messages))
     }
 

@@ -8,7 +8,7 @@
 //! id, and the debt is cleared. A crash in between leaves the debt recorded,
 //! and the settlement worker pays it.
 
-use numhub_holding::{Core, Holder, Store as _};
+use numhub_holding::{Core, HeldId, Holder, Store as _};
 use numhub_runtime::event_log::NewEvent;
 
 use crate::Rentals;
@@ -22,7 +22,7 @@ impl Rentals {
     pub async fn set_auto_renew(
         &self,
         account_id: &str,
-        id: &str,
+        id: &HeldId,
         on: bool,
     ) -> Result<Rental, Failure> {
         let (rental, _) = self
@@ -51,15 +51,17 @@ impl Rentals {
     /// everything charged refunded when the cancel is within the refund
     /// window after purchase and no SMS has arrived. A cancelled rental is
     /// returned as it is.
-    pub async fn cancel(&self, account_id: &str, id: &str) -> Result<Rental, Failure> {
+    pub async fn cancel(&self, account_id: &str, id: &HeldId) -> Result<Rental, Failure> {
         let window = self.settings.refund_window;
         let now = self.core.clock.now();
         let mut tx = self.core.db.begin_write().await?;
         let seq = store::LOG.lock_account(&mut tx, account_id, 1).await?;
-        let mut rental = RentalsTable::load(&mut *tx, id)
+        let mut rental = RentalsTable::find(&mut *tx, id)
             .await?
             .filter(|r| r.account_id == account_id)
-            .ok_or_else(|| Failure::not_found("rental", id))?;
+            .ok_or_else(|| Failure::not_found("rental", id.to_string()))?;
+        // The rental's UUID from here on, whichever id named it.
+        let id = rental.id.clone();
         match rental.status_at(now) {
             Status::Cancelled => {
                 drop(tx);
@@ -70,7 +72,7 @@ impl Rentals {
             _ => return Err(ended(&rental, now)),
         }
         // A renewal being charged would add to what a refund gives back.
-        if store::renewal_in_flight(&mut *tx, id).await?.is_some() {
+        if store::renewal_in_flight(&mut *tx, &id).await?.is_some() {
             return Err(in_progress());
         }
         let age = now.unix_micros() - rental.created_at.unix_micros();
@@ -87,7 +89,7 @@ impl Rentals {
         RentalsTable::update(&mut tx, &rental, Some(self.core.claim_until(now))).await?;
         let event = [NewEvent::change(Status::Cancelled as i64)];
         store::LOG
-            .commit(tx, self.core.hub(), account_id, id, seq, &event, now)
+            .commit(tx, self.core.hub(), account_id, &id, seq, &event, now)
             .await?;
         self.after_end(rental, true).await
     }

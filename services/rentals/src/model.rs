@@ -1,5 +1,6 @@
 //! Rentals' domain types.
 
+use numhub_holding::HeldId;
 use numhub_holding::purchase::{Bought, Charge};
 use numhub_proto::catalog::v1::{LeaseKind, LeaseNumberRequest};
 use numhub_runtime::clock::Timestamp;
@@ -70,6 +71,8 @@ numhub_runtime::stored_enum! {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rental {
     pub id: String,
+    /// Its numeric id (see [`numhub_holding::HeldId`]); 0 until inserted.
+    pub numeric_id: i64,
     pub account_id: String,
     pub request_id: String,
     pub fingerprint: String,
@@ -276,7 +279,7 @@ pub struct RentalQuery {
 /// in, `None` for the catalog's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenewalOrder {
-    pub rental_id: String,
+    pub rental_id: HeldId,
     pub duration: Option<RentalDuration>,
     pub max_price: Option<(i64, Option<String>)>,
     pub request_id: String,
@@ -285,7 +288,7 @@ pub struct RenewalOrder {
 /// CancelRental.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cancellation {
-    pub rental_id: String,
+    pub rental_id: HeldId,
     pub request_id: String,
 }
 
@@ -318,6 +321,7 @@ mod tests {
     fn rental(status: Status, expires: i64) -> Rental {
         Rental {
             id: "r".into(),
+            numeric_id: 1,
             account_id: "a".into(),
             request_id: "q".into(),
             fingerprint: String::new(),

@@ -2,6 +2,7 @@
 //! form (every field at fault at once, or checked values only), and rentals
 //! and messages into responses.
 
+use numhub_holding::HeldId;
 use numhub_proto::catalog::v1::{NumberType, RentalDuration as DurationPb};
 use numhub_proto::rentals::v1 as pb;
 use numhub_runtime::clock::Timestamp;
@@ -103,7 +104,7 @@ impl TryFrom<pb::RenewRentalRequest> for RenewalOrder {
 
     fn try_from(r: pb::RenewRentalRequest) -> Result<Self, Self::Error> {
         let mut v = Validator::new();
-        let id = v.check("id", parse::id(&r.id));
+        let id = v.check("id", HeldId::parse(&r.id));
         let duration = v.check("duration", optional_duration(r.duration));
         let max_price = v.check("max_price", money::limit(r.max_price.as_ref()));
         let request_id = v.check("request_id", validate::request_id(&r.request_id));
@@ -123,7 +124,7 @@ impl TryFrom<pb::CancelRentalRequest> for Cancellation {
 
     fn try_from(r: pb::CancelRentalRequest) -> Result<Self, Self::Error> {
         let mut v = Validator::new();
-        let id = v.check("id", parse::id(&r.id));
+        let id = v.check("id", HeldId::parse(&r.id));
         let request_id = v.check("request_id", validate::request_id(&r.request_id));
         v.finish_with(|| {
             Some(Cancellation {
@@ -134,9 +135,10 @@ impl TryFrom<pb::CancelRentalRequest> for Cancellation {
     }
 }
 
-/// The rental a request names in its field `id`.
-pub fn rental_id(value: &str) -> Result<String, Vec<Violation>> {
-    parse::field("id", parse::id(value))
+/// The rental a request names in its field `id`: its UUID or its numeric
+/// id.
+pub fn rental_id(value: &str) -> Result<HeldId, Vec<Violation>> {
+    parse::field("id", HeldId::parse(value))
 }
 
 /// DeliverMessage: the SMS inbound hands on, with every field checked.
@@ -202,6 +204,7 @@ pub fn rental_to_proto(r: &Rental, messages: Vec<model::Message>, now: Timestamp
     let paid = r.lease_id.is_some() && r.status != model::Status::Creating;
     pb::Rental {
         id: r.id.clone(),
+        numeric_id: r.numeric_id,
         // A number is the customer's only once it is paid for.
         phone_number: if paid && r.status != model::Status::Failed {
             r.phone_number.clone()

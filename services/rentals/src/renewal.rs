@@ -20,7 +20,7 @@
 //! one is over, and only while the rental's expiry has not moved, so each
 //! period is charged at most once however many replicas race.
 
-use numhub_holding::{Holder as _, Store as _};
+use numhub_holding::{HeldId, Holder as _, Store as _};
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_runtime::clock::Timestamp;
 use numhub_runtime::error::Violation;
@@ -52,12 +52,14 @@ impl Rentals {
     pub async fn renew(
         &self,
         account_id: &str,
-        id: &str,
+        id: &HeldId,
         duration: Option<RentalDuration>,
         max_price: Option<(i64, Option<String>)>,
         request_id: &str,
     ) -> Result<(Rental, Renewal), Failure> {
         let rental = self.get(account_id, id).await?;
+        // The rental's UUID from here on, whichever id named it.
+        let id = rental.id.as_str();
         let max_price = max_price.map(|(units, currency)| (units, currency.unwrap_or_default()));
         // What was asked, not what it resolved to: a retry of "the renewal
         // package" stays the same request after another renewal changed it.
@@ -86,7 +88,7 @@ impl Rentals {
             return Err(Failure::key_reused(request_id));
         }
         let renewal = self.drive_renewal(renewal).await?;
-        let rental = self.get(account_id, id).await?;
+        let rental = self.get(account_id, &HeldId::of(&rental)).await?;
         Ok((rental, renewal))
     }
 
@@ -458,7 +460,7 @@ impl Rentals {
     async fn record_auto_failure(&self, rental: &Rental, refusal: &Refusal) -> Result<(), Failure> {
         let failure = refusal.reason.clone();
         self.core
-            .change(&rental.account_id, &rental.id, |r, now| {
+            .change(&rental.account_id, &HeldId::of(rental), |r, now| {
                 if r.status != Status::Active {
                     return Ok(false);
                 }

@@ -28,8 +28,9 @@ impl Rentals {
     async fn insert_creating(&self, purchase: &Purchase) -> Result<Rental, Failure> {
         let fingerprint = purchase.fingerprint();
         let now = self.core.clock.now();
-        let rental = Rental {
+        let mut rental = Rental {
             id: uuid::Uuid::now_v7().to_string(),
+            numeric_id: 0,
             account_id: purchase.account_id.clone(),
             request_id: purchase.request_id.clone(),
             fingerprint: fingerprint.clone(),
@@ -64,7 +65,12 @@ impl Rentals {
             ended_at: None,
             settle: Settle::Nothing,
         };
-        if store::insert_rental(self.core.db.writer(), &rental, self.core.claim_until(now)).await? {
+        let claim = self.core.claim_until(now);
+        let backend = self.core.db.backend();
+        if let Some(numeric_id) =
+            store::insert_rental(self.core.db.writer(), backend, &rental, claim).await?
+        {
+            rental.numeric_id = numeric_id;
             return Ok(rental);
         }
         let existing = RentalsTable::by_request(

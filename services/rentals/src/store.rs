@@ -9,7 +9,7 @@
 use numhub_holding::{MessageTable, Store};
 use numhub_runtime::claims;
 use numhub_runtime::clock::Timestamp;
-use numhub_runtime::db::{optional_timestamp, placeholder_list, timestamp};
+use numhub_runtime::db::{Backend, optional_timestamp, placeholder_list, timestamp};
 use numhub_runtime::event_log::EventLog;
 use numhub_runtime::rental::RentalDuration;
 use sqlx::any::AnyRow;
@@ -18,7 +18,8 @@ use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Executor, Row};
 use crate::error::Failure;
 use crate::model::{Filter, Message, Renewal, RenewalState, Rental, Settle, Status};
 
-const RENTAL_COLUMNS: &str = "id, account_id, request_id, fingerprint, country_code, \
+/// `numeric_id` first: an INSERT gives it [`Store::next_numeric_id`].
+const RENTAL_COLUMNS: &str = "numeric_id, id, account_id, request_id, fingerprint, country_code, \
     number_type, service_code, duration, renewal_duration, auto_renew, status, phone_number, \
     lease_id, price, currency, debit_id, balance_after, total_charged, refunded, \
     refund_balance_after, sms_count, renewals, auto_renew_failure, auto_renew_failed_at, \
@@ -87,6 +88,7 @@ impl Store for RentalsTable {
         let settle: i64 = row.try_get("settle")?;
         Ok(Rental {
             id: row.try_get("id")?,
+            numeric_id: row.try_get("numeric_id")?,
             account_id: row.try_get("account_id")?,
             request_id: row.try_get("request_id")?,
             fingerprint: row.try_get("fingerprint")?,
@@ -168,16 +170,18 @@ impl Store for RentalsTable {
     }
 }
 
-/// Inserts a new rental; false when the account already used its request
-/// id.
+/// Inserts a new rental (its `numeric_id` is assigned here); its numeric
+/// id, or `None` when the account already used its request id.
 pub async fn insert_rental<'e>(
     db: impl Executor<'e, Database = Any>,
+    backend: Backend,
     r: &Rental,
     claimed_until: Timestamp,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO rentals ({RENTAL_COLUMNS}, claimed_until) VALUES ({}) \
-         ON CONFLICT (account_id, request_id) DO NOTHING",
+) -> Result<Option<i64>, sqlx::Error> {
+    let inserted = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO rentals ({RENTAL_COLUMNS}, claimed_until) VALUES ({}, {}) \
+         ON CONFLICT (account_id, request_id) DO NOTHING RETURNING numeric_id",
+        RentalsTable::next_numeric_id(backend),
         placeholder_list(33, 1)
     )))
     .bind(&r.id)
@@ -213,9 +217,9 @@ pub async fn insert_rental<'e>(
     .bind(r.max_price)
     .bind(&r.max_price_currency)
     .bind(claimed_until.unix_micros())
-    .execute(db)
+    .fetch_optional(db)
     .await?;
-    Ok(done.rows_affected() == 1)
+    inserted.map(|row| row.try_get("numeric_id")).transpose()
 }
 
 /// Marks a rental settled (nothing more owed), with the balance after its

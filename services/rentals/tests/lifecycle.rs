@@ -462,7 +462,7 @@ backend_tests! {
         );
         let unknown = r.client.get_rental(pb::GetRentalRequest { id: uuid::Uuid::now_v7().to_string() }).await.unwrap_err();
         assert_eq!(unknown.code(), Code::NotFound);
-        let bad = r.client.get_rental(pb::GetRentalRequest { id: "42".into() }).await.unwrap_err();
+        let bad = r.client.get_rental(pb::GetRentalRequest { id: "forty-two".into() }).await.unwrap_err();
         assert_eq!(bad_fields(&bad), ["id"]);
         // Still the owner's, untouched.
         let mine = r.get(&id).await;
