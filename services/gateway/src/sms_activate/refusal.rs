@@ -73,63 +73,51 @@ const INVALID_FIELD: &str = "INVALID_FIELD";
 /// The table. Reasons come from the auth layer (crates/auth), the shared
 /// conventions (crates/runtime), and the catalog, wallet, orders and
 /// rentals contracts.
+#[rustfmt::skip]
 const REFUSALS: &[Row] = &[
-    // Who is calling.
-    row("MISSING_CREDENTIAL", ALL, token::BAD_KEY),
-    row("INVALID_API_KEY", ALL, token::BAD_KEY),
-    // A key without the write scope may not buy nor change anything.
-    row("MISSING_SCOPE", ALL, token::BAD_KEY),
+    // Who is calling; a key without the write scope may not buy nor
+    // change anything.
+    row("MISSING_CREDENTIAL",      ALL,                   token::BAD_KEY),
+    row("INVALID_API_KEY",         ALL,                   token::BAD_KEY),
+    row("MISSING_SCOPE",           ALL,                   token::BAD_KEY),
     // What the request names.
-    row(
-        "RESOURCE_NOT_FOUND",
-        &[Buy, Read, RentBuy],
-        token::BAD_SERVICE,
-    ),
-    row("RESOURCE_NOT_FOUND", &[Activation], token::NO_ACTIVATION),
-    row("RESOURCE_NOT_FOUND", &[Rental], token::NO_ID_RENT),
-    row("RESOURCE_NOT_FOUND", &[RentRead], token::OUT_OF_STOCK),
-    field("service_code", ALL, token::BAD_SERVICE),
-    field("country_code", ALL, token::BAD_COUNTRY),
-    field("operator", &[Buy], token::BAD_OPERATOR),
-    field("max_price", &[Buy], token::WRONG_MAX_PRICE),
-    field("id", &[Activation], token::NO_ACTIVATION),
-    field("id", &[Rental], token::NO_ID_RENT),
-    // A purchase.
-    row("NO_NUMBERS_AVAILABLE", &[Buy, RentBuy], token::NO_NUMBERS),
-    row("NOT_OFFERED", &[Buy, RentBuy], token::NO_NUMBERS),
-    // The gateway appends the lowest price: WRONG_MAX_PRICE:0.45.
-    row("PRICE_ABOVE_MAX", &[Buy], token::WRONG_MAX_PRICE),
-    row(
-        "INSUFFICIENT_BALANCE",
-        &[Buy, RentBuy, Rental],
-        token::NO_BALANCE,
-    ),
-    row("OPEN_ACTIVATION_LIMIT", &[Buy], token::CHANNELS_LIMIT),
+    row("RESOURCE_NOT_FOUND",      &[Buy, Read, RentBuy], token::BAD_SERVICE),
+    row("RESOURCE_NOT_FOUND",      &[Activation],         token::NO_ACTIVATION),
+    row("RESOURCE_NOT_FOUND",      &[Rental],             token::NO_ID_RENT),
+    row("RESOURCE_NOT_FOUND",      &[RentRead],           token::OUT_OF_STOCK),
+    field("service_code",          ALL,                   token::BAD_SERVICE),
+    field("country_code",          ALL,                   token::BAD_COUNTRY),
+    field("operator",              &[Buy],                token::BAD_OPERATOR),
+    field("max_price",             &[Buy],                token::WRONG_MAX_PRICE),
+    field("id",                    &[Activation],         token::NO_ACTIVATION),
+    field("id",                    &[Rental],             token::NO_ID_RENT),
+    // A purchase; the gateway appends the lowest price to WRONG_MAX_PRICE.
+    row("NO_NUMBERS_AVAILABLE",    &[Buy, RentBuy],       token::NO_NUMBERS),
+    row("NOT_OFFERED",             &[Buy, RentBuy],       token::NO_NUMBERS),
+    row("PRICE_ABOVE_MAX",         &[Buy],                token::WRONG_MAX_PRICE),
+    row("INSUFFICIENT_BALANCE",    &[Buy, RentBuy, Rental], token::NO_BALANCE),
+    row("OPEN_ACTIVATION_LIMIT",   &[Buy],                token::CHANNELS_LIMIT),
     // An activation's status.
-    row(
-        "EARLY_CANCEL_DENIED",
-        &[Activation],
-        token::EARLY_CANCEL_DENIED,
-    ),
-    row("SMS_ALREADY_RECEIVED", &[Activation], token::BAD_STATUS),
-    row("NO_SMS_RECEIVED", &[Activation], token::BAD_STATUS),
-    row("ACTIVATION_ENDED", &[Activation], token::BAD_STATUS),
-    // A rental's.
-    row("NOT_OFFERED", &[Rental], token::INVALID_TIME),
-    row("NUMBER_EXPIRED", &[Rental], token::RENT_DIE),
-    row("RENTAL_ENDED", &[Rental], token::ALREADY_FINISH),
+    row("EARLY_CANCEL_DENIED",     &[Activation],         token::EARLY_CANCEL_DENIED),
+    row("SMS_ALREADY_RECEIVED",    &[Activation],         token::BAD_STATUS),
+    row("NO_SMS_RECEIVED",         &[Activation],         token::BAD_STATUS),
+    row("ACTIVATION_ENDED",        &[Activation],         token::BAD_STATUS),
+    // A rental's: a package not sold, a renewal of an ended rental.
+    row("NOT_OFFERED",             &[Rental],             token::INVALID_TIME),
+    row("NUMBER_EXPIRED",          &[Rental],             token::RENT_DIE),
+    row("RENTAL_ENDED",            &[Rental],             token::ALREADY_FINISH),
     // numhub's side: retry. Named here so that the table is whole; any
     // other reason reads the same.
-    row("RATE_LIMITED", NOT_RENT, token::ERROR_SQL),
-    row("RATE_LIMITED", RENT, token::SERVER_ERROR),
-    row("REQUEST_IN_PROGRESS", NOT_RENT, token::ERROR_SQL),
-    row("REQUEST_IN_PROGRESS", RENT, token::SERVER_ERROR),
-    row("PURCHASE_TIMED_OUT", NOT_RENT, token::ERROR_SQL),
-    row("PURCHASE_TIMED_OUT", RENT, token::SERVER_ERROR),
-    row("TEMPORARILY_UNAVAILABLE", NOT_RENT, token::ERROR_SQL),
-    row("TEMPORARILY_UNAVAILABLE", RENT, token::SERVER_ERROR),
-    row("INTERNAL_ERROR", NOT_RENT, token::ERROR_SQL),
-    row("INTERNAL_ERROR", RENT, token::SERVER_ERROR),
+    row("RATE_LIMITED",            NOT_RENT,              token::ERROR_SQL),
+    row("RATE_LIMITED",            RENT,                  token::SERVER_ERROR),
+    row("REQUEST_IN_PROGRESS",     NOT_RENT,              token::ERROR_SQL),
+    row("REQUEST_IN_PROGRESS",     RENT,                  token::SERVER_ERROR),
+    row("PURCHASE_TIMED_OUT",      NOT_RENT,              token::ERROR_SQL),
+    row("PURCHASE_TIMED_OUT",      RENT,                  token::SERVER_ERROR),
+    row("TEMPORARILY_UNAVAILABLE", NOT_RENT,              token::ERROR_SQL),
+    row("TEMPORARILY_UNAVAILABLE", RENT,                  token::SERVER_ERROR),
+    row("INTERNAL_ERROR",          NOT_RENT,              token::ERROR_SQL),
+    row("INTERNAL_ERROR",          RENT,                  token::SERVER_ERROR),
 ];
 
 /// The token a refusal means to an action of `family`.

@@ -1,7 +1,7 @@
 //! numhub as an HTTP client meets it: numhubd in process (every service and
 //! the gateway, on a fresh SQLite directory or PostgreSQL database, with
 //! its demo catalog), customers made through the operator's gRPC calls,
-//! and a plain HTTP/1.1 client.
+//! SMS handed to inbound as a SIM bank would, and a plain HTTP/1.1 client.
 
 #![allow(dead_code)]
 
@@ -15,11 +15,15 @@ use numhub_auth::{Environment, api_key};
 use numhub_proto::accounts::v1 as accounts_pb;
 use numhub_proto::accounts::v1::accounts_admin_service_client::AccountsAdminServiceClient;
 use numhub_proto::common::v1::{Money, Scope};
+use numhub_proto::inbound::v1 as inbound_pb;
+use numhub_proto::inbound::v1::inbound_internal_service_client::InboundInternalServiceClient;
 use numhub_proto::wallet::v1 as wallet_pb;
 use numhub_proto::wallet::v1::wallet_admin_service_client::WalletAdminServiceClient;
 use numhub_testkit::{Backend, BearerKey, TestDb};
 use serde_json::Value;
 use tonic::transport::Channel;
+
+const READ_WRITE: &[Scope] = &[Scope::Read, Scope::Write];
 
 /// numhubd serving, and what it was started on.
 pub struct Stack {
@@ -27,14 +31,22 @@ pub struct Stack {
     pub http: SocketAddr,
     pub grpc: Channel,
     pub admin_key: String,
+    /// The service credential numhubd's internal RPCs take.
+    credential: String,
     _data: tempfile::TempDir,
     _db: Option<TestDb>,
 }
 
 impl Stack {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, &[]).await
+    }
+
+    /// numhubd with `flags` besides the stack's own (`--max-open=1`).
+    pub async fn start_with(backend: Backend, flags: &[&str]) -> Self {
         let data = tempfile::tempdir().unwrap();
         let admin_key = api_key::generate(Environment::Live).secret;
+        let credential = format!("gateway-test-{}", uuid::Uuid::now_v7().simple());
         let db = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(TestDb::new(Backend::Postgres).await),
@@ -49,7 +61,9 @@ impl Stack {
             "--db-max-connections=2".into(),
             "--simulator=false".into(),
             "--shutdown-grace=1s".into(),
+            format!("--service-credential={credential}"),
         ];
+        args.extend(flags.iter().map(|f| (*f).to_owned()));
         if let Some(db) = &db {
             args.push(format!("--database-url={}", db.url));
         }
@@ -65,13 +79,38 @@ impl Stack {
             numhubd: Some(numhubd),
             grpc,
             admin_key,
+            credential,
             _data: data,
             _db: db,
         }
     }
 
-    /// A new customer with `cents` US cents and a read-write key.
+    /// A new customer with `cents` US cents and a read-write key, at the
+    /// default rate limits.
     pub async fn customer(&self, cents: i64) -> String {
+        self.customer_with(cents, None, READ_WRITE).await
+    }
+
+    /// A customer whose limits a test that polls never reaches.
+    pub async fn roomy_customer(&self, cents: i64) -> String {
+        let limits = accounts_pb::RateLimits {
+            requests_per_minute: 100_000,
+            money_requests_per_minute: 10_000,
+        };
+        self.customer_with(cents, Some(limits), READ_WRITE).await
+    }
+
+    /// A customer with `cents` whose key may only read.
+    pub async fn reader(&self, cents: i64) -> String {
+        self.customer_with(cents, None, &[Scope::Read]).await
+    }
+
+    async fn customer_with(
+        &self,
+        cents: i64,
+        rate_limits: Option<accounts_pb::RateLimits>,
+        scopes: &[Scope],
+    ) -> String {
         let admin = BearerKey(self.admin_key.clone());
         let mut accounts =
             AccountsAdminServiceClient::with_interceptor(self.grpc.clone(), admin.clone());
@@ -79,7 +118,7 @@ impl Stack {
         let account = accounts
             .create_account(accounts_pb::CreateAccountRequest {
                 display_name: "HTTP customer".into(),
-                rate_limits: None,
+                rate_limits,
                 request_id: request_id.clone(),
             })
             .await
@@ -89,7 +128,7 @@ impl Stack {
             .create_account_api_key(accounts_pb::CreateAccountApiKeyRequest {
                 account_id: account.id.clone(),
                 name: "http".into(),
-                scopes: vec![Scope::Read as i32, Scope::Write as i32],
+                scopes: scopes.iter().map(|s| *s as i32).collect(),
             })
             .await
             .unwrap()
@@ -109,6 +148,34 @@ impl Stack {
                 .unwrap();
         }
         key.secret
+    }
+
+    /// An SMS from `sender` reaching `to` (E.164) now, handed to inbound
+    /// with the service credential as a SIM bank hands it; inbound routes
+    /// it to whoever holds the number.
+    pub async fn deliver(&self, to: &str, sender: &str, body: &str) {
+        let credential: tonic::metadata::MetadataValue<_> =
+            format!("Bearer {}", self.credential).parse().unwrap();
+        let mut inbound = InboundInternalServiceClient::with_interceptor(
+            self.grpc.clone(),
+            move |mut request: tonic::Request<()>| {
+                request
+                    .metadata_mut()
+                    .insert("authorization", credential.clone());
+                Ok(request)
+            },
+        );
+        inbound
+            .deliver(inbound_pb::DeliverRequest {
+                upstream: "gateway-tests".into(),
+                upstream_message_id: uuid::Uuid::now_v7().to_string(),
+                to: to.into(),
+                sender: sender.into(),
+                body: body.into(),
+                receive_time: Some(std::time::SystemTime::now().into()),
+            })
+            .await
+            .expect("inbound takes the SMS");
     }
 
     /// An HTTP client of the gateway.

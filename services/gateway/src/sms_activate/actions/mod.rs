@@ -3,10 +3,13 @@
 //! numhub they speak for.
 
 mod account;
+mod activations;
 mod catalog;
 mod rent;
 
 use numhub_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+use numhub_proto::orders::v1::orders_service_client::OrdersServiceClient;
+use numhub_proto::rentals::v1::rentals_service_client::RentalsServiceClient;
 use numhub_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use numhub_runtime::channel::Channel;
 use tonic::Status;
@@ -21,12 +24,23 @@ use crate::upstream::Upstream;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     GetBalance,
+    GetNumber,
+    GetNumberV2,
+    SetStatus,
+    GetStatus,
+    GetStatusV2,
+    GetActiveActivations,
     GetPrices,
     GetCountries,
     GetServicesList,
     GetOperators,
     GetNumbersStatus,
     GetRentServicesAndCountries,
+    GetRentNumber,
+    GetRentStatus,
+    SetRentStatus,
+    GetRentList,
+    ContinueRentNumber,
 }
 
 impl Action {
@@ -35,6 +49,12 @@ impl Action {
         ("getBalance", Self::GetBalance),
         // numhub has no cashback: the same balance.
         ("getBalanceAndCashBack", Self::GetBalance),
+        ("getNumber", Self::GetNumber),
+        ("getNumberV2", Self::GetNumberV2),
+        ("setStatus", Self::SetStatus),
+        ("getStatus", Self::GetStatus),
+        ("getStatusV2", Self::GetStatusV2),
+        ("getActiveActivations", Self::GetActiveActivations),
         ("getPrices", Self::GetPrices),
         ("getCountries", Self::GetCountries),
         ("getServicesList", Self::GetServicesList),
@@ -44,6 +64,11 @@ impl Action {
             "getRentServicesAndCountries",
             Self::GetRentServicesAndCountries,
         ),
+        ("getRentNumber", Self::GetRentNumber),
+        ("getRentStatus", Self::GetRentStatus),
+        ("setRentStatus", Self::SetRentStatus),
+        ("getRentList", Self::GetRentList),
+        ("continueRentNumber", Self::ContinueRentNumber),
     ];
 
     pub fn parse(name: &str) -> Option<Self> {
@@ -57,8 +82,12 @@ impl Action {
     pub fn family(self) -> Family {
         use Action::*;
         match self {
-            GetBalance | GetPrices | GetCountries | GetServicesList | GetOperators
-            | GetNumbersStatus => Family::Read,
+            GetNumber | GetNumberV2 => Family::Buy,
+            SetStatus | GetStatus | GetStatusV2 => Family::Activation,
+            GetBalance | GetActiveActivations | GetPrices | GetCountries | GetServicesList
+            | GetOperators | GetNumbersStatus => Family::Read,
+            GetRentNumber => Family::RentBuy,
+            GetRentStatus | SetRentStatus | GetRentList | ContinueRentNumber => Family::Rental,
             GetRentServicesAndCountries => Family::RentRead,
         }
     }
@@ -80,6 +109,12 @@ pub async fn run(upstream: &Upstream, params: &Params) -> Answer {
     };
     let outcome = match action {
         Action::GetBalance => account::get_balance(&caller).await,
+        Action::GetNumber => activations::get_number(&caller, params, false).await,
+        Action::GetNumberV2 => activations::get_number(&caller, params, true).await,
+        Action::SetStatus => activations::set_status(&caller, params).await,
+        Action::GetStatus => activations::get_status(&caller, params).await,
+        Action::GetStatusV2 => activations::get_status_v2(&caller, params).await,
+        Action::GetActiveActivations => activations::get_active_activations(&caller).await,
         Action::GetPrices => catalog::get_prices(&caller, params).await,
         Action::GetCountries => catalog::get_countries(&caller).await,
         Action::GetServicesList => catalog::get_services_list(&caller, params).await,
@@ -88,6 +123,11 @@ pub async fn run(upstream: &Upstream, params: &Params) -> Answer {
         Action::GetRentServicesAndCountries => {
             rent::get_rent_services_and_countries(&caller, params).await
         }
+        Action::GetRentNumber => rent::get_rent_number(&caller, params).await,
+        Action::GetRentStatus => rent::get_rent_status(&caller, params).await,
+        Action::SetRentStatus => rent::set_rent_status(&caller, params).await,
+        Action::GetRentList => rent::get_rent_list(&caller, params).await,
+        Action::ContinueRentNumber => rent::continue_rent_number(&caller, params).await,
     };
     outcome.unwrap_or_else(|refused| refused)
 }
@@ -111,6 +151,14 @@ impl Caller {
         self.upstream.catalog.clone()
     }
 
+    fn orders(&self) -> OrdersServiceClient<Channel> {
+        self.upstream.orders.clone()
+    }
+
+    fn rentals(&self) -> RentalsServiceClient<Channel> {
+        self.upstream.rentals.clone()
+    }
+
     /// `message` as a request on the caller's behalf.
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         self.key.request(message)
@@ -131,6 +179,21 @@ impl Caller {
         result
             .map(tonic::Response::into_inner)
             .map_err(|status| self.refusal(&status))
+    }
+}
+
+/// A fresh idempotency key for a purchase: the protocol has none, so each
+/// HTTP request is a new purchase, as it is with SMS-Activate.
+fn request_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// An id the protocol sends (`id=1482`): a positive integer, passed to the
+/// services as the numeric id their requests accept in decimal.
+fn numeric_id(params: &Params, name: &str) -> Option<String> {
+    match params.integer(name) {
+        Some(Ok(id)) if id > 0 => Some(id.to_string()),
+        _ => None,
     }
 }
 
@@ -158,8 +221,19 @@ mod tests {
     }
 
     #[test]
-    fn the_country_defaults_to_0() {
+    fn ids_are_positive_integers_and_the_country_defaults_to_0() {
         let params = |q: &str| Params::read(Some(q), &http::HeaderMap::new(), b"");
+        assert_eq!(numeric_id(&params("id=1482"), "id"), Some("1482".into()));
+        for bad in [
+            "id=0",
+            "id=-3",
+            "id=abc",
+            "id=1.5",
+            "",
+            "id=99999999999999999999",
+        ] {
+            assert_eq!(numeric_id(&params(bad), "id"), None, "{bad}");
+        }
         assert_eq!(country_id(&params("")), Some(0));
         assert_eq!(country_id(&params("country=187")), Some(187));
         assert_eq!(country_id(&params("country=us")), None);
