@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::{Caller, Outcome, country_id};
 use crate::sms_activate::answer::{Answer, Success, token};
+use crate::sms_activate::params::Params;
 use crate::sms_activate::values::Number;
 
 /// The most items a page of the catalog holds, asked for on every page.
@@ -111,7 +112,7 @@ pub(super) async fn prices(
 fn named_country(
     caller: &Caller,
     countries: &Countries,
-    params: &crate::sms_activate::params::Params,
+    params: &Params,
 ) -> Result<Option<Option<String>>, Answer> {
     if params.get("country").is_none() {
         return Ok(None);
@@ -137,10 +138,7 @@ struct PriceEntry {
 /// there. With `service`, the numbers never used for that service; without,
 /// every free number of the country (a purchase finds fewer when the
 /// number was already used for the service). `{}` when nothing is priced.
-pub(super) async fn get_prices(
-    caller: &Caller,
-    params: &crate::sms_activate::params::Params,
-) -> Outcome {
+pub(super) async fn get_prices(caller: &Caller, params: &Params) -> Outcome {
     let service = params.get("service").unwrap_or_default();
     let countries = Countries::load(caller).await?;
     let country = match named_country(caller, &countries, params)? {
@@ -258,10 +256,7 @@ struct ServiceEntry {
 
 /// `{"status":"success","services":[{"code":"wa","name":"WhatsApp"}]}`:
 /// every service on sale; with `country`, those priced there.
-pub(super) async fn get_services_list(
-    caller: &Caller,
-    params: &crate::sms_activate::params::Params,
-) -> Outcome {
+pub(super) async fn get_services_list(caller: &Caller, params: &Params) -> Outcome {
     let priced = if params.get("country").is_some() {
         let countries = Countries::load(caller).await?;
         let iso = named_country(caller, &countries, params)?
@@ -329,10 +324,7 @@ pub(super) const ANY_OPERATOR: &str = "any";
 /// operator with a price of its own. Customers see operators through the
 /// prices alone; an operator without a price of its own sells at the
 /// country's under `any`. `OPERATORS_NOT_FOUND` when there is none.
-pub(super) async fn get_operators(
-    caller: &Caller,
-    params: &crate::sms_activate::params::Params,
-) -> Outcome {
+pub(super) async fn get_operators(caller: &Caller, params: &Params) -> Outcome {
     let countries = Countries::load(caller).await?;
     let country = match named_country(caller, &countries, params) {
         Ok(None) => String::new(),
@@ -377,10 +369,7 @@ pub(super) async fn get_operators(
 /// call forwarding, which numhub does not sell). The count is every free
 /// number of the country: `getPrices` with `service` counts those never
 /// used for it. `{}` for a country without prices.
-pub(super) async fn get_numbers_status(
-    caller: &Caller,
-    params: &crate::sms_activate::params::Params,
-) -> Outcome {
+pub(super) async fn get_numbers_status(caller: &Caller, params: &Params) -> Outcome {
     let id = country_id(params).ok_or_else(|| caller.refuse(token::BAD_COUNTRY))?;
     let countries = Countries::load(caller).await?;
     let Some(country) = countries.by_id(id) else {

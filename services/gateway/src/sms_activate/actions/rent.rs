@@ -11,6 +11,8 @@
 //! the hours asked, the cheapest of those that last alike (see
 //! [`values::package_for`]).
 
+use std::collections::BTreeMap;
+
 use numhub_proto::catalog::v1 as catalog_pb;
 use numhub_proto::rentals::v1 as pb;
 use numhub_proto::rentals::v1::RentalStatus as Status;
@@ -85,12 +87,13 @@ fn package(
 }
 
 /// The country a rent names by its SMS-Activate id (0 when absent).
-async fn country(caller: &Caller, params: &Params) -> Result<catalog_pb::Country, Answer> {
-    let id = country_id(params).ok_or_else(|| caller.refuse(token::BAD_COUNTRY))?;
-    Countries::load(caller)
-        .await?
-        .by_id(id)
-        .cloned()
+fn country<'c>(
+    caller: &Caller,
+    countries: &'c Countries,
+    params: &Params,
+) -> Result<&'c catalog_pb::Country, Answer> {
+    country_id(params)
+        .and_then(|id| countries.by_id(id))
         .ok_or_else(|| caller.refuse(token::BAD_COUNTRY))
 }
 
@@ -118,9 +121,9 @@ async fn packages(
 #[derive(Debug, Serialize)]
 struct ServicesAndCountries {
     status: &'static str,
-    countries: std::collections::BTreeMap<usize, i32>,
-    operators: std::collections::BTreeMap<usize, &'static str>,
-    services: std::collections::BTreeMap<&'static str, RentOffer>,
+    countries: BTreeMap<usize, i32>,
+    operators: BTreeMap<usize, &'static str>,
+    services: BTreeMap<&'static str, RentOffer>,
     currency: u16,
 }
 
@@ -138,19 +141,21 @@ struct RentOffer {
 /// operator set one. `OUT_OF_STOCK` when the country sells no such rent.
 pub(super) async fn get_rent_services_and_countries(caller: &Caller, params: &Params) -> Outcome {
     let hours = hours(params).ok_or_else(|| caller.refuse(token::INVALID_TIME))?;
-    let country = country(caller, params).await?;
     let countries = Countries::load(caller).await?;
-    let rentable: std::collections::BTreeMap<usize, i32> = rental_pricing(caller)
-        .await?
+    let country = country(caller, &countries, params)?;
+    let pricing = rental_pricing(caller).await?;
+    let rentable: BTreeMap<usize, i32> = pricing
         .iter()
         .filter_map(|p| countries.by_iso(&p.country.as_ref()?.code))
         .map(|c| c.activate_id)
         .enumerate()
         .collect();
-    let packages = packages(caller, &country.code, "")
-        .await?
-        .ok_or_else(|| caller.refuse(token::OUT_OF_STOCK))?;
-    let plan = package(hours, &packages, None).ok_or_else(|| caller.refuse(token::OUT_OF_STOCK))?;
+    let packages = pricing
+        .iter()
+        .find(|p| p.country.as_ref().is_some_and(|c| c.code == country.code))
+        .map(|p| p.packages.as_slice())
+        .unwrap_or_default();
+    let plan = package(hours, packages, None).ok_or_else(|| caller.refuse(token::OUT_OF_STOCK))?;
     let inventory = caller.answer(
         caller
             .catalog()
@@ -214,7 +219,8 @@ pub(super) async fn get_rent_number(caller: &Caller, params: &Params) -> Outcome
         Some(service) => service,
     };
     let hours = hours(params).ok_or_else(|| caller.refuse(token::NO_NUMBERS))?;
-    let country = country(caller, params).await?;
+    let countries = Countries::load(caller).await?;
+    let country = country(caller, &countries, params)?;
     let packages = packages(caller, &country.code, "")
         .await?
         .ok_or_else(|| caller.refuse(token::NO_NUMBERS))?;
@@ -223,7 +229,7 @@ pub(super) async fn get_rent_number(caller: &Caller, params: &Params) -> Outcome
         caller
             .rentals()
             .create_rental(caller.request(pb::CreateRentalRequest {
-                country_code: country.code,
+                country_code: country.code.clone(),
                 number_type: plan.number_type,
                 duration: plan.duration,
                 service_code: service.to_owned(),
@@ -255,7 +261,7 @@ struct RentStatus {
     status: &'static str,
     /// Every SMS the rental received.
     quantity: String,
-    values: std::collections::BTreeMap<usize, RentSms>,
+    values: BTreeMap<usize, RentSms>,
 }
 
 #[derive(Debug, Serialize)]
@@ -345,7 +351,7 @@ pub(super) async fn set_rent_status(caller: &Caller, params: &Params) -> Outcome
 #[derive(Debug, Serialize)]
 struct RentList {
     status: &'static str,
-    values: std::collections::BTreeMap<usize, RentEntry>,
+    values: BTreeMap<usize, RentEntry>,
 }
 
 #[derive(Debug, Serialize)]
