@@ -43,18 +43,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 "send the body as JSON with `Content-Type: application/json`",
             ));
         };
+        // Every body of the API is an object; serde would take an array
+        // for a struct, field by field.
+        if text.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::invalid("body", "must be a JSON object"));
+        }
         let mut deserializer = serde_json::Deserializer::from_slice(text);
         let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-            let field = field_of(&error.path().to_string(), "body");
+            let path = error.path().to_string();
             let inner = error.into_inner();
-            let message = if inner.is_data() {
-                without_input(&inner.to_string())
+            let (field, message) = if inner.is_data() {
+                let message = inner.to_string();
+                let field = named_in(&message).unwrap_or_else(|| field_of(&path, "body"));
+                (field, without_input(&message))
             } else {
-                format!(
+                let message = format!(
                     "is not valid JSON (line {}, column {})",
                     inner.line(),
                     inner.column()
-                )
+                );
+                ("body".to_owned(), message)
             };
             ApiError::invalid(&field, message)
         })?;
@@ -83,19 +91,33 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
 pub fn parse_form<T: DeserializeOwned>(form: &[u8]) -> Result<T, ApiError> {
     let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(form));
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
-        let field = field_of(&error.path().to_string(), "query");
-        ApiError::invalid(&field, without_input(&error.into_inner().to_string()))
+        let path = error.path().to_string();
+        let message = error.into_inner().to_string();
+        let field = named_in(&message).unwrap_or_else(|| field_of(&path, "query"));
+        ApiError::invalid(&field, without_input(&message))
     })
 }
 
 /// The field a deserializer's path names, or `whole` for the input itself;
 /// a missing field is named in the message (`missing field `x``).
 fn field_of(path: &str, whole: &str) -> String {
-    if path.is_empty() || path == "." {
+    // `?` is the deserializer's name for a place it could not tell, e.g.
+    // the end of a cut-off body.
+    if path.is_empty() || path == "." || path == "?" {
         whole.to_owned()
     } else {
         path.to_owned()
     }
+}
+
+/// The field a deserializer's message names when it is not in the path:
+/// a missing field, or one the type does not have.
+fn named_in(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("missing field `")
+        .or_else(|| message.strip_prefix("unknown field `"))?;
+    let name = rest.split('`').next()?;
+    (!name.is_empty() && name.len() <= 64).then(|| name.to_owned())
 }
 
 /// A deserializer's message with each quoted piece of input cut, so that

@@ -24,6 +24,7 @@ pub mod upstream;
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
 
 pub use crate::config::GatewaySettings;
 use crate::upstream::Upstream;
@@ -36,6 +37,8 @@ pub struct Gateway {
     upstream: Upstream,
     settings: Arc<GatewaySettings>,
     http: Arc<Mutex<Option<RunningHttp>>>,
+    /// Cancelled when the gateway stops: every live event stream ends.
+    closing: CancellationToken,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -52,6 +55,7 @@ impl Gateway {
             upstream,
             settings: Arc::new(settings),
             http: Arc::default(),
+            closing: CancellationToken::new(),
         }
     }
 

@@ -138,30 +138,46 @@ fn is_no_meta<M>(meta: &Option<M>) -> bool {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct NoMeta {}
 
-/// A collection in the envelope: its items under `data`, its page in
-/// `meta`.
+/// A collection in the envelope: its items under `data`, its page (or,
+/// for a complete list, its count) in `meta`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Many<T: Serialize> {
+pub struct Many<T: Serialize, M: Serialize = Page> {
     /// Always `true` on a success.
     pub success: bool,
     pub data: Vec<T>,
-    pub meta: Page,
+    pub meta: M,
 }
 
 impl<T: Serialize> Many<T> {
     /// `items`, with the cursor of the next page (`None` on the last).
     pub fn new(items: Vec<T>, next_cursor: Option<String>, page_size: u32) -> Self {
+        let meta = Page::of(items.len(), next_cursor, page_size);
+        Self::with_meta(items, meta)
+    }
+}
+
+impl<T: Serialize> Many<T, Count> {
+    /// Every item there is, in one answer.
+    pub fn complete(items: Vec<T>) -> Self {
+        let meta = Count { count: items.len() };
+        Self::with_meta(items, meta)
+    }
+}
+
+impl<T: Serialize, M: Serialize> Many<T, M> {
+    pub fn with_meta(items: Vec<T>, meta: M) -> Self {
         Many {
             success: true,
-            meta: Page {
-                count: items.len(),
-                page_size,
-                has_more: next_cursor.is_some(),
-                next_cursor,
-            },
             data: items,
+            meta,
         }
     }
+}
+
+/// How many items an answer holds.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Count {
+    pub count: usize,
 }
 
 /// Where a collection's page stands: pass `nextCursor` back as `cursor`
@@ -177,6 +193,19 @@ pub struct Page {
     pub has_more: bool,
     /// The opaque cursor of the next page; null on the last.
     pub next_cursor: Option<String>,
+}
+
+impl Page {
+    /// A page of `count` items, with the cursor of the next (`None` on the
+    /// last).
+    pub fn of(count: usize, next_cursor: Option<String>, page_size: u32) -> Self {
+        Page {
+            count,
+            page_size,
+            has_more: next_cursor.is_some(),
+            next_cursor,
+        }
+    }
 }
 
 /// An amount of money as an exact JSON number with its currency's minor

@@ -75,8 +75,10 @@ impl Gateway {
         Ok(())
     }
 
-    /// Stops taking requests and lets those in flight end.
+    /// Ends the live event streams, stops taking requests and lets those
+    /// in flight end.
     pub(crate) async fn stop_http(&self) {
+        self.closing.cancel();
         if let Some(running) = self.http.lock().await.take() {
             running.shutdown().await;
         }

@@ -297,7 +297,7 @@ backend_tests! {
         );
         assert_eq!(p.text("setStatus", &format!("&id={id}&status=1")).await, "ACCESS_READY");
 
-        stack.deliver(&phone, "WhatsApp", "Your WhatsApp code is 123-456").await;
+        stack.sms(&phone, "WhatsApp", "Your WhatsApp code is 123-456").await;
         assert_eq!(p.status_after(&id, "STATUS_WAIT_CODE").await, "STATUS_OK:123456");
         let v2 = p.json("getStatusV2", &format!("&id={id}")).await;
         assert_eq!(v2["verificationType"], 0);
@@ -322,7 +322,7 @@ backend_tests! {
         assert_eq!(p.text("getStatus", &format!("&id={id}")).await, "STATUS_WAIT_RETRY:123456");
         assert_eq!(p.json("getStatusV2", &format!("&id={id}")).await["sms"], Value::Null);
         assert_eq!(p.json("getActiveActivations", "").await["activeActivations"][0]["repeated"], "1");
-        stack.deliver(&phone, "WhatsApp", "WhatsApp code 654321, do not share").await;
+        stack.sms(&phone, "WhatsApp", "WhatsApp code 654321, do not share").await;
         assert_eq!(p.status_after(&id, "STATUS_WAIT_RETRY:123456").await, "STATUS_OK:654321");
 
         assert_eq!(p.text("setStatus", &format!("&id={id}&status=6")).await, "ACCESS_ACTIVATION");
@@ -391,7 +391,7 @@ backend_tests! {
 
         // After an SMS, cancel is refused: complete it instead.
         let (id, phone) = p.buy(&format!("&service=wa&country={US}")).await;
-        stack.deliver(&phone, "WhatsApp", "Your WhatsApp code is 111-222").await;
+        stack.sms(&phone, "WhatsApp", "Your WhatsApp code is 111-222").await;
         assert_eq!(p.status_after(&id, "STATUS_WAIT_CODE").await, "STATUS_OK:111222");
         assert_eq!(p.text("setStatus", &format!("&id={id}&status=8")).await, "BAD_STATUS");
         assert_eq!(p.cents().await, 1_000 - 45);
@@ -496,7 +496,7 @@ backend_tests! {
             p.json("getRentStatus", &format!("&id={id}")).await,
             json!({"status": "error", "message": "STATUS_WAIT_CODE"})
         );
-        stack.deliver(&format!("+{number}"), "Telegram", "Telegram code: 55555").await;
+        stack.sms(&format!("+{number}"), "Telegram", "Telegram code: 55555").await;
         let query = format!("&id={id}");
         let status = eventually(|| async {
             Some(p.json("getRentStatus", &query).await).filter(|s| s["status"] == "success")

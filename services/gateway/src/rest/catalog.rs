@@ -102,8 +102,8 @@ pub async fn list_countries(
 /// arrival time.
 #[utoipa::path(
     get, path = "/v1/services/{service}/countries", tag = "catalog",
-    params(("service" = String, Path, description = "A service code, e.g. `wa`."), PageParams),
-    responses((status = 200, body = Many<CountryOffer>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody))
+    params(("service" = String, Path, description = "A service code, e.g. `wa`.", pattern = "^[a-z0-9]{1,16}$"), PageParams),
+    responses((status = 200, body = Many<CountryOffer>), (status = 400, body = ErrorBody), (status = 404, description = "No such service", body = ErrorBody))
 )]
 pub async fn list_service_countries(
     State(gateway): State<Gateway>,

@@ -3,10 +3,15 @@
 //! service as the caller, write the envelope.
 
 pub mod account;
+pub mod activations;
 pub mod catalog;
+pub mod events;
+pub mod numbers;
+pub mod pricing;
+pub mod wallet;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 use tonic::Status;
 use utoipa::IntoParams;
@@ -24,7 +29,39 @@ pub fn routes() -> Router<Gateway> {
             "/v1/services/{service}/countries",
             get(catalog::list_service_countries),
         )
+        .route(
+            "/v1/activations",
+            post(activations::create).get(activations::list),
+        )
+        .route(
+            "/v1/activations/{id}",
+            get(activations::get).delete(activations::cancel),
+        )
+        .route("/v1/activations/{id}/complete", post(activations::complete))
+        .route(
+            "/v1/activations/{id}/resend",
+            post(activations::request_another_sms),
+        )
+        .route("/v1/activations/{id}/skip", post(activations::skip))
+        .route("/v1/activations/{id}/reuse", post(activations::reuse))
+        .route("/v1/activations/{id}/events", get(events::activation))
+        .route("/v1/messages/events", get(events::messages))
+        .route("/v1/transactions", get(wallet::list_transactions))
+        .route("/v1/pricing", get(pricing::list_pricing))
+        .route("/v1/pricing/{countryCode}", get(pricing::get_pricing))
+        .route("/v1/inventory", get(pricing::check_inventory))
+        .route("/v1/numbers", get(numbers::list))
+        .route("/v1/numbers/buy", post(numbers::buy))
+        .route("/v1/numbers/{id}/renew", post(numbers::renew))
+        .route("/v1/numbers/{id}/cancel", post(numbers::cancel))
+        .route("/v1/numbers/{id}/sms", get(numbers::sms))
+        .route("/v1/receive-sms", get(numbers::receive_sms))
 }
+
+/// The most pages of countries a route reads from the catalog for one
+/// answer, at its largest page (300): codes are two letters, so there are
+/// at most 676 countries, three pages.
+pub const MAX_COUNTRY_PAGES: usize = 10;
 
 /// A service's answer with the caller's quota, or what its refusal means
 /// to the HTTP client (fields named as [`rest_field`] names them, or as
@@ -52,6 +89,7 @@ impl<T> Answer<T> for Result<tonic::Response<T>, Status> {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The opaque cursor from a previous page's `meta.nextCursor`.
     pub cursor: Option<String>,

@@ -23,6 +23,10 @@ use numhub_testkit::{Backend, BearerKey, TestDb};
 use serde_json::Value;
 use tonic::transport::Channel;
 
+/// The service credential numhubd is started with, for the internal calls
+/// a carrier or SIM bank makes (inbound's Deliver).
+pub const CREDENTIAL: &str = "numhub-gateway-test-credential-0123456789";
+
 const READ_WRITE: &[Scope] = &[Scope::Read, Scope::Write];
 
 /// numhubd serving, and what it was started on.
@@ -31,8 +35,6 @@ pub struct Stack {
     pub http: SocketAddr,
     pub grpc: Channel,
     pub admin_key: String,
-    /// The service credential numhubd's internal RPCs take.
-    credential: String,
     _data: tempfile::TempDir,
     _db: Option<TestDb>,
 }
@@ -42,11 +44,11 @@ impl Stack {
         Self::start_with(backend, &[]).await
     }
 
-    /// numhubd with `flags` besides the stack's own (`--max-open=1`).
+    /// numhubd with `flags` besides the tests' own (e.g. a shorter refund
+    /// window).
     pub async fn start_with(backend: Backend, flags: &[&str]) -> Self {
         let data = tempfile::tempdir().unwrap();
         let admin_key = api_key::generate(Environment::Live).secret;
-        let credential = format!("gateway-test-{}", uuid::Uuid::now_v7().simple());
         let db = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(TestDb::new(Backend::Postgres).await),
@@ -58,10 +60,10 @@ impl Stack {
             "--gateway-http-addr=127.0.0.1:0".into(),
             format!("--data-dir={}", data.path().display()),
             format!("--admin-key={admin_key}"),
+            format!("--service-credential={CREDENTIAL}"),
             "--db-max-connections=2".into(),
             "--simulator=false".into(),
             "--shutdown-grace=1s".into(),
-            format!("--service-credential={credential}"),
         ];
         args.extend(flags.iter().map(|f| (*f).to_owned()));
         if let Some(db) = &db {
@@ -79,7 +81,6 @@ impl Stack {
             numhubd: Some(numhubd),
             grpc,
             admin_key,
-            credential,
             _data: data,
             _db: db,
         }
@@ -150,32 +151,23 @@ impl Stack {
         key.secret
     }
 
-    /// An SMS from `sender` reaching `to` (E.164) now, handed to inbound
-    /// with the service credential as a SIM bank hands it; inbound routes
-    /// it to whoever holds the number.
-    pub async fn deliver(&self, to: &str, sender: &str, body: &str) {
-        let credential: tonic::metadata::MetadataValue<_> =
-            format!("Bearer {}", self.credential).parse().unwrap();
-        let mut inbound = InboundInternalServiceClient::with_interceptor(
+    /// An SMS reaching `to` now, handed to inbound as a SIM bank's gateway
+    /// does: inbound stores it and routes it to whoever holds the number.
+    pub async fn sms(&self, to: &str, sender: &str, body: &str) {
+        InboundInternalServiceClient::with_interceptor(
             self.grpc.clone(),
-            move |mut request: tonic::Request<()>| {
-                request
-                    .metadata_mut()
-                    .insert("authorization", credential.clone());
-                Ok(request)
-            },
-        );
-        inbound
-            .deliver(inbound_pb::DeliverRequest {
-                upstream: "gateway-tests".into(),
-                upstream_message_id: uuid::Uuid::now_v7().to_string(),
-                to: to.into(),
-                sender: sender.into(),
-                body: body.into(),
-                receive_time: Some(std::time::SystemTime::now().into()),
-            })
-            .await
-            .expect("inbound takes the SMS");
+            BearerKey(CREDENTIAL.into()),
+        )
+        .deliver(inbound_pb::DeliverRequest {
+            upstream: "gateway-test".into(),
+            upstream_message_id: uuid::Uuid::now_v7().to_string(),
+            to: to.into(),
+            sender: sender.into(),
+            body: body.into(),
+            receive_time: Some(std::time::SystemTime::now().into()),
+        })
+        .await
+        .unwrap();
     }
 
     /// An HTTP client of the gateway.
@@ -249,6 +241,26 @@ impl Client {
         .await
     }
 
+    /// A state-changing call as seed 000 makes it: bearer key, JSON body,
+    /// and an `Idempotency-Key` when given.
+    pub async fn call(
+        &self,
+        path: &str,
+        key: &str,
+        idempotency_key: Option<&str>,
+        body: &str,
+    ) -> Answer {
+        let bearer = format!("Bearer {key}");
+        let mut headers = vec![
+            ("authorization", bearer.as_str()),
+            ("content-type", "application/json"),
+        ];
+        if let Some(idempotency_key) = idempotency_key {
+            headers.push(("idempotency-key", idempotency_key));
+        }
+        self.send(Method::POST, path, &headers, body).await
+    }
+
     pub async fn send(
         &self,
         method: Method,
@@ -280,6 +292,104 @@ impl Client {
             status,
             headers,
             text: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+}
+
+/// A Server-Sent Event as a client reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    pub id: String,
+    pub event: String,
+    pub data: String,
+}
+
+impl SseEvent {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap()
+    }
+}
+
+/// An open event stream.
+pub struct Sse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    body: hyper::body::Incoming,
+    buffer: String,
+}
+
+impl Client {
+    /// Opens `path` as an event stream, resuming after `last_event_id`.
+    pub async fn sse(&self, path: &str, key: &str, last_event_id: Option<&str>) -> Sse {
+        let stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        let mut request = http::Request::builder()
+            .uri(path)
+            .header("host", self.addr.to_string())
+            .header("accept", "text/event-stream")
+            .header("authorization", format!("Bearer {key}"));
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = sender
+            .send_request(request.body(Full::new(Bytes::new())).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        Sse {
+            status,
+            headers,
+            body: response.into_body(),
+            buffer: String::new(),
+        }
+    }
+}
+
+impl Sse {
+    /// The next event (heartbeat comments skipped), or `None` when the
+    /// stream ended; panics after `within` with nothing.
+    pub async fn next(&mut self, within: std::time::Duration) -> Option<SseEvent> {
+        tokio::time::timeout(within, self.next_event())
+            .await
+            .expect("no event in time")
+    }
+
+    async fn next_event(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent {
+                    id: String::new(),
+                    event: String::new(),
+                    data: String::new(),
+                };
+                let mut fields = 0;
+                for line in block.lines() {
+                    if let Some((name, value)) = line.split_once(':') {
+                        let value = value.strip_prefix(' ').unwrap_or(value);
+                        match name {
+                            "id" => event.id = value.into(),
+                            "event" => event.event = value.into(),
+                            "data" => event.data.push_str(value),
+                            _ => continue,
+                        }
+                        fields += 1;
+                    }
+                }
+                if fields > 0 {
+                    return Some(event);
+                }
+                continue;
+            }
+            let frame = self.body.frame().await?.ok()?;
+            if let Ok(data) = frame.into_data() {
+                self.buffer.push_str(&String::from_utf8_lossy(&data));
+            }
         }
     }
 }
