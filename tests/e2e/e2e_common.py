@@ -1,5 +1,6 @@
 """Shared machinery of the end-to-end suites (test_wallet.py, test_auth.py,
-test_catalog.py, test_orders.py, test_inbound.py, test_rentals.py).
+test_catalog.py, test_orders.py, test_inbound.py, test_rentals.py,
+test_sms_activate.py).
 
 Everything here talks to the real `numhub-accounts`, `numhub-wallet`,
 `numhub-catalog`, `numhub-rentals`, `numhub-orders` and `numhub-inbound`
@@ -22,7 +23,8 @@ Importing this module parses the command line shared by the suites:
                              too: test_orders.py, test_inbound.py and
                              test_rentals.py)
     --numhubd-binary PATH    (default target/debug/numhubd; only
-                             test_inbound.py uses it)
+                             test_inbound.py and test_sms_activate.py use
+                             it)
     --cli-binary PATH        (default target/debug/numhub, the client CLI;
                              only test_inbound.py uses it)
     --gen DIR                generated stubs (default target/e2e-gen)

@@ -55,6 +55,15 @@
 #   tests/e2e/test_openapi.py the HTTP gateway's OpenAPI document fuzzed by
 #                             schemathesis against numhubd (no 5xx, every
 #                             answer as documented), SQLite and PostgreSQL
+#   tests/e2e/test_sms_activate.py
+#                             the SMS-Activate protocol at the gateway's
+#                             /stubs/handler_api.php with unmodified PyPI
+#                             clients (the official smsactivate, reached
+#                             through a local TLS proxy as its fixed URL
+#                             requires, and herosms at its base_url) against
+#                             numhubd alone on SQLite: buy, codes, another
+#                             SMS, complete, cancel, balance, prices and a
+#                             rental, money checked exactly
 #   tests/e2e/test_hostile.py every RPC of every contract, each string field in
 #                             turn set to 100 KiB: refused with a clear error that
 #                             does not echo the input (six binaries on SQLite)
@@ -124,7 +133,7 @@ total_failed=0
 status=0
 SECONDS=0
 for suite in test_auth.py test_wallet.py test_catalog.py test_orders.py test_inbound.py test_rentals.py \
-  test_hostile.py test_openapi.py; do
+  test_sms_activate.py test_hostile.py test_openapi.py; do
   echo
   echo "== e2e: tests/e2e/$suite"
   set +e

@@ -1,6 +1,7 @@
 //! numhub's HTTP gateway: a stateless edge over the public gRPC services
 //! that speaks the REST API of the seeds' providers ([`rest`]), with its
-//! OpenAPI document ([`openapi`]).
+//! OpenAPI document ([`openapi`]), and the SMS-Activate protocol
+//! ([`sms_activate`]).
 //!
 //! Every request is made on the caller's behalf with the caller's own API
 //! key ([`caller`]), so auth, scopes, isolation and rate limits are decided
@@ -17,6 +18,7 @@ pub mod reply;
 pub mod rest;
 mod server;
 mod service;
+pub mod sms_activate;
 pub mod upstream;
 
 use std::sync::Arc;

@@ -22,6 +22,7 @@ impl Gateway {
         let settings = &self.settings;
         crate::rest::routes()
             .merge(crate::openapi::routes())
+            .merge(crate::sms_activate::routes())
             .fallback(|| async {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
             })

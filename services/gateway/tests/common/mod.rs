@@ -1,7 +1,7 @@
 //! numhub as an HTTP client meets it: numhubd in process (every service and
 //! the gateway, on a fresh SQLite directory or PostgreSQL database, with
 //! its demo catalog), customers made through the operator's gRPC calls,
-//! and a plain HTTP/1.1 client.
+//! SMS handed to inbound as a SIM bank would, and a plain HTTP/1.1 client.
 
 #![allow(dead_code)]
 
@@ -26,6 +26,8 @@ use tonic::transport::Channel;
 /// The service credential numhubd is started with, for the internal calls
 /// a carrier or SIM bank makes (inbound's Deliver).
 pub const CREDENTIAL: &str = "numhub-gateway-test-credential-0123456789";
+
+const READ_WRITE: &[Scope] = &[Scope::Read, Scope::Write];
 
 /// numhubd serving, and what it was started on.
 pub struct Stack {
@@ -84,8 +86,32 @@ impl Stack {
         }
     }
 
-    /// A new customer with `cents` US cents and a read-write key.
+    /// A new customer with `cents` US cents and a read-write key, at the
+    /// default rate limits.
     pub async fn customer(&self, cents: i64) -> String {
+        self.customer_with(cents, None, READ_WRITE).await
+    }
+
+    /// A customer whose limits a test that polls never reaches.
+    pub async fn roomy_customer(&self, cents: i64) -> String {
+        let limits = accounts_pb::RateLimits {
+            requests_per_minute: 100_000,
+            money_requests_per_minute: 10_000,
+        };
+        self.customer_with(cents, Some(limits), READ_WRITE).await
+    }
+
+    /// A customer with `cents` whose key may only read.
+    pub async fn reader(&self, cents: i64) -> String {
+        self.customer_with(cents, None, &[Scope::Read]).await
+    }
+
+    async fn customer_with(
+        &self,
+        cents: i64,
+        rate_limits: Option<accounts_pb::RateLimits>,
+        scopes: &[Scope],
+    ) -> String {
         let admin = BearerKey(self.admin_key.clone());
         let mut accounts =
             AccountsAdminServiceClient::with_interceptor(self.grpc.clone(), admin.clone());
@@ -93,7 +119,7 @@ impl Stack {
         let account = accounts
             .create_account(accounts_pb::CreateAccountRequest {
                 display_name: "HTTP customer".into(),
-                rate_limits: None,
+                rate_limits,
                 request_id: request_id.clone(),
             })
             .await
@@ -103,7 +129,7 @@ impl Stack {
             .create_account_api_key(accounts_pb::CreateAccountApiKeyRequest {
                 account_id: account.id.clone(),
                 name: "http".into(),
-                scopes: vec![Scope::Read as i32, Scope::Write as i32],
+                scopes: scopes.iter().map(|s| *s as i32).collect(),
             })
             .await
             .unwrap()
@@ -189,6 +215,20 @@ impl Client {
             "",
         )
         .await
+    }
+
+    /// The SMS-Activate protocol: GET `/stubs/handler_api.php?{query}`.
+    pub async fn handler(&self, query: &str) -> Answer {
+        let path = format!("/stubs/handler_api.php?{query}");
+        self.send(Method::GET, &path, &[], "").await
+    }
+
+    /// The SMS-Activate protocol: POST `form` as a form body, with `query`
+    /// in the query string.
+    pub async fn handler_form(&self, query: &str, form: &str) -> Answer {
+        let path = format!("/stubs/handler_api.php?{query}");
+        let headers = [("content-type", "application/x-www-form-urlencoded")];
+        self.send(Method::POST, &path, &headers, form).await
     }
 
     pub async fn post(&self, path: &str, key: &str, body: &str) -> Answer {
