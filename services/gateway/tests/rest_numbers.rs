@@ -689,4 +689,45 @@ backend_tests! {
         }
         stack.shutdown().await;
     }
+
+    async fn a_numbers_events_resume_after_the_last_event_id(backend: Backend) {
+        let stack = Stack::start(backend).await;
+        let key = stack.customer(10_000).await;
+        let other = stack.customer(0).await;
+        let client = stack.client();
+        let number = buy(&client, &key, &fresh(), "US", "oneMonth").await;
+        let id = number["data"]["id"].as_i64().unwrap();
+        let phone = number["data"]["phone_number"].as_str().unwrap().to_owned();
+        let path = format!("/v1/numbers/{id}/events");
+        let wait = std::time::Duration::from_secs(10);
+
+        let mut events = client.sse(&path, &key, None).await;
+        assert_eq!(events.status, StatusCode::OK);
+        let mut changed = events.next(wait).await.unwrap();
+        while changed.json()["status"] != "active" {
+            changed = events.next(wait).await.unwrap();
+        }
+        assert_eq!(changed.event, "changed");
+        assert_eq!(changed.json()["id"], id);
+        assert_eq!(changed.json()["country_name"], "United States");
+        stack.sms(&phone, "Bank", "first 111111").await;
+        let first = events.next(wait).await.unwrap();
+        assert_eq!(first.event, "message");
+        assert_eq!(first.json()["body"], "first 111111");
+        drop(events);
+
+        stack.sms(&phone, "Bank", "second 222222").await;
+        sms_of(&client, &key, id, 2).await;
+        let mut resumed = client.sse(&path, &key, Some(&first.id)).await;
+        let next = resumed.next(wait).await.unwrap();
+        assert_eq!(next.event, "message");
+        assert_eq!(next.json()["body"], "second 222222", "only what came after, once");
+        drop(resumed);
+
+        let foreign = client.sse(&path, &other, None).await;
+        assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+        let bad = client.sse("/v1/numbers/abc/events", &key, None).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        stack.shutdown().await;
+    }
 }

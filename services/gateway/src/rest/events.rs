@@ -13,6 +13,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use http::HeaderMap;
 use numhub_proto::orders::v1 as pb;
+use numhub_proto::rentals::v1 as rentals_pb;
 use numhub_runtime::channel::open_ended;
 use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt as _;
@@ -20,6 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::Answer as _;
 use super::activations::{Activation, ActivationId, Sms};
+use super::numbers;
 use crate::Gateway;
 use crate::caller::ApiKey;
 use crate::input::Params;
@@ -32,8 +34,9 @@ pub struct StreamEvent {
     /// The stream's cursor: send it back as `Last-Event-ID` to resume
     /// right after this event.
     pub id: String,
-    /// `status` (the activation as it became) or `message` (an SMS).
-    #[schema(pattern = "^(status|message)$")]
+    /// `status` (an activation as it became), `changed` (a number as it
+    /// is now) or `message` (an SMS).
+    #[schema(pattern = "^(status|changed|message)$")]
     pub event: String,
     /// The event's JSON: an `Activation` for `status`, an `Sms` for
     /// `message`.
@@ -105,6 +108,58 @@ pub async fn activation(
         };
         Some(Event::default().id(event.cursor).event(name).data(data))
     }))
+}
+
+/// One rented number's events: `changed` (the number as it is now: its
+/// status, expiry, auto-renew) and `message` (an SMS), in order; the
+/// stream ends after the event that ends the rental.
+#[utoipa::path(
+    get, path = "/v1/numbers/{id}/events", tag = "events",
+    params(
+        ("id" = i64, Path, description = "Number id from GET /v1/numbers.", minimum = 1),
+        ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received."),
+        ResumeParams,
+    ),
+    responses(
+        (status = 200, description = "`text/event-stream`: `changed` events carry a Number, `message` events an Sms of the number", content_type = "text/event-stream", body = StreamEvent),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn number(
+    State(gateway): State<Gateway>,
+    key: ApiKey,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Params(resume): Params<ResumeParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = numbers::number_id(&id)?;
+    let mut request = open_ended(rentals_pb::WatchRentalRequest {
+        id,
+        after: resume.after(&headers),
+    });
+    key.sign(&mut request);
+    let (stream, _) = gateway
+        .upstream()
+        .rentals
+        .clone()
+        .watch_rental(request)
+        .await
+        .answer()?;
+    // Read once: a rental's country does not change while it is watched.
+    let names = numbers::country_names(&gateway, &key).await?;
+    Ok(
+        gateway.events(stream, move |event: rentals_pb::RentalEvent| {
+            let (name, data) = match event.event? {
+                rentals_pb::rental_event::Event::Changed(rental) => {
+                    ("changed", json(&numbers::number(rental, &names)))
+                }
+                rentals_pb::rental_event::Event::Message(message) => {
+                    ("message", json(&numbers::Sms::from(message)))
+                }
+            };
+            Some(Event::default().id(event.cursor).event(name).data(data))
+        }),
+    )
 }
 
 /// Every SMS that reaches any of the caller's numbers, activations' and

@@ -6,6 +6,7 @@ pub mod account;
 pub mod activations;
 pub mod catalog;
 pub mod events;
+pub mod keys;
 pub mod numbers;
 pub mod pricing;
 pub mod wallet;
@@ -47,6 +48,8 @@ pub fn routes() -> Router<Gateway> {
         .route("/v1/activations/{id}/events", get(events::activation))
         .route("/v1/messages/events", get(events::messages))
         .route("/v1/transactions", get(wallet::list_transactions))
+        .route("/v1/keys", get(keys::list).post(keys::create))
+        .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/v1/pricing", get(pricing::list_pricing))
         .route("/v1/pricing/{countryCode}", get(pricing::get_pricing))
         .route("/v1/inventory", get(pricing::check_inventory))
@@ -55,6 +58,7 @@ pub fn routes() -> Router<Gateway> {
         .route("/v1/numbers/{id}/renew", post(numbers::renew))
         .route("/v1/numbers/{id}/cancel", post(numbers::cancel))
         .route("/v1/numbers/{id}/sms", get(numbers::sms))
+        .route("/v1/numbers/{id}/events", get(events::number))
         .route("/v1/receive-sms", get(numbers::receive_sms))
 }
 

@@ -106,6 +106,18 @@ pub struct Sms {
     pub received_at: Option<String>,
 }
 
+impl From<pb::Message> for Sms {
+    fn from(m: pb::Message) -> Self {
+        Sms {
+            id: m.id,
+            from: m.sender,
+            body: m.body,
+            code: (!m.code.is_empty()).then_some(m.code),
+            received_at: reply::time(m.receive_time.as_ref()),
+        }
+    }
+}
+
 /// A number with its newest SMS.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct NumberWithSms {
@@ -490,13 +502,7 @@ pub async fn sms(
     let names = country_names(&gateway, &key).await?;
     let messages: Vec<Sms> = std::mem::take(&mut rental.messages)
         .into_iter()
-        .map(|m| Sms {
-            id: m.id,
-            from: m.sender,
-            body: m.body,
-            code: (!m.code.is_empty()).then_some(m.code),
-            received_at: reply::time(m.receive_time.as_ref()),
-        })
+        .map(Sms::from)
         .collect();
     let meta = Count {
         count: messages.len(),
@@ -694,7 +700,7 @@ async fn latest_status(
 
 /// A number's id as the path gives it: a positive decimal integer, handed
 /// to rentals as its numeric id.
-fn number_id(raw: &str) -> Result<String, ApiError> {
+pub(super) fn number_id(raw: &str) -> Result<String, ApiError> {
     raw.parse::<i64>()
         .ok()
         .filter(|id| *id > 0 && raw.bytes().all(|b| b.is_ascii_digit()))
@@ -711,7 +717,7 @@ fn field_name(field: &str) -> String {
 }
 
 /// A rental as a number, its country named from `names`.
-fn number(rental: pb::Rental, names: &HashMap<String, String>) -> Number {
+pub(super) fn number(rental: pb::Rental, names: &HashMap<String, String>) -> Number {
     Number {
         id: rental.numeric_id,
         country_name: names.get(&rental.country_code).cloned().unwrap_or_default(),
@@ -738,7 +744,7 @@ fn status_name(status: i32) -> &'static str {
 }
 
 /// Every country's name by its code: rentals name only the code.
-async fn country_names(
+pub(super) async fn country_names(
     gateway: &Gateway,
     key: &ApiKey,
 ) -> Result<HashMap<String, String>, ApiError> {
