@@ -169,7 +169,17 @@ impl<S: Store> Core<S> {
     /// Reads a row of the account, by either of its ids; NOT_FOUND for
     /// another's.
     pub async fn get(&self, account_id: &str, id: &HeldId) -> Result<S::Held, Failure> {
-        S::find(self.db.reader(), id)
+        Self::get_in(self.db.reader(), account_id, id).await
+    }
+
+    /// [`Core::get`] through `db`: a read transaction's, so that what else
+    /// it reads (the row's messages) agrees with the row.
+    pub async fn get_in<'a>(
+        db: impl sqlx::Executor<'a, Database = sqlx::Any> + 'a,
+        account_id: &str,
+        id: &'a HeldId,
+    ) -> Result<S::Held, Failure> {
+        S::find(db, id)
             .await?
             .filter(|row| row.account_id() == account_id)
             .ok_or_else(|| Failure::not_found(S::Held::NOUN, id.to_string()))

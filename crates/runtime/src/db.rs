@@ -148,6 +148,21 @@ impl Database {
         }
     }
 
+    /// Begins a read-only transaction whose reads all see one snapshot:
+    /// a row and its children read in it agree with each other even while
+    /// writers commit (PostgreSQL: REPEATABLE READ; SQLite in WAL mode: a
+    /// read transaction's snapshot is its first read's).
+    pub async fn begin_read(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Postgres => {
+                self.reader
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await
+            }
+            Backend::Sqlite => self.reader.begin().await,
+        }
+    }
+
     /// Applies the service's migrations. Safe when several replicas start at
     /// once: on PostgreSQL the migrator holds an advisory lock while it runs.
     pub async fn migrate(&self, migrations: &Migrations) -> Result<(), DbError> {

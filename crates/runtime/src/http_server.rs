@@ -185,7 +185,8 @@ async fn handle(
     if declared > limits.max_body_bytes as u64 {
         return Ok(refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "request body too large\n",
+            "payload_too_large",
+            "the request body is larger than the server takes",
         ));
     }
     let read = tokio::time::timeout(
@@ -198,14 +199,22 @@ async fn handle(
         Ok(Err(error)) if error.is::<LengthLimitError>() => {
             return Ok(refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "request body too large\n",
+                "payload_too_large",
+                "the request body is larger than the server takes",
             ));
         }
-        Ok(Err(_)) => return Ok(refuse(StatusCode::BAD_REQUEST, "malformed request body\n")),
+        Ok(Err(_)) => {
+            return Ok(refuse(
+                StatusCode::BAD_REQUEST,
+                "malformed_body",
+                "the request body is malformed",
+            ));
+        }
         Err(_) => {
             return Ok(refuse(
                 StatusCode::REQUEST_TIMEOUT,
-                "request body too slow\n",
+                "request_timeout",
+                "the request body did not arrive in time",
             ));
         }
     };
@@ -215,15 +224,17 @@ async fn handle(
 }
 
 /// An answer after which the connection closes: the rest of the body was
-/// not read, so the connection cannot carry another request.
-fn refuse(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut response = Response::new(Body::from(text));
+/// not read, so the connection cannot carry another request. In the shape
+/// of every numhub HTTP error: `{"success": false, "code", "message"}`.
+fn refuse(status: StatusCode, code: &'static str, message: &'static str) -> Response<Body> {
+    let body = format!(r#"{{"success":false,"code":"{code}","message":"{message}"}}"#);
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
+        HeaderValue::from_static("application/json"),
     );
     response
 }

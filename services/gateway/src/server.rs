@@ -99,3 +99,50 @@ fn span<B>(request: &Request<B>) -> tracing::Span {
     ));
     span
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+    use crate::caller::ApiKey;
+
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const PARENT: &str = "00f067aa0ba902b7";
+
+    #[test]
+    fn a_requests_trace_context_goes_on_to_the_services_it_calls() {
+        numhub_runtime::telemetry::install_propagator();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let http = Request::builder()
+            .uri("/v1/account")
+            .header("traceparent", format!("00-{TRACE_ID}-{PARENT}-01"))
+            .body(())
+            .unwrap();
+
+        let outgoing = tracing::subscriber::with_default(subscriber, || {
+            let span = span(&http);
+            let _entered = span.enter();
+            ApiKey::new("nh_test_key").unwrap().request(())
+        });
+
+        let headers = outgoing.metadata().clone().into_headers();
+        let context = numhub_runtime::telemetry::extract_context(&headers);
+        let span = context.span();
+        let passed = span.span_context();
+        assert_eq!(
+            passed.trace_id().to_string(),
+            TRACE_ID,
+            "the caller's trace"
+        );
+        assert_ne!(
+            passed.span_id().to_string(),
+            PARENT,
+            "a child of the caller's span"
+        );
+        assert_eq!(headers["authorization"], "Bearer nh_test_key");
+    }
+}

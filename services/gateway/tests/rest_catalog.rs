@@ -145,4 +145,39 @@ backend_tests! {
         }
         stack.shutdown().await;
     }
+
+    async fn oversized_and_unfinished_requests_are_cut_off(backend: Backend) {
+        let stack = Stack::start_with(
+            backend,
+            &["--gateway-client-timeout=1s", "--gateway-max-body-bytes=1024"],
+        )
+        .await;
+        let key = stack.customer(1_000).await;
+        let client = stack.client();
+        let big = format!(r#"{{"serviceCode":"wa","countryIso":"US","operator":"{}"}}"#, "a".repeat(2_000));
+        let answer = client.post("/v1/activations", &key, &big).await;
+        assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(answer.json()["code"], "payload_too_large");
+
+        // Headers that promise a body that never comes: 408 after the
+        // client timeout, and nothing bought.
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut stalled = tokio::net::TcpStream::connect(stack.http).await.unwrap();
+        let head = format!(
+            "POST /v1/activations HTTP/1.1\r\nhost: numhub\r\nx-api-key: {key}\r\n\
+             content-type: application/json\r\ncontent-length: 100\r\n\r\n{{"
+        );
+        stalled.write_all(head.as_bytes()).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut reply = String::new();
+        tokio::time::timeout(std::time::Duration::from_secs(10), stalled.read_to_string(&mut reply))
+            .await
+            .expect("cut off in time")
+            .unwrap();
+        assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+        assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+        let listed = client.get("/v1/activations", &key).await.json();
+        assert_eq!(listed["meta"]["count"], 0);
+        stack.shutdown().await;
+    }
 }

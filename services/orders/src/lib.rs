@@ -123,8 +123,12 @@ impl Orders {
         account_id: &str,
         id: &HeldId,
     ) -> Result<(Activation, Vec<model::Message>), Failure> {
-        let activation = self.get(account_id, id).await?;
-        let messages = store::messages_of(self.core.db.reader(), &activation.id).await?;
+        // One snapshot: the activation's status and code agree with its
+        // messages.
+        let mut snapshot = self.core.db.begin_read().await?;
+        let activation = Core::<store::Activations>::get_in(&mut *snapshot, account_id, id).await?;
+        let messages = store::messages_of(&mut *snapshot, &activation.id).await?;
+        snapshot.rollback().await?;
         Ok((activation, messages))
     }
 

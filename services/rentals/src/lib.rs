@@ -95,9 +95,11 @@ impl Rentals {
         account_id: &str,
         id: &HeldId,
     ) -> Result<(Rental, Vec<model::Message>), Failure> {
-        let rental = self.get(account_id, id).await?;
-        let messages =
-            store::recent_messages(self.core.db.reader(), &rental.id, INBOX_SIZE).await?;
+        // One snapshot: the rental's count of SMS agrees with its inbox.
+        let mut snapshot = self.core.db.begin_read().await?;
+        let rental = Core::<store::RentalsTable>::get_in(&mut *snapshot, account_id, id).await?;
+        let messages = store::recent_messages(&mut *snapshot, &rental.id, INBOX_SIZE).await?;
+        snapshot.rollback().await?;
         Ok((rental, messages))
     }
 

@@ -557,4 +557,37 @@ backend_tests! {
         let denied = public_internal.deliver_message(delivery(&a.id, "in-4")).await.unwrap_err();
         assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
     }
+
+    async fn a_rental_is_read_with_its_inbox_from_one_snapshot(backend: Backend) {
+        let mut r = start(backend).await;
+        r.h.import(0, 1).await;
+        let account = r.account();
+        r.h.fund(&account, 1_000).await;
+        let rental = r.rent("snap", D::OneMonth).await.unwrap().rental.unwrap();
+        let now = r.now();
+        let mut internal = r.internal.clone();
+        let id = rental.id.clone();
+        let writer = tokio::spawn(async move {
+            for n in 0..30 {
+                internal
+                    .deliver_message(pb::DeliverMessageRequest {
+                        rental_id: id.clone(),
+                        inbound_message_id: format!("snap-{n}"),
+                        sender: "Bank".into(),
+                        body: format!("message {n}"),
+                        receive_time: Some(now.to_proto()),
+                    })
+                    .await
+                    .unwrap();
+            }
+        });
+        // While SMS arrive, every read's count agrees with its inbox.
+        while !writer.is_finished() {
+            let read = r.get(&rental.id).await;
+            assert_eq!(read.sms_count, read.messages.len() as i64, "a torn read");
+        }
+        writer.await.unwrap();
+        let last = r.get(&rental.id).await;
+        assert_eq!((last.sms_count, last.messages.len()), (30, 30));
+    }
 }
