@@ -66,9 +66,15 @@ impl ApiKey {
         request
     }
 
-    /// Adds the caller's key and trace context to `request` (a stream's,
-    /// made with [`numhub_runtime::channel::open_ended`]).
-    pub fn sign<T>(&self, request: &mut tonic::Request<T>) {
+    /// `message` as a request that opens a server stream on the caller's
+    /// behalf: no per-call deadline ends it once open.
+    pub fn stream<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = numhub_runtime::channel::open_ended(message);
+        self.sign(&mut request);
+        request
+    }
+
+    fn sign<T>(&self, request: &mut tonic::Request<T>) {
         request
             .metadata_mut()
             .insert("authorization", self.0.clone());

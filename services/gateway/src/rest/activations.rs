@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Answer as _, PageParams, cursor, rest_field};
+use super::{Answer as _, PageParams, paged, rest_field};
 use crate::Gateway;
 use crate::caller::ApiKey;
 use crate::idempotency::RequestId;
@@ -182,7 +182,6 @@ pub struct ListParams {
     params(("Idempotency-Key" = Option<String>, Header, description = "A unique key per purchase: a retry with it is answered with the first result and charged once.", min_length = 1, max_length = 128, pattern = "^[!-~]+$")),
     responses(
         (status = 201, body = One<Activation>),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 422, description = "`insufficient_balance`, `no_numbers_available`, `price_above_max`, ...", body = ErrorBody),
     )
 )]
@@ -196,24 +195,31 @@ pub async fn create(
         Some(raw) => Some(max_price(&gateway, &key, raw).await?),
         None => None,
     };
-    let (activation, quota) = gateway
-        .upstream()
-        .orders
-        .clone()
-        .create_activation(key.request(pb::CreateActivationRequest {
-            service_code: new.service_code,
-            country_code: new.country_iso,
-            operator: new.operator.unwrap_or_default(),
-            max_price,
-            request_id: request_id.0,
-        }))
-        .await
-        .answer_with(body_field)?;
-    Ok(Reply::with_status(
-        StatusCode::CREATED,
-        &One::new(Activation::from(activation)),
-        quota,
-    ))
+    let mut orders = gateway.upstream().orders.clone();
+    let request = pb::CreateActivationRequest {
+        service_code: new.service_code,
+        country_code: new.country_iso,
+        operator: new.operator.unwrap_or_default(),
+        max_price,
+        request_id: request_id.0,
+    };
+    bought(orders.create_activation(key.request(request)).await)
+}
+
+/// A call that answers one activation, in the envelope.
+fn one(answer: Result<tonic::Response<pb::Activation>, tonic::Status>) -> Result<Reply, ApiError> {
+    let (activation, quota) = answer.answer()?;
+    Ok(Reply::ok(&One::new(Activation::from(activation)), quota))
+}
+
+/// A purchase's answer: 201 with the activation, its refusal named in the
+/// body's fields.
+fn bought(
+    answer: Result<tonic::Response<pb::Activation>, tonic::Status>,
+) -> Result<Reply, ApiError> {
+    let (activation, quota) = answer.answer_with(body_field)?;
+    let body = One::new(Activation::from(activation));
+    Ok(Reply::with_status(StatusCode::CREATED, &body, quota))
 }
 
 /// `maxPrice` as a JSON number or a decimal string, in minor units of the
@@ -264,21 +270,17 @@ fn body_field(field: &str) -> String {
 #[utoipa::path(
     get, path = "/v1/activations/{id}", tag = "activations",
     params(ActivationId),
-    responses((status = 200, body = One<Activation>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses((status = 200, body = One<Activation>))
 )]
 pub async fn get(
     State(gateway): State<Gateway>,
     key: ApiKey,
     Path(ActivationId { id }): Path<ActivationId>,
 ) -> Result<Reply, ApiError> {
-    let (activation, quota) = gateway
-        .upstream()
-        .orders
-        .clone()
+    let mut orders = gateway.upstream().orders.clone();
+    one(orders
         .get_activation(key.request(pb::GetActivationRequest { id }))
-        .await
-        .answer()?;
-    Ok(Reply::ok(&One::new(Activation::from(activation)), quota))
+        .await)
 }
 
 /// The caller's activations, newest first, a page at a time.
@@ -311,13 +313,8 @@ pub async fn list(
         }))
         .await
         .answer()?;
-    let items = listed
-        .activations
-        .into_iter()
-        .map(Activation::from)
-        .collect();
-    let body = Many::new(items, cursor(listed.next_page_token), page_size as u32);
-    Ok(Reply::ok(&body, quota))
+    let (items, next) = (listed.activations, listed.next_page_token);
+    Ok(paged(items, Activation::from, next, page_size, quota))
 }
 
 fn status_named(name: &str) -> Result<pb::ActivationStatus, ApiError> {
@@ -334,28 +331,22 @@ fn status_named(name: &str) -> Result<pb::ActivationStatus, ApiError> {
     })
 }
 
-/// A change to one activation, by its id.
+/// Handlers of one shape: a change to one activation, named by its id,
+/// answered with the activation.
 macro_rules! change {
     ($(#[$doc:meta])* $name:ident, $path:literal, $rpc:ident, $request:ident) => {
         $(#[$doc])*
         #[utoipa::path(
-            post, path = $path, tag = "activations",
-            params(ActivationId),
-            responses((status = 200, body = One<Activation>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+            post, path = $path, tag = "activations", params(ActivationId),
+            responses((status = 200, body = One<Activation>), (status = 422, body = ErrorBody))
         )]
         pub async fn $name(
             State(gateway): State<Gateway>,
             key: ApiKey,
             Path(ActivationId { id }): Path<ActivationId>,
         ) -> Result<Reply, ApiError> {
-            let (activation, quota) = gateway
-                .upstream()
-                .orders
-                .clone()
-                .$rpc(key.request(pb::$request { id }))
-                .await
-                .answer()?;
-            Ok(Reply::ok(&One::new(Activation::from(activation)), quota))
+            let mut orders = gateway.upstream().orders.clone();
+            one(orders.$rpc(key.request(pb::$request { id })).await)
         }
     };
 }
@@ -379,21 +370,17 @@ change!(
 #[utoipa::path(
     delete, path = "/v1/activations/{id}", tag = "activations",
     params(ActivationId),
-    responses((status = 200, body = One<Activation>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, body = One<Activation>), (status = 422, body = ErrorBody))
 )]
 pub async fn cancel(
     State(gateway): State<Gateway>,
     key: ApiKey,
     Path(ActivationId { id }): Path<ActivationId>,
 ) -> Result<Reply, ApiError> {
-    let (activation, quota) = gateway
-        .upstream()
-        .orders
-        .clone()
+    let mut orders = gateway.upstream().orders.clone();
+    one(orders
         .cancel_activation(key.request(pb::CancelActivationRequest { id }))
-        .await
-        .answer()?;
-    Ok(Reply::ok(&One::new(Activation::from(activation)), quota))
+        .await)
 }
 
 /// Buys a finished activation's number again for the same service.
@@ -403,7 +390,7 @@ pub async fn cancel(
         ActivationId,
         ("Idempotency-Key" = Option<String>, Header, description = "A unique key per purchase.", min_length = 1, max_length = 128, pattern = "^[!-~]+$"),
     ),
-    responses((status = 201, body = One<Activation>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 201, body = One<Activation>), (status = 422, body = ErrorBody))
 )]
 pub async fn reuse(
     State(gateway): State<Gateway>,
@@ -411,20 +398,11 @@ pub async fn reuse(
     request_id: RequestId,
     Path(ActivationId { id }): Path<ActivationId>,
 ) -> Result<Reply, ApiError> {
-    let (activation, quota) = gateway
-        .upstream()
-        .orders
-        .clone()
-        .reuse_number(key.request(pb::ReuseNumberRequest {
-            activation_id: id,
-            max_price: None,
-            request_id: request_id.0,
-        }))
-        .await
-        .answer_with(body_field)?;
-    Ok(Reply::with_status(
-        StatusCode::CREATED,
-        &One::new(Activation::from(activation)),
-        quota,
-    ))
+    let mut orders = gateway.upstream().orders.clone();
+    let request = pb::ReuseNumberRequest {
+        activation_id: id,
+        max_price: None,
+        request_id: request_id.0,
+    };
+    bought(orders.reuse_number(key.request(request)).await)
 }

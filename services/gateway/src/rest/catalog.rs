@@ -7,7 +7,7 @@ use numhub_proto::catalog::v1 as pb;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Answer as _, PageParams, cursor, rest_field};
+use super::{Answer as _, PageParams, paged, rest_field};
 use crate::Gateway;
 use crate::caller::ApiKey;
 use crate::input::Params;
@@ -73,16 +73,17 @@ pub async fn list_services(
         }))
         .await
         .answer()?;
-    let services = listed
-        .services
-        .into_iter()
-        .map(|s| Service {
-            code: s.code,
-            name: s.name,
-        })
-        .collect();
-    let body = Many::new(services, cursor(listed.next_page_token), page_size as u32);
-    Ok(Reply::ok(&body, quota))
+    let write = |s: pb::Service| Service {
+        code: s.code,
+        name: s.name,
+    };
+    Ok(paged(
+        listed.services,
+        write,
+        listed.next_page_token,
+        page_size,
+        quota,
+    ))
 }
 
 /// Every country numbers come from, a page at a time.
@@ -138,13 +139,14 @@ async fn offers<T: Serialize>(
             "service_code" => "service".into(),
             other => rest_field(other),
         })?;
-    let countries = listed
-        .countries
-        .into_iter()
-        .map(|offer| write(country_offer(offer)))
-        .collect();
-    let body = Many::new(countries, cursor(listed.next_page_token), page_size as u32);
-    Ok(Reply::ok(&body, quota))
+    let write = |offer| write(country_offer(offer));
+    Ok(paged(
+        listed.countries,
+        write,
+        listed.next_page_token,
+        page_size,
+        quota,
+    ))
 }
 
 fn country_offer(offer: pb::CountryOffer) -> CountryOffer {

@@ -14,7 +14,6 @@ use futures_util::Stream;
 use http::HeaderMap;
 use numhub_proto::orders::v1 as pb;
 use numhub_proto::rentals::v1 as rentals_pb;
-use numhub_runtime::channel::open_ended;
 use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt as _;
 use utoipa::{IntoParams, ToSchema};
@@ -87,11 +86,10 @@ pub async fn activation(
     Path(ActivationId { id }): Path<ActivationId>,
     Params(resume): Params<ResumeParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let mut request = open_ended(pb::WatchActivationRequest {
+    let request = key.stream(pb::WatchActivationRequest {
         id,
         after: resume.after(&headers),
     });
-    key.sign(&mut request);
     let (stream, _) = gateway
         .upstream()
         .orders
@@ -133,11 +131,10 @@ pub async fn number(
     Params(resume): Params<ResumeParams>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = numbers::number_id(&id)?;
-    let mut request = open_ended(rentals_pb::WatchRentalRequest {
+    let request = key.stream(rentals_pb::WatchRentalRequest {
         id,
         after: resume.after(&headers),
     });
-    key.sign(&mut request);
     let (stream, _) = gateway
         .upstream()
         .rentals
@@ -181,10 +178,9 @@ pub async fn messages(
     headers: HeaderMap,
     Params(resume): Params<ResumeParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let mut request = open_ended(pb::WatchMessagesRequest {
+    let request = key.stream(pb::WatchMessagesRequest {
         after: resume.after(&headers),
     });
-    key.sign(&mut request);
     let (stream, _) = gateway
         .upstream()
         .orders

@@ -8,7 +8,7 @@ use numhub_proto::common::v1::Scope;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Answer as _, PageParams, cursor};
+use super::{Answer as _, PageParams, paged};
 use crate::Gateway;
 use crate::caller::ApiKey;
 use crate::input::{JsonBody, Params};
@@ -124,9 +124,8 @@ pub async fn list(
         }))
         .await
         .answer()?;
-    let keys = listed.api_keys.into_iter().map(Key::from).collect();
-    let body = Many::new(keys, cursor(listed.next_page_token), page_size as u32);
-    Ok(Reply::ok(&body, quota))
+    let (keys, next) = (listed.api_keys, listed.next_page_token);
+    Ok(paged(keys, Key::from, next, page_size, quota))
 }
 
 /// A new key for the caller's account, its secret shown this once; it may

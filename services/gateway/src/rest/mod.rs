@@ -18,7 +18,7 @@ use tonic::Status;
 use utoipa::IntoParams;
 
 use crate::Gateway;
-use crate::reply::{ApiError, Quota};
+use crate::reply::{ApiError, Quota, Reply};
 
 /// Every REST route.
 pub fn routes() -> Router<Gateway> {
@@ -114,6 +114,20 @@ impl PageParams {
         }
         Ok((size as i32, self.cursor.clone().unwrap_or_default()))
     }
+}
+
+/// A page of a service's list in the envelope: each item written by
+/// `write`, the cursor of the next page, the caller's quota.
+pub fn paged<P, T: serde::Serialize>(
+    items: Vec<P>,
+    write: impl FnMut(P) -> T,
+    next_page_token: String,
+    page_size: i32,
+    quota: Quota,
+) -> Reply {
+    let items = items.into_iter().map(write).collect();
+    let body = crate::reply::Many::new(items, cursor(next_page_token), page_size as u32);
+    Reply::ok(&body, quota)
 }
 
 /// A service's `next_page_token` as a cursor: `None` on the last page.

@@ -149,12 +149,9 @@ pub struct BuyBody {
     params(("Idempotency-Key" = Option<String>, Header, description = "A unique key per purchase, e.g. a UUID.")),
     responses(
         (status = 200, body = One<Number, Charge>),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "The country is unknown."),
         (status = 409, body = ErrorBody, description = "The key was used with another body, or its purchase is still in progress."),
         (status = 422, body = ErrorBody, description = "`insufficient_balance`, `no_numbers_available`, `not_offered`."),
-        (status = 429, body = ErrorBody),
     )
 )]
 pub async fn buy(
@@ -259,12 +256,7 @@ pub struct RenewBody {
     ),
     responses(
         (status = 200, body = One<Renewed, Charge>),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody, description = "No such number of the caller's."),
-        (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "`insufficient_balance`, `number_expired`, `not_offered`."),
-        (status = 429, body = ErrorBody),
     )
 )]
 pub async fn renew(
@@ -319,12 +311,7 @@ pub async fn renew(
     ),
     responses(
         (status = 200, body = One<Released, Refund>),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody, description = "No such number of the caller's."),
-        (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "`rental_ended`: it expired."),
-        (status = 429, body = ErrorBody),
     )
 )]
 pub async fn cancel(
@@ -427,8 +414,6 @@ pub struct NumbersPage {
     get, path = "/v1/numbers", tag = "rentals", params(ListParams),
     responses(
         (status = 200, body = Many<Number, NumbersPage>),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
     )
 )]
 pub async fn list(
@@ -481,8 +466,6 @@ pub async fn list(
     params(("id" = i64, Path, description = "A number's id from `GET /v1/numbers`.")),
     responses(
         (status = 200, body = One<NumberWithSms, Count>),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
     )
 )]
@@ -586,8 +569,6 @@ pub struct InboxPage {
     get, path = "/v1/receive-sms", tag = "rentals", params(InboxParams),
     responses(
         (status = 200, body = One<Inbox, InboxPage>),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
     )
 )]

@@ -195,8 +195,6 @@ fn country_pricing(pricing: pb::RentalPricing) -> CountryPricing {
     get, path = "/v1/pricing", tag = "rentals",
     responses(
         (status = 200, body = Many<CountryPricing, reply::Count>),
-        (status = 401, body = ErrorBody),
-        (status = 429, body = ErrorBody),
     )
 )]
 pub async fn list_pricing(State(gateway): State<Gateway>, key: ApiKey) -> Result<Reply, ApiError> {
@@ -232,8 +230,6 @@ pub async fn list_pricing(State(gateway): State<Gateway>, key: ApiKey) -> Result
     params(("countryCode" = String, Path, description = "ISO 3166-1 alpha-2, e.g. `GB`.")),
     responses(
         (status = 200, body = One<CountryPricing>),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
     )
 )]
@@ -297,8 +293,6 @@ pub struct Inventory {
     get, path = "/v1/inventory", tag = "rentals", params(InventoryParams),
     responses(
         (status = 200, body = One<Inventory>),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
     )
 )]

@@ -6,7 +6,7 @@ use numhub_proto::wallet::v1 as pb;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Answer as _, PageParams, cursor};
+use super::{Answer as _, PageParams, paged};
 use crate::Gateway;
 use crate::caller::ApiKey;
 use crate::input::Params;
@@ -75,11 +75,6 @@ pub async fn list_transactions(
         }))
         .await
         .answer()?;
-    let items = listed
-        .transactions
-        .into_iter()
-        .map(Transaction::from)
-        .collect();
-    let body = Many::new(items, cursor(listed.next_page_token), page_size as u32);
-    Ok(Reply::ok(&body, quota))
+    let (items, next) = (listed.transactions, listed.next_page_token);
+    Ok(paged(items, Transaction::from, next, page_size, quota))
 }
