@@ -92,11 +92,17 @@ impl Modify for CommonErrors {
             ("504", "numhub did not answer in time: retry."),
         ];
         // A change may also clash with another call under the same
-        // Idempotency-Key, or with the row's own state.
-        let changes = [(
-            "409",
-            "The Idempotency-Key was used with another body, or its first call is still running: retry.",
-        )];
+        // Idempotency-Key, or be refused by a rule.
+        let changes = [
+            (
+                "409",
+                "The Idempotency-Key was used with another body, or its first call is still running: retry.",
+            ),
+            (
+                "422",
+                "Refused by numhub's rules: the reason is `code` (`insufficient_balance`, `too_many_api_keys`, ...).",
+            ),
+        ];
         for item in openapi.paths.paths.values_mut() {
             let reads = item.get.iter_mut().map(|o| (o, &[][..]));
             let writes = [&mut item.post, &mut item.delete, &mut item.put]

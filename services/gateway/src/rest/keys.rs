@@ -81,6 +81,7 @@ pub struct KeyBody {
     pub name: String,
     /// What it may do: `read` and/or `write`; both when omitted.
     #[serde(default)]
+    #[schema(required = false)]
     pub scopes: Option<Vec<String>>,
 }
 
