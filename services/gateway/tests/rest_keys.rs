@@ -56,6 +56,8 @@ backend_tests! {
         let client = stack.client();
         for (body, field) in [
             (r#"{"scopes":["read"]}"#, "name"),
+            (r#"{"name":"x"}"#, "scopes"),
+            (r#"{"name":"x","scopes":[]}"#, "scopes"),
             (r#"{"name":"x","scopes":["admin"]}"#, "scopes"),
             (r#"{"name":"x","scopes":"read"}"#, "scopes"),
             (r#"{"name":"","scopes":["read"]}"#, "name"),

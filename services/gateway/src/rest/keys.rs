@@ -79,10 +79,10 @@ pub struct KeyBody {
     /// A name for people, e.g. `production server`.
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
-    /// What it may do: `read` and/or `write`; both when omitted.
-    #[serde(default)]
-    #[schema(required = false)]
-    pub scopes: Option<Vec<String>>,
+    /// What it may do: `read` and/or `write`, at least one (as for a key
+    /// created over gRPC).
+    #[schema(min_items = 1)]
+    pub scopes: Vec<String>,
 }
 
 /// Which keys to list.
@@ -140,11 +140,11 @@ pub async fn create(
     key: ApiKey,
     JsonBody(body): JsonBody<KeyBody>,
 ) -> Result<Reply, ApiError> {
-    let names = body
-        .scopes
-        .unwrap_or_else(|| vec!["read".into(), "write".into()]);
-    let mut scopes = Vec::with_capacity(names.len());
-    for name in &names {
+    if body.scopes.is_empty() {
+        return Err(ApiError::invalid("scopes", "must name at least one scope"));
+    }
+    let mut scopes = Vec::with_capacity(body.scopes.len());
+    for name in &body.scopes {
         let scope = match name.as_str() {
             "read" => Scope::Read,
             "write" => Scope::Write,
