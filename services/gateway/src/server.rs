@@ -8,6 +8,7 @@ use axum::Router;
 use http::{HeaderName, Request, StatusCode};
 use numhub_runtime::http_server::{self, HttpLimits};
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate as _, SizeAbove};
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -15,6 +16,12 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::Gateway;
 use crate::reply::ApiError;
+
+/// The smallest answer worth compressing, in bytes. Below it gzip saves a
+/// few bytes of a body that fits in one packet anyway, and its set-up (a
+/// deflate state of some 300 KiB, zeroed) costs more CPU than the whole
+/// request besides (`docs/benchmarks.md`, HTTP gateway).
+const MIN_COMPRESSED_BYTES: u16 = 1024;
 
 impl Gateway {
     /// Every route of the HTTP API, with its layers.
@@ -40,8 +47,12 @@ impl Gateway {
             ))
             // Live event streams are never compressed (the default
             // predicate leaves text/event-stream alone): each event must
-            // leave at once.
-            .layer(CompressionLayer::new())
+            // leave at once. Nor are small answers.
+            .layer(
+                CompressionLayer::new().compress_when(
+                    DefaultPredicate::new().and(SizeAbove::new(MIN_COMPRESSED_BYTES)),
+                ),
+            )
             // Keys travel in headers, never in cookies: any origin may
             // call, and a browser sends nothing on its own.
             .layer(

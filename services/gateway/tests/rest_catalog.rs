@@ -134,6 +134,27 @@ backend_tests! {
         stack.shutdown().await;
     }
 
+    async fn only_answers_worth_it_are_compressed_for_clients_that_accept_gzip(backend: Backend) {
+        let stack = Stack::start(backend).await;
+        let key = stack.customer(12_450).await;
+        let client = stack.client();
+        let gzip = [("accept-encoding", "gzip, deflate"), ("x-api-key", key.as_str())];
+
+        // A small answer goes as it is: gzip would save a few bytes for
+        // more CPU than the request.
+        let small = client.send(Method::GET, "/v1/account", &gzip, "").await;
+        assert_eq!(small.status, StatusCode::OK);
+        assert_eq!(small.header("content-encoding"), None);
+        assert_eq!(small.json()["balance"], 124.5);
+
+        // A large one is compressed.
+        let large = client.send(Method::GET, "/v1/openapi.json", &gzip, "").await;
+        assert_eq!(large.status, StatusCode::OK);
+        assert_eq!(large.header("content-encoding"), Some("gzip"));
+        assert!(serde_json::from_str::<serde_json::Value>(&large.text).is_err());
+        stack.shutdown().await;
+    }
+
     async fn the_openapi_document_describes_every_route(backend: Backend) {
         let stack = Stack::start(backend).await;
         let answer = stack.client().send(Method::GET, "/v1/openapi.json", &[], "").await;
