@@ -840,6 +840,8 @@ impl Arrivals {
 struct SseArrivals {
     messages: Arrivals,
     received: Arrivals,
+    /// Streams opened again after a 503 or 504.
+    reopened: AtomicUsize,
 }
 
 /// The index an SMS body carries (`sms 17: …`).
@@ -936,10 +938,11 @@ async fn events(bench: &Bench, knobs: &Knobs, times: &SpanTimes) -> anyhow::Resu
         .collect();
     let direct = open_reference(bench, &layout, &reference, &mut readers).await?;
     eprintln!(
-        "events: {} SSE streams open in {:.1} s, {} gRPC watches beside; resident memory \
-         {} KiB more",
+        "events: {} SSE streams open in {:.1} s ({} opened again after a 503 or 504), {} gRPC \
+         watches beside; resident memory {} KiB more",
         layout.streams(),
         open_time.as_secs_f64(),
+        sse.reopened.load(Ordering::Relaxed),
         reference.len(),
         rss_kib().saturating_sub(rss_before)
     );
@@ -1290,18 +1293,30 @@ async fn open_sse(
     watch: Watch,
     arrivals: Arc<SseArrivals>,
 ) -> anyhow::Result<impl Future<Output = anyhow::Result<()>>> {
-    let mut sender = http_connection::<Empty<Bytes>>(http).await?;
-    let request = Request::get(&path)
-        .header(header::HOST, http.to_string())
-        .header(header::ACCEPT, "text/event-stream")
-        .header(header::AUTHORIZATION, format!("Bearer {key}"))
-        .body(Empty::new())?;
-    let response = sender.send_request(request).await?;
-    anyhow::ensure!(
-        response.status() == StatusCode::OK,
-        "{path} answered {}",
-        response.status()
-    );
+    // As EventSource does: when numhub is busy (503) or did not answer in
+    // time (504), open again, a few times.
+    let mut attempt = 0;
+    let (sender, response) = loop {
+        attempt += 1;
+        let mut sender = http_connection::<Empty<Bytes>>(http).await?;
+        let request = Request::get(&path)
+            .header(header::HOST, http.to_string())
+            .header(header::ACCEPT, "text/event-stream")
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .body(Empty::new())?;
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        if status == StatusCode::OK {
+            break (sender, response);
+        }
+        let busy = matches!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+        );
+        anyhow::ensure!(busy && attempt < 5, "{path} answered {status}");
+        arrivals.reopened.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     let mut events = SseReader {
         body: response.into_body(),
         buffer: Vec::new(),
